@@ -1,0 +1,116 @@
+"""The one entry point: ``lossbench run | report | list``.
+
+User errors (a study file, a path, a value, missing data) print one line ``error: ...`` on
+stderr and exit with code 2; nothing is written before the study validates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from lossbench import __version__
+from lossbench.errors import LossbenchError
+
+DATA_ENV = "LOSSBENCH_DATA"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except LossbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; rerun the same command to continue", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lossbench", description="Loss functions and image-quality metrics for autoencoders, measured.")
+    p.add_argument("--version", action="version", version=f"lossbench {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="train and evaluate every run of a study, then write its report")
+    run.add_argument("study", help="the study file (YAML), e.g. studies/l2_vs_perceptual.yaml")
+    run.add_argument("--out", help="output folder (default: results/<study name>/)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a study key; VALUE is YAML (e.g. training.epochs=2, seeds=[0], models.0.latent_dim=2)")
+    run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="auto: cuda, then mps, then cpu")
+    run.add_argument("--dry-run", action="store_true", help="print the grid (one line per run) and exit")
+    run.set_defaults(func=_cmd_run)
+
+    rep = sub.add_parser("report", help="rebuild every table and figure of a study folder from its stored runs")
+    rep.add_argument("dir", help="a folder written by 'lossbench run'")
+    rep.set_defaults(func=_cmd_report)
+
+    lst = sub.add_parser("list", help="the registered datasets, models, loss terms and metrics")
+    lst.set_defaults(func=_cmd_list)
+    return p
+
+
+def _cmd_run(args) -> int:
+    from lossbench.study import load_study, plan_lines, run_study
+
+    study = load_study(args.study, args.overrides, data_root=os.environ.get(DATA_ENV) or None)
+    if args.device != "auto":
+        _check_device(args.device)
+    out = Path(args.out) if args.out else Path("results") / study.spec.name
+    if args.dry_run:
+        print(f"{study.spec.name}: {len(study.runs)} runs ({len(study.spec.models)} models × "
+              f"{len(study.spec.conditions)} conditions × {len(study.spec.seeds)} seeds) -> {out}")
+        for line in plan_lines(study):
+            done = (out / "runs" / line.split()[0] / "metrics.json").is_file()
+            print(line + ("   [finished: will be skipped]" if done else ""))
+        return 0
+    manifest = run_study(study, out, args.device, command=["lossbench", *sys.argv[1:]])
+    counts = ", ".join(f"{v} {k}" for k, v in manifest["counts"].items() if v)
+    print(f"{study.spec.name}: {counts} in {manifest['study_seconds']:.0f} s; see {out / 'summary.md'}")
+    return 0
+
+
+def _check_device(name: str) -> None:
+    import torch
+
+    ok = {"cpu": True, "cuda": torch.cuda.is_available(),
+          "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}[name]
+    if not ok:
+        raise LossbenchError(f"--device {name}: not available on this machine (use --device auto or cpu)")
+
+
+def _cmd_report(args) -> int:
+    from lossbench.report import build_report
+
+    out = Path(args.dir)
+    if not out.is_dir():
+        raise LossbenchError(f"{out}: folder not found")
+    for path in build_report(out):
+        print(path)
+    return 0
+
+
+def _cmd_list(args) -> int:
+    from lossbench.data import DATASETS
+    from lossbench.losses import LOSS_TERMS
+    from lossbench.metrics import METRICS
+    from lossbench.models import MODELS
+
+    sections = [
+        ("datasets", {k: v.description for k, v in DATASETS.items()}),
+        ("models", {k: v.description for k, v in MODELS.items()}),
+        ("loss terms", {k: v.description for k, v in LOSS_TERMS.items()}),
+        ("metrics", {k: f"{'↑' if v.higher_is_better else '↓'} {v.description}" for k, v in METRICS.items()}),
+    ]
+    for title, entries in sections:
+        print(f"{title}:")
+        width = max(map(len, entries))
+        for name, text in entries.items():
+            print(f"  {name:<{width}}  {text}")
+    return 0

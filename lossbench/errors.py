@@ -1,0 +1,28 @@
+"""The one exception type for errors a user can cause.
+
+A study file, a path, a value, a missing dataset or weights file: each is raised as
+``LossbenchError`` carrying one readable line. The CLI prints ``error: <line>`` on stderr
+and exits with code 2. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class LossbenchError(Exception):
+    """A user-caused problem, described in one line that names what to fix."""
+
+    def __init__(self, message: str):
+        # One line, always: a multi-line message would hide the fix below a scroll.
+        super().__init__(" ".join(str(message).split("\n")))
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' when a close match exists, else the list of valid names."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(str(name), choices, n=1, cutoff=0.5)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f" (choose from: {', '.join(choices)})"

@@ -1,0 +1,48 @@
+"""Pixel-wise terms. Each compares the reconstruction with the input pixel by pixel; with
+``reduction: sum`` (default) the value is per image summed over pixels, so ``bce`` is the
+negative log-likelihood of a Bernoulli decoder in nats per image."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from lossbench.losses.base import PixelSpec, Term, reduce_pixels
+
+
+class L1(Term):
+    """Sum of absolute errors |x_hat - x|."""
+
+    def values(self, out, x):
+        return reduce_pixels((out["x_hat"] - x).abs(), self.spec.reduction)
+
+
+class L2(Term):
+    """Sum of squared errors (x_hat - x)^2: the squared L2 norm (N·MSE per image)."""
+
+    def values(self, out, x):
+        return reduce_pixels((out["x_hat"] - x).square(), self.spec.reduction)
+
+
+class LpSpec(PixelSpec):
+    p: float = Field(2.0, gt=0, description="exponent: sum |x_hat - x|^p")
+
+
+class Lp(Term):
+    """Sum of |x_hat - x|^p for any p > 0 (p=1 is l1, p=2 is l2)."""
+
+    def values(self, out, x):
+        return reduce_pixels((out["x_hat"] - x).abs().pow(self.spec.p), self.spec.reduction)
+
+
+class BCE(Term):
+    """Binary cross-entropy of the decoder's logits against the input intensities (a
+    Bernoulli likelihood), computed from logits for numerical stability."""
+
+    def values(self, out, x):
+        per_pixel = F.binary_cross_entropy_with_logits(out["logits"].float(), x.float(), reduction="none")
+        return reduce_pixels(per_pixel, self.spec.reduction)
+
+
+__all__ = ["BCE", "L1", "L2", "Lp", "LpSpec"]

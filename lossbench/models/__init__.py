@@ -1,0 +1,62 @@
+"""The model registry. Every model takes the image shape (C, H, W) and its own parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from lossbench.models.ae import Autoencoder
+from lossbench.models.nets import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from lossbench.models.vae import VariationalAutoencoder
+
+
+class MLPParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    latent_dim: int = Field(3, ge=1, description="code size (the seed study used 3)")
+    hidden: list[int] = Field([512, 256], min_length=1, description="hidden widths, encoder order")
+
+
+class ConvParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    latent_dim: int = Field(16, ge=1)
+    channels: list[int] = Field([32, 64], min_length=1, description="channels of the stride-2 convolutions")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    build: Callable[[tuple[int, int, int], BaseModel], nn.Module]
+    params: type[BaseModel]
+    variational: bool
+    description: str
+
+
+def _mlp(cls):
+    def build(shape, p: MLPParams):
+        return cls(MLPEncoder(shape, p.hidden), MLPDecoder(shape, p.hidden, p.latent_dim), p.latent_dim)
+    return build
+
+
+def _conv(cls):
+    def build(shape, p: ConvParams):
+        enc = ConvEncoder(shape, p.channels)
+        return cls(enc, ConvDecoder(shape, p.channels, enc.sizes, p.latent_dim), p.latent_dim)
+    return build
+
+
+MODELS: dict[str, ModelEntry] = {
+    "ae-mlp": ModelEntry(_mlp(Autoencoder), MLPParams, False, "fully connected autoencoder (default 3-d code, hidden 512-256)"),
+    "ae-conv": ModelEntry(_conv(Autoencoder), ConvParams, False, "convolutional autoencoder (stride-2 convs 32-64, 16-d code)"),
+    "vae-mlp": ModelEntry(_mlp(VariationalAutoencoder), MLPParams, True, "fully connected VAE, Gaussian posterior, N(0, I) prior"),
+    "vae-conv": ModelEntry(_conv(VariationalAutoencoder), ConvParams, True, "convolutional VAE, Gaussian posterior, N(0, I) prior"),
+}
+
+
+def build_model(name: str, shape: tuple[int, int, int], params: dict) -> nn.Module:
+    entry = MODELS[name]
+    return entry.build(tuple(shape), entry.params(**params))
+
+
+__all__ = ["MODELS", "Autoencoder", "VariationalAutoencoder", "build_model"]

@@ -1,0 +1,30 @@
+"""Tables and figures, rebuilt from a study folder's stored runs alone (no training)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lossbench import files
+from lossbench.report.collect import collect_history, collect_runs, read_manifest
+from lossbench.report.figures import metric_bars, recon_grid, training_curves
+from lossbench.report.tables import summary_csv, summary_markdown
+
+
+def build_report(out_dir: str | Path) -> list[Path]:
+    """Write summary.csv, summary.md and figures/*.png; return the paths written."""
+    out_dir = Path(out_dir)
+    manifest = read_manifest(out_dir)
+    metrics = list(manifest["metrics"])
+    runs = collect_runs(out_dir, manifest)
+    written = [out_dir / "summary.csv", out_dir / "summary.md"]
+    files.write_csv(written[0], summary_csv(runs, metrics))
+    files.write_text(written[1], summary_markdown(manifest, runs, metrics))
+    figures = out_dir / "figures"
+    training_curves(collect_history(out_dir, manifest), figures / "training_curves.png")
+    metric_bars(runs, metrics, figures / "metrics.png")
+    recon_grid(out_dir, runs, figures / "recon_grid.png")
+    written += sorted(figures.glob("*.png"))
+    return written
+
+
+__all__ = ["build_report"]

@@ -1,0 +1,102 @@
+"""Figures of a study, from stored runs: training curves, metric bars, reconstruction grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+import torch  # noqa: E402
+
+from lossbench import files  # noqa: E402
+from lossbench.metrics import METRICS  # noqa: E402
+from lossbench.report.tables import mean_ci  # noqa: E402
+
+
+def training_curves(history: pd.DataFrame, path: Path) -> None:
+    """One row per loss term, one column per model, one colour per condition; mean over seeds
+    with its 95% t-interval as a band."""
+    if history.empty:
+        return
+    sns.set_theme(style="whitegrid", font_scale=0.9)
+    grid = sns.relplot(data=history, x="epoch", y="value", row="term", col="model", hue="condition",
+                       kind="line", errorbar=_t_interval, height=2.3, aspect=1.3,
+                       facet_kws={"sharey": "row", "margin_titles": True})
+    grid.set_titles(row_template="{row_name}", col_template="{col_name}")
+    grid.set_axis_labels("epoch", "per image, unweighted")
+    grid.figure.suptitle("Training loss per term (mean over seeds, band: 95% t-interval)", y=1.01)
+    files.save_figure(path, grid.figure)
+
+
+def metric_bars(runs: pd.DataFrame, metrics: list[str], path: Path) -> None:
+    done = runs[runs["status"] == "done"]
+    if done.empty:
+        return
+    long = done.melt(id_vars=["model", "condition", "seed"], value_vars=metrics, var_name="metric")
+    sns.set_theme(style="whitegrid", font_scale=0.9)
+    grid = sns.catplot(data=long, x="model", y="value", hue="condition", col="metric", kind="bar",
+                       errorbar=_t_interval, sharey=False, height=3.0, aspect=1.1, col_wrap=min(4, len(metrics)))
+    for ax, metric in zip(grid.axes.flat, metrics):
+        arrow = "↑ better" if METRICS[metric].higher_is_better else "↓ better"
+        ax.set_title(f"{metric} ({arrow})")
+        ax.tick_params(axis="x", rotation=30)
+    grid.figure.suptitle("Test metrics (mean over seeds, bars: 95% t-interval)", y=1.02)
+    files.save_figure(path, grid.figure)
+
+
+def recon_grid(out_dir: Path, runs: pd.DataFrame, path: Path) -> None:
+    """For each model: the fixed test images on top, then each condition's reconstructions
+    (the first finished seed)."""
+    done = runs[runs["status"] == "done"].sort_values("seed")
+    if done.empty:
+        return
+    models = list(dict.fromkeys(done["model"]))
+    conditions = list(dict.fromkeys(runs["condition"]))
+    originals = _originals(out_dir)
+    fig, axes = plt.subplots(len(models), 1, figsize=(8, 0.9 * (len(conditions) + 1) * len(models) + 0.5), squeeze=False)
+    for ax, model in zip(axes[:, 0], models):
+        rows, labels = [], []
+        if originals is not None:
+            rows.append(originals)
+            labels.append("input")
+        for c in conditions:
+            match = done[(done["model"] == model) & (done["condition"] == c)]
+            if match.empty:
+                continue
+            rows.append(torch.load(Path(out_dir) / "runs" / match.iloc[0]["run_id"] / "recon_fixed.pt", weights_only=True))
+            labels.append(c)
+        ax.imshow(_tile(rows), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        side = rows[0].shape[-2] + 1
+        ax.set_yticks([side * i + side / 2 for i in range(len(labels))], labels)
+        ax.set_xticks([])
+        ax.set_title(model, loc="left")
+    fig.suptitle("Reconstructions of the same test images", y=1.0)
+    fig.tight_layout()
+    files.save_figure(path, fig)
+
+
+def _originals(out_dir: Path):
+    path = Path(out_dir) / "fixed_inputs.pt"
+    return torch.load(path, weights_only=True) if path.is_file() else None
+
+
+def _tile(rows: list[torch.Tensor]) -> np.ndarray:
+    """Rows of uint8 N×C×H×W images -> one H×W(×3) array with 1-pixel grey gaps."""
+    n, c, h, w = rows[0].shape
+    canvas = np.full((len(rows) * (h + 1), n * (w + 1), 3), 128, dtype=np.uint8)
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            arr = img.permute(1, 2, 0).numpy()
+            canvas[i * (h + 1) : i * (h + 1) + h, j * (w + 1) : j * (w + 1) + w] = arr if c == 3 else np.repeat(arr, 3, axis=2)
+    return canvas
+
+
+def _t_interval(values) -> tuple[float, float]:
+    mean, ci = mean_ci(values)
+    ci = 0.0 if not np.isfinite(ci) else ci
+    return mean - ci, mean + ci

@@ -1,0 +1,88 @@
+"""summary.csv and summary.md: one row per run, and mean ± 95% CI over seeds per cell."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from lossbench.metrics import METRICS
+
+
+def mean_ci(values) -> tuple[float, float]:
+    """Mean and the half-width of its 95% Student-t interval (nan for one value)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return math.nan, math.nan
+    if len(v) == 1:
+        return float(v[0]), math.nan
+    return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+
+
+def summary_csv(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    cols = ["run_id", "model", "condition", "seed", "status", "reason", *metrics, "train_seconds", "n_params"]
+    return runs.reindex(columns=cols)
+
+
+def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Per model × condition over the finished runs: n, and each metric's mean and CI."""
+    done = runs[runs["status"] == "done"]
+    rows = []
+    for (model, condition), group in runs.groupby(["model", "condition"], sort=False):
+        ok = done[(done["model"] == model) & (done["condition"] == condition)]
+        row = {"model": model, "condition": condition, "n": len(ok), "failed": int((group["status"] != "done").sum())}
+        for m in metrics + ["train_seconds"]:
+            row[m], row[f"{m}_ci"] = mean_ci(ok[m]) if m in ok else (math.nan, math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summary_markdown(manifest: dict, runs: pd.DataFrame, metrics: list[str]) -> str:
+    agg = aggregate(runs, metrics)
+    ds = manifest["dataset"]
+    seeds = sorted(runs["seed"].unique().tolist())
+    lines = [
+        f"# {manifest['study']}: summary",
+        "",
+        f"Dataset `{ds['name']}`: {ds['n_train']} train / {ds['n_test']} test images of shape "
+        f"{'×'.join(map(str, ds['shape']))} (sha256 `{ds['sha256'][:12]}`). "
+        f"Device: {manifest['device']['type']} ({manifest['device']['name']}). Seeds: {seeds}.",
+        "",
+        f"Each cell: mean ± half-width of the 95% Student-t interval over the finished seeds (n), "
+        f"metrics on all {ds['n_test']} test images (↑ higher is better, ↓ lower is better). "
+        f"**Bold**: best mean in the column.",
+        "",
+    ]
+    header = ["model", "condition", "n"] + [f"{m} {'↑' if METRICS[m].higher_is_better else '↓'}" for m in metrics] + ["train s"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    best = {}
+    for m in metrics:
+        col = agg[m].dropna()
+        if not col.empty:
+            best[m] = col.max() if METRICS[m].higher_is_better else col.min()
+    for _, r in agg.iterrows():
+        cells = [str(r["model"]), str(r["condition"]), f"{r['n']}" + (f" ({r['failed']} failed)" if r["failed"] else "")]
+        for m in metrics:
+            text = _fmt(r[m], r[f"{m}_ci"])
+            cells.append(f"**{text}**" if m in best and r[m] == best[m] else text)
+        cells.append(_fmt(r["train_seconds"], math.nan, digits=3))
+        lines.append("| " + " | ".join(cells) + " |")
+
+    bad = runs[runs["status"] != "done"]
+    if not bad.empty:
+        lines += ["", "## Runs not in the averages", ""]
+        lines += [f"- `{r.run_id}` {r.model} / {r.condition} / seed {r.seed}: **{r.status}**: {r.reason}" for r in bad.itertuples()]
+    lines += ["", "## Metrics", ""]
+    lines += [f"- `{m}`: {METRICS[m].description}" for m in metrics]
+    lines += ["", "## Data", ""] + [f"- {note}" for note in ds.get("notes", [])]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(mean: float, ci: float, digits: int = 4) -> str:
+    if not np.isfinite(mean):
+        return "–"
+    text = f"{mean:.{digits}g}"
+    return text if not np.isfinite(ci) else f"{text} ± {ci:.2g}"

@@ -1,0 +1,108 @@
+"""Execute a study: load data once, train each run of the grid that is not finished yet,
+then build the report. A finished run (its metrics.json exists) is skipped on a rerun; if it
+lacks a metric the study now asks for, that metric is computed from its checkpoint."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from lossbench import __version__, files
+from lossbench.data import DeviceBatches, load_dataset
+from lossbench.metrics import METRICS
+from lossbench.study.spec import Study
+from lossbench.train import evaluate_run, load_model, pick_device, train_run
+
+
+def plan_lines(study: Study) -> list[str]:
+    return [f"{r.run_id}  {r.model:<12} {r.condition:<16} seed {r.seed}" for r in study.runs]
+
+
+def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: list[str] | None = None) -> dict:
+    """Train and evaluate every run; return the manifest."""
+    device = pick_device(device_name)
+    data = load_dataset(study.spec.data)  # may raise LossbenchError: before anything is written
+    out_dir = Path(out_dir)
+    runs_dir = out_dir / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    files.write_yaml(out_dir / "study.yaml", study.resolved)
+    manifest = build_manifest(study, data.identity, device, command)
+    files.write_json(out_dir / "manifest.json", manifest)
+    fixed = data.test_x[: study.spec.report.recon_images]
+    files.torch_save(out_dir / "fixed_inputs.pt", (fixed * 255).round().to(torch.uint8))
+
+    batches = DeviceBatches(data.train_x, study.spec.training.batch_size, device)
+    test_x = data.test_x.to(device)
+    report = study.spec.report.model_dump()
+    metrics = study.spec.metrics
+    started = time.perf_counter()
+    counts = {"trained": 0, "skipped (finished before)": 0, "failed": 0}
+    bar = tqdm(study.runs, desc=f"study {study.spec.name}", unit="run", position=0, disable=None, dynamic_ncols=True)
+    for run in bar:
+        run_dir = runs_dir / run.run_id
+        done = run_dir / "metrics.json"
+        if done.is_file():
+            counts["skipped (finished before)"] += 1
+            _complete_metrics(run, run_dir, data.test_x, metrics, report, device)
+            continue
+        files.write_yaml(run_dir / "config.yaml", {**run.config, "metrics": metrics, "device": str(device)})
+        result = train_run(run.config, batches, test_x, metrics, run_dir, device, report)
+        counts["trained"] += 1
+        if result["status"] != "done":
+            counts["failed"] += 1
+            tqdm.write(f"run {run.title} failed: {result['reason']} (the study goes on)", file=sys.stderr)
+    bar.close()
+
+    manifest["study_seconds"] = round(time.perf_counter() - started, 2)
+    manifest["counts"] = counts
+    files.write_json(out_dir / "manifest.json", manifest)
+    from lossbench.report import build_report
+
+    build_report(out_dir)
+    return manifest
+
+
+def _complete_metrics(run, run_dir: Path, test_x, metrics, report, device) -> None:
+    result = files.read_json(run_dir / "metrics.json")
+    missing = [m for m in metrics if m not in result.get("metrics", {})]
+    if result.get("status") != "done" or not missing:
+        return
+    model = load_model(run.config, run_dir, tuple(test_x.shape[1:]), device)
+    extra = evaluate_run(model, test_x.to(device), sorted(set(result["metrics"]) | set(metrics)), report, device, run_dir)
+    result["metrics"] = extra["metrics"]
+    files.write_json(run_dir / "metrics.json", result)
+
+
+def build_manifest(study: Study, identity: dict, device: torch.device, command: list[str] | None) -> dict:
+    import torchmetrics
+    import torchvision
+
+    return {
+        "study": study.spec.name,
+        "study_file": study.source,
+        "command": command if command is not None else sys.argv,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": {
+            "lossbench": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "torchmetrics": torchmetrics.__version__,
+        },
+        "device": {"type": device.type, "name": _device_name(device), "platform": platform.platform(),
+                   "threads": torch.get_num_threads()},
+        "dataset": identity,
+        "metrics": {m: METRICS[m].description for m in study.spec.metrics},
+        "runs": [{"run_id": r.run_id, "model": r.model, "condition": r.condition, "seed": r.seed} for r in study.runs],
+    }
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()

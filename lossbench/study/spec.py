@@ -1,0 +1,314 @@
+"""The study file: schema, validation at the door, ``--set`` overrides, the grid and run ids.
+
+Every problem a user can cause here becomes one ``LossbenchError`` line of the form
+``<file>: <key path>: <problem>``; nothing is written before validation succeeds.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lossbench.data.registry import DATASETS, DataSpec
+from lossbench.errors import LossbenchError, did_you_mean
+from lossbench.losses import LOSS_TERMS
+from lossbench.metrics import METRICS
+from lossbench.models import MODELS
+
+
+class TrainingSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    optimizer: str = Field("adam", pattern="^(adam|adamw)$")
+    amp: bool = Field(False, description="bf16 autocast, CUDA only")
+
+
+class ReportSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    recon_images: int = Field(8, ge=1, le=64, description="fixed test images shown in reconstruction grids")
+    eval_batch_size: int = Field(500, ge=1)
+
+
+class StudySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seeds: list[int] = Field([0], min_length=1)
+    data: DataSpec = DataSpec()
+    models: list[dict[str, Any]] = Field(min_length=1)
+    conditions: dict[str, list[dict[str, Any]]] = Field(min_length=1)
+    training: TrainingSpec = TrainingSpec()
+    metrics: list[str] = Field(["mse", "l1", "psnr", "ssim"], min_length=1)
+    report: ReportSpec = ReportSpec()
+
+
+@dataclass
+class Run:
+    """One cell of the grid."""
+
+    run_id: str
+    model: str  # the model's label
+    condition: str
+    seed: int
+    config: dict  # fully resolved; what config.yaml holds
+
+    @property
+    def title(self) -> str:
+        return f"{self.model} / {self.condition} / seed {self.seed}"
+
+
+@dataclass
+class Study:
+    spec: StudySpec
+    source: str  # the study file as named on the command line
+    runs: list[Run]
+
+    @property
+    def resolved(self) -> dict:
+        return self.spec.model_dump(mode="json")
+
+
+# ---------------------------------------------------------------- loading
+
+def load_study(path: str | Path, overrides: list[str] | None = None, data_root: str | None = None) -> Study:
+    """Read, override, validate and expand a study file. ``data_root`` fills ``data.root``
+    when the file leaves it empty (the CLI passes $LOSSBENCH_DATA)."""
+    source = str(path)
+    path = Path(path)
+    if not path.is_file():
+        raise LossbenchError(f"{source}: study file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise LossbenchError(f"{source}: {where}YAML syntax error: {problem}") from None
+    if not isinstance(raw, dict):
+        raise LossbenchError(f"{source}: a study must be a mapping of keys (name, seeds, data, models, conditions, ...)")
+    for item in overrides or []:
+        apply_override(raw, item, source)
+    if data_root and isinstance(raw.get("data"), dict) and not raw["data"].get("root"):
+        raw["data"]["root"] = data_root
+    elif data_root and "data" not in raw:
+        raw["data"] = {"root": data_root}
+    spec = validate(raw, source)
+    return Study(spec, source, expand_grid(spec))
+
+
+def apply_override(raw: dict, item: str, source: str) -> None:
+    """``--set a.b.c=VALUE``: VALUE parsed as YAML; numeric parts index lists (models.0.latent_dim)."""
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise LossbenchError(f"--set: expected KEY=VALUE, e.g. training.epochs=2 (got '{item}')")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise LossbenchError(f"--set {key}: value is not valid YAML: {text!r}") from None
+    parts = key.strip().split(".")
+    node: Any = raw
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise LossbenchError(f"--set {key}: '{part}' is not an index of the {len(node)}-item list {'.'.join(parts[:i])}")
+            part = int(part)
+        elif not isinstance(node, dict):
+            raise LossbenchError(f"--set {key}: {'.'.join(parts[:i])} is not a mapping")
+        if last:
+            node[part] = value
+        else:
+            if isinstance(node, dict) and part not in node:
+                node[part] = {}
+            node = node[part]
+
+
+# ---------------------------------------------------------------- validation
+
+def validate(raw: dict, source: str) -> StudySpec:
+    spec = _check(StudySpec, raw, source, ())
+    if spec.data.name not in DATASETS:
+        _fail(source, "data.name", f"unknown dataset '{spec.data.name}'{did_you_mean(spec.data.name, DATASETS)}")
+
+    labels: dict[str, int] = {}
+    variational = []
+    for i, m in enumerate(spec.models):
+        where = f"models[{i}]"
+        name = m.get("name")
+        if not isinstance(name, str):
+            _fail(source, f"{where}.name", f"required: a model name{did_you_mean('', MODELS)}")
+        if name not in MODELS:
+            _fail(source, f"{where}.name", f"unknown model '{name}'{did_you_mean(name, MODELS)}")
+        label = m.get("label", name)
+        if not isinstance(label, str) or not label:
+            _fail(source, f"{where}.label", f"must be a non-empty string (got {label!r})")
+        if label in labels:
+            _fail(source, f"{where}.label", f"'{label}' is used by models[{labels[label]}] too; give each a distinct label")
+        labels[label] = i
+        params = {k: v for k, v in m.items() if k not in ("name", "label")}
+        _check(MODELS[name].params, params, source, ("models", i))
+        variational.append((i, name, MODELS[name].variational))
+
+    for cname, terms in spec.conditions.items():
+        if not terms:
+            _fail(source, f"conditions.{cname}", "must list at least one loss term")
+        seen: set[str] = set()
+        for j, t in enumerate(terms):
+            where = f"conditions.{cname}[{j}]"
+            if not isinstance(t, dict):
+                _fail(source, where, f"must be a mapping with a 'term' key (got {t!r})")
+            term = t.get("term")
+            if term not in LOSS_TERMS:
+                problem = "required: a loss term name" if term is None else f"unknown loss term '{term}'"
+                _fail(source, f"{where}.term", f"{problem}{did_you_mean(term or '', LOSS_TERMS)}")
+            checked = _check(LOSS_TERMS[term].spec, t, source, ("conditions", cname, j))
+            label = checked.label or term
+            if label in seen:
+                _fail(source, f"{where}.label", f"'{label}' appears twice in this condition; give one a distinct label")
+            seen.add(label)
+            if LOSS_TERMS[term].variational_only:
+                for i, mname, is_var in variational:
+                    if not is_var:
+                        _fail(source, f"{where}.term", f"'{term}' needs a variational model, but models[{i}] is {mname}; "
+                              f"use a vae-* model or move this condition to a study without {mname}")
+
+    for k, metric in enumerate(spec.metrics):
+        if metric not in METRICS:
+            _fail(source, f"metrics[{k}]", f"unknown metric '{metric}'{did_you_mean(metric, METRICS)}")
+    if len(set(spec.metrics)) != len(spec.metrics):
+        _fail(source, "metrics", "lists a metric twice")
+    if len(set(spec.seeds)) != len(spec.seeds):
+        _fail(source, "seeds", f"lists a seed twice (got {spec.seeds})")
+    return spec
+
+
+def _fail(source: str, where: str, problem: str):
+    raise LossbenchError(f"{source}: {where}: {problem}")
+
+
+def _check(model: type[BaseModel], data: Any, source: str, prefix: tuple):
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = prefix + tuple(err["loc"])
+        _fail(source, _path(loc) or "(top level)", _problem(err, model, tuple(err["loc"])))
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_MESSAGES = {
+    "greater_than_equal": "must be >= {ge}",
+    "greater_than": "must be > {gt}",
+    "less_than_equal": "must be <= {le}",
+    "less_than": "must be < {lt}",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "literal_error": "must be one of {expected}",
+    "string_pattern_mismatch": "must match {pattern}",
+    "too_short": "must not be empty",
+}
+
+
+def _problem(err: dict, model: type[BaseModel], loc: tuple) -> str:
+    kind, ctx = err["type"], err.get("ctx", {})
+    if kind == "missing":
+        return "required key missing"
+    if kind == "extra_forbidden":
+        fields = _fields_at(model, loc[:-1])
+        return f"unknown key{did_you_mean(loc[-1], fields) if fields else ''}"
+    template = _MESSAGES.get(kind)
+    ctx = {k: (int(v) if isinstance(v, float) and v.is_integer() else v) for k, v in ctx.items()}
+    text = template.format(**ctx) if template else err["msg"][0].lower() + err["msg"][1:]
+    if kind == "string_pattern_mismatch" and loc and loc[-1] == "name":
+        text = "must use only letters, digits, '_', '-' and '.' (it names the output folder)"
+    if kind == "string_pattern_mismatch" and loc and loc[-1] == "optimizer":
+        text = "must be 'adam' or 'adamw'"
+    return f"{text} (got {err['input']!r})"
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the sub-model at ``loc`` (for did-you-mean on unknown keys)."""
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+# ---------------------------------------------------------------- the grid
+
+#: Keys of the resolved configuration that do not change what a run computes, left out of
+#: the run id so that the same run is found again from another machine or data folder.
+_NOT_HASHED_DATA = ("root", "download")
+
+
+def expand_grid(spec: StudySpec) -> list[Run]:
+    """models × conditions × seeds, in that order; each run with a stable id."""
+    runs = []
+    for m in spec.models:
+        entry = MODELS[m["name"]]
+        label = m.get("label", m["name"])
+        params = entry.params(**{k: v for k, v in m.items() if k not in ("name", "label")}).model_dump(mode="json")
+        for cname, terms in spec.conditions.items():
+            resolved, notes = resolve_terms(terms, entry.variational)
+            for seed in spec.seeds:
+                config = {
+                    "model": {"name": m["name"], "label": label, **params},
+                    "condition": {"name": cname, "terms": resolved},
+                    "data": spec.data.model_dump(mode="json"),
+                    "training": spec.training.model_dump(mode="json"),
+                    "seed": seed,
+                }
+                run_id = run_hash(config)
+                config = {"run_id": run_id, "study": spec.name, **config, "notes": notes}
+                runs.append(Run(run_id, label, cname, seed, config))
+    return runs
+
+
+def resolve_terms(terms: list[dict], variational: bool) -> tuple[list[dict], list[str]]:
+    """Fill each term's defaults and label; add kl (weight 1) to a VAE condition without one."""
+    resolved = []
+    for t in terms:
+        spec = LOSS_TERMS[t["term"]].spec(**t)
+        resolved.append({**spec.model_dump(mode="json"), "label": spec.label or spec.term})
+    notes = []
+    if variational and not any(t["term"] == "kl" for t in resolved):
+        kl = LOSS_TERMS["kl"].spec(term="kl").model_dump(mode="json")
+        resolved.append({**kl, "label": "kl"})
+        notes.append("kl (weight 1) added: the model is variational and the condition lists no kl term")
+    return resolved, notes
+
+
+def run_hash(config: dict) -> str:
+    hashed = copy.deepcopy(config)
+    for key in _NOT_HASHED_DATA:
+        hashed["data"].pop(key, None)
+    blob = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]

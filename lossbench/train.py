@@ -1,0 +1,157 @@
+"""The training loop of one run: seeds, device, mixed precision, progress, NaN guard, outputs.
+
+Writes into the run directory: history.csv (one row per epoch), steps.csv (one row per step),
+recon_epoch_NNN.png, checkpoint.pt, per_image.csv, recon_fixed.pt and, last, metrics.json,
+whose presence marks the run finished. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torchvision.utils import make_grid, save_image
+from tqdm.auto import tqdm
+
+from lossbench import files
+from lossbench.data import DeviceBatches
+from lossbench.evaluate import evaluate, reconstruct
+from lossbench.losses import build_loss
+from lossbench.models import build_model
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto``: cuda, then mps, then cpu."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def train_run(config: dict, batches: DeviceBatches, test_x: torch.Tensor, metrics: list[str],
+              run_dir: Path, device: torch.device, report: dict, progress_position: int = 1) -> dict:
+    """Train one run and evaluate it; return what metrics.json holds."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    training = config["training"]
+    seed_everything(config["seed"])
+    model = build_model(config["model"]["name"], tuple(test_x.shape[1:]), _params(config["model"])).to(device)
+    loss = build_loss(config["condition"]["terms"])
+    optim_cls = torch.optim.AdamW if training["optimizer"] == "adamw" else torch.optim.Adam
+    optimizer = optim_cls(model.parameters(), lr=training["lr"])
+    generator = torch.Generator().manual_seed(config["seed"])
+    amp = bool(training["amp"]) and device.type == "cuda"
+    fixed = test_x[: report["recon_images"]]
+    columns = loss.names + ["total"]
+
+    steps_per_epoch = len(batches)
+    bar = tqdm(total=training["epochs"] * steps_per_epoch, desc=_short(config), position=progress_position,
+               leave=False, disable=None, unit="step", dynamic_ncols=True)
+    step, train_seconds = 0, 0.0
+    epoch_rows, step_frames = [], []
+    failure = None
+    model.train()
+    for epoch in range(1, training["epochs"] + 1):
+        started = time.perf_counter()
+        values = []
+        for x in batches.epoch(generator):
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+                out = model(x)
+            total, terms = loss(out, x, step)
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            values.append(torch.cat([terms, total.detach().float()[None]]))
+            step += 1
+            bar.update(1)
+            if step % max(1, steps_per_epoch // 10) == 0:
+                bar.set_postfix(epoch=epoch, loss=f"{float(total.detach()):.4g}", refresh=False)
+        table = torch.stack(values).float().cpu()  # one device sync per epoch
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        train_seconds += time.perf_counter() - started
+        steps = pd.DataFrame(table.numpy(), columns=columns)
+        steps.insert(0, "step", np.arange(step - len(steps) + 1, step + 1))
+        steps.insert(0, "epoch", epoch)
+        failure = _first_non_finite(steps, columns)
+        if failure:
+            steps = steps[steps["step"] < failure["step"]]
+        step_frames.append(steps)
+        if failure:
+            break
+        epoch_rows.append({"epoch": epoch, "step": step, **steps[columns].mean().to_dict(), "seconds": round(train_seconds, 4)})
+        _save_recon_grid(model, fixed, device, run_dir / f"recon_epoch_{epoch:03d}.png")
+    bar.close()
+
+    files.write_csv(run_dir / "history.csv", pd.DataFrame(epoch_rows, columns=["epoch", "step", *columns, "seconds"]))
+    files.write_csv(run_dir / "steps.csv", pd.concat(step_frames, ignore_index=True))
+    result = {
+        "run_id": config["run_id"],
+        "status": "failed" if failure else "done",
+        "reason": failure["reason"] if failure else None,
+        "train_seconds": round(train_seconds, 3),
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "steps": step,
+        "device": str(device),
+        "metrics": {},
+    }
+    if not failure:
+        files.torch_save(run_dir / "checkpoint.pt", {"model": model.state_dict(), "run_id": config["run_id"]})
+        result.update(evaluate_run(model, test_x, metrics, report, device, run_dir))
+    files.write_json(run_dir / "metrics.json", result)
+    return result
+
+
+def evaluate_run(model, test_x, metrics, report, device, run_dir: Path) -> dict:
+    """Metrics on the test split; per-image values and the fixed reconstructions for reports."""
+    means, per_image = evaluate(model, test_x, metrics, report["eval_batch_size"], device)
+    files.write_csv(run_dir / "per_image.csv", per_image.reset_index())
+    fixed = reconstruct(model, test_x[: report["recon_images"]], report["eval_batch_size"], device)
+    files.torch_save(run_dir / "recon_fixed.pt", (fixed * 255).round().to(torch.uint8))
+    return {"metrics": means, "n_test": int(len(test_x))}
+
+
+def load_model(config: dict, run_dir: Path, shape: tuple[int, int, int], device: torch.device) -> torch.nn.Module:
+    model = build_model(config["model"]["name"], shape, _params(config["model"]))
+    state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()
+
+
+def _params(model_cfg: dict) -> dict:
+    return {k: v for k, v in model_cfg.items() if k not in ("name", "label")}
+
+
+def _short(config: dict) -> str:
+    return f"{config['model']['label']}/{config['condition']['name']}/s{config['seed']}"
+
+
+def _first_non_finite(steps: pd.DataFrame, columns: list[str]) -> dict | None:
+    bad = ~np.isfinite(steps[columns].to_numpy())
+    if not bad.any():
+        return None
+    row = int(np.argmax(bad.any(axis=1)))
+    terms = [c for c, b in zip(columns, bad[row]) if b and c != "total"] or ["total"]
+    s = int(steps["step"].iloc[row])
+    return {"step": s, "reason": f"non-finite loss at step {s} (epoch {int(steps['epoch'].iloc[row])}), term {', '.join(terms)}"}
+
+
+@torch.no_grad()
+def _save_recon_grid(model, fixed: torch.Tensor, device, path: Path) -> None:
+    """Top row: the fixed test images; bottom row: their reconstructions at this epoch."""
+    recon = reconstruct(model, fixed, len(fixed), device)
+    grid = make_grid(torch.cat([fixed.cpu(), recon]), nrow=len(fixed), padding=1, pad_value=0.5)
+    with files.atomic_path(path) as tmp:
+        save_image(grid, tmp)
