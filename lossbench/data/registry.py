@@ -262,7 +262,7 @@ def _subset(x, y, size, rng, key, notes):
 
 def _to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 N×H×W×C -> float32 N×C×H×W in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+    return torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
 
 
 def _labels(y: np.ndarray | None) -> torch.Tensor | None:

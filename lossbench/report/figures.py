@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -24,11 +25,14 @@ def training_curves(history: pd.DataFrame, path: Path) -> None:
     if history.empty:
         return
     sns.set_theme(style="whitegrid", font_scale=0.9)
+    terms = ["total"] + [t for t in dict.fromkeys(history["term"]) if t != "total"]
     grid = sns.relplot(data=history, x="epoch", y="value", row="term", col="model", hue="condition",
-                       kind="line", errorbar=_t_interval, height=2.3, aspect=1.3,
+                       kind="line", errorbar=_t_interval, height=2.3, aspect=1.3, row_order=terms,
                        facet_kws={"sharey": "row", "margin_titles": True})
     grid.set_titles(row_template="{row_name}", col_template="{col_name}")
     grid.set_axis_labels("epoch", "per image, unweighted")
+    for ax in grid.axes.flat:
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     grid.figure.suptitle("Training loss per term (mean over seeds, band: 95% t-interval)", y=1.01)
     files.save_figure(path, grid.figure)
 
@@ -70,6 +74,7 @@ def recon_grid(out_dir: Path, runs: pd.DataFrame, path: Path) -> None:
                 continue
             rows.append(torch.load(Path(out_dir) / "runs" / match.iloc[0]["run_id"] / "recon_fixed.pt", weights_only=True))
             labels.append(c)
+        ax.grid(False)
         ax.imshow(_tile(rows), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         side = rows[0].shape[-2] + 1
         ax.set_yticks([side * i + side / 2 for i in range(len(labels))], labels)

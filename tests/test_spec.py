@@ -1,0 +1,118 @@
+"""Study validation: every bad input gives exit code 2, ONE line naming file, key and problem,
+and writes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from lossbench.study.spec import load_study
+
+BAD = [
+    ({"seedz": [0]}, "seedz: unknown key (did you mean 'seeds'?)"),
+    ({"training": {"epochs": "ten"}}, "training.epochs: must be an integer (got 'ten')"),
+    ({"training": {"epochs": 0}}, "training.epochs: must be >= 1 (got 0)"),
+    ({"training": {"lr": -1.0}}, "training.lr: must be > 0 (got -1.0)"),
+    ({"models": [{"name": "ae-mpl"}]}, "models[0].name: unknown model 'ae-mpl' (did you mean 'ae-mlp'?)"),
+    ({"models": [{"name": "ae-mlp", "latent": 3}]}, "models[0].latent: unknown key (did you mean 'latent_dim'?)"),
+    ({"models": [{"name": "ae-mlp", "latent_dim": 0}]}, "models[0].latent_dim: must be >= 1 (got 0)"),
+    ({"conditions": {"l2": [{"term": "l2", "weight": -1}]}}, "conditions.l2[0].weight: must be >= 0 (got -1)"),
+    ({"conditions": {"x": [{"term": "l2x"}]}}, "conditions.x[0].term: unknown loss term 'l2x' (did you mean 'l2'?)"),
+    ({"conditions": {"x": [{"term": "lp", "p": 0}]}}, "conditions.x[0].p: must be > 0 (got 0)"),
+    ({"conditions": {"x": [{"term": "l2", "reduction": "max"}]}}, "conditions.x[0].reduction: must be one of 'sum' or 'mean' (got 'max')"),
+    ({"conditions": {"k": [{"term": "kl"}]}}, "conditions.k[0].term: 'kl' needs a variational model, but models[0] is ae-mlp"),
+    ({"conditions": {}}, "conditions: must not be empty"),
+    ({"conditions": {"x": []}}, "conditions.x: must list at least one loss term"),
+    ({"seeds": []}, "seeds: must not be empty"),
+    ({"models": []}, "models: must not be empty"),
+    ({"metrics": ["psrn"]}, "metrics[0]: unknown metric 'psrn' (did you mean 'psnr'?)"),
+    ({"data": {"name": "mnsit"}}, "data.name: unknown dataset 'mnsit' (did you mean 'mnist'?)"),
+    ({"data": {"name": "synthetic", "test_fraction": 1.5}}, "data.test_fraction: must be < 1 (got 1.5)"),
+]
+
+
+@pytest.mark.parametrize("change, expected", BAD, ids=[e.split(":")[0] for _, e in BAD])
+def test_bad_study_is_one_line_exit_2_and_writes_nothing(cli, write_study, tmp_path, change, expected):
+    study = write_study(change)
+    out = tmp_path / "out"
+    code, stdout, stderr = cli("run", study, "--out", out)
+    assert code == 2
+    assert stderr.count("\n") == 1, stderr
+    assert stderr.startswith(f"error: {study}: {expected}"), stderr
+    assert not out.exists()
+
+
+def test_yaml_syntax_error_names_the_line(cli, write_study, tmp_path):
+    study = write_study(text="name: x\nseeds: [0, 1\nmodels: []\n")
+    code, _, stderr = cli("run", study, "--out", tmp_path / "out")
+    assert code == 2 and stderr.count("\n") == 1
+    assert f"error: {study}: line 3, column" in stderr and "YAML syntax error" in stderr
+
+
+def test_missing_study_file(cli, tmp_path):
+    code, _, stderr = cli("run", tmp_path / "nope.yaml")
+    assert code == 2 and stderr == f"error: {tmp_path / 'nope.yaml'}: study file not found\n"
+
+
+@pytest.mark.parametrize("bad, expected", [
+    ("training.epochs", "--set: expected KEY=VALUE"),
+    ("models.5.latent_dim=2", "--set models.5.latent_dim: '5' is not an index"),
+    ("training.epochs=[1", "--set training.epochs: value is not valid YAML"),
+])
+def test_bad_override(cli, write_study, tmp_path, bad, expected):
+    code, _, stderr = cli("run", write_study(), "--set", bad, "--out", tmp_path / "out")
+    assert code == 2 and stderr.startswith(f"error: {expected}") and stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_dataset_files_say_where_and_how(cli, write_study, tmp_path):
+    study = write_study({"data": {"name": "mnist", "root": str(tmp_path / "empty")}})
+    code, _, stderr = cli("run", study, "--out", tmp_path / "out")
+    assert code == 2 and stderr.count("\n") == 1
+    assert str(tmp_path / "empty" / "MNIST" / "raw") in stderr
+    assert "t10k-images-idx3-ubyte" in stderr and "data.download: true" in stderr and "mnist-5k" in stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_overrides_are_yaml_and_dotted(write_study):
+    study = load_study(write_study(), ["training.epochs=3", "seeds=[4]", "models.0.latent_dim=5", "data.name=mnist-5k"])
+    assert study.spec.training.epochs == 3 and study.spec.seeds == [4] and study.spec.data.name == "mnist-5k"
+    assert study.runs[0].config["model"]["latent_dim"] == 5
+
+
+def test_grid_is_models_x_conditions_x_seeds_with_stable_ids(write_study):
+    spec = {"models": [{"name": "ae-mlp"}, {"name": "vae-mlp"}], "seeds": [0, 1, 2]}
+    a, b = load_study(write_study(spec)), load_study(write_study(spec))
+    assert len(a.runs) == 2 * 2 * 3
+    assert [r.run_id for r in a.runs] == [r.run_id for r in b.runs]
+    assert len({r.run_id for r in a.runs}) == 12
+    # the data folder does not change what is computed, so it does not change the id
+    c = load_study(write_study(spec), data_root="/somewhere/else")
+    assert [r.run_id for r in c.runs] == [r.run_id for r in a.runs]
+    # anything that does change the computation changes the id
+    d = load_study(write_study(spec), ["training.lr=0.01"])
+    assert not {r.run_id for r in d.runs} & {r.run_id for r in a.runs}
+
+
+def test_vae_condition_without_kl_gets_kl_weight_1_and_says_so(write_study):
+    study = load_study(write_study({"models": [{"name": "vae-mlp"}, {"name": "ae-mlp"}]}))
+    vae = next(r for r in study.runs if r.model == "vae-mlp")
+    ae = next(r for r in study.runs if r.model == "ae-mlp")
+    assert [t["term"] for t in vae.config["condition"]["terms"]] == ["l2", "kl"]
+    assert vae.config["condition"]["terms"][1]["weight"] == 1.0
+    assert "kl (weight 1) added" in vae.config["notes"][0]
+    assert [t["term"] for t in ae.config["condition"]["terms"]] == ["l2"] and ae.config["notes"] == []
+
+
+def test_duplicate_model_labels_rejected(cli, write_study, tmp_path):
+    study = write_study({"models": [{"name": "ae-mlp"}, {"name": "ae-mlp", "latent_dim": 8}]})
+    code, _, stderr = cli("run", study, "--out", tmp_path / "o")
+    assert code == 2 and "models[1].label: 'ae-mlp' is used by models[0] too" in stderr
+
+
+def test_dry_run_prints_grid_and_writes_nothing(cli, write_study, tmp_path):
+    code, out, err = cli("run", write_study(), "--dry-run", "--out", tmp_path / "out")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("tiny: 4 runs (1 models × 2 conditions × 2 seeds)")
+    assert len(lines) == 5 and all("seed" in line for line in lines[1:])
+    assert not (tmp_path / "out").exists()
