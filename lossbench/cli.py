@@ -19,7 +19,9 @@ DATA_ENV = "LOSSBENCH_DATA"
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
@@ -70,7 +72,7 @@ def _cmd_run(args) -> int:
             done = (out / "runs" / line.split()[0] / "metrics.json").is_file()
             print(line + ("   [finished: will be skipped]" if done else ""))
         return 0
-    manifest = run_study(study, out, args.device, command=["lossbench", *sys.argv[1:]])
+    manifest = run_study(study, out, args.device, command=["lossbench", *args.argv])
     counts = ", ".join(f"{v} {k}" for k, v in manifest["counts"].items() if v)
     print(f"{study.spec.name}: {counts} in {manifest['study_seconds']:.0f} s; see {out / 'summary.md'}")
     return 0

@@ -56,8 +56,7 @@ def train_run(config: dict, batches: DeviceBatches, test_x: torch.Tensor, metric
     fixed = test_x[: report["recon_images"]]
     columns = loss.names + ["total"]
 
-    steps_per_epoch = len(batches)
-    bar = tqdm(total=training["epochs"] * steps_per_epoch, desc=_short(config), position=progress_position,
+    bar = tqdm(total=training["epochs"] * len(batches), desc=_short(config), position=progress_position,
                leave=False, disable=None, unit="step", dynamic_ncols=True)
     step, train_seconds = 0, 0.0
     epoch_rows, step_frames = [], []
@@ -65,23 +64,9 @@ def train_run(config: dict, batches: DeviceBatches, test_x: torch.Tensor, metric
     model.train()
     for epoch in range(1, training["epochs"] + 1):
         started = time.perf_counter()
-        values = []
-        for x in batches.epoch(generator):
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-                out = model(x)
-            total, terms = loss(out, x, step)
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            values.append(torch.cat([terms, total.detach().float()[None]]))
-            step += 1
-            bar.update(1)
-            if step % max(1, steps_per_epoch // 10) == 0:
-                bar.set_postfix(epoch=epoch, loss=f"{float(total.detach()):.4g}", refresh=False)
-        table = torch.stack(values).float().cpu()  # one device sync per epoch
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        table = train_epoch(model, loss, optimizer, batches, generator, step, amp, bar, epoch)
         train_seconds += time.perf_counter() - started
+        step += len(table)
         steps = pd.DataFrame(table.numpy(), columns=columns)
         steps.insert(0, "step", np.arange(step - len(steps) + 1, step + 1))
         steps.insert(0, "epoch", epoch)
@@ -112,6 +97,28 @@ def train_run(config: dict, batches: DeviceBatches, test_x: torch.Tensor, metric
         result.update(evaluate_run(model, test_x, metrics, report, device, run_dir))
     files.write_json(run_dir / "metrics.json", result)
     return result
+
+
+def train_epoch(model, loss, optimizer, batches: DeviceBatches, generator: torch.Generator, step: int,
+                amp: bool, bar=None, epoch: int = 0) -> torch.Tensor:
+    """One pass over the training batches. Returns a steps × (terms + total) CPU table; the
+    values stay on the device until the end of the epoch (one sync, not one per step)."""
+    device = batches.x.device
+    values = []
+    every = max(1, len(batches) // 10)
+    for i, x in enumerate(batches.epoch(generator)):
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+            out = model(x)
+        total, terms = loss(out, x, step + i)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        values.append(torch.cat([terms, total.detach().float()[None]]))
+        if bar is not None:
+            bar.update(1)
+            if (i + 1) % every == 0:
+                bar.set_postfix(epoch=epoch, loss=f"{float(total.detach()):.4g}", refresh=False)
+    return torch.stack(values).float().cpu()
 
 
 def evaluate_run(model, test_x, metrics, report, device, run_dir: Path) -> dict:

@@ -31,7 +31,7 @@ def check_study_folder(out, n_runs, metrics):
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["versions"]) == {"lossbench", "python", "torch", "torchvision", "torchmetrics"}
     assert {"name", "source", "n_train", "n_test", "sha256", "notes"} <= set(manifest["dataset"])
-    assert manifest["command"][:2] == ["lossbench", "run"] or manifest["command"][0] == "lossbench"
+    assert manifest["command"][:2] == ["lossbench", "run"]
     md = (out / "summary.md").read_text()
     assert "mse ↓" in md and "psnr ↑" in md and "**" in md
     return summary
@@ -87,6 +87,8 @@ def test_real_mnist_from_the_shared_test_split(cli, write_study, tmp_path, share
     assert any("only the official test split" in n for n in manifest["dataset"]["notes"])
     config = yaml.safe_load(next((out / "runs").glob("*/config.yaml")).read_text())
     assert [t["term"] for t in config["condition"]["terms"]][-1] == "kl"
+    md = (out / "summary.md").read_text()
+    assert "kl (weight 1) added" in md and "## Provenance" in md and "only the official test split" in md
 
 
 def test_list_prints_every_registry(cli):

@@ -116,3 +116,13 @@ def test_dry_run_prints_grid_and_writes_nothing(cli, write_study, tmp_path):
     assert lines[0].startswith("tiny: 4 runs (1 models × 2 conditions × 2 seeds)")
     assert len(lines) == 5 and all("seed" in line for line in lines[1:])
     assert not (tmp_path / "out").exists()
+
+
+def test_unavailable_device_is_a_clear_error(cli, write_study, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code, _, stderr = cli("run", write_study(), "--device", "cuda", "--out", tmp_path / "out")
+    assert code == 2 and stderr == "error: --device cuda: not available on this machine (use --device auto or cpu)\n"
+    assert not (tmp_path / "out").exists()

@@ -23,7 +23,9 @@ def collect_runs(out_dir: Path, manifest: dict) -> pd.DataFrame:
     rows = []
     for entry in manifest["runs"]:
         run_dir = Path(out_dir) / "runs" / entry["run_id"]
-        row = {**entry, "status": "not run", "reason": "no metrics.json (not run yet, or interrupted)"}
+        row = {**entry, "status": "not run", "reason": "no metrics.json (not run yet, or interrupted)", "notes": []}
+        if (run_dir / "config.yaml").is_file():
+            row["notes"] = run_config(out_dir, entry["run_id"]).get("notes", [])
         if (run_dir / "metrics.json").is_file():
             result = files.read_json(run_dir / "metrics.json")
             row.update(status=result["status"], reason=result.get("reason"),

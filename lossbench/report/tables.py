@@ -75,9 +75,23 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, metrics: list[str]) -> 
     if not bad.empty:
         lines += ["", "## Runs not in the averages", ""]
         lines += [f"- `{r.run_id}` {r.model} / {r.condition} / seed {r.seed}: **{r.status}**: {r.reason}" for r in bad.itertuples()]
+    notes = {}
+    for r in runs.itertuples():
+        for note in r.notes:
+            notes.setdefault(note, []).append(f"{r.model} / {r.condition}")
+    if notes:
+        lines += ["", "## Notes on the runs", ""]
+        lines += [f"- {note}: {', '.join(dict.fromkeys(where))}" for note, where in notes.items()]
     lines += ["", "## Metrics", ""]
     lines += [f"- `{m}`: {METRICS[m].description}" for m in metrics]
     lines += ["", "## Data", ""] + [f"- {note}" for note in ds.get("notes", [])]
+    v = manifest["versions"]
+    lines += ["", "## Provenance", "",
+              f"- command: `{' '.join(manifest['command'])}` (study file `{manifest['study_file']}`, {manifest['created']})",
+              f"- lossbench {v['lossbench']}, torch {v['torch']}, torchvision {v['torchvision']}, "
+              f"torchmetrics {v['torchmetrics']}, Python {v['python']}; {manifest['device']['threads']} CPU threads",
+              f"- study wall time: {manifest['study_seconds']:.0f} s" if "study_seconds" in manifest else "- study wall time: not recorded (interrupted?)",
+              "- per-run files, configurations and per-image metrics: `runs/<run_id>/`; everything here is rebuilt by `lossbench report`"]
     return "\n".join(lines) + "\n"
 
 
