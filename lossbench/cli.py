@@ -15,6 +15,19 @@ from lossbench import __version__
 from lossbench.errors import LossbenchError
 
 DATA_ENV = "LOSSBENCH_DATA"
+CACHE_ENV = "LOSSBENCH_CACHE"
+
+
+def _explicit_weights() -> dict[str, str]:
+    """LOSSBENCH_WEIGHTS_<NAME> (e.g. LOSSBENCH_WEIGHTS_LPIPS_ALEX) -> an explicit file per network."""
+    from lossbench.weights import NETWORKS
+
+    found = {}
+    for name in NETWORKS:
+        value = os.environ.get("LOSSBENCH_WEIGHTS_" + name.upper().replace("-", "_"))
+        if value:
+            found[name] = value
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a study key; VALUE is YAML (e.g. training.epochs=2, seeds=[0], models.0.latent_dim=2)")
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="auto: cuda, then mps, then cpu")
     run.add_argument("--dry-run", action="store_true", help="print the grid (one line per run) and exit")
+    run.add_argument("--strict", action="store_true", help="a metric whose weights are unavailable is an error, not a note")
     run.set_defaults(func=_cmd_run)
 
     rep = sub.add_parser("report", help="rebuild every table and figure of a study folder from its stored runs")
@@ -72,7 +86,8 @@ def _cmd_run(args) -> int:
             done = (out / "runs" / line.split()[0] / "metrics.json").is_file()
             print(line + ("   [finished: will be skipped]" if done else ""))
         return 0
-    manifest = run_study(study, out, args.device, command=["lossbench", *args.argv])
+    manifest = run_study(study, out, args.device, command=["lossbench", *args.argv], strict=args.strict,
+                         cache=os.environ.get(CACHE_ENV) or None, weights=_explicit_weights())
     counts = ", ".join(f"{v} {k}" for k, v in manifest["counts"].items() if v)
     print(f"{study.spec.name}: {counts} in {manifest['study_seconds']:.0f} s; see {out / 'summary.md'}")
     return 0

@@ -1,11 +1,26 @@
-"""Metrics on reconstructions of the held-out split."""
+"""Metrics after training: paired metrics on reconstructions of the held-out split, and
+distribution metrics on reconstructions and on samples, each against the real test set.
+
+An :class:`EvalContext` is built once per study: it holds the feature networks, the real test
+set's features (cached on disk, keyed by dataset identity, N, extractor and weights hash), the
+metrics that are unavailable with their reasons, and the provenance of every metric.
+"""
 
 from __future__ import annotations
+
+import hashlib
+import warnings
 
 import pandas as pd
 import torch
 
+from lossbench import files
+from lossbench.errors import LossbenchError
 from lossbench.metrics import METRICS
+from lossbench.metrics.frechet import FeatureStats, frechet_distance, kid
+from lossbench.weights import WeightsUnavailable, cache_dir, sha256_of
+
+KID_SUBSETS, KID_SUBSET_SIZE = 50, 1000
 
 
 @torch.no_grad()
@@ -18,10 +33,194 @@ def reconstruct(model: torch.nn.Module, x: torch.Tensor, batch_size: int, device
     return torch.cat(parts)
 
 
-def evaluate(model: torch.nn.Module, test_x: torch.Tensor, metrics: list[str], batch_size: int,
-             device: torch.device) -> tuple[dict[str, float], pd.DataFrame]:
-    """Mean of each metric over the test split, and the per-image values (index = test image)."""
-    recon = reconstruct(model, test_x, batch_size, device)
-    per_image = pd.DataFrame({name: METRICS[name].fn(recon, test_x.cpu()).numpy() for name in metrics})
-    per_image.index.name = "image"
-    return {name: float(per_image[name].mean()) for name in metrics}, per_image
+@torch.no_grad()
+def sample_images(model, train_x: torch.Tensor, n: int, seed: int, batch_size: int, device) -> tuple[torch.Tensor, str]:
+    """``n`` generated images and how they were made. VAE: decoded draws from the prior N(0, I).
+    AE: decoded draws from a Gaussian fitted (mean, full covariance) to the codes of the
+    training images: the seed study's "random code"."""
+    gen = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    if getattr(model, "variational", False):
+        z = torch.randn(n, model.latent_dim, generator=gen, dtype=torch.float64)
+        how = "VAE prior N(0, I)"
+    else:
+        codes = torch.cat([model.encode(train_x[i : i + batch_size].to(device))["z"].double().cpu()
+                           for i in range(0, len(train_x), batch_size)])
+        mean, cov = codes.mean(0), torch.cov(codes.T).reshape(codes.shape[1], codes.shape[1])
+        chol = torch.linalg.cholesky(cov + 1e-6 * torch.eye(len(mean), dtype=torch.float64))
+        z = mean + torch.randn(n, len(mean), generator=gen, dtype=torch.float64) @ chol.T
+        how = "AE codes ~ Gaussian fitted to the training codes"
+    images = torch.cat([torch.sigmoid(model.decode(z[i : i + batch_size].float().to(device))).float().cpu()
+                        for i in range(0, n, batch_size)])
+    model.train(was_training)
+    return images, how
+
+
+class EvalContext:
+    def __init__(self, data, metrics: list[str], device, cache=None, weights: dict | None = None,
+                 distribution_n: int | None = None, strict: bool = False, batch_size: int = 500):
+        self.data, self.metrics, self.device = data, metrics, torch.device(device)
+        self.cache, self.weights, self.batch_size = cache, weights or {}, batch_size
+        self.unavailable: dict[str, str] = {}
+        self.provenance: dict[str, dict] = {}
+        self.extractors: dict[str, object] = {}
+        self.real: dict[str, tuple[torch.Tensor, FeatureStats]] = {}
+        self.lpips_net = None
+        n_test = len(data.test_x)
+        self.n = min(distribution_n or n_test, n_test)
+        for name in metrics:
+            try:
+                self._prepare(name)
+            except WeightsUnavailable as exc:
+                if strict:
+                    raise LossbenchError(f"metrics: {name} unavailable (--strict): {exc}") from None
+                self.unavailable[name] = str(exc)
+                self.provenance[name] = {"status": "unavailable", "reason": str(exc)}
+
+    # ------------------------------------------------------------ set-up
+    def _prepare(self, name: str) -> None:
+        entry = METRICS[name]
+        side = min(self.data.test_x.shape[-2:])
+        prov = {"description": entry.description, "data_range": "[0, 1]"}
+        if name == "ssim" and side <= 11:
+            raise LossbenchError(f"metrics: ssim needs images larger than 11x11 (got {side})")
+        if name == "lpips":
+            from lossbench.metrics.lpips import LPIPSDistance
+
+            self.lpips_net = LPIPSDistance("alex", resolved=_weights_for("lpips-alex", self.weights)).to(self.device)
+            prov |= self.lpips_net.provenance | {"resize": self.lpips_net.resize_note(side) or "none",
+                                                 "implementation": f"lpips {_version('lpips')}"}
+        elif entry.kind == "distribution":
+            extractor = self._extractor(entry.features)
+            real_features, stats = self._real(entry.features)
+            prov |= extractor.provenance | {
+                "implementation": "lossbench.metrics.frechet (float64; trace from eigenvalues of Σ1Σ2)"
+                if entry.statistic == "fd" else f"lossbench.metrics.frechet.kid ({KID_SUBSETS} subsets of <= {KID_SUBSET_SIZE})",
+                "n_real": self.n, "n_generated": self.n, "real_statistics_key": self._real_key(entry.features),
+            }
+            if entry.statistic == "fd" and self.n < extractor.dim:
+                prov["warning"] = (f"N = {self.n} is below the feature dimension {extractor.dim}: the covariance is "
+                                   f"rank-deficient and the value is biased upward; compare only at equal N")
+        else:
+            prov["implementation"] = "lossbench.metrics (torchmetrics' SSIM map, cropped to the valid region)" \
+                if name == "ssim" else "lossbench.metrics.pixel"
+        self.provenance[name] = prov
+
+    def _extractor(self, kind: str):
+        if kind not in self.extractors:
+            if kind == "domain":
+                from lossbench.metrics.domain import DomainFeatures
+
+                self.extractors[kind] = DomainFeatures(self.data, cache=self.cache, device=self.device)
+            else:
+                from lossbench.metrics.inception import InceptionFeatures
+
+                self.extractors[kind] = InceptionFeatures(_weights_for("inception-fid", self.weights, self.cache),
+                                                          device=self.device)
+        return self.extractors[kind]
+
+    def _real_key(self, kind: str) -> str:
+        ex = self.extractors[kind]
+        weights_sha = ex.provenance["weights_sha256"]
+        blob = f"{self.data.identity['sha256']}|test|{self.n}|{ex.name}|{weights_sha}"
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def _real(self, kind: str):
+        """Features of the first N test images, computed once and cached on disk."""
+        if kind not in self.real:
+            ex = self._extractor(kind)
+            path = cache_dir(self.cache) / "stats" / f"{self._real_key(kind)}.pt"
+            record = path.with_suffix(".json")
+            features = None
+            if path.is_file() and record.is_file() and files.read_json(record).get("sha256") == sha256_of(path):
+                features = torch.load(path, weights_only=True)
+            if features is None:
+                features = ex(self.data.test_x[: self.n])
+                files.torch_save(path, features)
+                files.write_json(record, {"sha256": sha256_of(path), "dataset": self.data.identity["name"],
+                                          "dataset_sha256": self.data.identity["sha256"], "split": "test",
+                                          "n": self.n, "extractor": ex.name})
+            self.real[kind] = (features, FeatureStats(features.shape[1]).update(features))
+        return self.real[kind]
+
+    # ------------------------------------------------------------ per run
+    def paired(self, name: str, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if name == "lpips":
+            with torch.no_grad():
+                return torch.cat([self.lpips_net(recon[i : i + 100].to(self.device), target[i : i + 100].to(self.device)).double().cpu()
+                                  for i in range(0, len(recon), 100)])
+        return METRICS[name].fn(recon, target)
+
+    def distribution(self, name: str, images: torch.Tensor) -> float:
+        entry = METRICS[name]
+        real_features, real_stats = self._real(entry.features)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fake = self._extractor(entry.features)(images[: self.n])
+        if entry.statistic == "fd":
+            stats = FeatureStats(fake.shape[1]).update(fake)
+            return frechet_distance(real_stats.mean, real_stats.cov, stats.mean, stats.cov)
+        return kid(real_features, fake, KID_SUBSETS, KID_SUBSET_SIZE)[0]
+
+    def sanity_floors(self) -> dict:
+        """What a perfect model would score: distribution metrics between two disjoint halves of
+        the real test set, LPIPS(x, x) and SSIM(x, x)."""
+        out = {}
+        x = self.data.test_x
+        for name in self.metrics:
+            if name in self.unavailable:
+                continue
+            entry = METRICS[name]
+            if entry.kind == "distribution":
+                features, _ = self._real(entry.features)
+                half = len(features) // 2
+                a, b = features[:half], features[half : 2 * half]
+                if entry.statistic == "fd":
+                    sa, sb = FeatureStats(a.shape[1]).update(a), FeatureStats(b.shape[1]).update(b)
+                    value = frechet_distance(sa.mean, sa.cov, sb.mean, sb.cov)
+                else:
+                    value = kid(a, b, KID_SUBSETS, KID_SUBSET_SIZE)[0]
+                out[name] = {"value": value, "what": f"two disjoint halves of the real test set ({half} vs {half})"}
+            elif name in ("lpips", "ssim"):
+                value = float(self.paired(name, x[:64], x[:64]).mean())
+                out[name] = {"value": value, "what": f"{name}(x, x) on 64 test images"}
+        return out
+
+
+def evaluate(model, ctx: EvalContext, seed: int) -> tuple[dict[str, float | None], pd.DataFrame, str | None]:
+    """Every requested metric for one trained model: (column -> value, per-image table, how samples were made)."""
+    recon = reconstruct(model, ctx.data.test_x, ctx.batch_size, ctx.device)
+    target = ctx.data.test_x.cpu()
+    per_image = pd.DataFrame(index=pd.RangeIndex(len(target), name="image"))
+    values: dict[str, float | None] = {}
+    samples, how = None, None
+    for name in ctx.metrics:
+        entry = METRICS[name]
+        if name in ctx.unavailable:
+            values.update({c: None for c in entry.columns(name)})
+            continue
+        if entry.kind == "paired":
+            per_image[name] = ctx.paired(name, recon, target).numpy()
+            values[name] = float(per_image[name].mean())
+        else:
+            if samples is None:
+                samples, how = sample_images(model, ctx.data.train_x, ctx.n, seed, ctx.batch_size, ctx.device)
+            values[f"{name}-recon"] = ctx.distribution(name, recon)
+            values[f"{name}-samples"] = ctx.distribution(name, samples)
+    return values, per_image, how
+
+
+def _weights_for(name: str, explicit: dict, cache=None):
+    from lossbench.weights import resolve
+
+    return resolve(name, explicit.get(name), allow_download=False, cache=cache)
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from lossbench import files
 from lossbench.data import DeviceBatches
-from lossbench.evaluate import evaluate, reconstruct
+from lossbench.evaluate import EvalContext, evaluate, reconstruct
 from lossbench.losses import build_loss
 from lossbench.models import build_model
 
@@ -41,11 +41,12 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def train_run(config: dict, batches: DeviceBatches, test_x: torch.Tensor, metrics: list[str],
-              run_dir: Path, device: torch.device, report: dict, progress_position: int = 1) -> dict:
+def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: Path, device: torch.device,
+              report: dict, progress_position: int = 1) -> dict:
     """Train one run and evaluate it; return what metrics.json holds."""
     run_dir.mkdir(parents=True, exist_ok=True)
     training = config["training"]
+    test_x = ctx.data.test_x
     seed_everything(config["seed"])
     model = build_model(config["model"]["name"], tuple(test_x.shape[1:]), _params(config["model"])).to(device)
     loss = build_loss(config["condition"]["terms"])
@@ -94,7 +95,7 @@ def train_run(config: dict, batches: DeviceBatches, test_x: torch.Tensor, metric
     }
     if not failure:
         files.torch_save(run_dir / "checkpoint.pt", {"model": model.state_dict(), "run_id": config["run_id"]})
-        result.update(evaluate_run(model, test_x, metrics, report, device, run_dir))
+        result.update(evaluate_run(model, ctx, config["seed"], report, run_dir))
     files.write_json(run_dir / "metrics.json", result)
     return result
 
@@ -121,13 +122,14 @@ def train_epoch(model, loss, optimizer, batches: DeviceBatches, generator: torch
     return torch.stack(values).float().cpu()
 
 
-def evaluate_run(model, test_x, metrics, report, device, run_dir: Path) -> dict:
-    """Metrics on the test split; per-image values and the fixed reconstructions for reports."""
-    means, per_image = evaluate(model, test_x, metrics, report["eval_batch_size"], device)
+def evaluate_run(model, ctx: EvalContext, seed: int, report: dict, run_dir: Path) -> dict:
+    """Metrics; per-image values and the fixed reconstructions for reports."""
+    values, per_image, how = evaluate(model, ctx, seed)
     files.write_csv(run_dir / "per_image.csv", per_image.reset_index())
-    fixed = reconstruct(model, test_x[: report["recon_images"]], report["eval_batch_size"], device)
+    fixed = reconstruct(model, ctx.data.test_x[: report["recon_images"]], ctx.batch_size, ctx.device)
     files.torch_save(run_dir / "recon_fixed.pt", (fixed * 255).round().to(torch.uint8))
-    return {"metrics": means, "n_test": int(len(test_x))}
+    return {"metrics": values, "n_test": int(len(ctx.data.test_x)), "n_distribution": ctx.n,
+            "samples": how, "unavailable": dict(ctx.unavailable)}
 
 
 def load_model(config: dict, run_dir: Path, shape: tuple[int, int, int], device: torch.device) -> torch.nn.Module:

@@ -18,7 +18,7 @@ def check_study_folder(out, n_runs, metrics):
     assert {p.name for p in (out / "figures").iterdir()} == {"training_curves.png", "metrics.png", "recon_grid.png"}
     summary = pd.read_csv(out / "summary.csv")
     assert len(summary) == n_runs and (summary["status"] == "done").all()
-    assert list(summary.columns) == ["run_id", "model", "condition", "seed", "status", "reason", *metrics, "train_seconds", "n_params"]
+    assert list(summary.columns) == ["run_id", "model", "condition", "seed", "status", "reason", *metrics, "train_seconds", "n_params", "unavailable"]
     for run_id in summary["run_id"]:
         run = out / "runs" / run_id
         assert {p.name for p in run.iterdir()} == RUN_FILES

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lossbench import files
+from lossbench.metrics import METRICS
 from lossbench.report.collect import collect_history, collect_runs, read_manifest
 from lossbench.report.figures import metric_bars, recon_grid, training_curves
 from lossbench.report.tables import summary_csv, summary_markdown
@@ -14,11 +15,11 @@ def build_report(out_dir: str | Path) -> list[Path]:
     """Write summary.csv, summary.md and figures/*.png; return the paths written."""
     out_dir = Path(out_dir)
     manifest = read_manifest(out_dir)
-    metrics = list(manifest["metrics"])
     runs = collect_runs(out_dir, manifest)
+    metrics = [c for m in manifest["metrics"] if m not in manifest.get("unavailable", {}) for c in METRICS[m].columns(m)]
     written = [out_dir / "summary.csv", out_dir / "summary.md"]
-    files.write_csv(written[0], summary_csv(runs, metrics))
-    files.write_text(written[1], summary_markdown(manifest, runs, metrics))
+    files.write_csv(written[0], summary_csv(runs, manifest))
+    files.write_text(written[1], summary_markdown(manifest, runs))
     figures = out_dir / "figures"
     training_curves(collect_history(out_dir, manifest), figures / "training_curves.png")
     metric_bars(runs, metrics, figures / "metrics.png")

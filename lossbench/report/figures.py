@@ -15,7 +15,7 @@ import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 
 from lossbench import files  # noqa: E402
-from lossbench.metrics import METRICS  # noqa: E402
+from lossbench.metrics import METRICS, column_metric  # noqa: E402
 from lossbench.report.tables import mean_ci  # noqa: E402
 
 
@@ -41,12 +41,16 @@ def metric_bars(runs: pd.DataFrame, metrics: list[str], path: Path) -> None:
     done = runs[runs["status"] == "done"]
     if done.empty:
         return
+    metrics = [m for m in metrics if m in done and done[m].notna().any()]
+    if not metrics:
+        return
     long = done.melt(id_vars=["model", "condition", "seed"], value_vars=metrics, var_name="metric")
+    long["value"] = long["value"].astype(float)
     sns.set_theme(style="whitegrid", font_scale=0.9)
     grid = sns.catplot(data=long, x="model", y="value", hue="condition", col="metric", kind="bar",
                        errorbar=_t_interval, sharey=False, height=3.0, aspect=1.1, col_wrap=min(4, len(metrics)))
     for ax, metric in zip(grid.axes.flat, metrics):
-        arrow = "↑ better" if METRICS[metric].higher_is_better else "↓ better"
+        arrow = "↑ better" if METRICS[column_metric(metric)].higher_is_better else "↓ better"
         ax.set_title(f"{metric} ({arrow})")
         ax.tick_params(axis="x", rotation=30)
     grid.figure.suptitle("Test metrics (mean over seeds, bars: 95% t-interval)", y=1.02)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lossbench.metrics import METRICS
+from lossbench.metrics import METRICS, column_metric, metric_columns
 
 
 def mean_ci(values) -> tuple[float, float]:
@@ -22,9 +22,18 @@ def mean_ci(values) -> tuple[float, float]:
     return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
 
 
-def summary_csv(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    cols = ["run_id", "model", "condition", "seed", "status", "reason", *metrics, "train_seconds", "n_params"]
-    return runs.reindex(columns=cols)
+def summary_csv(runs: pd.DataFrame, manifest: dict) -> pd.DataFrame:
+    """One row per run. A metric whose weights were unavailable reads 'unavailable' in its cells,
+    and the reason stands in the row's 'unavailable' column."""
+    metrics = list(manifest["metrics"])
+    unavailable = manifest.get("unavailable", {})
+    cols = ["run_id", "model", "condition", "seed", "status", "reason", *metric_columns(metrics), "train_seconds", "n_params"]
+    table = runs.reindex(columns=cols).astype(object)
+    for m in unavailable:
+        for c in METRICS[m].columns(m):
+            table[c] = "unavailable"
+    table["unavailable"] = "; ".join(f"{m}: {reason}" for m, reason in unavailable.items()) or None
+    return table
 
 
 def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
@@ -34,13 +43,16 @@ def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     for (model, condition), group in runs.groupby(["model", "condition"], sort=False):
         ok = done[(done["model"] == model) & (done["condition"] == condition)]
         row = {"model": model, "condition": condition, "n": len(ok), "failed": int((group["status"] != "done").sum())}
-        for m in metrics + ["train_seconds"]:
-            row[m], row[f"{m}_ci"] = mean_ci(ok[m]) if m in ok else (math.nan, math.nan)
+        for m in metric_columns(metrics) + ["train_seconds"]:
+            row[m], row[f"{m}_ci"] = mean_ci(pd.to_numeric(ok[m], errors="coerce")) if m in ok else (math.nan, math.nan)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def summary_markdown(manifest: dict, runs: pd.DataFrame, metrics: list[str]) -> str:
+def summary_markdown(manifest: dict, runs: pd.DataFrame) -> str:
+    metrics = list(manifest["metrics"])
+    unavailable = manifest.get("unavailable", {})
+    columns = metric_columns(metrics)
     agg = aggregate(runs, metrics)
     ds = manifest["dataset"]
     seeds = sorted(runs["seed"].unique().tolist())
@@ -52,21 +64,23 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, metrics: list[str]) -> 
         f"Device: {manifest['device']['type']} ({manifest['device']['name']}). Seeds: {seeds}.",
         "",
         f"Each cell: mean ± half-width of the 95% Student-t interval over the finished seeds (n), "
-        f"metrics on all {ds['n_test']} test images (↑ higher is better, ↓ lower is better). "
-        f"**Bold**: best mean in the column.",
+        f"paired metrics on all {ds['n_test']} test images"
+        + (f"; distribution metrics (`-recon`: reconstructions, `-samples`: generated images, each against "
+           f"the real test images) with N = {manifest['distribution_n']} per set" if any(METRICS[m].kind == "distribution" for m in metrics) else "")
+        + ". ↑ higher is better, ↓ lower is better. **Bold**: best mean in the column.",
         "",
     ]
-    header = ["model", "condition", "n"] + [f"{m} {'↑' if METRICS[m].higher_is_better else '↓'}" for m in metrics] + ["train s"]
+    header = ["model", "condition", "n"] + [f"{c} {'↑' if METRICS[column_metric(c)].higher_is_better else '↓'}" for c in columns] + ["train s"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     best = {}
-    for m in metrics:
+    for m in columns:
         col = agg[m].dropna()
         if not col.empty:
-            best[m] = col.max() if METRICS[m].higher_is_better else col.min()
+            best[m] = col.max() if METRICS[column_metric(m)].higher_is_better else col.min()
     for _, r in agg.iterrows():
         cells = [str(r["model"]), str(r["condition"]), f"{r['n']}" + (f" ({r['failed']} failed)" if r["failed"] else "")]
-        for m in metrics:
-            text = _fmt(r[m], r[f"{m}_ci"])
+        for m in columns:
+            text = "unavailable" if column_metric(m) in unavailable else _fmt(r[m], r[f"{m}_ci"])
             cells.append(f"**{text}**" if m in best and r[m] == best[m] else text)
         cells.append(_fmt(r["train_seconds"], math.nan, digits=3))
         lines.append("| " + " | ".join(cells) + " |")
@@ -82,8 +96,19 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, metrics: list[str]) -> 
     if notes:
         lines += ["", "## Notes on the runs", ""]
         lines += [f"- {note}: {', '.join(dict.fromkeys(where))}" for note, where in notes.items()]
-    lines += ["", "## Metrics", ""]
-    lines += [f"- `{m}`: {METRICS[m].description}" for m in metrics]
+    if unavailable:
+        lines += ["", "## Unavailable metrics (not computed; never replaced by something else)", ""]
+        lines += [f"- `{m}`: {reason}" for m, reason in unavailable.items()]
+    lines += ["", "## Metrics: how each number was made", ""]
+    for m, prov in manifest["metrics"].items():
+        if prov.get("status") == "unavailable":
+            continue
+        details = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in prov.items() if k not in ("description", "warning") and v is not None)
+        lines.append(f"- `{m}`: {prov.get('description', METRICS[m].description)}. {details}."
+                     + (f" **Warning: {prov['warning']}.**" if "warning" in prov else ""))
+    if manifest.get("sanity"):
+        lines += ["", "## Sanity floors (what the real data scores against itself)", ""]
+        lines += [f"- `{m}` = {v['value']:.4g}: {v['what']}" for m, v in manifest["sanity"].items()]
     lines += ["", "## Data", ""] + [f"- {note}" for note in ds.get("notes", [])]
     v = manifest["versions"]
     lines += ["", "## Provenance", "",

@@ -16,6 +16,7 @@ from lossbench import __version__, files
 from lossbench.data import DeviceBatches, load_dataset
 from lossbench.metrics import METRICS
 from lossbench.study.spec import Study
+from lossbench.evaluate import EvalContext
 from lossbench.train import evaluate_run, load_model, pick_device, train_run
 
 
@@ -23,22 +24,25 @@ def plan_lines(study: Study) -> list[str]:
     return [f"{r.run_id}  {r.model:<12} {r.condition:<16} seed {r.seed}" for r in study.runs]
 
 
-def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: list[str] | None = None) -> dict:
-    """Train and evaluate every run; return the manifest."""
+def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: list[str] | None = None,
+              strict: bool = False, cache: str | None = None, weights: dict | None = None) -> dict:
+    """Train and evaluate every run; return the manifest. Data, weights and metric set-up may
+    raise LossbenchError, all before anything is written into ``out_dir``."""
     device = pick_device(device_name)
-    data = load_dataset(study.spec.data)  # may raise LossbenchError: before anything is written
+    data = load_dataset(study.spec.data)
+    report = study.spec.report.model_dump()
+    ctx = EvalContext(data, study.spec.metrics, device, cache=cache, weights=weights,
+                      distribution_n=report["distribution_n"], strict=strict, batch_size=report["eval_batch_size"])
     out_dir = Path(out_dir)
     runs_dir = out_dir / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     files.write_yaml(out_dir / "study.yaml", study.resolved)
-    manifest = build_manifest(study, data.identity, device, command)
+    manifest = build_manifest(study, data.identity, device, command, ctx)
     files.write_json(out_dir / "manifest.json", manifest)
     fixed = data.test_x[: study.spec.report.recon_images]
     files.torch_save(out_dir / "fixed_inputs.pt", (fixed * 255).round().to(torch.uint8))
 
     batches = DeviceBatches(data.train_x, study.spec.training.batch_size, device)
-    test_x = data.test_x.to(device)
-    report = study.spec.report.model_dump()
     metrics = study.spec.metrics
     started = time.perf_counter()
     counts = {"trained": 0, "skipped (finished before)": 0, "failed": 0}
@@ -48,10 +52,10 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
         done = run_dir / "metrics.json"
         if done.is_file():
             counts["skipped (finished before)"] += 1
-            _complete_metrics(run, run_dir, data.test_x, metrics, report, device)
+            _complete_metrics(run, run_dir, ctx, report)
             continue
         files.write_yaml(run_dir / "config.yaml", {**run.config, "metrics": metrics, "device": str(device)})
-        result = train_run(run.config, batches, test_x, metrics, run_dir, device, report)
+        result = train_run(run.config, batches, ctx, run_dir, device, report)
         counts["trained"] += 1
         if result["status"] != "done":
             counts["failed"] += 1
@@ -67,18 +71,20 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
     return manifest
 
 
-def _complete_metrics(run, run_dir: Path, test_x, metrics, report, device) -> None:
+def _complete_metrics(run, run_dir: Path, ctx, report) -> None:
+    """A finished run lacking a metric the study now asks for gets it from its checkpoint."""
     result = files.read_json(run_dir / "metrics.json")
-    missing = [m for m in metrics if m not in result.get("metrics", {})]
-    if result.get("status") != "done" or not missing:
+    wanted = [c for m in ctx.metrics if m not in ctx.unavailable for c in METRICS[m].columns(m)]
+    if result.get("status") != "done" or all(result.get("metrics", {}).get(c) is not None for c in wanted):
         return
-    model = load_model(run.config, run_dir, tuple(test_x.shape[1:]), device)
-    extra = evaluate_run(model, test_x.to(device), sorted(set(result["metrics"]) | set(metrics)), report, device, run_dir)
-    result["metrics"] = extra["metrics"]
+    model = load_model(run.config, run_dir, tuple(ctx.data.test_x.shape[1:]), ctx.device)
+    update = evaluate_run(model, ctx, run.config["seed"], report, run_dir)
+    result["metrics"] = {**result.get("metrics", {}), **update.pop("metrics")}
+    result.update(update)
     files.write_json(run_dir / "metrics.json", result)
 
 
-def build_manifest(study: Study, identity: dict, device: torch.device, command: list[str] | None) -> dict:
+def build_manifest(study: Study, identity: dict, device: torch.device, command: list[str] | None, ctx) -> dict:
     import torchmetrics
     import torchvision
 
@@ -97,7 +103,10 @@ def build_manifest(study: Study, identity: dict, device: torch.device, command: 
         "device": {"type": device.type, "name": _device_name(device), "platform": platform.platform(),
                    "threads": torch.get_num_threads()},
         "dataset": identity,
-        "metrics": {m: METRICS[m].description for m in study.spec.metrics},
+        "metrics": ctx.provenance,
+        "unavailable": ctx.unavailable,
+        "distribution_n": ctx.n,
+        "sanity": ctx.sanity_floors(),
         "runs": [{"run_id": r.run_id, "model": r.model, "condition": r.condition, "seed": r.seed} for r in study.runs],
     }
 

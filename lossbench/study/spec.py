@@ -36,6 +36,7 @@ class ReportSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     recon_images: int = Field(8, ge=1, le=64, description="fixed test images shown in reconstruction grids")
     eval_batch_size: int = Field(500, ge=1)
+    distribution_n: int | None = Field(None, ge=2, description="images per set for fid/kid/fd-domain (default: the whole test split)")
 
 
 class StudySpec(BaseModel):

