@@ -67,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("dir", help="a folder written by 'lossbench run'")
     rep.set_defaults(func=_cmd_report)
 
+    wts = sub.add_parser("weights", help="where each pretrained network comes from: status, or fetch one (needs internet)")
+    wsub = wts.add_subparsers(dest="action", metavar="ACTION", required=True)
+    wsub.add_parser("status", help="each network: found where and its sha256, or what is missing and how to get it")
+    fetch = wsub.add_parser("fetch", help="download one network's file into the torch hub cache")
+    fetch.add_argument("name", help="a network name from 'lossbench weights status'")
+    wts.set_defaults(func=_cmd_weights)
+
     lst = sub.add_parser("list", help="the registered datasets, models, loss terms and metrics")
     lst.set_defaults(func=_cmd_list)
     return p
@@ -110,6 +117,27 @@ def _cmd_report(args) -> int:
         raise LossbenchError(f"{out}: folder not found")
     for path in build_report(out):
         print(path)
+    return 0
+
+
+def _cmd_weights(args) -> int:
+    from lossbench import weights
+    from lossbench.errors import did_you_mean
+
+    cache = os.environ.get(CACHE_ENV) or None
+    if args.action == "status":
+        rows = weights.status(cache=cache, explicit=_explicit_weights())
+        width = max(len(r["name"]) for r in rows)
+        for r in rows:
+            if r["found"]:
+                print(f"{r['name']:<{width}}  found ({r['where']}): {r['path']}  sha256 {r['sha256']}")
+            else:
+                print(f"{r['name']:<{width}}  MISSING: {r['missing']}")
+        return 0
+    if args.name not in weights.NETWORKS:
+        raise LossbenchError(f"weights fetch: unknown network '{args.name}'{did_you_mean(args.name, weights.NETWORKS)}")
+    r = weights.resolve(args.name, allow_download=True, cache=cache)
+    print(f"{r.name}: {r.where}: {r.path}  sha256 {r.sha256}")
     return 0
 
 

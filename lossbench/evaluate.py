@@ -18,6 +18,7 @@ from lossbench import files
 from lossbench.errors import LossbenchError
 from lossbench.metrics import METRICS
 from lossbench.metrics.frechet import FeatureStats, frechet_distance, kid
+from lossbench.metrics.ssim import ms_ssim_label, ms_ssim_scales
 from lossbench.weights import WeightsUnavailable, cache_dir, sha256_of
 
 KID_SUBSETS, KID_SUBSET_SIZE = 50, 1000
@@ -85,6 +86,13 @@ class EvalContext:
         prov = {"description": entry.description, "data_range": "[0, 1]"}
         if name == "ssim" and side <= 11:
             raise LossbenchError(f"metrics: ssim needs images larger than 11x11 (got {side})")
+        if name == "ms-ssim" and ms_ssim_scales(side) < 5:
+            raise LossbenchError(f"metrics: ms-ssim needs images of at least 176 px per side for its 5 scales "
+                                 f"(this dataset's are {side} px); use ssim, or ms-ssim-reduced (a labelled reduced-scale variant)")
+        if name == "ms-ssim-reduced":
+            if ms_ssim_scales(side) < 2:
+                raise LossbenchError(f"metrics: ms-ssim-reduced needs images large enough for 2 scales (got {side} px)")
+            prov["label"] = ms_ssim_label(side)
         if name == "lpips":
             from lossbench.metrics.lpips import LPIPSDistance
 
@@ -103,8 +111,9 @@ class EvalContext:
                 prov["warning"] = (f"N = {self.n} is below the feature dimension {extractor.dim}: the covariance is "
                                    f"rank-deficient and the value is biased upward; compare only at equal N")
         else:
-            prov["implementation"] = "lossbench.metrics (torchmetrics' SSIM map, cropped to the valid region)" \
-                if name == "ssim" else "lossbench.metrics.pixel"
+            prov["implementation"] = {"ssim": "torchmetrics' SSIM map, cropped to the valid region",
+                                      "ms-ssim": "torchmetrics MS-SSIM", "ms-ssim-reduced": "torchmetrics MS-SSIM, reduced scales"
+                                      }.get(name, "lossbench.metrics.pixel")
         self.provenance[name] = prov
 
     def _extractor(self, kind: str):

@@ -127,6 +127,13 @@ def status(cache: str | os.PathLike | None = None, explicit: dict[str, str] | No
             rows.append({"name": name, "found": True, "where": r.where, "path": str(r.path), "sha256": r.sha256})
         except WeightsUnavailable as exc:
             rows.append({"name": name, "found": False, "missing": str(exc)})
+    # lossbench's own domain classifiers, trained on first use of fd-domain and cached
+    for card in sorted((cache_dir(cache) / "classifiers").glob("*.json")):
+        info = files.read_json(card)
+        rows.append({"name": f"domain-{card.stem}", "found": True, "path": str(card.with_suffix(".pt")),
+                     "sha256": info.get("sha256"),
+                     "where": f"trained by lossbench on {info.get('dataset')} ({info.get('n_train')} images), "
+                              f"held-out accuracy {info.get('held_out_accuracy', float('nan')):.4f}"})
     return rows
 
 

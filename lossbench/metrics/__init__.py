@@ -19,7 +19,7 @@ import torch
 from lossbench.metrics.frechet import FeatureStats, fd_from_features, frechet_distance
 from lossbench.metrics.frechet import kid as kid_from_features
 from lossbench.metrics.pixel import l1, mse, psnr
-from lossbench.metrics.ssim import ssim
+from lossbench.metrics.ssim import ms_ssim, ssim
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,11 @@ METRICS: dict[str, MetricEntry] = {
     "l1": MetricEntry(False, "mean absolute error per image, pixels in [0, 1]", fn=l1),
     "psnr": MetricEntry(True, "mean of per-image PSNR in dB, data range 1", fn=psnr),
     "ssim": MetricEntry(True, "SSIM, Gaussian 11x11 sigma 1.5, valid region (scikit-image convention)", fn=ssim),
+    "ms-ssim": MetricEntry(True, "MS-SSIM, 5 scales (torchmetrics); needs images of at least 176 px per side",
+                           fn=ms_ssim),
+    "ms-ssim-reduced": MetricEntry(True, "REDUCED-SCALE MS-SSIM: as many of the 5 scales as the image size allows, "
+                                   "weights renormalised; not comparable with standard MS-SSIM",
+                                   fn=lambda x, y: ms_ssim(x, y, reduced=True)),
     "lpips": MetricEntry(False, "LPIPS v0.1, AlexNet backbone with calibrated heads (needs torchvision's AlexNet weights)"),
     "fd-domain": MetricEntry(False, "Fréchet distance in the dataset classifier's 128-d features (trained once, cached)",
                              kind="distribution", features="domain", statistic="fd"),
@@ -106,4 +111,4 @@ def fd_domain(x: torch.Tensor, y: torch.Tensor, dataset: str = "mnist", cache=No
 
 
 __all__ = ["METRICS", "FeatureStats", "fd_domain", "fd_from_features", "fid", "frechet_distance", "kid", "l1",
-           "lpips", "metric_columns", "mse", "psnr", "ssim"]
+           "lpips", "metric_columns", "ms_ssim", "mse", "psnr", "ssim"]

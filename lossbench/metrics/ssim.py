@@ -31,3 +31,43 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     if full.shape[-1] <= 2 * pad or full.shape[-2] <= 2 * pad:
         raise ValueError(f"ssim needs images larger than {KERNEL_SIZE}x{KERNEL_SIZE} (got {tuple(x.shape[-2:])})")
     return full[..., pad:-pad, pad:-pad].double().flatten(1).mean(1)
+
+
+# MS-SSIM (Wang, Simoncelli & Bovik 2003): five scales with these weights.
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def ms_ssim_scales(side: int) -> int:
+    """How many scales torchmetrics' MS-SSIM accepts for a side (its own size check:
+    side // max(1, scales - 1)² must exceed kernel_size - 1, and side >= 2^scales)."""
+    for scales in range(len(MS_SSIM_WEIGHTS), 1, -1):
+        if side // max(1, scales - 1) ** 2 > KERNEL_SIZE - 1 and side >= 2**scales:
+            return scales
+    return 0
+
+
+def ms_ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduced: bool = False) -> torch.Tensor:
+    """MS-SSIM per image with torchmetrics (Gaussian 11×11, σ = 1.5, the standard five weights).
+
+    Standard MS-SSIM needs at least 176 px per side in torchmetrics' implementation; smaller
+    images raise ValueError. ``reduced=True`` uses as many of the first scales as the size
+    allows, with their weights renormalised to sum to 1: a different, smaller-scale quantity
+    that must be labelled as such wherever it appears (see :func:`ms_ssim_label`)."""
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
+
+    side = min(x.shape[-2:])
+    scales = ms_ssim_scales(side)
+    if not reduced and scales < len(MS_SSIM_WEIGHTS):
+        raise ValueError(f"ms-ssim needs images of at least 176 px per side for its 5 scales (got {side})")
+    if scales < 2:
+        raise ValueError(f"ms-ssim-reduced needs images large enough for 2 scales (got {side} px)")
+    weights = torch.tensor(MS_SSIM_WEIGHTS[:scales], dtype=torch.float64)
+    betas = tuple((weights / weights.sum()).tolist())
+    return multiscale_structural_similarity_index_measure(
+        x.float(), y.float(), gaussian_kernel=True, sigma=SIGMA, kernel_size=KERNEL_SIZE, data_range=data_range,
+        k1=0.01, k2=0.03, betas=betas, normalize=None, reduction="none").double()
+
+
+def ms_ssim_label(side: int) -> str:
+    scales = ms_ssim_scales(side)
+    return f"REDUCED-SCALE MS-SSIM: {scales} of 5 scales at {side} px, weights renormalised; not comparable with standard MS-SSIM"
