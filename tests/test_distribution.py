@@ -150,3 +150,16 @@ def test_ms_ssim_on_large_images_is_torchmetrics_standard():
     y = (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)
     ours = METRICS["ms-ssim"].fn(y, x)
     assert torch.allclose(ours, reference(y, x, data_range=1.0, reduction="none").double(), atol=1e-6)
+
+
+def test_classifier_identity_is_its_content_not_its_file(domain, tmp_path):
+    from lossbench.weights import content_sha256
+
+    state = domain.model.state_dict()
+    torch.save(state, tmp_path / "a.pt")
+    torch.save(state, tmp_path / "b.pt")
+    reloaded = torch.load(tmp_path / "b.pt", weights_only=True)
+    assert content_sha256(reloaded) == content_sha256(state) == domain.provenance["weights_content_sha256"]
+    changed = {k: v.clone() for k, v in state.items()}
+    next(iter(changed.values())).view(-1)[0] += 1
+    assert content_sha256(changed) != content_sha256(state)

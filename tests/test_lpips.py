@@ -61,3 +61,20 @@ def test_value_and_gradient_are_finite_at_all_zero_features():
 def test_unknown_net_is_refused():
     with pytest.raises(ValueError, match="must be one of"):
         LPIPSDistance("resnet", random_backbone=True)
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg", "squeeze"])
+def test_values_equal_the_lpips_package_with_real_weights(net):
+    """Needs torchvision's ImageNet backbone in the torch hub cache; skips (saying so) without it."""
+    from lossbench.weights import WeightsUnavailable, resolve
+
+    try:
+        resolve(f"lpips-{net}")
+    except WeightsUnavailable as exc:
+        pytest.skip(f"LPIPS value test needs the backbone weights: {exc}")
+    import lpips
+
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.rand(3, 3, 64, 64, generator=g), torch.rand(3, 3, 64, 64, generator=g)
+    reference = lpips.LPIPS(net=net, verbose=False).eval()(x * 2 - 1, y * 2 - 1).flatten()
+    assert torch.allclose(LPIPSDistance(net)(x, y), reference, atol=1e-6)

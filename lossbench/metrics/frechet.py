@@ -71,8 +71,10 @@ def fd_from_features(a, b) -> float:
 def kid(a, b, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
     """Kernel Inception Distance (Bińkowski et al. 2018): the unbiased MMD² estimate with the
     polynomial kernel k(x, y) = (xᵀy / d + 1)³, averaged over random subsets. Returns
-    (mean, standard deviation over subsets). The subset size is capped at the smaller set."""
-    a, b = _f64(a), _f64(b)
+    (mean, standard deviation over subsets). The subset size is capped at the smaller set.
+    float64 throughout; the kernels run in torch (about 2× numpy's time on a CPU here)."""
+    a = torch.as_tensor(_f64(a))
+    b = torch.as_tensor(_f64(b))
     m = min(subset_size, len(a), len(b))
     if m < 2:
         raise ValueError("KID needs at least 2 samples per set")
@@ -80,10 +82,11 @@ def kid(a, b, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> tup
     d = a.shape[1]
     values = np.empty(subsets)
     for i in range(subsets):
-        x = a[rng.choice(len(a), m, replace=False)]
-        y = b[rng.choice(len(b), m, replace=False)]
+        x = a[torch.from_numpy(rng.choice(len(a), m, replace=False))]
+        y = b[torch.from_numpy(rng.choice(len(b), m, replace=False))]
         kxx = (x @ x.T / d + 1) ** 3
         kyy = (y @ y.T / d + 1) ** 3
         kxy = (x @ y.T / d + 1) ** 3
-        values[i] = ((kxx.sum() - np.trace(kxx)) + (kyy.sum() - np.trace(kyy))) / (m * (m - 1)) - 2 * kxy.mean()
+        same = (kxx.sum() - kxx.diagonal().sum()) + (kyy.sum() - kyy.diagonal().sum())
+        values[i] = float(same / (m * (m - 1)) - 2 * kxy.mean())
     return float(values.mean()), float(values.std())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from lossbench import files
 from lossbench.weights import Resolved, load_inception, resolve
 
 
@@ -42,8 +43,11 @@ class InceptionFeatures:
 
     @property
     def provenance(self) -> dict:
+        record = self.resolved.path.with_suffix(".json")  # lossbench's conversion record, if converted
+        content = files.read_json(record).get("content_sha256") if record.is_file() else None
         return {"network": "Inception-v3 pool3 (TF 2015-12-05, torch-fidelity FeatureExtractorInceptionV3)",
                 "weights": self.resolved.where, "weights_sha256": self.resolved.sha256,
+                "weights_content_sha256": content,
                 "input": "uint8 (rounded, clamped), grey repeated to RGB, TF1 bilinear resize to 299x299"}
 
     @torch.no_grad()

@@ -115,7 +115,11 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame) -> str:
               f"- command: `{' '.join(manifest['command'])}` (study file `{manifest['study_file']}`, {manifest['created']})",
               f"- lossbench {v['lossbench']}, torch {v['torch']}, torchvision {v['torchvision']}, "
               f"torchmetrics {v['torchmetrics']}, Python {v['python']}; {manifest['device']['threads']} CPU threads",
-              f"- study wall time: {manifest['study_seconds']:.0f} s" if "study_seconds" in manifest else "- study wall time: not recorded (interrupted?)",
+              (f"- last `lossbench run`: {manifest['study_seconds']:.0f} s in the runs ("
+               + ", ".join(f"{v} {k}" for k, v in manifest.get("counts", {}).items() if v) + ")"
+               + (f", after {manifest['setup_seconds']:.0f} s of set-up (data, feature networks, real-set features)"
+                  if "setup_seconds" in manifest else "; set-up and report not included"))
+              if "study_seconds" in manifest else "- study wall time: not recorded (interrupted?)",
               "- per-run files, configurations and per-image metrics: `runs/<run_id>/`; everything here is rebuilt by `lossbench report`"]
     return "\n".join(lines) + "\n"
 

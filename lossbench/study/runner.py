@@ -14,9 +14,9 @@ from tqdm.auto import tqdm
 
 from lossbench import __version__, files
 from lossbench.data import DeviceBatches, load_dataset
+from lossbench.evaluate import EvalContext
 from lossbench.metrics import METRICS
 from lossbench.study.spec import Study
-from lossbench.evaluate import EvalContext
 from lossbench.train import evaluate_run, load_model, pick_device, train_run
 
 
@@ -28,6 +28,7 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
               strict: bool = False, cache: str | None = None, weights: dict | None = None) -> dict:
     """Train and evaluate every run; return the manifest. Data, weights and metric set-up may
     raise LossbenchError, all before anything is written into ``out_dir``."""
+    setup_started = time.perf_counter()
     device = pick_device(device_name)
     data = load_dataset(study.spec.data)
     report = study.spec.report.model_dump()
@@ -38,6 +39,7 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
     runs_dir.mkdir(parents=True, exist_ok=True)
     files.write_yaml(out_dir / "study.yaml", study.resolved)
     manifest = build_manifest(study, data.identity, device, command, ctx)
+    manifest["setup_seconds"] = round(time.perf_counter() - setup_started, 2)
     files.write_json(out_dir / "manifest.json", manifest)
     fixed = data.test_x[: study.spec.report.recon_images]
     files.torch_save(out_dir / "fixed_inputs.pt", (fixed * 255).round().to(torch.uint8))
