@@ -163,3 +163,16 @@ def test_classifier_identity_is_its_content_not_its_file(domain, tmp_path):
     changed = {k: v.clone() for k, v in state.items()}
     next(iter(changed.values())).view(-1)[0] += 1
     assert content_sha256(changed) != content_sha256(state)
+
+
+def test_domain_classifier_recipe_reaches_the_mnist_bar(shared_data_root, lb_cache):
+    """The issue's requirement for an MNIST classifier: >= 98.5% held-out accuracy, recorded
+    in its card. Trained on the 8,000 / tested on the 2,000 digits of the official test split
+    (the only split offline); measured 0.987. (On mnist-5k's 4,000 digits it reaches 0.978,
+    and provenance says it is below the bar.)"""
+    from lossbench.metrics.domain import MNIST_ACCURACY_REQUIRED
+
+    data = load_dataset(DataSpec(name="mnist", root=str(shared_data_root)))
+    card = DomainFeatures(data, cache=lb_cache).card
+    assert card["held_out_accuracy"] >= MNIST_ACCURACY_REQUIRED
+    assert card["n_train"] == 8000 and card["n_test"] == 2000
