@@ -101,7 +101,7 @@ class EvalContext:
                                                  "implementation": f"lpips {_version('lpips')}"}
         elif entry.kind == "distribution":
             extractor = self._extractor(entry.features)
-            real_features, stats = self._real(entry.features)
+            self._real(entry.features)  # computed (or read from the cache) now, before any run
             prov |= extractor.provenance | {
                 "implementation": "lossbench.metrics.frechet (float64; trace from eigenvalues of Σ1Σ2)"
                 if entry.statistic == "fd" else f"lossbench.metrics.frechet.kid ({KID_SUBSETS} subsets of <= {KID_SUBSET_SIZE})",

@@ -150,7 +150,7 @@ def status(cache: str | os.PathLike | None = None, explicit: dict[str, str] | No
 
 def _check(net: Network, path: Path) -> str:
     digest = sha256_of(path)
-    if not digest.startswith(net.sha256_prefix) and path.name == net.filename:
+    if not digest.startswith(net.sha256_prefix):
         raise WeightsUnavailable(f"weights {net.name}: {path} has sha256 {digest[:12]}…, expected {net.sha256_prefix}…; "
                                  f"the file is corrupt or another version: delete it and fetch it again")
     return digest
@@ -171,8 +171,8 @@ def fid_helper_file() -> Path | None:
 def inception_skeleton() -> torch.nn.Module:
     """torch-fidelity's FeatureExtractorInceptionV3 with no weights loaded yet.
 
-    Its constructor always loads weights (a download, or ``torch.load(weights_only=False)`` of
-    a given path); here that load is skipped and lossbench loads a checked file with
+    Its constructor always loads weights (a download, or an unrestricted pickle load of a
+    given path); here that load is skipped and lossbench loads a checked file with
     ``weights_only=True`` instead."""
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 

@@ -76,3 +76,12 @@ def test_weights_status_lists_every_network(cli, lb_cache):
         assert any(line.startswith(name) for line in out.splitlines())
     code, _, err = cli("weights", "fetch", "lpips-alx")
     assert code == 2 and "did you mean 'lpips-alex'" in err
+
+
+def test_an_explicit_path_is_checked_too(tmp_path):
+    wrong = tmp_path / "my-alexnet.pth"
+    wrong.write_bytes(b"something else")
+    with pytest.raises(WeightsUnavailable, match="expected 7be5be79"):
+        resolve("lpips-alex", explicit=wrong, cache=tmp_path)
+    with pytest.raises(WeightsUnavailable, match="does not exist"):
+        resolve("lpips-alex", explicit=tmp_path / "nope.pth", cache=tmp_path)
