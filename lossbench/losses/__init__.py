@@ -8,6 +8,7 @@ from lossbench.losses.base import PixelSpec, Term, TermSpec
 from lossbench.losses.composite import CompositeLoss
 from lossbench.losses.kl import KL, KLSpec
 from lossbench.losses.pixel import BCE, L1, L2, Lp, LpSpec
+from lossbench.losses.structural import MS_SSIM_MIN_SIDE, Mix, MixSpec, MSSSIMLoss, SSIMLoss
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class TermEntry:
     spec: type[TermSpec]
     description: str
     variational_only: bool = False
+    min_side: int = 0  # smallest image side the term works on (checked at validation)
 
 
 LOSS_TERMS: dict[str, TermEntry] = {
@@ -24,6 +26,9 @@ LOSS_TERMS: dict[str, TermEntry] = {
     "lp": TermEntry(Lp, LpSpec, "sum of |error|^p per image, any p > 0"),
     "bce": TermEntry(BCE, PixelSpec, "binary cross-entropy per image (Bernoulli NLL, nats)"),
     "kl": TermEntry(KL, KLSpec, "KL(q(z|x) || N(0,I)) in nats, summed over latent dims; weight = beta; optional warm-up", True),
+    "ssim": TermEntry(SSIMLoss, TermSpec, "1 - SSIM per image (a mean, in [0, 2])", min_side=12),
+    "ms-ssim": TermEntry(MSSSIMLoss, TermSpec, "1 - MS-SSIM per image; images of at least 176 px", min_side=MS_SSIM_MIN_SIDE),
+    "mix": TermEntry(Mix, MixSpec, "Zhao et al. 2017: 0.84 (1 - MS-SSIM) + 0.16 Gaussian-weighted L1; SSIM on small images", min_side=12),
 }
 
 

@@ -176,6 +176,14 @@ def validate(raw: dict, source: str) -> StudySpec:
             if label in seen:
                 _fail(source, f"{where}.label", f"'{label}' appears twice in this condition; give one a distinct label")
             seen.add(label)
+            side = DATASETS[spec.data.name].side(spec.data)
+            if side and side < LOSS_TERMS[term].min_side:
+                hint = "; use ssim or mix (which falls back to SSIM)" if term == "ms-ssim" else ""
+                _fail(source, f"{where}.term", f"'{term}' needs images of at least {LOSS_TERMS[term].min_side} px per side "
+                      f"({spec.data.name} images here are {side} px){hint}")
+            if checked.term == "mix" and getattr(checked, "structural", "auto") == "ms-ssim" and side and side < 176:
+                _fail(source, f"{where}.structural", f"ms-ssim needs images of at least 176 px per side "
+                      f"({spec.data.name} images here are {side} px); use structural: auto or ssim")
             if LOSS_TERMS[term].variational_only:
                 for i, mname, is_var in variational:
                     if not is_var:
@@ -277,8 +285,9 @@ def expand_grid(spec: StudySpec) -> list[Run]:
         entry = MODELS[m["name"]]
         label = m.get("label", m["name"])
         params = entry.params(**{k: v for k, v in m.items() if k not in ("name", "label")}).model_dump(mode="json")
+        side = DATASETS[spec.data.name].side(spec.data)
         for cname, terms in spec.conditions.items():
-            resolved, notes = resolve_terms(terms, entry.variational)
+            resolved, notes = resolve_terms(terms, entry.variational, side)
             for seed in spec.seeds:
                 config = {
                     "model": {"name": m["name"], "label": label, **params},
@@ -293,12 +302,17 @@ def expand_grid(spec: StudySpec) -> list[Run]:
     return runs
 
 
-def resolve_terms(terms: list[dict], variational: bool) -> tuple[list[dict], list[str]]:
-    """Fill each term's defaults and label; add kl (weight 1) to a VAE condition without one."""
+def resolve_terms(terms: list[dict], variational: bool, side: int = 0) -> tuple[list[dict], list[str]]:
+    """Fill each term's defaults and label; add kl (weight 1) to a VAE condition without one;
+    resolve mix's structural part from the image side, so its label says which it uses."""
     resolved = []
     for t in terms:
         spec = LOSS_TERMS[t["term"]].spec(**t)
-        resolved.append({**spec.model_dump(mode="json"), "label": spec.label or spec.term})
+        term = spec.model_dump(mode="json")
+        if spec.term == "mix" and term["structural"] == "auto":
+            term["structural"] = "ms-ssim" if side >= 176 else "ssim"
+        default_label = f"mix({term['structural']})" if spec.term == "mix" else spec.term
+        resolved.append({**term, "label": spec.label or default_label})
     notes = []
     if variational and not any(t["term"] == "kl" for t in resolved):
         kl = LOSS_TERMS["kl"].spec(term="kl").model_dump(mode="json")
