@@ -145,6 +145,7 @@ def _cmd_list(args) -> int:
     from lossbench.data import DATASETS
     from lossbench.losses import LOSS_TERMS
     from lossbench.metrics import METRICS
+    from lossbench.metrics.features import FEATURE_NETS
     from lossbench.models import MODELS
 
     sections = [
@@ -152,6 +153,8 @@ def _cmd_list(args) -> int:
         ("models", {k: v.description for k, v in MODELS.items()}),
         ("loss terms", {k: v.description for k, v in LOSS_TERMS.items()}),
         ("metrics", {k: f"{'↑' if v.higher_is_better else '↓'} {v.description}" for k, v in METRICS.items()}),
+        ("feature networks (perceptual term)", {k: v.description + (f"; layers {', '.join(v.layers)}" if v.layers else "")
+                                                for k, v in FEATURE_NETS.items()}),
     ]
     for title, entries in sections:
         print(f"{title}:")

@@ -68,6 +68,7 @@ class EvalContext:
         self.extractors: dict[str, object] = {}
         self.real: dict[str, tuple[torch.Tensor, FeatureStats]] = {}
         self.lpips_net = None
+        self._feature_nets: dict[tuple, torch.nn.Module] = {}
         n_test = len(data.test_x)
         self.n = min(distribution_n or n_test, n_test)
         for name in metrics:
@@ -153,6 +154,25 @@ class EvalContext:
                                           "n": self.n, "extractor": ex.name})
             self.real[kind] = (features, FeatureStats(features.shape[1]).update(features))
         return self.real[kind]
+
+    def feature_network(self, name: str, layers: list[str] | None = None) -> torch.nn.Module:
+        """A frozen network for perceptual terms, from the same sources as the metrics; built
+        once per study. Raises WeightsUnavailable when its weights are missing."""
+        from lossbench.metrics.features import FEATURE_NETS, DomainLayers, InceptionLayers
+
+        layers = tuple(layers or FEATURE_NETS[name].default_layers)
+        key = (name, layers)
+        if key not in self._feature_nets:
+            if name == "domain":
+                net = DomainLayers(self._extractor("domain").model, layers)
+            elif name == "inception":
+                net = InceptionLayers(self._extractor("inception").model, layers)
+            else:
+                from lossbench.metrics.lpips import LPIPSDistance
+
+                net = LPIPSDistance(name.removeprefix("lpips-"), resolved=_weights_for(name, self.weights))
+            self._feature_nets[key] = net.to(self.device)
+        return self._feature_nets[key]
 
     # ------------------------------------------------------------ per run
     def paired(self, name: str, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -49,7 +49,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
     test_x = ctx.data.test_x
     seed_everything(config["seed"])
     model = build_model(config["model"]["name"], tuple(test_x.shape[1:]), _params(config["model"])).to(device)
-    loss = build_loss(config["condition"]["terms"])
+    loss = build_loss(config["condition"]["terms"], ctx.feature_network)
     optim_cls = torch.optim.AdamW if training["optimizer"] == "adamw" else torch.optim.Adam
     optimizer = optim_cls(model.parameters(), lr=training["lr"])
     generator = torch.Generator().manual_seed(config["seed"])

@@ -94,7 +94,8 @@ def test_real_mnist_from_the_shared_test_split(cli, write_study, tmp_path, share
 def test_list_prints_every_registry(cli):
     code, out, _ = cli("list")
     assert code == 0
-    for name in ("mnist-5k", "imagefolder", "ae-mlp", "vae-conv", "bce", "kl", "ssim", "psnr"):
+    for name in ("mnist-5k", "imagefolder", "ae-mlp", "vae-conv", "bce", "kl", "ssim", "psnr", "perceptual", "mix",
+                 "fd-domain", "lpips-alex", "domain"):
         assert f"  {name} " in out
 
 

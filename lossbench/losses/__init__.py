@@ -8,6 +8,7 @@ from lossbench.losses.base import PixelSpec, Term, TermSpec
 from lossbench.losses.composite import CompositeLoss
 from lossbench.losses.kl import KL, KLSpec
 from lossbench.losses.pixel import BCE, L1, L2, Lp, LpSpec
+from lossbench.losses.perceptual import Perceptual, PerceptualSpec
 from lossbench.losses.structural import MS_SSIM_MIN_SIDE, Mix, MixSpec, MSSSIMLoss, SSIMLoss
 
 
@@ -28,17 +29,25 @@ LOSS_TERMS: dict[str, TermEntry] = {
     "kl": TermEntry(KL, KLSpec, "KL(q(z|x) || N(0,I)) in nats, summed over latent dims; weight = beta; optional warm-up", True),
     "ssim": TermEntry(SSIMLoss, TermSpec, "1 - SSIM per image (a mean, in [0, 2])", min_side=12),
     "ms-ssim": TermEntry(MSSSIMLoss, TermSpec, "1 - MS-SSIM per image; images of at least 176 px", min_side=MS_SSIM_MIN_SIDE),
+    "perceptual": TermEntry(Perceptual, PerceptualSpec, "distance in a frozen feature network (network: domain, inception, "
+                            "lpips-alex, lpips-vgg, lpips-squeeze; layers)"),
     "mix": TermEntry(Mix, MixSpec, "Zhao et al. 2017: 0.84 (1 - MS-SSIM) + 0.16 Gaussian-weighted L1; SSIM on small images", min_side=12),
 }
 
 
-def build_loss(terms: list[dict]) -> CompositeLoss:
-    """From resolved term dicts (each with 'term' and its options, 'label' filled in)."""
+def build_loss(terms: list[dict], networks=None) -> CompositeLoss:
+    """From resolved term dicts (each with 'term' and its options, 'label' filled in).
+    ``networks(name, layers)`` supplies frozen feature networks to perceptual terms."""
     built = {}
     for t in terms:
         entry = LOSS_TERMS[t["term"]]
         spec = entry.spec(**t)
-        built[spec.label or spec.term] = entry.cls(spec)
+        if entry.cls is Perceptual:
+            if networks is None:
+                raise ValueError("a perceptual term needs a feature-network provider")
+            built[spec.label or spec.term] = Perceptual(spec, networks(spec.network, spec.layers))
+        else:
+            built[spec.label or spec.term] = entry.cls(spec)
     return CompositeLoss(built)
 
 

@@ -42,7 +42,9 @@ def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     rows = []
     for (model, condition), group in runs.groupby(["model", "condition"], sort=False):
         ok = done[(done["model"] == model) & (done["condition"] == condition)]
-        row = {"model": model, "condition": condition, "n": len(ok), "failed": int((group["status"] != "done").sum())}
+        not_done = group.loc[group["status"] != "done", "status"].value_counts()
+        row = {"model": model, "condition": condition, "n": len(ok), "failed": int(not_done.sum()),
+               "not_done": ", ".join(f"{v} {k}" for k, v in not_done.items())}
         for m in metric_columns(metrics) + ["train_seconds"]:
             row[m], row[f"{m}_ci"] = mean_ci(pd.to_numeric(ok[m], errors="coerce")) if m in ok else (math.nan, math.nan)
         rows.append(row)
@@ -78,7 +80,7 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame) -> str:
         if not col.empty:
             best[m] = col.max() if METRICS[column_metric(m)].higher_is_better else col.min()
     for _, r in agg.iterrows():
-        cells = [str(r["model"]), str(r["condition"]), f"{r['n']}" + (f" ({r['failed']} failed)" if r["failed"] else "")]
+        cells = [str(r["model"]), str(r["condition"]), f"{r['n']}" + (f" ({r['not_done']})" if r["failed"] else "")]
         for m in columns:
             text = "unavailable" if column_metric(m) in unavailable else _fmt(r[m], r[f"{m}_ci"])
             cells.append(f"**{text}**" if m in best and r[m] == best[m] else text)

@@ -34,6 +34,7 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
     report = study.spec.report.model_dump()
     ctx = EvalContext(data, study.spec.metrics, device, cache=cache, weights=weights,
                       distribution_n=report["distribution_n"], strict=strict, batch_size=report["eval_batch_size"])
+    skipped = unavailable_conditions(study, ctx, strict)
     out_dir = Path(out_dir)
     runs_dir = out_dir / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -47,16 +48,20 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
     batches = DeviceBatches(data.train_x, study.spec.training.batch_size, device)
     metrics = study.spec.metrics
     started = time.perf_counter()
-    counts = {"trained": 0, "skipped (finished before)": 0, "failed": 0}
+    counts = {"trained": 0, "skipped (finished before)": 0, "failed": 0, "skipped (weights unavailable)": 0}
     bar = tqdm(study.runs, desc=f"study {study.spec.name}", unit="run", position=0, disable=None, dynamic_ncols=True)
     for run in bar:
         run_dir = runs_dir / run.run_id
         done = run_dir / "metrics.json"
-        if done.is_file():
+        if done.is_file() and files.read_json(done).get("status") != "skipped":
             counts["skipped (finished before)"] += 1
             _complete_metrics(run, run_dir, ctx, report)
             continue
         files.write_yaml(run_dir / "config.yaml", {**run.config, "metrics": metrics, "device": str(device)})
+        if run.condition in skipped:  # retried on the next run, once the weights are there
+            counts["skipped (weights unavailable)"] += 1
+            files.write_json(done, {"run_id": run.run_id, "status": "skipped", "reason": skipped[run.condition], "metrics": {}})
+            continue
         result = train_run(run.config, batches, ctx, run_dir, device, report)
         counts["trained"] += 1
         if result["status"] != "done":
@@ -71,6 +76,26 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
 
     build_report(out_dir)
     return manifest
+
+
+def unavailable_conditions(study: Study, ctx, strict: bool) -> dict[str, str]:
+    """Conditions whose perceptual network cannot be had: condition -> reason. With --strict
+    the first one is an error (raised before anything is written)."""
+    from lossbench.errors import LossbenchError
+    from lossbench.weights import WeightsUnavailable
+
+    skipped = {}
+    for cname, terms in study.spec.conditions.items():
+        for j, term in enumerate(terms):
+            if term.get("term") != "perceptual":
+                continue
+            try:
+                ctx.feature_network(term.get("network", "domain"), term.get("layers"))
+            except WeightsUnavailable as exc:
+                if strict:
+                    raise LossbenchError(f"{study.source}: conditions.{cname}[{j}]: weights unavailable (--strict): {exc}") from None
+                skipped[cname] = f"conditions.{cname}[{j}] needs {term.get('network')}: {exc}"
+    return skipped
 
 
 def _complete_metrics(run, run_dir: Path, ctx, report) -> None:

@@ -243,6 +243,10 @@ _MESSAGES = {
 }
 
 
+def _value_error(err: dict) -> str:
+    return str(err.get("ctx", {}).get("error", err["msg"]))
+
+
 def _problem(err: dict, model: type[BaseModel], loc: tuple) -> str:
     kind, ctx = err["type"], err.get("ctx", {})
     if kind == "missing":
@@ -250,6 +254,8 @@ def _problem(err: dict, model: type[BaseModel], loc: tuple) -> str:
     if kind == "extra_forbidden":
         fields = _fields_at(model, loc[:-1])
         return f"unknown key{did_you_mean(loc[-1], fields) if fields else ''}"
+    if kind == "value_error":
+        return _value_error(err)
     template = _MESSAGES.get(kind)
     ctx = {k: (int(v) if isinstance(v, float) and v.is_integer() else v) for k, v in ctx.items()}
     text = template.format(**ctx) if template else err["msg"][0].lower() + err["msg"][1:]
@@ -312,6 +318,12 @@ def resolve_terms(terms: list[dict], variational: bool, side: int = 0) -> tuple[
         if spec.term == "mix" and term["structural"] == "auto":
             term["structural"] = "ms-ssim" if side >= 176 else "ssim"
         default_label = f"mix({term['structural']})" if spec.term == "mix" else spec.term
+        if spec.term == "perceptual":
+            from lossbench.metrics.features import FEATURE_NETS
+
+            net = FEATURE_NETS[term["network"]]
+            term["layers"] = list(term["layers"] or net.default_layers) or None
+            default_label = f"perceptual({term['network']})"
         resolved.append({**term, "label": spec.label or default_label})
     notes = []
     if variational and not any(t["term"] == "kl" for t in resolved):

@@ -1,0 +1,54 @@
+"""The perceptual term: the distance between input and reconstruction in a frozen feature
+network's space (Johnson et al. 2016; Zhang et al. 2018 for the calibrated LPIPS).
+
+``lpips-*`` networks give LPIPS itself. ``domain`` and ``inception`` give the uncalibrated
+form: for each chosen layer, channel vectors unit-normalised, squared differences summed over
+channels and averaged over positions; then averaged over layers. A per-image mean.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field, model_validator
+
+from lossbench.losses.base import Term, TermSpec
+from lossbench.metrics.features import FEATURE_NETS
+
+
+class PerceptualSpec(TermSpec):
+    network: str = Field("domain", description=f"one of {', '.join(FEATURE_NETS)}")
+    layers: list[str] | None = Field(None, description="layers to compare (domain / inception); default: the network's")
+
+    @model_validator(mode="after")
+    def _known(self):
+        if self.network not in FEATURE_NETS:
+            raise ValueError(f"network must be one of {', '.join(FEATURE_NETS)} (got {self.network!r})")
+        entry = FEATURE_NETS[self.network]
+        if self.layers is not None:
+            if not entry.layers:
+                raise ValueError(f"{self.network} is calibrated LPIPS and takes no layers")
+            unknown = [name for name in self.layers if name not in entry.layers]
+            if unknown or not self.layers:
+                raise ValueError(f"layers of {self.network} are {', '.join(entry.layers)} (got {self.layers})")
+        return self
+
+
+def _unit(f: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    # eps² inside the root: a zero feature vector (black background) keeps a finite gradient
+    return f / torch.sqrt(f.square().sum(1, keepdim=True) + eps**2)
+
+
+class Perceptual(Term):
+    def __init__(self, spec: PerceptualSpec, network: torch.nn.Module):
+        super().__init__(spec)
+        self.network = network
+
+    def values(self, out, x):
+        x_hat = out["x_hat"].float()
+        if self.spec.network.startswith("lpips-"):
+            return self.network(x_hat, x.float())
+        with torch.no_grad():
+            targets = self.network(x.float())
+        feats = self.network(x_hat)
+        per_layer = [(_unit(a) - _unit(b)).square().sum(1).flatten(1).mean(1) for a, b in zip(feats, targets)]
+        return torch.stack(per_layer).mean(0)
