@@ -8,6 +8,7 @@ whose presence marks the run finished. Every file is written atomically.
 from __future__ import annotations
 
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from torchvision.utils import make_grid, save_image
 from tqdm.auto import tqdm
 
 from lossbench import files
+from lossbench.balance import dominance, gradient_norms
 from lossbench.data import DeviceBatches
 from lossbench.evaluate import EvalContext, evaluate, reconstruct
 from lossbench.losses import build_loss
@@ -60,7 +62,8 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
     bar = tqdm(total=training["epochs"] * len(batches), desc=_short(config), position=progress_position,
                leave=False, disable=None, unit="step", dynamic_ncols=True)
     step, train_seconds = 0, 0.0
-    epoch_rows, step_frames = [], []
+    epoch_rows, step_frames, flags = [], [], []
+    probe = batches.x[: training["batch_size"]]  # a fixed training batch for the balance diagnostics
     failure = None
     model.train()
     for epoch in range(1, training["epochs"] + 1):
@@ -77,11 +80,19 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         step_frames.append(steps)
         if failure:
             break
-        epoch_rows.append({"epoch": epoch, "step": step, **steps[columns].mean().to_dict(), "seconds": round(train_seconds, 4)})
+        norms = gradient_norms(model, loss, probe, step)
+        for message in dominance(norms, epoch):
+            if not flags:
+                tqdm.write(f"warning: {_short(config)}: {message}", file=sys.stderr)
+            flags.append(message)
+        grads = {f"grad[{place}]:{name}": n[place] for name, n in norms.items() for place in ("decoder", "code")}
+        epoch_rows.append({"epoch": epoch, "step": step, **steps[columns].mean().to_dict(),
+                           "seconds": round(train_seconds, 4), **grads})
         _save_recon_grid(model, fixed, device, run_dir / f"recon_epoch_{epoch:03d}.png")
     bar.close()
 
-    files.write_csv(run_dir / "history.csv", pd.DataFrame(epoch_rows, columns=["epoch", "step", *columns, "seconds"]))
+    history = pd.DataFrame(epoch_rows) if epoch_rows else pd.DataFrame(columns=["epoch", "step", *columns, "seconds"])
+    files.write_csv(run_dir / "history.csv", history)
     files.write_csv(run_dir / "steps.csv", pd.concat(step_frames, ignore_index=True))
     result = {
         "run_id": config["run_id"],
@@ -91,6 +102,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         "n_params": sum(p.numel() for p in model.parameters()),
         "steps": step,
         "device": str(device),
+        "flags": flags[-3:],  # the latest dominance messages (the log shows the first)
         "metrics": {},
     }
     if not failure:

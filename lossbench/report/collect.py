@@ -23,12 +23,12 @@ def collect_runs(out_dir: Path, manifest: dict) -> pd.DataFrame:
     rows = []
     for entry in manifest["runs"]:
         run_dir = Path(out_dir) / "runs" / entry["run_id"]
-        row = {**entry, "status": "not run", "reason": "no metrics.json (not run yet, or interrupted)", "notes": []}
+        row = {**entry, "status": "not run", "reason": "no metrics.json (not run yet, or interrupted)", "notes": [], "flags": []}
         if (run_dir / "config.yaml").is_file():
             row["notes"] = run_config(out_dir, entry["run_id"]).get("notes", [])
         if (run_dir / "metrics.json").is_file():
             result = files.read_json(run_dir / "metrics.json")
-            row.update(status=result["status"], reason=result.get("reason"),
+            row.update(status=result["status"], reason=result.get("reason"), flags=result.get("flags", []),
                        train_seconds=result.get("train_seconds"), n_params=result.get("n_params"))
             row.update(result.get("metrics", {}))
         rows.append(row)
@@ -42,7 +42,8 @@ def collect_history(out_dir: Path, manifest: dict) -> pd.DataFrame:
         path = Path(out_dir) / "runs" / entry["run_id"] / "history.csv"
         if not path.is_file():
             continue
-        h = pd.read_csv(path).drop(columns=["step", "seconds"])
+        h = pd.read_csv(path)
+        h = h[[c for c in h.columns if c not in ("step", "seconds") and not c.startswith("grad[")]]
         if h.empty:
             continue
         long = h.melt(id_vars="epoch", var_name="term", value_name="value")

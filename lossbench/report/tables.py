@@ -91,6 +91,10 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame) -> str:
     if not bad.empty:
         lines += ["", "## Runs not in the averages", ""]
         lines += [f"- `{r.run_id}` {r.model} / {r.condition} / seed {r.seed}: **{r.status}**: {r.reason}" for r in bad.itertuples()]
+    flagged = [r for r in runs.itertuples() if isinstance(r.flags, list) and r.flags]
+    if flagged:
+        lines += ["", "## Flags: loss terms drowned by others (gradient norms more than 100x apart)", ""]
+        lines += [f"- `{r.run_id}` {r.model} / {r.condition} / seed {r.seed}: {r.flags[-1]}" for r in flagged]
     notes = {}
     for r in runs.itertuples():
         for note in r.notes:
