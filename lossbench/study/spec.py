@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lossbench.data.registry import DATASETS, DataSpec
 from lossbench.errors import LossbenchError, did_you_mean
-from lossbench.losses import LOSS_TERMS
+from lossbench.losses import LOSS_TERMS, MS_SSIM_MIN_SIDE
 from lossbench.metrics import METRICS
 from lossbench.models import MODELS
 
@@ -181,8 +181,8 @@ def validate(raw: dict, source: str) -> StudySpec:
                 hint = "; use ssim or mix (which falls back to SSIM)" if term == "ms-ssim" else ""
                 _fail(source, f"{where}.term", f"'{term}' needs images of at least {LOSS_TERMS[term].min_side} px per side "
                       f"({spec.data.name} images here are {side} px){hint}")
-            if checked.term == "mix" and getattr(checked, "structural", "auto") == "ms-ssim" and side and side < 176:
-                _fail(source, f"{where}.structural", f"ms-ssim needs images of at least 176 px per side "
+            if checked.term == "mix" and getattr(checked, "structural", "auto") == "ms-ssim" and side and side < MS_SSIM_MIN_SIDE:
+                _fail(source, f"{where}.structural", f"ms-ssim needs images of at least {MS_SSIM_MIN_SIDE} px per side "
                       f"({spec.data.name} images here are {side} px); use structural: auto or ssim")
             if LOSS_TERMS[term].variational_only:
                 for i, mname, is_var in variational:
@@ -316,7 +316,7 @@ def resolve_terms(terms: list[dict], variational: bool, side: int = 0) -> tuple[
         spec = LOSS_TERMS[t["term"]].spec(**t)
         term = spec.model_dump(mode="json")
         if spec.term == "mix" and term["structural"] == "auto":
-            term["structural"] = "ms-ssim" if side >= 176 else "ssim"
+            term["structural"] = "ms-ssim" if side >= MS_SSIM_MIN_SIDE else "ssim"
         default_label = f"mix({term['structural']})" if spec.term == "mix" else spec.term
         if spec.term == "perceptual":
             from lossbench.metrics.features import FEATURE_NETS
