@@ -182,16 +182,17 @@ class EvalContext:
                                   for i in range(0, len(recon), 100)])
         return METRICS[name].fn(recon, target)
 
-    def distribution(self, name: str, images: torch.Tensor) -> float:
-        entry = METRICS[name]
-        real_features, real_stats = self._real(entry.features)
+    def features(self, kind: str, images: torch.Tensor) -> torch.Tensor:
+        """Features of the first N images, for the distribution metrics that use ``kind``."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fake = self._extractor(entry.features)(images[: self.n])
-        if entry.statistic == "fd":
-            stats = FeatureStats(fake.shape[1]).update(fake)
-            return frechet_distance(real_stats.mean, real_stats.cov, stats.mean, stats.cov)
-        return kid(real_features, fake, KID_SUBSETS, KID_SUBSET_SIZE)[0]
+            return self._extractor(kind)(images[: self.n])
+
+    def distribution(self, name: str, fake: torch.Tensor) -> float:
+        """A distribution metric from the features of the generated set (see :meth:`features`)."""
+        entry = METRICS[name]
+        real_features, real_stats = self._real(entry.features)
+        return _score(entry.statistic, real_features, real_stats, fake)
 
     def sanity_floors(self) -> dict:
         """What a perfect model would score: distribution metrics between two disjoint halves of
@@ -206,11 +207,7 @@ class EvalContext:
                 features, _ = self._real(entry.features)
                 half = len(features) // 2
                 a, b = features[:half], features[half : 2 * half]
-                if entry.statistic == "fd":
-                    sa, sb = FeatureStats(a.shape[1]).update(a), FeatureStats(b.shape[1]).update(b)
-                    value = frechet_distance(sa.mean, sa.cov, sb.mean, sb.cov)
-                else:
-                    value = kid(a, b, KID_SUBSETS, KID_SUBSET_SIZE)[0]
+                value = _score(entry.statistic, a, FeatureStats(a.shape[1]).update(a), b)
                 note = "" if half == self.n else (f"; the table uses N = {self.n}, and these estimates are biased "
                                                   f"upward at smaller N, so the floor at N = {self.n} is lower still")
                 out[name] = {"value": value, "what": f"two disjoint halves of the real test set ({half} vs {half}){note}"}
@@ -220,13 +217,23 @@ class EvalContext:
         return out
 
 
-def evaluate(model, ctx: EvalContext, seed: int) -> tuple[dict[str, float | None], pd.DataFrame, str | None]:
-    """Every requested metric for one trained model: (column -> value, per-image table, how samples were made)."""
+def _score(statistic: str, real_features: torch.Tensor, real_stats: FeatureStats, fake: torch.Tensor) -> float:
+    if statistic == "fd":
+        stats = FeatureStats(fake.shape[1]).update(fake)
+        return frechet_distance(real_stats.mean, real_stats.cov, stats.mean, stats.cov)
+    return kid(real_features, fake, KID_SUBSETS, KID_SUBSET_SIZE)[0]
+
+
+def evaluate(model, ctx: EvalContext, seed: int):
+    """Every requested metric for one trained model: (column -> value, per-image table, how
+    samples were made, the reconstructions). Each image set goes through each feature network
+    once, however many metrics read its features (fid and kid share Inception's)."""
     recon = reconstruct(model, ctx.data.test_x, ctx.batch_size, ctx.device)
     target = ctx.data.test_x.cpu()
     per_image = pd.DataFrame(index=pd.RangeIndex(len(target), name="image"))
     values: dict[str, float | None] = {}
     samples, how = None, None
+    features: dict[tuple[str, str], torch.Tensor] = {}
     for name in ctx.metrics:
         entry = METRICS[name]
         if name in ctx.unavailable:
@@ -238,9 +245,12 @@ def evaluate(model, ctx: EvalContext, seed: int) -> tuple[dict[str, float | None
         else:
             if samples is None:
                 samples, how = sample_images(model, ctx.data.train_x, ctx.n, seed, ctx.batch_size, ctx.device)
-            values[f"{name}-recon"] = ctx.distribution(name, recon)
-            values[f"{name}-samples"] = ctx.distribution(name, samples)
-    return values, per_image, how
+            for which, images in (("recon", recon), ("samples", samples)):
+                key = (entry.features, which)
+                if key not in features:
+                    features[key] = ctx.features(entry.features, images)
+                values[f"{name}-{which}"] = ctx.distribution(name, features[key])
+    return values, per_image, how, recon
 
 
 def _weights_for(name: str, explicit: dict, cache=None):

@@ -136,9 +136,9 @@ def train_epoch(model, loss, optimizer, batches: DeviceBatches, generator: torch
 
 def evaluate_run(model, ctx: EvalContext, seed: int, report: dict, run_dir: Path) -> dict:
     """Metrics; per-image values and the fixed reconstructions for reports."""
-    values, per_image, how = evaluate(model, ctx, seed)
+    values, per_image, how, recon = evaluate(model, ctx, seed)
     files.write_csv(run_dir / "per_image.csv", per_image.reset_index())
-    fixed = reconstruct(model, ctx.data.test_x[: report["recon_images"]], ctx.batch_size, ctx.device)
+    fixed = recon[: report["recon_images"]]
     files.torch_save(run_dir / "recon_fixed.pt", (fixed * 255).round().to(torch.uint8))
     return {"metrics": values, "n_test": int(len(ctx.data.test_x)), "n_distribution": ctx.n,
             "samples": how, "unavailable": dict(ctx.unavailable)}

@@ -248,11 +248,15 @@ def verify_against_torchscript(state: dict, torchscript: Path, n: int = 2, seed:
     return float((ours - theirs).abs().max())
 
 
+#: torch-fidelity's Inception blocks in forward order, up to pool3's input.
+INCEPTION_BLOCKS = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "MaxPool_1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
+                    "MaxPool_2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+                    "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
+
+
 def pool3_from_normalised(model, x: torch.Tensor) -> torch.Tensor:
     """Run torch-fidelity's Inception from an already resized and normalised input."""
-    for name in ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "MaxPool_1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
-                 "MaxPool_2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
-                 "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c", "AvgPool"):
+    for name in INCEPTION_BLOCKS + ("AvgPool",):
         x = getattr(model, name)(x)
     return torch.flatten(x, 1)
 

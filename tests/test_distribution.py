@@ -176,3 +176,18 @@ def test_domain_classifier_recipe_reaches_the_mnist_bar(shared_data_root, lb_cac
     card = DomainFeatures(data, cache=lb_cache).card
     assert card["held_out_accuracy"] >= MNIST_ACCURACY_REQUIRED
     assert card["n_train"] == 8000 and card["n_test"] == 2000
+
+
+def test_each_image_set_goes_through_the_feature_network_once(mnist5k, lb_cache, monkeypatch):
+    from lossbench.evaluate import evaluate
+
+    ctx = EvalContext(mnist5k, ["fd-domain", "kid-domain"], "cpu", cache=lb_cache, distribution_n=300)
+    calls = []
+    original = DomainFeatures.__call__
+    monkeypatch.setattr(DomainFeatures, "__call__", lambda self, x: calls.append(len(x)) or original(self, x))
+    torch.manual_seed(0)
+    model = build_model("vae-mlp", (1, 28, 28), {"hidden": [32], "latent_dim": 2})
+    values, _, _, recon = evaluate(model, ctx, seed=0)
+    assert calls == [300, 300]  # reconstructions once, samples once, shared by fd-domain and kid-domain
+    assert all(values[c] is not None for c in ("fd-domain-recon", "kid-domain-recon", "fd-domain-samples", "kid-domain-samples"))
+    assert recon.shape == mnist5k.test_x.shape

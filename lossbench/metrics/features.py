@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from lossbench.weights import INCEPTION_BLOCKS
+
 
 @dataclass(frozen=True)
 class FeatureNetEntry:
@@ -67,9 +69,7 @@ class DomainLayers(FrozenFeatures):
 
 
 class InceptionLayers(FrozenFeatures):
-    _ORDER = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "MaxPool_1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
-              "MaxPool_2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
-              "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
+    _ORDER = INCEPTION_BLOCKS
 
     def __init__(self, model, layers):
         super().__init__("inception", layers)
