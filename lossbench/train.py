@@ -23,6 +23,7 @@ from lossbench.balance import dominance, gradient_norms
 from lossbench.data import DeviceBatches
 from lossbench.evaluate import EvalContext, evaluate, reconstruct
 from lossbench.losses import build_loss
+from lossbench.losses.adversarial import critic_flags
 from lossbench.models import build_model
 
 
@@ -52,17 +53,18 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
     seed_everything(config["seed"])
     model = build_model(config["model"]["name"], tuple(test_x.shape[1:]), _params(config["model"])).to(device)
     loss = build_loss(config["condition"]["terms"], ctx.feature_network)
+    loss.attach(model, tuple(test_x.shape[1:]), device)  # discriminators, built after the model: seeded too
     optim_cls = torch.optim.AdamW if training["optimizer"] == "adamw" else torch.optim.Adam
     optimizer = optim_cls(model.parameters(), lr=training["lr"])
     generator = torch.Generator().manual_seed(config["seed"])
     amp = bool(training["amp"]) and device.type == "cuda"
     fixed = test_x[: report["recon_images"]]
-    columns = loss.names + ["total"]
+    columns = loss.columns
 
     bar = tqdm(total=training["epochs"] * len(batches), desc=_short(config), position=progress_position,
                leave=False, disable=None, unit="step", dynamic_ncols=True)
     step, train_seconds = 0, 0.0
-    epoch_rows, step_frames, flags = [], [], []
+    epoch_rows, step_frames, flags, critic_messages = [], [], [], []
     probe = batches.x[: training["batch_size"]]  # a fixed training batch for the balance diagnostics
     failure = None
     model.train()
@@ -72,7 +74,8 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         train_seconds += time.perf_counter() - started
         step += len(table)
         steps = pd.DataFrame(table.numpy(), columns=columns)
-        steps.insert(0, "step", np.arange(step - len(steps) + 1, step + 1))
+        # numbered from 0, as the loss terms see them (kl's warmup, adversarial's start)
+        steps.insert(0, "step", np.arange(step - len(steps), step))
         steps.insert(0, "epoch", epoch)
         failure = _first_non_finite(steps, columns)
         if failure:
@@ -80,7 +83,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         step_frames.append(steps)
         if failure:
             break
-        norms = gradient_norms(model, loss, probe, step)
+        norms = gradient_norms(model, loss, probe, step - 1)  # the weights of the epoch's last step
         for message in dominance(norms, epoch):
             if not flags:
                 tqdm.write(f"warning: {_short(config)}: {message}", file=sys.stderr)
@@ -90,6 +93,9 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
                            "seconds": round(train_seconds, 4), **grads})
         _save_recon_grid(model, fixed, device, run_dir / f"recon_epoch_{epoch:03d}.png")
     bar.close()
+    for message in critic_flags(epoch_rows, list(loss.critics)):
+        tqdm.write(f"warning: {_short(config)}: {message}", file=sys.stderr)
+        critic_messages.append(message)
 
     history = pd.DataFrame(epoch_rows) if epoch_rows else pd.DataFrame(columns=["epoch", "step", *columns, "seconds"])
     files.write_csv(run_dir / "history.csv", history)
@@ -102,11 +108,12 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         "n_params": sum(p.numel() for p in model.parameters()),
         "steps": step,
         "device": str(device),
-        "flags": flags[-3:],  # the latest dominance messages (the log shows the first)
+        "flags": flags[-3:] + critic_messages,  # the latest dominance messages (the log shows the first)
         "metrics": {},
     }
     if not failure:
-        files.torch_save(run_dir / "checkpoint.pt", {"model": model.state_dict(), "run_id": config["run_id"]})
+        critics = {name: term.state_dict() for name, term in loss.critics.items()}
+        files.torch_save(run_dir / "checkpoint.pt", {"model": model.state_dict(), "run_id": config["run_id"], "critics": critics})
         result.update(evaluate_run(model, ctx, config["seed"], report, run_dir))
     files.write_json(run_dir / "metrics.json", result)
     return result
@@ -126,7 +133,9 @@ def train_epoch(model, loss, optimizer, batches: DeviceBatches, generator: torch
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
-        values.append(torch.cat([terms, total.detach().float()[None]]))
+        # alternate: then the discriminators (if any) learn from this step's reconstructions
+        critics = loss.critic_step(out, x, step + i)
+        values.append(torch.cat([terms, total.detach().float()[None], critics]))
         if bar is not None:
             bar.update(1)
             if (i + 1) % every == 0:

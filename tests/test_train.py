@@ -53,7 +53,7 @@ def test_nan_stops_the_run_marks_it_failed_and_the_study_goes_on(cli, write_stud
                          "conditions": {"bad": [{"term": "nan-after-3"}], "l2": [{"term": "l2"}]}})
     code, out, err = cli("run", study, "--out", tmp_path / "o", "--device", "cpu")
     assert code == 0
-    assert "failed: non-finite loss at step 4 (epoch 1), term nan-after-3" in err
+    assert "failed: non-finite loss at step 3 (epoch 1), term nan-after-3" in err
     summary = pd.read_csv(tmp_path / "o" / "summary.csv")
     bad = summary[summary["condition"] == "bad"].iloc[0]
     assert bad["status"] == "failed" and pd.isna(bad["mse"])
@@ -61,7 +61,7 @@ def test_nan_stops_the_run_marks_it_failed_and_the_study_goes_on(cli, write_stud
     run_dir = tmp_path / "o" / "runs" / bad["run_id"]
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "failed"
     assert not (run_dir / "checkpoint.pt").exists()
-    assert pd.read_csv(run_dir / "steps.csv")["step"].max() == 3  # the finite steps are kept
+    assert pd.read_csv(run_dir / "steps.csv")["step"].max() == 2  # the finite steps (0, 1, 2) are kept
     md = (tmp_path / "o" / "summary.md").read_text()
     assert "## Runs not in the averages" in md and "**failed**" in md and "| bad | 0 (1 failed) |" in md
 

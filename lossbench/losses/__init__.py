@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lossbench.losses.adversarial import Adversarial, AdversarialSpec
 from lossbench.losses.base import PixelSpec, Term, TermSpec
 from lossbench.losses.composite import CompositeLoss
 from lossbench.losses.kl import KL, KLSpec
@@ -32,6 +33,8 @@ LOSS_TERMS: dict[str, TermEntry] = {
     "perceptual": TermEntry(Perceptual, PerceptualSpec, "distance in a frozen feature network (network: domain, inception, "
                             "lpips-alex, lpips-vgg, lpips-squeeze; layers)"),
     "mix": TermEntry(Mix, MixSpec, "Zhao et al. 2017: 0.84 (1 - MS-SSIM) + 0.16 Gaussian-weighted L1; SSIM on small images", min_side=12),
+    "adversarial": TermEntry(Adversarial, AdversarialSpec, "a discriminator (patch or global) trained alternately with the "
+                             "autoencoder; hinge, non-saturating or least-squares; start step; optional adaptive weight"),
 }
 
 

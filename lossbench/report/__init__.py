@@ -7,7 +7,7 @@ from pathlib import Path
 from lossbench import files
 from lossbench.metrics import METRICS
 from lossbench.report.collect import collect_history, collect_runs, read_manifest
-from lossbench.report.figures import metric_bars, recon_grid, training_curves
+from lossbench.report.figures import discriminator_curves, metric_bars, recon_grid, training_curves
 from lossbench.report.tables import summary_csv, summary_markdown
 
 
@@ -22,6 +22,7 @@ def build_report(out_dir: str | Path) -> list[Path]:
     files.write_text(written[1], summary_markdown(manifest, runs))
     figures = out_dir / "figures"
     training_curves(collect_history(out_dir, manifest), figures / "training_curves.png")
+    discriminator_curves(collect_history(out_dir, manifest, critics=True), figures / "discriminator.png")
     metric_bars(runs, metrics, figures / "metrics.png")
     recon_grid(out_dir, runs, figures / "recon_grid.png")
     written += sorted(figures.glob("*.png"))

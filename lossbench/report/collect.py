@@ -35,15 +35,18 @@ def collect_runs(out_dir: Path, manifest: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def collect_history(out_dir: Path, manifest: dict) -> pd.DataFrame:
-    """Per-epoch history of every run, long format: model, condition, seed, epoch, term, value."""
+def collect_history(out_dir: Path, manifest: dict, critics: bool = False) -> pd.DataFrame:
+    """Per-epoch history of every run, long format: model, condition, seed, epoch, term, value.
+    The loss terms; or with ``critics``, the discriminators' columns (``d_acc_real[adversarial]``...)."""
     frames = []
     for entry in manifest["runs"]:
         path = Path(out_dir) / "runs" / entry["run_id"] / "history.csv"
         if not path.is_file():
             continue
         h = pd.read_csv(path)
-        h = h[[c for c in h.columns if c not in ("step", "seconds") and not c.startswith("grad[")]]
+        critic = [c for c in h.columns if "[" in c and not c.startswith("grad[")]
+        keep = critic if critics else [c for c in h.columns if c not in ("step", "seconds") and "[" not in c]
+        h = h[["epoch"] + [c for c in keep if c != "epoch"]] if keep else h.iloc[0:0]
         if h.empty:
             continue
         long = h.melt(id_vars="epoch", var_name="term", value_name="value")

@@ -37,6 +37,36 @@ def training_curves(history: pd.DataFrame, path: Path) -> None:
     files.save_figure(path, grid.figure)
 
 
+def discriminator_curves(history: pd.DataFrame, path: Path) -> None:
+    """Per adversarial condition: the discriminator's accuracy on real and on reconstructed
+    images, its loss, and the term's effective weight (λ × weight when adaptive), per epoch.
+    One line per run (seed): with a handful of seeds, a band would mostly show its own width."""
+    if history.empty:
+        return
+    split = history["term"].str.extract(r"^(?P<quantity>[^\[]+)\[(?P<critic>.+)\]$")
+    names = {"d_acc_real": "accuracy on real images", "d_acc_recon": "accuracy on reconstructions",
+             "d_loss": "discriminator loss", "weight": "effective weight of the term"}
+    series = history["model"] + " / " + history["condition"]
+    if split["critic"].nunique() > 1:
+        series = series + " / " + split["critic"]
+    history = history.assign(quantity=split["quantity"].map(names).fillna(split["quantity"]), series=series)
+    sns.set_theme(style="whitegrid", font_scale=0.9)
+    grid = sns.relplot(data=history, x="epoch", y="value", col="quantity", col_wrap=2, hue="series", units="seed",
+                       estimator=None, kind="line", height=2.6, aspect=1.4, marker="o", markersize=3,
+                       col_order=[q for q in names.values() if q in set(history["quantity"])],
+                       facet_kws={"sharey": False})
+    grid.set_titles(col_template="{col_name}")
+    grid.set_axis_labels("epoch", "epoch mean")
+    for ax in grid.axes.flat:
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        if ax.get_title().startswith("accuracy"):
+            ax.set_ylim(-0.03, 1.03)
+        if ax.get_title().startswith("effective"):
+            ax.set_yscale("symlog", linthresh=0.1)  # λ spans orders of magnitude; 0 before start
+    grid.figure.suptitle("Discriminators, one line per seed (accuracy: share of scores on the right side)", y=1.02)
+    files.save_figure(path, grid.figure)
+
+
 def metric_bars(runs: pd.DataFrame, metrics: list[str], path: Path) -> None:
     done = runs[runs["status"] == "done"]
     if done.empty:

@@ -93,8 +93,14 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame) -> str:
         lines += [f"- `{r.run_id}` {r.model} / {r.condition} / seed {r.seed}: **{r.status}**: {r.reason}" for r in bad.itertuples()]
     flagged = [r for r in runs.itertuples() if isinstance(r.flags, list) and r.flags]
     if flagged:
-        lines += ["", "## Flags: loss terms drowned by others (gradient norms more than 100x apart)", ""]
-        lines += [f"- `{r.run_id}` {r.model} / {r.condition} / seed {r.seed}: {r.flags[-1]}" for r in flagged]
+        lines += ["", "## Flags (runs still in the averages; read their numbers with the flag in mind)", "",
+                  "Loss balance: a term's gradient more than 100x another's (the smaller barely trains). "
+                  "Discriminator: it wins (accuracy >= 0.99 on real and reconstructed images) or collapses "
+                  "(calls every image the same) for 3 or more epochs in a row.", ""]
+        for r in flagged:
+            balance = [f for f in r.flags if not f.startswith("discriminator")]
+            shown = ([f"loss balance, {balance[-1]}"] if balance else []) + [f for f in r.flags if f.startswith("discriminator")]
+            lines += [f"- `{r.run_id}` {r.model} / {r.condition} / seed {r.seed}: {f}" for f in shown]
     notes = {}
     for r in runs.itertuples():
         for note in r.notes:

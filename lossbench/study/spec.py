@@ -184,6 +184,9 @@ def validate(raw: dict, source: str) -> StudySpec:
             if checked.term == "mix" and getattr(checked, "structural", "auto") == "ms-ssim" and side and side < MS_SSIM_MIN_SIDE:
                 _fail(source, f"{where}.structural", f"ms-ssim needs images of at least {MS_SSIM_MIN_SIDE} px per side "
                       f"({spec.data.name} images here are {side} px); use structural: auto or ssim")
+            if checked.term == "adversarial" and side and side < 2 ** checked.layers:
+                _fail(source, f"{where}.layers", f"a discriminator with {checked.layers} stride-2 layers needs images of at least "
+                      f"{2 ** checked.layers} px per side ({spec.data.name} images here are {side} px); use fewer layers")
             if LOSS_TERMS[term].variational_only:
                 for i, mname, is_var in variational:
                     if not is_var:

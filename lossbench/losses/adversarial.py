@@ -1,0 +1,206 @@
+"""The adversarial term: a discriminator judges whole reconstructions, and the autoencoder is
+trained to fool it (Goodfellow et al. 2014; as a reconstruction loss: Larsen et al. 2016,
+Esser et al. 2021 "taming transformers", Rombach et al. 2022 "latent diffusion").
+
+The term owns its discriminator and the discriminator's optimizer. Training alternates inside
+the same loop (``lossbench.train.train_epoch``): the autoencoder steps on the total loss with
+the discriminator frozen, then :meth:`Adversarial.critic_step` updates the discriminator on the
+batch's real images and the (detached) reconstructions of that same step.
+
+Written here rather than taken from a library: the losses are three lines each, and no
+maintained package offers a discriminator that composes with an arbitrary autoencoder.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from lossbench.losses.base import Term, TermSpec
+
+#: clamp of the adaptive weight, as in taming-transformers' VQLPIPSWithDiscriminator
+ADAPTIVE_MAX = 1e4
+ADAPTIVE_EPS = 1e-4
+
+
+class AdversarialSpec(TermSpec):
+    loss: Literal["hinge", "non-saturating", "least-squares"] = Field("hinge", description="GAN objective")
+    discriminator: Literal["patch", "global"] = Field(
+        "patch", description="patch: PatchGAN, one score per overlapping patch (Isola et al. 2017); "
+                             "global: one score per image")
+    channels: int = Field(32, ge=1, description="width of the discriminator's first layer (doubled per layer)")
+    layers: int = Field(2, ge=1, le=6, description="stride-2 layers of the discriminator")
+    lr: float = Field(2e-4, gt=0, description="the discriminator's own Adam learning rate")
+    betas: tuple[float, float] = Field((0.5, 0.9), description="the discriminator's Adam betas")
+    start: int = Field(0, ge=0, description="training step before which the term is off (the discriminator trains from step 0)")
+    adaptive: bool = Field(False, description="weight times lambda = |grad_w L_rec| / (|grad_w L_G| + 1e-4) at the "
+                                              "decoder's last layer w, clamped to [0, 1e4] (Esser et al. 2021)")
+
+
+class Discriminator(nn.Module):
+    """Stride-2 4×4 convolutions with LeakyReLU(0.2). ``patch`` ends with a stride-1 4×4
+    convolution to one channel: a map of patch scores. ``global`` ends with a linear layer on
+    the flattened features: one score per image. Inputs in [0, 1] are mapped to [-1, 1]."""
+
+    def __init__(self, shape: tuple[int, int, int], kind: str, channels: int, layers: int):
+        super().__init__()
+        c, h, w = shape
+        body: list[nn.Module] = []
+        width = channels
+        for i in range(layers):
+            body += [nn.Conv2d(c, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            c, h, w = width, h // 2, w // 2
+            width *= 2
+        if min(h, w) < 1:
+            raise ValueError(f"a {layers}-layer discriminator needs images of at least {2 ** layers} px per side")
+        self.body = nn.Sequential(*body)
+        if kind == "patch":
+            self.head = nn.Conv2d(c, 1, 4, stride=1, padding=1 if min(h, w) >= 3 else 2)
+        else:
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores, shape N × (number of patches)."""
+        return self.head(self.body(x * 2 - 1)).flatten(1)
+
+
+def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
+    """Per-score loss of the autoencoder (the generator) on scores of its reconstructions."""
+    if kind == "hinge":
+        return -fake
+    if kind == "non-saturating":
+        return F.softplus(-fake)  # -log sigmoid(D(x_hat))
+    return (fake - 1).square()  # least squares, targets real = 1, fake = 0 (Mao et al. 2017)
+
+
+def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Mean discriminator loss on scores of real images and of reconstructions."""
+    if kind == "hinge":
+        return 0.5 * (F.relu(1 - real).mean() + F.relu(1 + fake).mean())
+    if kind == "non-saturating":
+        return 0.5 * (F.softplus(-real).mean() + F.softplus(fake).mean())
+    return 0.5 * ((real - 1).square().mean() + fake.square().mean())
+
+
+def threshold(kind: str) -> float:
+    """The score above which the discriminator calls an image (or patch) real."""
+    return 0.5 if kind == "least-squares" else 0.0
+
+
+def adaptive_weight(rec: torch.Tensor, gan: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    """λ = ‖∇_w rec‖ / (‖∇_w gan‖ + 1e-4), clamped to [0, 1e4] and detached (taming-transformers)."""
+    if not (torch.is_tensor(rec) and rec.requires_grad and gan.requires_grad):
+        return torch.zeros((), device=last.device)  # no graph (evaluation): as taming-transformers, 0
+    g_rec = torch.autograd.grad(rec, last, retain_graph=True, allow_unused=True)[0]
+    g_gan = torch.autograd.grad(gan, last, retain_graph=True, allow_unused=True)[0]
+    if g_rec is None or g_gan is None:
+        return torch.zeros((), device=last.device)
+    return (g_rec.norm() / (g_gan.norm() + ADAPTIVE_EPS)).clamp(0.0, ADAPTIVE_MAX).detach()
+
+
+class Adversarial(Term):
+    """``values``: the generator loss per image (mean over its patch scores). Must be
+    :meth:`attach`-ed to the model before use (the discriminator's size follows the images)."""
+
+    critic_columns = ("d_loss", "d_acc_real", "d_acc_recon")
+
+    def __init__(self, spec: AdversarialSpec):
+        super().__init__(spec)
+        self.discriminator: Discriminator | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.last: torch.Tensor | None = None
+        self.lam: torch.Tensor | float = 1.0
+
+    def attach(self, model: nn.Module, shape: tuple[int, int, int], device) -> None:
+        s = self.spec
+        self.discriminator = Discriminator(shape, s.discriminator, s.channels, s.layers).to(device)
+        self.discriminator.requires_grad_(False)  # frozen except inside critic_step
+        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=s.lr, betas=tuple(s.betas))
+        self.last = model.last_layer.weight
+
+    def active(self, step: int) -> bool:
+        return step >= self.spec.start
+
+    def weight_at(self, step: int):
+        if not self.active(step):
+            return 0.0
+        return self.spec.weight * self.lam if self.spec.adaptive else self.spec.weight
+
+    def adapt(self, rec: torch.Tensor, gan: torch.Tensor, step: int) -> None:
+        """Set λ for this step from the reconstruction loss (all other weighted terms)."""
+        if self.spec.adaptive and self.active(step):
+            self.lam = adaptive_weight(rec, gan, self.last)
+
+    def values(self, out, x):
+        if self.discriminator is None:
+            raise RuntimeError("the adversarial term must be attached to a model first")
+        scores = self.discriminator(out["x_hat"].float())
+        return generator_loss(self.spec.loss, scores).mean(1)
+
+    def critic_step(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        """One discriminator update; returns [loss, accuracy on real, accuracy on reconstructions]
+        (fractions of scores on the right side of the threshold), kept on the device."""
+        d = self.discriminator
+        d.requires_grad_(True)
+        try:
+            real = d(x.float())
+            fake = d(x_hat.detach().float())
+            loss = discriminator_loss(self.spec.loss, real, fake)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        finally:
+            d.requires_grad_(False)
+        t = threshold(self.spec.loss)
+        return torch.stack([loss.detach(), (real.detach() > t).float().mean(), (fake.detach() <= t).float().mean()])
+
+    def state_dict(self) -> dict:
+        return {"discriminator": self.discriminator.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+
+#: a discriminator is flagged when its epoch-mean accuracies stay at an extreme this long
+STUCK_EPOCHS = 3
+EXTREME = 0.99
+
+
+def critic_flags(epoch_rows: list[dict], names: list[str], epochs: int = STUCK_EPOCHS) -> list[str]:
+    """Messages for discriminators that *win* (epoch-mean accuracy ≥ 0.99 on real and on
+    reconstructed images for ``epochs`` epochs in a row: the autoencoder's adversarial gradient
+    carries no information) or *collapse* (call every image real, or every image fake, that
+    long: the discriminator stopped discriminating)."""
+    messages = []
+    for name in names:
+        states = []
+        for row in epoch_rows:
+            real, recon = row.get(f"d_acc_real[{name}]"), row.get(f"d_acc_recon[{name}]")
+            if real is None or recon is None:
+                states.append(None)
+            elif real >= EXTREME and recon >= EXTREME:
+                states.append("wins")
+            elif (real >= EXTREME and recon <= 1 - EXTREME) or (real <= 1 - EXTREME and recon >= EXTREME):
+                states.append("collapsed")
+            else:
+                states.append(None)
+        for state, what in (("wins", "wins: accuracy >= 0.99 on real and on reconstructed images"),
+                            ("collapsed", "collapsed: calls (nearly) every image the same")):
+            run = _longest_run(states, state)
+            if run and run[1] - run[0] + 1 >= epochs:
+                first, last = epoch_rows[run[0]]["epoch"], epoch_rows[run[1]]["epoch"]
+                messages.append(f"discriminator of {name} {what} in epochs {first}-{last}")
+    return messages
+
+
+def _longest_run(states: list, value) -> tuple[int, int] | None:
+    best, start = None, None
+    for i, s in enumerate(states + [object()]):
+        if s == value and start is None:
+            start = i
+        elif s != value and start is not None:
+            if best is None or i - 1 - start > best[1] - best[0]:
+                best = (start, i - 1)
+            start = None
+    return best

@@ -1,0 +1,188 @@
+"""The adversarial term: losses, discriminators, alternating updates, adaptive weight, flags."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from lossbench.data import DeviceBatches, load_dataset
+from lossbench.data.registry import DataSpec
+from lossbench.losses import build_loss
+from lossbench.losses.adversarial import (ADAPTIVE_MAX, Discriminator, adaptive_weight, critic_flags,
+                                          discriminator_loss, generator_loss)
+from lossbench.models import build_model
+from lossbench.train import train_epoch
+
+SHAPE = (1, 16, 16)
+
+
+def setup(seed=0, **options):
+    torch.manual_seed(seed)
+    model = build_model("ae-conv", SHAPE, {"channels": [4, 8], "latent_dim": 3})
+    loss = build_loss([{"term": "l1", "label": "l1"}, {"term": "adversarial", "label": "adv", **options}])
+    loss.attach(model, SHAPE, "cpu")
+    x = torch.rand(8, *SHAPE)
+    return model, loss, x
+
+
+def snapshot(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_losses_on_known_scores():
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.5])
+    # hinge: 0.5 (mean relu(1 - real) + mean relu(1 + fake)) = 0.5 (0.25 + 0.75)
+    assert discriminator_loss("hinge", real, fake).item() == pytest.approx(0.5)
+    assert generator_loss("hinge", fake).tolist() == [2.0, -0.5]
+    # least squares: 0.5 (mean (real - 1)^2 + mean fake^2) = 0.5 ((1 + 0.25)/2 + (4 + 0.25)/2)
+    assert discriminator_loss("least-squares", real, fake).item() == pytest.approx(0.5 * (0.625 + 2.125))
+    assert generator_loss("least-squares", fake).tolist() == [9.0, 0.25]
+    # non-saturating: the generator minimises -log sigmoid(D(x_hat))
+    expected = -torch.log(torch.sigmoid(fake))
+    assert torch.allclose(generator_loss("non-saturating", fake), expected)
+    d = 0.5 * (-torch.log(torch.sigmoid(real)).mean() - torch.log(1 - torch.sigmoid(fake)).mean())
+    assert discriminator_loss("non-saturating", real, fake).item() == pytest.approx(d.item())
+
+
+@pytest.mark.parametrize("kind, side, layers, patches", [("patch", 28, 2, 36), ("patch", 32, 3, 9),
+                                                          ("global", 28, 2, 1), ("patch", 4, 2, 4)])
+def test_discriminator_output_shapes(kind, side, layers, patches):
+    d = Discriminator((3, side, side), kind, 8, layers)
+    assert d(torch.rand(5, 3, side, side)).shape == (5, patches)
+
+
+def test_gradient_reaches_the_autoencoder_and_not_the_discriminator():
+    model, loss, x = setup()
+    adv = loss.terms["adv"]
+    total, _ = loss(model(x), x, 0)
+    total.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    assert all(p.grad is None for p in adv.discriminator.parameters())
+    assert not {id(p) for p in adv.discriminator.parameters()} & {id(p) for p in model.parameters()}
+
+
+def test_autoencoder_and_discriminator_update_alternately():
+    model, loss, x = setup()
+    d = loss.terms["adv"].discriminator
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    out = model(x)
+    total, _ = loss(out, x, 0)
+    d_before, m_before = snapshot(d), snapshot(model)
+    optimizer.zero_grad()
+    total.backward()
+    optimizer.step()
+    assert same(d_before, snapshot(d)), "the autoencoder's step moved the discriminator"
+    assert not same(m_before, snapshot(model))
+    m_after = snapshot(model)
+    row = loss.critic_step(out, x, 0)
+    assert same(m_after, snapshot(model)), "the discriminator's step moved the autoencoder"
+    assert not same(d_before, snapshot(d))
+    assert row.shape == (4,) and 0 <= row[2] <= 1 and 0 <= row[3] <= 1
+    assert not any(p.requires_grad for p in d.parameters())  # frozen again
+
+
+def test_train_epoch_logs_the_discriminator_every_step():
+    model, loss, _ = setup()
+    batches = DeviceBatches(torch.rand(64, *SHAPE), 16, torch.device("cpu"))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    table = train_epoch(model, loss, optimizer, batches, torch.Generator().manual_seed(0), 0, False)
+    assert loss.columns == ["l1", "adv", "total", "weight[adv]", "d_loss[adv]", "d_acc_real[adv]", "d_acc_recon[adv]"]
+    assert table.shape == (4, 7) and torch.isfinite(table).all()
+    assert (table[:, 3] == 1.0).all()
+
+
+def test_start_turns_the_term_off_before_the_step_but_the_discriminator_trains():
+    model, loss, x = setup(start=5)
+    d = loss.terms["adv"].discriminator
+    out = model(x)
+    total, values = loss(out, x, 4)
+    assert total.item() == pytest.approx(values[0].item())  # l1 alone
+    before = snapshot(d)
+    row = loss.critic_step(out, x, 4)
+    assert row[0].item() == 0.0 and not same(before, snapshot(d))
+    total, values = loss(model(x), x, 5)
+    assert total.item() == pytest.approx(values[0].item() + values[1].item())
+
+
+def test_adaptive_weight_matches_its_formula():
+    model, loss, x = setup(adaptive=True, weight=0.5)
+    adv = loss.terms["adv"]
+    total, values = loss(model(x), x, 0)
+    # by hand, with separate forward passes and .backward() into the last layer's weight
+    w = model.last_layer.weight
+    grads = []
+    for which in ("l1", "adv"):
+        model.zero_grad()
+        loss.terms[which].values(model(x), x).mean().backward()
+        grads.append(w.grad.detach().clone())
+    expected = grads[0].norm() / (grads[1].norm() + 1e-4)
+    assert adv.lam.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert not adv.lam.requires_grad
+    assert total.item() == pytest.approx(values[0].item() + 0.5 * expected.item() * values[1].item(), rel=1e-5)
+    assert loss.critic_step(model(x), x, 0)[0].item() == pytest.approx(0.5 * expected.item(), rel=1e-5)
+
+
+def test_adaptive_weight_is_clamped():
+    w = torch.ones(3, requires_grad=True)
+    assert adaptive_weight((w * 1e9).sum(), (w * 1e-9).sum(), w).item() == ADAPTIVE_MAX
+    assert adaptive_weight((w * 3).sum(), (w * 0).sum(), w).item() == ADAPTIVE_MAX  # 3√3 / 1e-4, clamped
+    assert adaptive_weight((w * 0).sum(), (w * 2).sum(), w).item() == 0.0
+    assert adaptive_weight(torch.tensor(1.0), (w * 2).sum(), w).item() == 0.0  # no graph (evaluation): 0
+    assert adaptive_weight((w * 4).sum(), (w * 2).sum(), w).item() == pytest.approx(4 * 3**0.5 / (2 * 3**0.5 + 1e-4), rel=1e-6)
+
+
+def test_flags_for_a_winning_and_a_collapsed_discriminator():
+    def rows(pairs):
+        return [{"epoch": i + 1, "d_acc_real[adv]": r, "d_acc_recon[adv]": f} for i, (r, f) in enumerate(pairs)]
+
+    assert critic_flags(rows([(0.7, 0.6)] * 6), ["adv"]) == []
+    assert critic_flags(rows([(0.7, 0.6), (1.0, 0.995), (1.0, 1.0), (0.999, 1.0), (0.8, 0.7)]), ["adv"]) == [
+        "discriminator of adv wins: accuracy >= 0.99 on real and on reconstructed images in epochs 2-4"]
+    assert critic_flags(rows([(1.0, 1.0), (1.0, 1.0), (0.5, 0.5), (1.0, 1.0)]), ["adv"]) == []  # not 3 in a row
+    collapsed = critic_flags(rows([(0.6, 0.6), (1.0, 0.0), (1.0, 0.0), (1.0, 0.002)]), ["adv"])
+    assert collapsed == ["discriminator of adv collapsed: calls (nearly) every image the same in epochs 2-4"]
+
+
+def test_too_small_images_for_the_discriminator_are_a_validation_error(cli, write_study, tmp_path):
+    study = write_study({"conditions": {"gan": [{"term": "l1"}, {"term": "adversarial", "layers": 5}]}})
+    code, _, err = cli("run", study, "--out", tmp_path / "o")
+    assert code == 2 and not (tmp_path / "o").exists()
+    assert "conditions.gan[1].layers: a discriminator with 5 stride-2 layers needs images of at least 32 px" in err
+
+
+def test_every_new_term_end_to_end_through_the_cli(cli, write_study, tmp_path):
+    study = write_study({
+        "seeds": [0],
+        "models": [{"name": "ae-conv", "channels": [4, 8], "latent_dim": 3}],
+        "conditions": {
+            "l1+adversarial": [{"term": "l1"}, {"term": "adversarial", "loss": "non-saturating", "discriminator": "global"}],
+            "vqgan-like": [{"term": "l1"}, {"term": "perceptual", "network": "domain", "weight": 10},
+                           {"term": "adversarial", "adaptive": True, "start": 2, "weight": 0.5}],
+            "structural": [{"term": "ssim"}, {"term": "mix", "weight": 2}],
+            "lsgan": [{"term": "l2"}, {"term": "adversarial", "loss": "least-squares"}],
+        },
+        "training": {"epochs": 2, "batch_size": 32}})
+    code, out, err = cli("run", study, "--out", tmp_path / "o")
+    assert code == 0, err
+    summary = pd.read_csv(tmp_path / "o" / "summary.csv")
+    assert (summary["status"] == "done").all() and len(summary) == 4
+    run = summary[summary["condition"] == "vqgan-like"]["run_id"].iloc[0]
+    history = pd.read_csv(tmp_path / "o" / "runs" / run / "history.csv")
+    for column in ("l1", "perceptual(domain)", "adversarial", "d_loss[adversarial]", "d_acc_real[adversarial]",
+                   "d_acc_recon[adversarial]", "weight[adversarial]"):
+        assert column in history.columns
+    steps = pd.read_csv(tmp_path / "o" / "runs" / run / "steps.csv")
+    assert (steps.loc[steps["step"] < 2, "weight[adversarial]"] == 0).all()
+    assert (steps.loc[steps["step"] >= 2, "weight[adversarial]"] > 0).all()  # λ × 0.5 once started
+    checkpoint = torch.load(tmp_path / "o" / "runs" / run / "checkpoint.pt", weights_only=True)
+    assert "discriminator" in checkpoint["critics"]["adversarial"]
+    assert (tmp_path / "o" / "figures" / "discriminator.png").is_file()
+    metrics = json.loads((tmp_path / "o" / "runs" / run / "metrics.json").read_text())
+    assert metrics["status"] == "done" and isinstance(metrics["flags"], list)
