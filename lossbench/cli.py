@@ -1,4 +1,4 @@
-"""The one entry point: ``lossbench run | report | list``.
+"""The one entry point: ``lossbench run | paradox | report | weights | list``.
 
 User errors (a study file, a path, a value, missing data) print one line ``error: ...`` on
 stderr and exit with code 2; nothing is written before the study validates.
@@ -63,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--strict", action="store_true", help="a metric whose weights are unavailable is an error, not a note")
     run.set_defaults(func=_cmd_run)
 
+    par = sub.add_parser("paradox", help="the one-pixel / six-pixel L2 paradox on real digits, measured")
+    par.add_argument("--out", default="results/pixel_paradox", help="output folder (default: results/pixel_paradox/)")
+    par.add_argument("--digit", type=int, default=2, help="class of the faithful figure's target (default 2)")
+    par.add_argument("--per-class", type=int, default=20, help="test digits per class in the systematic version (default 20)")
+    par.add_argument("--seed", type=int, default=0, help="chooses the digits and the variants' places (default 0)")
+    par.add_argument("--dataset", default="mnist-5k", help="mnist-5k (embedded, default) or mnist ($LOSSBENCH_DATA)")
+    par.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    par.set_defaults(func=_cmd_paradox)
+
     rep = sub.add_parser("report", help="rebuild every table and figure of a study folder from its stored runs")
     rep.add_argument("dir", help="a folder written by 'lossbench run'")
     rep.set_defaults(func=_cmd_report)
@@ -82,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_run(args) -> int:
     from lossbench.study import load_study, plan_lines, run_study
 
+    paradox = _paradox_study(args.study, args.overrides)
+    if paradox is not None:
+        spec, name = paradox
+        return _paradox(spec, Path(args.out) if args.out else Path("results") / name, args.device, args.argv)
     study = load_study(args.study, args.overrides, data_root=os.environ.get(DATA_ENV) or None)
     if args.device != "auto":
         _check_device(args.device)
@@ -97,6 +110,60 @@ def _cmd_run(args) -> int:
                          cache=os.environ.get(CACHE_ENV) or None, weights=_explicit_weights())
     counts = ", ".join(f"{v} {k}" for k, v in manifest["counts"].items() if v)
     print(f"{study.spec.name}: {counts} in {manifest['study_seconds']:.0f} s; see {out / 'summary.md'}")
+    return 0
+
+
+def _paradox_study(path: str, overrides: list[str]):
+    """A study file with a ``paradox:`` mapping runs the paradox: (ParadoxSpec, name), else None."""
+    import yaml
+    from pydantic import ValidationError
+
+    from lossbench.paradox import ParadoxSpec
+    from lossbench.study.spec import _path, apply_override
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None  # load_study gives the error
+    if not isinstance(raw, dict) or "paradox" not in raw:
+        return None
+    for item in overrides:
+        apply_override(raw, item, path)
+    unknown = sorted(set(raw) - {"name", "description", "paradox"})
+    if unknown:
+        raise LossbenchError(f"{path}: {unknown[0]}: unknown key in a paradox study (keys: name, description, paradox)")
+    try:
+        spec = ParadoxSpec.model_validate(raw["paradox"] or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise LossbenchError(f"{path}: paradox.{_path(tuple(err['loc']))}: {err['msg']} (got {err['input']!r})") from None
+    return spec, str(raw.get("name") or "pixel_paradox")
+
+
+def _cmd_paradox(args) -> int:
+    from pydantic import ValidationError
+
+    from lossbench.paradox import ParadoxSpec
+
+    try:
+        spec = ParadoxSpec(digit=args.digit, per_class=args.per_class, seed=args.seed, dataset=args.dataset)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        flag = "--" + str(err["loc"][0]).replace("_", "-")
+        raise LossbenchError(f"{flag}: {err['msg']} (got {err['input']!r})") from None
+    return _paradox(spec, Path(args.out), args.device, args.argv)
+
+
+def _paradox(spec, out: Path, device: str, argv: list[str]) -> int:
+    from lossbench.paradox import run_paradox
+    from lossbench.train import pick_device
+
+    if device != "auto":
+        _check_device(device)
+    manifest = run_paradox(spec, out, cache=os.environ.get(CACHE_ENV) or None, device=pick_device(device),
+                           data_root=os.environ.get(DATA_ENV) or None, command=["lossbench", *argv],
+                           weights=_explicit_weights())
+    print(f"paradox: {manifest['seconds']:.0f} s; see {out / 'report.md'}")
     return 0
 
 
