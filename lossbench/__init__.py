@@ -1,3 +1,10 @@
 """lossbench: loss functions and image-quality metrics for generative autoencoders, measured."""
 
 __version__ = "0.1.0"
+
+
+def load_results(directory):
+    """A study folder as a pandas DataFrame, one row per run (see lossbench.results)."""
+    from lossbench.results import load_results as _load
+
+    return _load(directory)

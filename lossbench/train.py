@@ -22,6 +22,7 @@ from lossbench import files
 from lossbench.balance import dominance, gradient_norms
 from lossbench.data import DeviceBatches
 from lossbench.evaluate import EvalContext, evaluate, reconstruct
+from lossbench.latent import latent_artifacts
 from lossbench.losses import build_loss
 from lossbench.losses.adversarial import critic_flags
 from lossbench.models import build_model
@@ -64,7 +65,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
     bar = tqdm(total=training["epochs"] * len(batches), desc=_short(config), position=progress_position,
                leave=False, disable=None, unit="step", dynamic_ncols=True)
     step, train_seconds = 0, 0.0
-    epoch_rows, step_frames, flags, critic_messages = [], [], [], []
+    epoch_rows, step_frames, flags, critic_messages, epoch_recons = [], [], [], [], []
     probe = batches.x[: training["batch_size"]]  # a fixed training batch for the balance diagnostics
     failure = None
     model.train()
@@ -91,7 +92,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         grads = {f"grad[{place}]:{name}": n[place] for name, n in norms.items() for place in ("decoder", "code")}
         epoch_rows.append({"epoch": epoch, "step": step, **steps[columns].mean().to_dict(),
                            "seconds": round(train_seconds, 4), **grads})
-        _save_recon_grid(model, fixed, device, run_dir / f"recon_epoch_{epoch:03d}.png")
+        epoch_recons.append(_save_recon_grid(model, fixed, device, run_dir / f"recon_epoch_{epoch:03d}.png"))
     bar.close()
     for message in critic_flags(epoch_rows, list(loss.critics)):
         tqdm.write(f"warning: {_short(config)}: {message}", file=sys.stderr)
@@ -100,6 +101,8 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
     history = pd.DataFrame(epoch_rows) if epoch_rows else pd.DataFrame(columns=["epoch", "step", *columns, "seconds"])
     files.write_csv(run_dir / "history.csv", history)
     files.write_csv(run_dir / "steps.csv", pd.concat(step_frames, ignore_index=True))
+    if epoch_recons:  # epochs × images × C × H × W, uint8: the progression figure
+        files.torch_save(run_dir / "recon_epochs.pt", torch.stack(epoch_recons))
     result = {
         "run_id": config["run_id"],
         "status": "failed" if failure else "done",
@@ -149,6 +152,9 @@ def evaluate_run(model, ctx: EvalContext, seed: int, report: dict, run_dir: Path
     files.write_csv(run_dir / "per_image.csv", per_image.reset_index())
     fixed = recon[: report["recon_images"]]
     files.torch_save(run_dir / "recon_fixed.pt", (fixed * 255).round().to(torch.uint8))
+    stored, extra = latent_artifacts(model, ctx, seed)
+    files.torch_save(run_dir / "latent.pt", stored)
+    values.update(extra)  # fd-domain of each random-code scheme; a VAE's rate and active units
     return {"metrics": values, "n_test": int(len(ctx.data.test_x)), "n_distribution": ctx.n,
             "samples": how, "unavailable": dict(ctx.unavailable)}
 
@@ -179,9 +185,10 @@ def _first_non_finite(steps: pd.DataFrame, columns: list[str]) -> dict | None:
 
 
 @torch.no_grad()
-def _save_recon_grid(model, fixed: torch.Tensor, device, path: Path) -> None:
+def _save_recon_grid(model, fixed: torch.Tensor, device, path: Path) -> torch.Tensor:
     """Top row: the fixed test images; bottom row: their reconstructions at this epoch."""
     recon = reconstruct(model, fixed, len(fixed), device)
     grid = make_grid(torch.cat([fixed.cpu(), recon]), nrow=len(fixed), padding=1, pad_value=0.5)
     with files.atomic_path(path) as tmp:
         save_image(grid, tmp)
+    return (recon * 255).round().to(torch.uint8)

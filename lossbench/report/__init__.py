@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from lossbench import files
 from lossbench.metrics import METRICS
 from lossbench.report.collect import collect_history, collect_runs, read_manifest
 from lossbench.report.figures import discriminator_curves, metric_bars, recon_grid, training_curves
+from lossbench.report.checks import checks_markdown, evaluate_checks
+from lossbench.report.latent_figures import latent_figures
 from lossbench.report.tables import summary_csv, summary_markdown
 
 
@@ -25,6 +29,12 @@ def build_report(out_dir: str | Path) -> list[Path]:
     discriminator_curves(collect_history(out_dir, manifest, critics=True), figures / "discriminator.png")
     metric_bars(runs, metrics, figures / "metrics.png")
     recon_grid(out_dir, runs, figures / "recon_grid.png")
+    latent_figures(out_dir, runs, figures)
+    study = out_dir / "study.yaml"
+    checks = (yaml.safe_load(study.read_text()) or {}).get("report", {}).get("checks") if study.is_file() else None
+    if checks:
+        written.append(out_dir / "checks.md")
+        files.write_text(written[-1], checks_markdown(manifest.get("study", out_dir.name), evaluate_checks(checks, runs)))
     written += sorted(figures.glob("*.png"))
     return written
 

@@ -27,7 +27,11 @@ def summary_csv(runs: pd.DataFrame, manifest: dict) -> pd.DataFrame:
     and the reason stands in the row's 'unavailable' column."""
     metrics = list(manifest["metrics"])
     unavailable = manifest.get("unavailable", {})
-    cols = ["run_id", "model", "condition", "seed", "status", "reason", *metric_columns(metrics), "train_seconds", "n_params"]
+    from lossbench.report.checks import EXTRA_PREFIXES
+
+    extra = [c for c in EXTRA_PREFIXES if c in runs and pd.to_numeric(runs[c], errors="coerce").notna().any()]
+    cols = ["run_id", "model", "condition", "seed", "status", "reason", *metric_columns(metrics), *extra,
+            "train_seconds", "n_params"]
     table = runs.reindex(columns=cols).astype(object)
     for m in unavailable:
         for c in METRICS[m].columns(m):

@@ -32,11 +32,24 @@ class TrainingSpec(BaseModel):
     amp: bool = Field(False, description="bf16 autocast, CUDA only")
 
 
+class CheckSpec(BaseModel):
+    """An expectation stated as a check on the study's numbers (written to checks.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    claim: str
+    metric: str = Field(description="a summary column (mse, fd-domain-samples, ...) or fd-domain-uniform, rate, active_units")
+    better: str = Field(description="the model label that should score better")
+    than: str = Field(description="the model label it is compared with")
+    than_metric: str | None = Field(None, description="the second model's column, if another (default: metric)")
+    condition: str | None = Field(None, description="one condition (default: each condition)")
+
+
 class ReportSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     recon_images: int = Field(8, ge=1, le=64, description="fixed test images shown in reconstruction grids")
     eval_batch_size: int = Field(500, ge=1)
     distribution_n: int | None = Field(None, ge=2, description="images per set for fid/kid/fd-domain (default: the whole test split)")
+    checks: list[CheckSpec] = Field([], description="expectations checked on the results (checks.md)")
 
 
 class StudySpec(BaseModel):
@@ -192,6 +205,24 @@ def validate(raw: dict, source: str) -> StudySpec:
                     if not is_var:
                         _fail(source, f"{where}.term", f"'{term}' needs a variational model, but models[{i}] is {mname}; "
                               f"use a vae-* model or move this condition to a study without {mname}")
+
+    from lossbench.report.checks import known_column
+
+    for k, check in enumerate(spec.report.checks):
+        where = f"report.checks[{k}]"
+        for key in ("better", "than"):
+            if getattr(check, key) not in labels:
+                _fail(source, f"{where}.{key}", f"'{getattr(check, key)}' is not a model label of this study"
+                      f"{did_you_mean(getattr(check, key), labels)}")
+        if check.condition is not None and check.condition not in spec.conditions:
+            _fail(source, f"{where}.condition", f"'{check.condition}' is not a condition of this study"
+                  f"{did_you_mean(check.condition, spec.conditions)}")
+        for key in ("metric", "than_metric"):
+            column = getattr(check, key)
+            if column is not None and not known_column(column, spec.metrics):
+                _fail(source, f"{where}.{key}", f"'{column}' is not a column this study computes (its metrics: "
+                      f"{', '.join(spec.metrics)}; with fd-domain also fd-domain-uniform, fd-domain-gaussian, "
+                      f"fd-domain-prior; VAEs: rate, active_units)")
 
     for k, metric in enumerate(spec.metrics):
         if metric not in METRICS:

@@ -1,0 +1,118 @@
+"""What a run's code space looks like, stored beside its metrics for the report's figures.
+
+``latent.pt`` (small; committed with results) holds, for the held-out split: the codes (the
+VAE's posterior means), the labels, the KL of each latent dimension (VAEs), decoded random
+codes under every scheme that applies, and for 3-d codes the traversal grids of the seed
+study: one coordinate fixed, the other two swept over the range the data occupies.
+
+Random codes: an AE has no prior, so two stand-ins are drawn (Kingma & Welling's question
+"what does a random code decode to?"): from a Gaussian fitted (mean, full covariance) to the
+training codes, and uniformly from the training codes' bounding box. A VAE's are drawn from
+its prior N(0, I). All draws are seeded.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lossbench.evaluate import EvalContext
+
+N_RANDOM = 32  # decoded random codes stored per scheme
+TRAVERSAL_STEPS = 10  # grid side
+TRAVERSAL_QUANTILES = (0.1, 0.5, 0.9)  # values of the fixed coordinate: quantiles of the data's codes
+RANGE_QUANTILES = (0.01, 0.99)  # the swept coordinates cover this range of the data's codes
+ACTIVE_NATS = 0.01  # a latent unit is active when its mean KL exceeds this (Burda et al. 2016 use a variance test)
+
+
+@torch.no_grad()
+def codes(model, x: torch.Tensor, batch_size: int, device) -> dict[str, torch.Tensor]:
+    """Posterior means (``mu``; ``z`` for an AE) and, for a VAE, log-variances, on the CPU."""
+    was = model.training
+    model.eval()
+    parts = [model.encode(x[i : i + batch_size].to(device)) for i in range(0, len(x), batch_size)]
+    model.train(was)
+    out = {"mu": torch.cat([p.get("mu", p["z"]).float().cpu() for p in parts])}
+    if "logvar" in parts[0]:
+        out["logvar"] = torch.cat([p["logvar"].float().cpu() for p in parts])
+    return out
+
+
+def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Mean over images of KL(N(mu, exp(logvar)) || N(0, 1)) for each latent dimension, nats."""
+    return (0.5 * (mu.square() + logvar.exp() - 1 - logvar)).mean(0)
+
+
+@torch.no_grad()
+def decode(model, z: torch.Tensor, batch_size: int, device) -> torch.Tensor:
+    was = model.training
+    model.eval()
+    out = torch.cat([torch.sigmoid(model.decode(z[i : i + batch_size].float().to(device))).float().cpu()
+                     for i in range(0, len(z), batch_size)])
+    model.train(was)
+    return out
+
+
+def random_codes(model, train_codes: torch.Tensor, n: int, seed: int) -> dict[str, torch.Tensor]:
+    """scheme -> n codes. VAE: prior. AE: fitted Gaussian and uniform bounding box."""
+    gen = torch.Generator().manual_seed(seed)
+    d = train_codes.shape[1]
+    if getattr(model, "variational", False):
+        return {"prior": torch.randn(n, d, generator=gen, dtype=torch.float64)}
+    c = train_codes.double()
+    mean, cov = c.mean(0), torch.cov(c.T).reshape(d, d)
+    chol = torch.linalg.cholesky(cov + 1e-6 * torch.eye(d, dtype=torch.float64))
+    gaussian = mean + torch.randn(n, d, generator=gen, dtype=torch.float64) @ chol.T
+    low, high = c.min(0).values, c.max(0).values
+    uniform = low + torch.rand(n, d, generator=gen, dtype=torch.float64) * (high - low)
+    return {"gaussian": gaussian, "uniform": uniform}
+
+
+def traversal_grid(data_codes: torch.Tensor, fixed_dim: int, fixed_value: float, steps: int = TRAVERSAL_STEPS) -> torch.Tensor:
+    """steps × steps codes: ``fixed_dim`` held at ``fixed_value``, the other two swept from the
+    1st to the 99th percentile of the data's codes. Row i varies the first free coordinate."""
+    free = [k for k in range(data_codes.shape[1]) if k != fixed_dim]
+    lo = torch.quantile(data_codes[:, free].double(), RANGE_QUANTILES[0], dim=0)
+    hi = torch.quantile(data_codes[:, free].double(), RANGE_QUANTILES[1], dim=0)
+    a = torch.linspace(float(lo[0]), float(hi[0]), steps, dtype=torch.float64)
+    b = torch.linspace(float(lo[1]), float(hi[1]), steps, dtype=torch.float64)
+    grid = torch.zeros(steps, steps, data_codes.shape[1], dtype=torch.float64)
+    grid[..., fixed_dim] = fixed_value
+    grid[..., free[0]] = a[:, None]
+    grid[..., free[1]] = b[None, :]
+    return grid.reshape(steps * steps, -1)
+
+
+def _uint8(x: torch.Tensor) -> torch.Tensor:
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def latent_artifacts(model, ctx: EvalContext, seed: int) -> tuple[dict, dict[str, float]]:
+    """(what latent.pt holds, extra metric values). The extra values: fd-domain of every
+    random-code scheme (``fd-domain-<scheme>``) when the study measures fd-domain, the rate
+    (total KL, nats) and active units of a VAE."""
+    data, device, bs = ctx.data, ctx.device, ctx.batch_size
+    test = codes(model, data.test_x, bs, device)
+    train = codes(model, data.train_x, bs, device)
+    out = {"mu": test["mu"], "labels": data.test_y.clone() if data.test_y is not None else None}
+    extra: dict[str, float] = {}
+    if "logvar" in test:
+        per_dim = kl_per_dim(test["mu"], test["logvar"])
+        out["kl_per_dim"] = per_dim
+        extra["rate"] = float(per_dim.sum())
+        extra["active_units"] = int((per_dim > ACTIVE_NATS).sum())
+    schemes = random_codes(model, train["mu"], max(N_RANDOM, ctx.n), seed)
+    out["random"] = {}
+    for scheme, z in schemes.items():
+        images = decode(model, z, bs, device)
+        out["random"][scheme] = _uint8(images[:N_RANDOM])
+        if "fd-domain" in ctx.metrics and "fd-domain" not in ctx.unavailable:
+            extra[f"fd-domain-{scheme}"] = ctx.distribution("fd-domain", ctx.features("domain", images[: ctx.n]))
+    if test["mu"].shape[1] == 3:
+        # the seed study's figure: the first coordinate fixed at three values, the others swept
+        grids = []
+        values = torch.quantile(train["mu"][:, 0].double(), torch.tensor(TRAVERSAL_QUANTILES, dtype=torch.float64))
+        for q, v in zip(TRAVERSAL_QUANTILES, values.tolist()):
+            z = traversal_grid(train["mu"], 0, v)
+            grids.append({"fixed_dim": 0, "fixed_value": v, "quantile": q, "images": _uint8(decode(model, z, bs, device))})
+        out["traversal"] = grids
+    return out, extra

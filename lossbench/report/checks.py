@@ -1,0 +1,90 @@
+"""checks.md: a study's expectations, stated as checks on its own numbers.
+
+A check (``report.checks`` in the study) says: on ``metric``, model ``better`` beats model
+``than`` (for each condition, or the one named); ``than_metric`` compares against another
+column of the second model (a VAE's prior samples against an AE's uniform codes). It passes when the mean over finished seeds is
+better in the metric's direction; the table shows both means with their 95% t-intervals, the
+seeds, and whether every seed agrees. A failed check is a measurement, shown as such.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from lossbench.metrics import METRICS, column_metric
+from lossbench.report.tables import mean_ci
+
+#: columns that evaluation adds beside the study's metrics (see lossbench.latent), lower is better
+#: except where listed in HIGHER
+EXTRA_PREFIXES = ("fd-domain-gaussian", "fd-domain-uniform", "fd-domain-prior", "rate", "active_units")
+HIGHER = {"active_units"}
+
+
+def lower_is_better(column: str) -> bool:
+    if column in EXTRA_PREFIXES:
+        return column not in HIGHER
+    return not METRICS[column_metric(column)].higher_is_better
+
+
+def known_column(column: str, metrics: list[str]) -> bool:
+    if column in EXTRA_PREFIXES:
+        return True
+    base = column_metric(column)
+    return base in metrics and base in METRICS and column in METRICS[base].columns(base)
+
+
+def evaluate_checks(checks: list[dict], runs: pd.DataFrame) -> pd.DataFrame:
+    done = runs[runs["status"] == "done"]
+    rows = []
+    for check in checks:
+        conditions = [check["condition"]] if check.get("condition") else list(dict.fromkeys(runs["condition"]))
+        column = check["metric"]
+        other = check.get("than_metric") or column
+        for condition in conditions:
+            a = done[(done["model"] == check["better"]) & (done["condition"] == condition)]
+            b = done[(done["model"] == check["than"]) & (done["condition"] == condition)]
+            va = pd.to_numeric(a.get(column, pd.Series(dtype=float)), errors="coerce").dropna()
+            vb = pd.to_numeric(b.get(other, pd.Series(dtype=float)), errors="coerce").dropna()
+            row = {"claim": check["claim"], "condition": condition, "metric": column, "than_metric": other,
+                   "better": check["better"],
+                   "than": check["than"], "n_better": len(va), "n_than": len(vb)}
+            if va.empty or vb.empty:
+                row.update(result="not measured", mean_better=math.nan, ci_better=math.nan, mean_than=math.nan,
+                           ci_than=math.nan, seeds_agree="")
+                rows.append(row)
+                continue
+            (ma, ca), (mb, cb) = mean_ci(va), mean_ci(vb)
+            lower = lower_is_better(column)
+            passed = ma < mb if lower else ma > mb
+            by_seed = pd.merge(a[["seed", column]].rename(columns={column: "a"}),
+                               b[["seed", other]].rename(columns={other: "b"}), on="seed").dropna()
+            wins = ((by_seed["a"] < by_seed["b"]) if lower else (by_seed["a"] > by_seed["b"])).astype(bool)
+            row.update(result="PASS" if passed else "FAIL", mean_better=ma, ci_better=ca, mean_than=mb, ci_than=cb,
+                       seeds_agree=f"{int(wins.sum())} of {len(wins)}")
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def checks_markdown(study_name: str, table: pd.DataFrame) -> str:
+    def cell(m, c):
+        if math.isnan(m):
+            return "–"
+        return f"{m:.4g}" + ("" if math.isnan(c) else f" ± {c:.2g}")
+
+    lines = [f"# {study_name}: checks", "",
+             "Each check: on the metric, the first model should beat the second (mean over finished seeds, "
+             "± half-width of the 95% t-interval; ↓ lower or ↑ higher is better). *Seeds agree*: in how many "
+             "seeds the comparison goes the same way. A FAIL is a measurement too.", "",
+             "| result | claim | condition | metric | model | value | vs model | value | seeds agree |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in table.to_dict("records"):
+        arrow = "↓" if lower_is_better(r["metric"]) else "↑"
+        metric = r["metric"] if r["than_metric"] == r["metric"] else f"{r['metric']} vs {r['than_metric']}"
+        lines.append(f"| **{r['result']}** | {r['claim']} | {r['condition']} | {metric} {arrow} | {r['better']} "
+                     f"| {cell(r['mean_better'], r['ci_better'])} | {r['than']} | {cell(r['mean_than'], r['ci_than'])} "
+                     f"| {r['seeds_agree']} |")
+    passed = (table["result"] == "PASS").sum()
+    lines += ["", f"{passed} of {len(table)} checks pass."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,157 @@
+"""Figures of what the models learned, from each run's stored recon_epochs.pt and latent.pt:
+training progression, random codes, latent traversals (3-d codes), latent scatter.
+
+Each figure shows one run per model: the first condition of the study and the lowest finished
+seed (the title says which). Runs without the stored files (made before lossbench stored them)
+are left out, never replaced.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from lossbench import files  # noqa: E402
+from lossbench.report.figures import _originals, _tile  # noqa: E402
+
+SCHEMES = {"gaussian": "AE: Gaussian fitted to the training codes", "uniform": "AE: uniform in the codes' bounding box",
+           "prior": "VAE: prior N(0, I)"}
+
+
+def _representatives(runs: pd.DataFrame) -> list[pd.Series]:
+    """Per model: its run of the first condition with the lowest finished seed."""
+    done = runs[runs["status"] == "done"].sort_values("seed")
+    first = list(dict.fromkeys(runs["condition"]))[0] if not runs.empty else None
+    out = []
+    for model in dict.fromkeys(done["model"]):
+        match = done[(done["model"] == model) & (done["condition"] == first)]
+        if not match.empty:
+            out.append(match.iloc[0])
+    return out
+
+
+def _load(out_dir: Path, run_id: str, name: str):
+    path = Path(out_dir) / "runs" / run_id / name
+    return torch.load(path, weights_only=True) if path.is_file() else None
+
+
+def chosen_epochs(n: int, k: int = 5) -> list[int]:
+    """k epochs (1-based) from first to last, evenly spaced, without repeats."""
+    return sorted({int(round(e)) for e in np.linspace(1, n, min(k, n))})
+
+
+def progression(out_dir: Path, runs: pd.DataFrame, figures: Path) -> list[Path]:
+    written = []
+    originals = _originals(out_dir)
+    for r in _representatives(runs):
+        stored = _load(out_dir, r["run_id"], "recon_epochs.pt")
+        if stored is None:
+            continue
+        epochs = chosen_epochs(len(stored))
+        rows = ([originals] if originals is not None else []) + [stored[e - 1] for e in epochs]
+        labels = (["input"] if originals is not None else []) + [f"epoch {e}" for e in epochs]
+        fig, ax = plt.subplots(figsize=(8, 0.85 * len(rows) + 0.8))
+        ax.imshow(_tile(rows), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        side = rows[0].shape[-2] + 1
+        ax.set_yticks([side * i + side / 2 for i in range(len(labels))], labels)
+        ax.set_xticks([])
+        ax.set_title(f"{r['model']}: the same test images reconstructed during training ({r['condition']}, seed {r['seed']})",
+                     fontsize=10)
+        path = figures / f"progression_{r['model']}.png"
+        fig.tight_layout()
+        files.save_figure(path, fig)
+        written.append(path)
+    return written
+
+
+def random_codes(out_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None:
+    reps = [(r, _load(out_dir, r["run_id"], "latent.pt")) for r in _representatives(runs)]
+    reps = [(r, lat) for r, lat in reps if lat is not None]
+    if not reps:
+        return None
+    width = max(len(lat["random"]) for _, lat in reps)
+    fig, axes = plt.subplots(len(reps), width, figsize=(4.4 * width, 1.75 * len(reps) + 0.6), squeeze=False)
+    for i, (r, lat) in enumerate(reps):
+        for ax in axes[i]:
+            ax.axis("off")
+        for j, scheme in enumerate(s for s in SCHEMES if s in lat["random"]):
+            ax = axes[i, j]
+            images = lat["random"][scheme][:16]
+            ax.imshow(_tile([images[:8], images[8:16]]), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            fd = r.get(f"fd-domain-{scheme}")
+            score = f"\nfd-domain {fd:.0f} (this run)" if isinstance(fd, float) and not np.isnan(fd) else ""
+            ax.set_title(f"{r['model']}: {SCHEMES[scheme]}{score}", fontsize=8.5)
+    fig.suptitle("Decoded random codes (first condition, lowest seed; fd-domain: the same scheme, N as in the summary)",
+                 fontsize=10)
+    fig.tight_layout()
+    files.save_figure(path, fig)
+    return path
+
+
+def traversals(out_dir: Path, runs: pd.DataFrame, figures: Path) -> list[Path]:
+    written = []
+    for r in _representatives(runs):
+        lat = _load(out_dir, r["run_id"], "latent.pt")
+        if lat is None or "traversal" not in lat:
+            continue
+        grids = lat["traversal"]
+        fig, axes = plt.subplots(1, len(grids), figsize=(4.2 * len(grids), 4.6), squeeze=False)
+        for ax, g in zip(axes[0], grids):
+            images = g["images"]
+            steps = int(round(len(images) ** 0.5))
+            ax.imshow(_tile([images[i * steps : (i + 1) * steps] for i in range(steps)]), cmap="gray", vmin=0, vmax=255,
+                      interpolation="nearest")
+            ax.set_title(f"z{g['fixed_dim'] + 1} = {g['fixed_value']:.2f} (its {g['quantile']:.0%} quantile)", fontsize=9)
+            ax.set_xlabel("z3: 1st to 99th percentile of the data")
+            ax.set_ylabel("z2: 1st to 99th percentile")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.suptitle(f"{r['model']}: one code coordinate fixed, the other two swept ({r['condition']}, seed {r['seed']})",
+                     fontsize=10)
+        fig.tight_layout()
+        path = figures / f"latent_traversal_{r['model']}.png"
+        files.save_figure(path, fig)
+        written.append(path)
+    return written
+
+
+def latent_scatter(out_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None:
+    """Test codes of every model with a code of at most 3 dimensions, projected on their first
+    two principal components, coloured by class."""
+    reps = []
+    for r in _representatives(runs):
+        lat = _load(out_dir, r["run_id"], "latent.pt")
+        if lat is not None and lat.get("labels") is not None and lat["mu"].shape[1] <= 3:
+            reps.append((r, lat))
+    if not reps:
+        return None
+    fig, axes = plt.subplots(1, len(reps), figsize=(4.2 * len(reps), 4.2), squeeze=False)
+    for ax, (r, lat) in zip(axes[0], reps):
+        mu = lat["mu"].double()
+        centred = mu - mu.mean(0)
+        _, s, vt = torch.linalg.svd(centred, full_matrices=False)
+        xy = (centred @ vt[:2].T).numpy()
+        share = float((s[:2] ** 2).sum() / (s**2).sum())
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=lat["labels"].numpy(), cmap="tab10", s=4, alpha=0.7, vmin=-0.5, vmax=9.5)
+        ax.set_title(f"{r['model']} ({mu.shape[1]}-d code; PCA keeps {share:.0%})", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(sc, ax=axes[0].tolist(), ticks=range(10), label="class", shrink=0.8)
+    fig.suptitle("Test codes (posterior means for VAEs), first two principal components", fontsize=10)
+    files.save_figure(path, fig)
+    return path
+
+
+def latent_figures(out_dir: Path, runs: pd.DataFrame, figures: Path) -> list[Path]:
+    written = progression(out_dir, runs, figures)
+    written += [p for p in (random_codes(out_dir, runs, figures / "random_codes.png"),
+                            latent_scatter(out_dir, runs, figures / "latent_scatter.png")) if p]
+    written += traversals(out_dir, runs, figures)
+    return written

@@ -1,0 +1,138 @@
+"""Random codes, traversal grids, KL per dimension, checks, load_results, the AE/VAE figures."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from lossbench.latent import kl_per_dim, random_codes, traversal_grid
+from lossbench.models import build_model
+from lossbench.report.checks import evaluate_checks
+
+
+def test_ae_random_codes_follow_the_fitted_gaussian_and_the_box():
+    torch.manual_seed(0)
+    model = build_model("ae-mlp", (1, 8, 8), {"hidden": [16], "latent_dim": 3})
+    a = torch.randn(4000, 3, dtype=torch.float64)
+    train = a @ torch.tensor([[2.0, 0, 0], [0.5, 1.0, 0], [0, 0, 0.1]], dtype=torch.float64) + torch.tensor([1.0, -2.0, 5.0], dtype=torch.float64)
+    codes = random_codes(model, train.float(), 20000, seed=3)
+    assert set(codes) == {"gaussian", "uniform"}
+    g = codes["gaussian"]
+    assert torch.allclose(g.mean(0), train.mean(0), atol=0.05)
+    assert torch.allclose(torch.cov(g.T), torch.cov(train.T), atol=0.08)
+    u = codes["uniform"]
+    low, high = train.min(0).values, train.max(0).values
+    assert (u >= low - 1e-6).all() and (u <= high + 1e-6).all()
+    assert torch.allclose(u.mean(0), (low + high) / 2, atol=0.1)  # uniform: centred in the box
+    assert torch.equal(random_codes(model, train.float(), 50, seed=3)["uniform"],
+                       random_codes(model, train.float(), 50, seed=3)["uniform"])
+
+
+def test_vae_random_codes_come_from_the_prior():
+    model = build_model("vae-mlp", (1, 8, 8), {"hidden": [16], "latent_dim": 4})
+    codes = random_codes(model, torch.randn(100, 4) * 7 + 3, 20000, seed=1)
+    assert set(codes) == {"prior"}
+    z = codes["prior"]
+    assert z.mean(0).abs().max() < 0.05 and (z.std(0) - 1).abs().max() < 0.05
+
+
+def test_traversal_grid_fixes_one_coordinate_and_sweeps_the_data_range():
+    data = torch.stack([torch.linspace(-1, 1, 1001), torch.linspace(0, 10, 1001), torch.linspace(-5, 5, 1001)], 1)
+    grid = traversal_grid(data, fixed_dim=0, fixed_value=0.25, steps=10)
+    assert grid.shape == (100, 3)
+    assert (grid[:, 0] == 0.25).all()
+    square = grid.reshape(10, 10, 3)
+    assert torch.allclose(square[:, 0, 1], torch.linspace(0.1, 9.9, 10, dtype=torch.float64))  # 1st..99th percentile
+    assert torch.allclose(square[0, :, 2], torch.linspace(-4.9, 4.9, 10, dtype=torch.float64))
+    assert (square[:, :, 1] == square[:, :1, 1]).all()  # rows vary z2, columns z3
+
+
+def test_kl_per_dimension_by_hand():
+    mu = torch.tensor([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+    logvar = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    # KL(N(m, s^2) || N(0, 1)) = (m^2 + s^2 - 1 - log s^2) / 2
+    assert torch.allclose(kl_per_dim(mu, logvar), torch.tensor([0.0, 0.5, 0.5 * (torch.e - 2)]))
+
+
+def test_checks_pass_fail_and_not_measured():
+    runs = pd.DataFrame([
+        {"model": "ae", "condition": "c", "seed": s, "status": "done", "mse": m, "fd-domain-samples": f, "fd-domain-uniform": u}
+        for s, m, f, u in [(0, 0.01, 300.0, 500.0), (1, 0.02, 280.0, 520.0)]
+    ] + [
+        {"model": "vae", "condition": "c", "seed": s, "status": "done", "mse": m, "fd-domain-samples": f}
+        for s, m, f in [(0, 0.03, 350.0), (1, 0.015, 250.0)]
+    ])
+    table = evaluate_checks([
+        {"claim": "ae better mse", "metric": "mse", "better": "ae", "than": "vae"},
+        {"claim": "vae samples better", "metric": "fd-domain-samples", "better": "vae", "than": "ae"},
+        {"claim": "vae prior vs ae box", "metric": "fd-domain-samples", "than_metric": "fd-domain-uniform",
+         "better": "vae", "than": "ae"},
+        {"claim": "missing", "metric": "ssim", "better": "ae", "than": "vae"},
+    ], runs).set_index("claim")
+    assert table.loc["ae better mse", "result"] == "PASS"  # 0.015 vs 0.0225
+    assert table.loc["ae better mse", "seeds_agree"] == "1 of 2"
+    assert table.loc["vae samples better", "result"] == "FAIL"  # 300 vs 290
+    assert table.loc["vae prior vs ae box", "result"] == "PASS" and table.loc["vae prior vs ae box", "mean_than"] == 510
+    assert table.loc["missing", "result"] == "not measured"
+
+
+AE_VAE = {
+    "seeds": [0, 1],
+    "data": {"name": "mnist-5k", "train_size": 300, "test_size": 200},
+    "models": [{"name": "ae-mlp", "hidden": [32], "latent_dim": 3}, {"name": "vae-mlp", "hidden": [32], "latent_dim": 3}],
+    "conditions": {"bce": [{"term": "bce"}]},
+    "training": {"epochs": 3, "batch_size": 64},
+    "metrics": ["mse", "fd-domain"],
+    "report": {"recon_images": 4, "checks": [
+        {"claim": "AE reconstructs better", "metric": "mse", "better": "ae-mlp", "than": "vae-mlp"},
+        {"claim": "VAE prior beats AE box", "metric": "fd-domain-samples", "than_metric": "fd-domain-uniform",
+         "better": "vae-mlp", "than": "ae-mlp"}]},
+}
+
+
+@pytest.fixture(scope="module")
+def ae_vae_study(tmp_path_factory, lb_cache):
+    import yaml
+
+    from lossbench.cli import main
+
+    folder = tmp_path_factory.mktemp("aevae")
+    (folder / "s.yaml").write_text(yaml.safe_dump({"name": "aevae", **AE_VAE}))
+    import os
+
+    old = os.environ.get("LOSSBENCH_CACHE")
+    os.environ["LOSSBENCH_CACHE"] = str(lb_cache)
+    try:
+        assert main(["run", str(folder / "s.yaml"), "--out", str(folder / "out")]) == 0
+    finally:
+        os.environ.pop("LOSSBENCH_CACHE") if old is None else os.environ.__setitem__("LOSSBENCH_CACHE", old)
+    return folder / "out"
+
+
+def test_ae_vs_vae_figures_and_checks(ae_vae_study):
+    figures = ae_vae_study / "figures"
+    for name in ("progression_ae-mlp.png", "progression_vae-mlp.png", "random_codes.png", "latent_scatter.png",
+                 "latent_traversal_ae-mlp.png", "latent_traversal_vae-mlp.png"):
+        assert (figures / name).is_file(), name
+    checks = (ae_vae_study / "checks.md").read_text()
+    assert "AE reconstructs better" in checks and "fd-domain-samples vs fd-domain-uniform" in checks
+    assert checks.count("| **PASS**") + checks.count("| **FAIL**") == 2
+
+
+def test_load_results_on_a_tiny_study(ae_vae_study):
+    from lossbench import load_results
+
+    df = load_results(ae_vae_study)
+    assert len(df) == 4 and set(df["model"]) == {"ae-mlp", "vae-mlp"}
+    assert {"mse", "fd-domain-recon", "fd-domain-samples", "config.model.latent_dim", "config.training.epochs",
+            "config.condition.terms"} <= set(df.columns)
+    assert (df["config.model.latent_dim"] == 3).all()
+    vae = df[df["model"] == "vae-mlp"]
+    assert vae["rate"].notna().all() and vae["active_units"].between(0, 3).all()
+    assert df[df["model"] == "ae-mlp"]["fd-domain-uniform"].notna().all()
+    latent = torch.load(ae_vae_study / "runs" / df["run_id"].iloc[0] / "latent.pt", weights_only=True)
+    assert latent["mu"].shape == (200, 3) and len(latent["traversal"]) == 3
+    assert latent["traversal"][0]["images"].shape == (100, 1, 28, 28)
+    epochs = torch.load(ae_vae_study / "runs" / df["run_id"].iloc[0] / "recon_epochs.pt", weights_only=True)
+    assert epochs.shape == (3, 4, 1, 28, 28) and epochs.dtype == torch.uint8
