@@ -25,6 +25,7 @@ from lossbench.evaluate import EvalContext, evaluate, reconstruct
 from lossbench.latent import latent_artifacts
 from lossbench.losses import build_loss
 from lossbench.losses.adversarial import critic_flags
+from lossbench.metrics import METRICS
 from lossbench.models import build_model
 
 
@@ -118,6 +119,10 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         critics = {name: term.state_dict() for name, term in loss.critics.items()}
         files.torch_save(run_dir / "checkpoint.pt", {"model": model.state_dict(), "run_id": config["run_id"], "critics": critics})
         result.update(evaluate_run(model, ctx, config["seed"], report, run_dir))
+        health = result.pop("health")
+        result["flags"] += health
+        for message in health:
+            tqdm.write(f"warning: {_short(config)}: {message}", file=sys.stderr)
     files.write_json(run_dir / "metrics.json", result)
     return result
 
@@ -152,11 +157,35 @@ def evaluate_run(model, ctx: EvalContext, seed: int, report: dict, run_dir: Path
     files.write_csv(run_dir / "per_image.csv", per_image.reset_index())
     fixed = recon[: report["recon_images"]]
     files.torch_save(run_dir / "recon_fixed.pt", (fixed * 255).round().to(torch.uint8))
+    scored = next((c for c in per_image.columns), None)  # the study's first paired metric
+    if scored is not None:
+        values_ = per_image[scored].to_numpy()
+        order = values_.argsort()
+        worst = order[: report["recon_images"]] if METRICS[scored].higher_is_better else order[::-1][: report["recon_images"]]
+        worst = torch.as_tensor(worst.copy())
+        files.torch_save(run_dir / "recon_worst.pt", {
+            "metric": scored, "indices": worst, "values": torch.as_tensor(values_[worst.numpy()]),
+            "input": (ctx.data.test_x[worst].cpu() * 255).round().to(torch.uint8),
+            "recon": (recon[worst] * 255).round().to(torch.uint8)})
     stored, extra = latent_artifacts(model, ctx, seed)
     files.torch_save(run_dir / "latent.pt", stored)
     values.update(extra)  # fd-domain of each random-code scheme; a VAE's rate and active units
-    return {"metrics": values, "n_test": int(len(ctx.data.test_x)), "n_distribution": ctx.n,
+    return {"health": health_flags(recon, ctx.data.test_x, extra), "metrics": values, "n_test": int(len(ctx.data.test_x)), "n_distribution": ctx.n,
             "samples": how, "unavailable": dict(ctx.unavailable)}
+
+
+def health_flags(recon: torch.Tensor, test_x: torch.Tensor, extra: dict) -> list[str]:
+    """Unhealthy-run flags: a collapsed posterior (no active latent unit) and a collapsed output
+    (reconstructions that barely depend on the input: their pixel spread across images under a
+    tenth of the test images')."""
+    flags = []
+    if extra.get("active_units") == 0:
+        flags.append("collapsed posterior: no active latent unit (every dimension's KL <= 0.01 nats)")
+    spread, real = float(recon.std(0).mean()), float(test_x.cpu().std(0).mean())
+    if spread < 0.1 * real:
+        flags.append(f"collapsed output: reconstructions barely depend on the input (pixel spread across images "
+                     f"{spread:.3f} vs {real:.3f} in the test images)")
+    return flags
 
 
 def load_model(config: dict, run_dir: Path, shape: tuple[int, int, int], device: torch.device) -> torch.nn.Module:

@@ -10,15 +10,18 @@ import pandas as pd
 import yaml
 
 RUN_FILES = {"config.yaml", "history.csv", "steps.csv", "metrics.json", "checkpoint.pt", "per_image.csv",
-             "recon_fixed.pt", "recon_epoch_001.png", "recon_epoch_002.png"}
+             "recon_fixed.pt", "recon_worst.pt", "recon_epochs.pt", "latent.pt", "recon_epoch_001.png", "recon_epoch_002.png"}
 
 
-def check_study_folder(out, n_runs, metrics):
+def check_study_folder(out, n_runs, metrics, extra=()):
     assert {p.name for p in out.iterdir()} >= {"runs", "summary.csv", "summary.md", "manifest.json", "study.yaml", "figures"}
-    assert {p.name for p in (out / "figures").iterdir()} == {"training_curves.png", "metrics.png", "recon_grid.png"}
+    assert {p.name for p in (out / "figures").iterdir()} >= {"training_curves.png", "metrics.png", "recon_grid.png",
+                                                             "gallery.png", "worst.png", "random_codes.png"}
+    assert (out / "summary.tex").read_text().count("\\midrule") == 1
     summary = pd.read_csv(out / "summary.csv")
     assert len(summary) == n_runs and (summary["status"] == "done").all()
-    assert list(summary.columns) == ["run_id", "model", "condition", "seed", "status", "reason", *metrics, "train_seconds", "n_params", "unavailable"]
+    assert list(summary.columns) == ["run_id", "model", "condition", "seed", "status", "reason", *metrics, *extra, "train_seconds", "n_params",
+                                     "unavailable"]
     for run_id in summary["run_id"]:
         run = out / "runs" / run_id
         assert {p.name for p in run.iterdir()} == RUN_FILES
@@ -53,12 +56,13 @@ def test_tiny_synthetic_study_end_to_end(cli, write_study, tmp_path):
     assert stdout.count("[finished: will be skipped]") == 4
 
     # the report is rebuilt from stored runs alone
+    before = sorted(p.name for p in (out / "figures").iterdir())
     for p in [out / "summary.csv", out / "summary.md", *(out / "figures").iterdir()]:
         p.unlink()
     code, stdout, _ = cli("report", out)
     assert code == 0 and "summary.md" in stdout
     assert pd.read_csv(out / "summary.csv")["mse"].tolist() == summary["mse"].tolist()
-    assert len(list((out / "figures").iterdir())) == 3
+    assert sorted(p.name for p in (out / "figures").iterdir()) == before
 
 
 def test_metric_added_later_is_computed_from_the_checkpoint(cli, write_study, tmp_path):
@@ -81,7 +85,7 @@ def test_real_mnist_from_the_shared_test_split(cli, write_study, tmp_path, share
     out = tmp_path / "out"
     code, _, err = cli("run", study, "--out", out, env={"LOSSBENCH_DATA": str(shared_data_root)})
     assert code == 0, err
-    check_study_folder(out, 4, ["mse", "l1", "psnr", "ssim"])
+    check_study_folder(out, 4, ["mse", "l1", "psnr", "ssim"], extra=["rate", "distortion", "active_units"])
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["dataset"]["n_test"] == 64
     assert any("only the official test split" in n for n in manifest["dataset"]["notes"])

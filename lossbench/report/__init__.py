@@ -4,34 +4,66 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from lossbench import files
-from lossbench.metrics import METRICS
-from lossbench.report.collect import collect_history, collect_runs, read_manifest
-from lossbench.report.figures import discriminator_curves, metric_bars, recon_grid, training_curves
+from lossbench.metrics import METRICS, column_metric, metric_columns
+from lossbench.report.analysis import (agreement_heatmap, comparisons_markdown, distortion_perception, metric_agreement,
+                                      paired_comparisons, summary_tex)
 from lossbench.report.checks import checks_markdown, evaluate_checks
+from lossbench.report.collect import collect_history, collect_runs, read_manifest
+from lossbench.report.figures import discriminator_curves, gallery, metric_bars, recon_grid, training_curves
 from lossbench.report.latent_figures import latent_figures
-from lossbench.report.tables import summary_csv, summary_markdown
+from lossbench.report.rate_distortion import rate_distortion_report
+from lossbench.report.tables import aggregate, flagged_cells, summary_csv, summary_markdown
 
 
 def build_report(out_dir: str | Path) -> list[Path]:
-    """Write summary.csv, summary.md and figures/*.png; return the paths written."""
+    """Write summary.csv/.md/.tex, comparisons.csv, metric_agreement.csv, checks.md and
+    rate_distortion.md where they apply, and figures/*.png; return the paths written."""
     out_dir = Path(out_dir)
     manifest = read_manifest(out_dir)
     runs = collect_runs(out_dir, manifest)
     metrics = [c for m in manifest["metrics"] if m not in manifest.get("unavailable", {}) for c in METRICS[m].columns(m)]
-    written = [out_dir / "summary.csv", out_dir / "summary.md"]
+    study = out_dir / "study.yaml"
+    spec = (yaml.safe_load(study.read_text()) or {}) if study.is_file() else {}
+    options = spec.get("report", {}) or {}
+    written = [out_dir / "summary.csv", out_dir / "summary.md", out_dir / "summary.tex"]
     files.write_csv(written[0], summary_csv(runs, manifest))
-    files.write_text(written[1], summary_markdown(manifest, runs))
+    columns = [c for c in metric_columns(list(manifest["metrics"])) if column_metric(c) not in manifest.get("unavailable", {})]
+    agg = aggregate(runs, list(manifest["metrics"]))
+    flagged = flagged_cells(runs)
+    conditions = list(dict.fromkeys(runs["condition"]))
+    baseline = options.get("baseline") or conditions[0]
+    comparisons = paired_comparisons(out_dir, runs, columns, baseline) if len(conditions) > 1 else pd.DataFrame()
+    if not comparisons.empty:
+        files.write_csv(out_dir / "comparisons.csv", comparisons)
+    markdown = summary_markdown(manifest, runs)
+    extra = "\n".join(comparisons_markdown(comparisons))
+    anchor = "\n## Metrics: how each number was made"
+    markdown = markdown.replace(anchor, extra + "\n" + anchor, 1) if extra and anchor in markdown else markdown + extra
+    files.write_text(written[1], markdown)
+    files.write_text(written[2], summary_tex(agg, columns, flagged, manifest["study"]))
     figures = out_dir / "figures"
+    tau = metric_agreement(agg, columns)
+    if len(agg) >= 3 and len(columns) >= 2:
+        files.write_csv(out_dir / "metric_agreement.csv", tau.reset_index(names="metric"))
+        agreement_heatmap(tau, len(agg), figures / "metric_agreement.png")
+    perception = options.get("perception") or next((c for c in columns if c.endswith("-recon")), None)
+    distortion = options.get("distortion") or "mse"
+    if perception and distortion in columns and perception in agg:
+        distortion_perception(agg, distortion, perception, flagged, figures / "distortion_perception.png")
     training_curves(collect_history(out_dir, manifest), figures / "training_curves.png")
     discriminator_curves(collect_history(out_dir, manifest, critics=True), figures / "discriminator.png")
     metric_bars(runs, metrics, figures / "metrics.png")
     recon_grid(out_dir, runs, figures / "recon_grid.png")
+    scored = next((c for c in columns if METRICS[column_metric(c)].kind == "paired"), None)
+    if scored:
+        gallery(out_dir, runs, scored, flagged, figures / "gallery.png", figures / "worst.png")
     latent_figures(out_dir, runs, figures)
-    study = out_dir / "study.yaml"
-    checks = (yaml.safe_load(study.read_text()) or {}).get("report", {}).get("checks") if study.is_file() else None
+    written += [p for p in rate_distortion_report(out_dir, runs, figures) if p.suffix == ".md"]
+    checks = options.get("checks")
     if checks:
         written.append(out_dir / "checks.md")
         files.write_text(written[-1], checks_markdown(manifest.get("study", out_dir.name), evaluate_checks(checks, runs)))

@@ -74,6 +74,8 @@ def metric_bars(runs: pd.DataFrame, metrics: list[str], path: Path) -> None:
     metrics = [m for m in metrics if m in done and done[m].notna().any()]
     if not metrics:
         return
+    flagged = {c for (m, c) in _flagged(runs)}
+    done = done.assign(condition=[c + " ⚑" if c in flagged else c for c in done["condition"]])
     long = done.melt(id_vars=["model", "condition", "seed"], value_vars=metrics, var_name="metric")
     long["value"] = long["value"].astype(float)
     sns.set_theme(style="whitegrid", font_scale=0.9)
@@ -83,7 +85,8 @@ def metric_bars(runs: pd.DataFrame, metrics: list[str], path: Path) -> None:
         arrow = "↑ better" if METRICS[column_metric(metric)].higher_is_better else "↓ better"
         ax.set_title(f"{metric} ({arrow})")
         ax.tick_params(axis="x", rotation=30)
-    grid.figure.suptitle("Test metrics (mean over seeds, bars: 95% t-interval)", y=1.02)
+    grid.figure.suptitle("Test metrics (mean over seeds, bars: 95% t-interval)"
+                         + ("; ⚑: a run of this condition is flagged, see summary.md" if flagged else ""), y=1.02)
     files.save_figure(path, grid.figure)
 
 
@@ -96,6 +99,7 @@ def recon_grid(out_dir: Path, runs: pd.DataFrame, path: Path) -> None:
     models = list(dict.fromkeys(done["model"]))
     conditions = list(dict.fromkeys(runs["condition"]))
     originals = _originals(out_dir)
+    flagged = _flagged(runs)
     fig, axes = plt.subplots(len(models), 1, figsize=(8, 0.9 * (len(conditions) + 1) * len(models) + 0.5), squeeze=False)
     for ax, model in zip(axes[:, 0], models):
         rows, labels = [], []
@@ -107,7 +111,7 @@ def recon_grid(out_dir: Path, runs: pd.DataFrame, path: Path) -> None:
             if match.empty:
                 continue
             rows.append(torch.load(Path(out_dir) / "runs" / match.iloc[0]["run_id"] / "recon_fixed.pt", weights_only=True))
-            labels.append(c)
+            labels.append(c + (" ⚑" if (model, c) in flagged else ""))
         ax.grid(False)
         ax.imshow(_tile(rows), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         side = rows[0].shape[-2] + 1
@@ -139,3 +143,76 @@ def _t_interval(values) -> tuple[float, float]:
     mean, ci = mean_ci(values)
     ci = 0.0 if not np.isfinite(ci) else ci
     return mean - ci, mean + ci
+
+
+def _representative(runs: pd.DataFrame) -> dict[tuple[str, str], pd.Series]:
+    done = runs[runs["status"] == "done"].sort_values("seed")
+    return {(r["model"], r["condition"]): r for _, r in done.drop_duplicates(["model", "condition"]).iterrows()}
+
+
+def gallery(out_dir: Path, runs: pd.DataFrame, metric: str, flagged: set, path: Path, worst_path: Path) -> None:
+    """gallery.png: the fixed test images under every condition (lowest finished seed), each
+    tile with its own ``metric`` value; worst.png: per cell, the k test images it reconstructs
+    worst by that metric (stored at evaluation as recon_worst.pt). ⚑ marks flagged cells."""
+    reps = _representative(runs)
+    if not reps:
+        return
+    arrow = "↑" if METRICS[column_metric(metric)].higher_is_better else "↓"
+    originals = _originals(out_dir)
+    models = list(dict.fromkeys(m for m, _ in reps))
+    conditions = list(dict.fromkeys(c for _, c in reps))
+    fig, axes = plt.subplots(len(models), 1, figsize=(9, 1.05 * (len(conditions) + 1) * len(models) + 0.6), squeeze=False)
+    for ax, model in zip(axes[:, 0], models):
+        rows, labels, scores = ([originals], ["input"], [None]) if originals is not None else ([], [], [])
+        for c in conditions:
+            r = reps.get((model, c))
+            if r is None:
+                continue
+            run_dir = Path(out_dir) / "runs" / r["run_id"]
+            recon = torch.load(run_dir / "recon_fixed.pt", weights_only=True)
+            per_image = pd.read_csv(run_dir / "per_image.csv") if (run_dir / "per_image.csv").is_file() else None
+            rows.append(recon)
+            labels.append(c + (" ⚑" if (model, c) in flagged else ""))
+            scores.append(per_image[metric].to_numpy()[: len(recon)] if per_image is not None and metric in per_image else None)
+        if not rows:
+            continue
+        ax.grid(False)
+        ax.imshow(_tile(rows), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        h, w = rows[0].shape[-2] + 1, rows[0].shape[-1] + 1
+        for i, s in enumerate(scores):
+            if s is None:
+                continue
+            for j, v in enumerate(s):
+                ax.text(j * w + w - 2, i * h + h - 2, f"{v:.3g}", color="yellow", fontsize=5.5, ha="right", va="bottom")
+        ax.set_yticks([h * i + h / 2 for i in range(len(labels))], labels)
+        ax.set_xticks([])
+        ax.set_title(f"{model} (each tile: its {metric} {arrow})", loc="left", fontsize=9)
+    fig.suptitle("The same test images under every condition (lowest finished seed)", y=1.0)
+    fig.tight_layout()
+    files.save_figure(path, fig)
+
+    cells = [(key, torch.load(Path(out_dir) / "runs" / r["run_id"] / "recon_worst.pt", weights_only=True))
+             for key, r in reps.items() if (Path(out_dir) / "runs" / r["run_id"] / "recon_worst.pt").is_file()]
+    if not cells:
+        return
+    fig, axes = plt.subplots(len(cells), 1, figsize=(9, 1.35 * len(cells) + 0.6), squeeze=False)
+    for ax, ((model, c), worst) in zip(axes[:, 0], cells):
+        ax.grid(False)
+        ax.imshow(_tile([worst["input"], worst["recon"]]), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        w = worst["input"].shape[-1] + 1
+        h = worst["input"].shape[-2] + 1
+        for j, (idx, v) in enumerate(zip(worst["indices"].tolist(), worst["values"].tolist())):
+            ax.text(j * w + w / 2, 2 * h + 1, f"#{idx}: {v:.3g}", fontsize=5.5, ha="center", va="top")
+        ax.set_yticks([h / 2, h * 1.5], ["input", "recon"])
+        ax.set_xticks([])
+        ax.set_title(f"{model} / {c}{' ⚑' if (model, c) in flagged else ''}: worst {len(worst['indices'])} test images "
+                     f"by {worst['metric']}", loc="left", fontsize=8.5)
+    fig.suptitle("The worst reconstructions of each condition (lowest finished seed)", y=1.0)
+    fig.tight_layout()
+    files.save_figure(worst_path, fig)
+
+
+def _flagged(runs: pd.DataFrame) -> set[tuple[str, str]]:
+    from lossbench.report.tables import flagged_cells
+
+    return flagged_cells(runs)

@@ -58,6 +58,7 @@ def progression(out_dir: Path, runs: pd.DataFrame, figures: Path) -> list[Path]:
         rows = ([originals] if originals is not None else []) + [stored[e - 1] for e in epochs]
         labels = (["input"] if originals is not None else []) + [f"epoch {e}" for e in epochs]
         fig, ax = plt.subplots(figsize=(8, 0.85 * len(rows) + 0.8))
+        ax.grid(False)
         ax.imshow(_tile(rows), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         side = rows[0].shape[-2] + 1
         ax.set_yticks([side * i + side / 2 for i in range(len(labels))], labels)
@@ -84,6 +85,7 @@ def random_codes(out_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None:
         for j, scheme in enumerate(s for s in SCHEMES if s in lat["random"]):
             ax = axes[i, j]
             images = lat["random"][scheme][:16]
+            ax.grid(False)
             ax.imshow(_tile([images[:8], images[8:16]]), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
             fd = r.get(f"fd-domain-{scheme}")
             score = f"\nfd-domain {fd:.0f} (this run)" if isinstance(fd, float) and not np.isnan(fd) else ""
@@ -106,6 +108,7 @@ def traversals(out_dir: Path, runs: pd.DataFrame, figures: Path) -> list[Path]:
         for ax, g in zip(axes[0], grids):
             images = g["images"]
             steps = int(round(len(images) ** 0.5))
+            ax.grid(False)
             ax.imshow(_tile([images[i * steps : (i + 1) * steps] for i in range(steps)]), cmap="gray", vmin=0, vmax=255,
                       interpolation="nearest")
             ax.set_title(f"z{g['fixed_dim'] + 1} = {g['fixed_value']:.2f} (its {g['quantile']:.0%} quantile)", fontsize=9)

@@ -55,6 +55,11 @@ def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def flagged_cells(runs: pd.DataFrame) -> set[tuple[str, str]]:
+    """(model, condition) cells with at least one flagged run."""
+    return {(r.model, r.condition) for r in runs.itertuples() if isinstance(r.flags, list) and r.flags}
+
+
 def summary_markdown(manifest: dict, runs: pd.DataFrame) -> str:
     metrics = list(manifest["metrics"])
     unavailable = manifest.get("unavailable", {})
@@ -73,7 +78,8 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame) -> str:
         f"paired metrics on all {ds['n_test']} test images"
         + (f"; distribution metrics (`-recon`: reconstructions, `-samples`: generated images, each against "
            f"the real test images) with N = {manifest['distribution_n']} per set" if any(METRICS[m].kind == "distribution" for m in metrics) else "")
-        + ". ↑ higher is better, ↓ lower is better. **Bold**: best mean in the column.",
+        + ". ↑ higher is better, ↓ lower is better. **Bold**: best mean in the column. "
+        "⚑: a run of this cell is flagged (see Flags below); its numbers are in the mean.",
         "",
     ]
     header = ["model", "condition", "n"] + [f"{c} {'↑' if METRICS[column_metric(c)].higher_is_better else '↓'}" for c in columns] + ["train s"]
@@ -83,8 +89,10 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame) -> str:
         col = agg[m].dropna()
         if not col.empty:
             best[m] = col.max() if METRICS[column_metric(m)].higher_is_better else col.min()
+    flagged = flagged_cells(runs)
     for _, r in agg.iterrows():
-        cells = [str(r["model"]), str(r["condition"]), f"{r['n']}" + (f" ({r['not_done']})" if r["failed"] else "")]
+        mark = " ⚑" if (r["model"], r["condition"]) in flagged else ""
+        cells = [str(r["model"]), str(r["condition"]) + mark, f"{r['n']}" + (f" ({r['not_done']})" if r["failed"] else "")]
         for m in columns:
             text = "unavailable" if column_metric(m) in unavailable else _fmt(r[m], r[f"{m}_ci"])
             cells.append(f"**{text}**" if m in best and r[m] == best[m] else text)
@@ -100,10 +108,11 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame) -> str:
         lines += ["", "## Flags (runs still in the averages; read their numbers with the flag in mind)", "",
                   "Loss balance: a term's gradient more than 100x another's (the smaller barely trains). "
                   "Discriminator: it wins (accuracy >= 0.99 on real and reconstructed images) or collapses "
-                  "(calls every image the same) for 3 or more epochs in a row.", ""]
+                  "(calls every image the same) for 3 or more epochs in a row. Collapsed posterior: no latent unit "
+                  "carries more than 0.01 nats. Collapsed output: reconstructions barely depend on the input.", ""]
         for r in flagged:
-            balance = [f for f in r.flags if not f.startswith("discriminator")]
-            shown = ([f"loss balance, {balance[-1]}"] if balance else []) + [f for f in r.flags if f.startswith("discriminator")]
+            balance = [f for f in r.flags if f.startswith("epoch ")]
+            shown = ([f"loss balance, {balance[-1]}"] if balance else []) + [f for f in r.flags if not f.startswith("epoch ")]
             lines += [f"- `{r.run_id}` {r.model} / {r.condition} / seed {r.seed}: {f}" for f in shown]
     notes = {}
     for r in runs.itertuples():

@@ -99,15 +99,20 @@ def unavailable_conditions(study: Study, ctx, strict: bool) -> dict[str, str]:
 
 
 def _complete_metrics(run, run_dir: Path, ctx, report) -> None:
-    """A finished run lacking a metric the study now asks for gets it from its checkpoint."""
+    """A finished run lacking a metric the study now asks for, or the stored codes and health
+    flags of a newer lossbench (latent.pt), gets them from its checkpoint, if it has one."""
     result = files.read_json(run_dir / "metrics.json")
     wanted = [c for m in ctx.metrics if m not in ctx.unavailable for c in METRICS[m].columns(m)]
-    if result.get("status") != "done" or all(result.get("metrics", {}).get(c) is not None for c in wanted):
+    complete = (all(result.get("metrics", {}).get(c) is not None for c in wanted)
+                and all((run_dir / name).is_file() for name in ("latent.pt", "recon_worst.pt")))
+    if result.get("status") != "done" or complete or not (run_dir / "checkpoint.pt").is_file():
         return
     model = load_model(run.config, run_dir, tuple(ctx.data.test_x.shape[1:]), ctx.device)
     update = evaluate_run(model, ctx, run.config["seed"], report, run_dir)
     result["metrics"] = {**result.get("metrics", {}), **update.pop("metrics")}
+    health = update.pop("health")
     result.update(update)
+    result["flags"] = [f for f in result.get("flags", []) if not f.startswith("collapsed")] + health
     files.write_json(run_dir / "metrics.json", result)
 
 

@@ -50,6 +50,9 @@ class ReportSpec(BaseModel):
     eval_batch_size: int = Field(500, ge=1)
     distribution_n: int | None = Field(None, ge=2, description="images per set for fid/kid/fd-domain (default: the whole test split)")
     checks: list[CheckSpec] = Field([], description="expectations checked on the results (checks.md)")
+    baseline: str | None = Field(None, description="condition every other is compared with (default: the first)")
+    distortion: str = Field("mse", description="x axis of the distortion-perception plot: a paired metric")
+    perception: str | None = Field(None, description="its y axis: a distribution column (default: the first -recon one)")
 
 
 class StudySpec(BaseModel):
@@ -223,6 +226,16 @@ def validate(raw: dict, source: str) -> StudySpec:
                 _fail(source, f"{where}.{key}", f"'{column}' is not a column this study computes (its metrics: "
                       f"{', '.join(spec.metrics)}; with fd-domain also fd-domain-uniform, fd-domain-gaussian, "
                       f"fd-domain-prior; VAEs: rate, active_units)")
+
+    rep = spec.report
+    if rep.baseline is not None and rep.baseline not in spec.conditions:
+        _fail(source, "report.baseline", f"'{rep.baseline}' is not a condition of this study{did_you_mean(rep.baseline, spec.conditions)}")
+    for key in ("distortion", "perception"):
+        column = getattr(rep, key)
+        if column is not None and column in METRICS and METRICS[column].kind == "distribution":
+            _fail(source, f"report.{key}", f"'{column}' is a distribution metric: name a column, e.g. {column}-recon")
+        if column is not None and not known_column(column, spec.metrics) and key == "perception":
+            _fail(source, f"report.{key}", f"'{column}' is not a column this study computes")
 
     for k, metric in enumerate(spec.metrics):
         if metric not in METRICS:
