@@ -14,6 +14,7 @@ its prior N(0, I). All draws are seeded.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from lossbench.evaluate import EvalContext
 
@@ -82,6 +83,17 @@ def traversal_grid(data_codes: torch.Tensor, fixed_dim: int, fixed_value: float,
     return grid.reshape(steps * steps, -1)
 
 
+@torch.no_grad()
+def bernoulli_nll(model, mu: torch.Tensor, x: torch.Tensor, batch_size: int, device) -> float:
+    """Mean over images of -log p(x | z = mu) under the decoder's Bernoulli pixels, nats per image."""
+    total = 0.0
+    for i in range(0, len(x), batch_size):
+        logits = model.decode(mu[i : i + batch_size].to(device)).float()
+        target = x[i : i + batch_size].to(device).float()
+        total += float(F.binary_cross_entropy_with_logits(logits, target, reduction="sum"))
+    return total / len(x)
+
+
 def _uint8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
@@ -100,6 +112,7 @@ def latent_artifacts(model, ctx: EvalContext, seed: int) -> tuple[dict, dict[str
         out["kl_per_dim"] = per_dim
         extra["rate"] = float(per_dim.sum())
         extra["active_units"] = int((per_dim > ACTIVE_NATS).sum())
+        extra["distortion"] = bernoulli_nll(model, test["mu"], data.test_x, bs, device)
     schemes = random_codes(model, train["mu"], max(N_RANDOM, ctx.n), seed)
     out["random"] = {}
     for scheme, z in schemes.items():
