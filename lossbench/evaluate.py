@@ -60,7 +60,8 @@ def sample_images(model, train_x: torch.Tensor, n: int, seed: int, batch_size: i
 
 class EvalContext:
     def __init__(self, data, metrics: list[str], device, cache=None, weights: dict | None = None,
-                 distribution_n: int | None = None, strict: bool = False, batch_size: int = 500):
+                 distribution_n: int | None = None, strict: bool = False, batch_size: int = 500,
+                 inception_n: int | None = None):
         self.data, self.metrics, self.device = data, metrics, torch.device(device)
         self.cache, self.weights, self.batch_size = cache, weights or {}, batch_size
         self.unavailable: dict[str, str] = {}
@@ -71,6 +72,8 @@ class EvalContext:
         self._feature_nets: dict[tuple, torch.nn.Module] = {}
         n_test = len(data.test_x)
         self.n = min(distribution_n or n_test, n_test)
+        # Inception costs 0.2 s per image on a 2-core CPU: its metrics may use a smaller N
+        self.n_inception = min(inception_n or self.n, n_test)
         for name in metrics:
             try:
                 self._prepare(name)
@@ -106,10 +109,11 @@ class EvalContext:
             prov |= extractor.provenance | {
                 "implementation": "lossbench.metrics.frechet (float64; trace from eigenvalues of Σ1Σ2)"
                 if entry.statistic == "fd" else f"lossbench.metrics.frechet.kid ({KID_SUBSETS} subsets of <= {KID_SUBSET_SIZE})",
-                "n_real": self.n, "n_generated": self.n, "real_statistics_key": self._real_key(entry.features),
+                "n_real": self.n_for(entry.features), "n_generated": self.n_for(entry.features),
+                "real_statistics_key": self._real_key(entry.features),
             }
-            if entry.statistic == "fd" and self.n < extractor.dim:
-                prov["warning"] = (f"N = {self.n} is below the feature dimension {extractor.dim}: the covariance is "
+            if entry.statistic == "fd" and self.n_for(entry.features) < extractor.dim:
+                prov["warning"] = (f"N = {self.n_for(entry.features)} is below the feature dimension {extractor.dim}: the covariance is "
                                    f"rank-deficient and the value is biased upward; compare only at equal N")
         else:
             prov["implementation"] = {"ssim": "torchmetrics' SSIM map, cropped to the valid region",
@@ -130,11 +134,15 @@ class EvalContext:
                                                           device=self.device)
         return self.extractors[kind]
 
+    def n_for(self, kind: str) -> int:
+        """Images per set for the distribution metrics that read ``kind`` features."""
+        return self.n_inception if kind == "inception" else self.n
+
     def _real_key(self, kind: str) -> str:
         ex = self.extractors[kind]
         prov = ex.provenance
         weights_sha = prov.get("weights_content_sha256") or prov["weights_sha256"]
-        blob = f"{self.data.identity['sha256']}|test|{self.n}|{ex.name}|{weights_sha}"
+        blob = f"{self.data.identity['sha256']}|test|{self.n_for(kind)}|{ex.name}|{weights_sha}"
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def _real(self, kind: str):
@@ -147,11 +155,11 @@ class EvalContext:
             if path.is_file() and record.is_file() and files.read_json(record).get("sha256") == sha256_of(path):
                 features = torch.load(path, weights_only=True)
             if features is None:
-                features = ex(self.data.test_x[: self.n])
+                features = ex(self.data.test_x[: self.n_for(kind)])
                 files.torch_save(path, features)
                 files.write_json(record, {"sha256": sha256_of(path), "dataset": self.data.identity["name"],
                                           "dataset_sha256": self.data.identity["sha256"], "split": "test",
-                                          "n": self.n, "extractor": ex.name})
+                                          "n": self.n_for(kind), "extractor": ex.name})
             self.real[kind] = (features, FeatureStats(features.shape[1]).update(features))
         return self.real[kind]
 
@@ -186,7 +194,7 @@ class EvalContext:
         """Features of the first N images, for the distribution metrics that use ``kind``."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return self._extractor(kind)(images[: self.n])
+            return self._extractor(kind)(images[: self.n_for(kind)])
 
     def distribution(self, name: str, fake: torch.Tensor) -> float:
         """A distribution metric from the features of the generated set (see :meth:`features`)."""
@@ -208,8 +216,9 @@ class EvalContext:
                 half = len(features) // 2
                 a, b = features[:half], features[half : 2 * half]
                 value = _score(entry.statistic, a, FeatureStats(a.shape[1]).update(a), b)
-                note = "" if half == self.n else (f"; the table uses N = {self.n}, and these estimates are biased "
-                                                  f"upward at smaller N, so the floor at N = {self.n} is lower still")
+                n = self.n_for(entry.features)
+                note = "" if half == n else (f"; the table uses N = {n}, and these estimates are biased "
+                                             f"upward at smaller N, so the floor at N = {n} is lower still")
                 out[name] = {"value": value, "what": f"two disjoint halves of the real test set ({half} vs {half}){note}"}
             elif name in ("lpips", "ssim"):
                 value = float(self.paired(name, x[:64], x[:64]).mean())
@@ -244,7 +253,8 @@ def evaluate(model, ctx: EvalContext, seed: int):
             values[name] = float(per_image[name].mean())
         else:
             if samples is None:
-                samples, how = sample_images(model, ctx.data.train_x, ctx.n, seed, ctx.batch_size, ctx.device)
+                n = max(ctx.n_for(METRICS[m].features) for m in ctx.metrics if METRICS[m].kind == "distribution")
+                samples, how = sample_images(model, ctx.data.train_x, n, seed, ctx.batch_size, ctx.device)
             for which, images in (("recon", recon), ("samples", samples)):
                 key = (entry.features, which)
                 if key not in features:

@@ -85,3 +85,21 @@ def test_an_explicit_path_is_checked_too(tmp_path):
         resolve("lpips-alex", explicit=wrong, cache=tmp_path)
     with pytest.raises(WeightsUnavailable, match="does not exist"):
         resolve("lpips-alex", explicit=tmp_path / "nope.pth", cache=tmp_path)
+
+
+def test_inception_metrics_may_use_their_own_smaller_n(lb_cache, inception):
+    """report.inception_n: fid/kid on fewer images than fd-domain, and the tables say so."""
+    from lossbench.data import load_dataset
+    from lossbench.data.registry import DataSpec
+    from lossbench.evaluate import EvalContext
+    from lossbench.report.tables import _inception_note, _n_label
+
+    data = load_dataset(DataSpec(name="synthetic", n=120, size=16))
+    ctx = EvalContext(data, ["fid", "mse"], "cpu", cache=lb_cache, distribution_n=20, inception_n=6)
+    assert ctx.n == 20 and ctx.n_inception == 6 and ctx.n_for("inception") == 6 and ctx.n_for("domain") == 20
+    assert ctx.provenance["fid"]["n_real"] == 6 and "below the feature dimension" in ctx.provenance["fid"]["warning"]
+    assert len(ctx.real["inception"][0]) == 6
+    manifest = {"distribution_n": 20, "inception_n": 6}
+    assert _n_label(manifest, "fid-recon") == " (N=6)" and _n_label(manifest, "mse") == ""
+    assert "fid with N = 6 per set only" in _inception_note(manifest, ["fid", "mse"])
+    assert _n_label({"distribution_n": 20, "inception_n": 20}, "fid-recon") == ""

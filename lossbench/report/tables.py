@@ -55,6 +55,27 @@ def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _small_inception_n(manifest: dict) -> int | None:
+    n = manifest.get("inception_n")
+    return n if n is not None and n != manifest.get("distribution_n") else None
+
+
+def _n_label(manifest: dict, column: str) -> str:
+    """' (N=20)' on fid/kid columns when they use their own, smaller N."""
+    n = _small_inception_n(manifest)
+    entry = METRICS[column_metric(column)]
+    return f" (N={n})" if n and entry.kind == "distribution" and entry.features == "inception" else ""
+
+
+def _inception_note(manifest: dict, metrics: list[str]) -> str:
+    n = _small_inception_n(manifest)
+    used = [m for m in metrics if METRICS[m].kind == "distribution" and METRICS[m].features == "inception"]
+    if not n or not used:
+        return ""
+    return (f"; {', '.join(used)} with N = {n} per set only (Inception is slow on a CPU): a small-N estimate, "
+            f"biased upward and far noisier than at N = {manifest.get('distribution_n')}; compare only within this table")
+
+
 def flagged_cells(runs: pd.DataFrame) -> set[tuple[str, str]]:
     """(model, condition) cells with at least one flagged run."""
     return {(r.model, r.condition) for r in runs.itertuples() if isinstance(r.flags, list) and r.flags}
@@ -78,11 +99,13 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame) -> str:
         f"paired metrics on all {ds['n_test']} test images"
         + (f"; distribution metrics (`-recon`: reconstructions, `-samples`: generated images, each against "
            f"the real test images) with N = {manifest['distribution_n']} per set" if any(METRICS[m].kind == "distribution" for m in metrics) else "")
+        + _inception_note(manifest, metrics)
         + ". ↑ higher is better, ↓ lower is better. **Bold**: best mean in the column. "
         "⚑: a run of this cell is flagged (see Flags below); its numbers are in the mean.",
         "",
     ]
-    header = ["model", "condition", "n"] + [f"{c} {'↑' if METRICS[column_metric(c)].higher_is_better else '↓'}" for c in columns] + ["train s"]
+    header = ["model", "condition", "n"] + [f"{c}{_n_label(manifest, c)} {'↑' if METRICS[column_metric(c)].higher_is_better else '↓'}"
+                                            for c in columns] + ["train s"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     best = {}
     for m in columns:

@@ -33,7 +33,8 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
     data = load_dataset(study.spec.data)
     report = study.spec.report.model_dump()
     ctx = EvalContext(data, study.spec.metrics, device, cache=cache, weights=weights,
-                      distribution_n=report["distribution_n"], strict=strict, batch_size=report["eval_batch_size"])
+                      distribution_n=report["distribution_n"], strict=strict, batch_size=report["eval_batch_size"],
+                      inception_n=report["inception_n"])
     skipped = unavailable_conditions(study, ctx, strict)
     out_dir = Path(out_dir)
     runs_dir = out_dir / "runs"
@@ -138,6 +139,7 @@ def build_manifest(study: Study, identity: dict, device: torch.device, command: 
         "metrics": ctx.provenance,
         "unavailable": ctx.unavailable,
         "distribution_n": ctx.n,
+        "inception_n": ctx.n_inception,
         "sanity": ctx.sanity_floors(),
         "runs": [{"run_id": r.run_id, "model": r.model, "condition": r.condition, "seed": r.seed} for r in study.runs],
     }

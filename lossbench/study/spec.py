@@ -49,6 +49,8 @@ class ReportSpec(BaseModel):
     recon_images: int = Field(8, ge=1, le=64, description="fixed test images shown in reconstruction grids")
     eval_batch_size: int = Field(500, ge=1)
     distribution_n: int | None = Field(None, ge=2, description="images per set for fid/kid/fd-domain (default: the whole test split)")
+    inception_n: int | None = Field(None, ge=2, description="images per set for fid and kid, which run Inception "
+                                    "(slow on a CPU); default: distribution_n. Tables label the N")
     checks: list[CheckSpec] = Field([], description="expectations checked on the results (checks.md)")
     baseline: str | None = Field(None, description="condition every other is compared with (default: the first)")
     distortion: str = Field("mse", description="x axis of the distortion-perception plot: a paired metric")
