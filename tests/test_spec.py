@@ -126,3 +126,21 @@ def test_unavailable_device_is_a_clear_error(cli, write_study, tmp_path):
     code, _, stderr = cli("run", write_study(), "--device", "cuda", "--out", tmp_path / "out")
     assert code == 2 and stderr == "error: --device cuda: not available on this machine (use --device auto or cpu)\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_the_readme_study_example_validates():
+    """The study file shown in the README is a valid study."""
+    from pathlib import Path
+
+    from lossbench.study import load_study
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme[readme.index("```yaml\nname: my_study") + len("```yaml\n"):]
+    block = block[: block.index("```")]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "my_study.yaml"
+        path.write_text(block)
+        study = load_study(path)
+    assert len(study.runs) == 2 * 2 * 3 and study.spec.report.baseline == "l2"

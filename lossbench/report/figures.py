@@ -159,8 +159,8 @@ def gallery(out_dir: Path, runs: pd.DataFrame, metric: str, flagged: set, path: 
         return
     arrow = "↑" if METRICS[column_metric(metric)].higher_is_better else "↓"
     originals = _originals(out_dir)
-    models = list(dict.fromkeys(m for m, _ in reps))
-    conditions = list(dict.fromkeys(c for _, c in reps))
+    models = [m for m in dict.fromkeys(runs["model"]) if any(k[0] == m for k in reps)]  # the study's order
+    conditions = [c for c in dict.fromkeys(runs["condition"]) if any(k[1] == c for k in reps)]
     fig, axes = plt.subplots(len(models), 1, figsize=(9, 1.05 * (len(conditions) + 1) * len(models) + 0.6), squeeze=False)
     for ax, model in zip(axes[:, 0], models):
         rows, labels, scores = ([originals], ["input"], [None]) if originals is not None else ([], [], [])
@@ -191,8 +191,9 @@ def gallery(out_dir: Path, runs: pd.DataFrame, metric: str, flagged: set, path: 
     fig.tight_layout()
     files.save_figure(path, fig)
 
-    cells = [(key, torch.load(Path(out_dir) / "runs" / r["run_id"] / "recon_worst.pt", weights_only=True))
-             for key, r in reps.items() if (Path(out_dir) / "runs" / r["run_id"] / "recon_worst.pt").is_file()]
+    ordered = [(m, c) for m in models for c in conditions if (m, c) in reps]
+    cells = [(key, torch.load(Path(out_dir) / "runs" / reps[key]["run_id"] / "recon_worst.pt", weights_only=True))
+             for key in ordered if (Path(out_dir) / "runs" / reps[key]["run_id"] / "recon_worst.pt").is_file()]
     if not cells:
         return
     fig, axes = plt.subplots(len(cells), 1, figsize=(9, 1.35 * len(cells) + 0.6), squeeze=False)
