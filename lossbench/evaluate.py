@@ -39,23 +39,13 @@ def sample_images(model, train_x: torch.Tensor, n: int, seed: int, batch_size: i
     """``n`` generated images and how they were made. VAE: decoded draws from the prior N(0, I).
     AE: decoded draws from a Gaussian fitted (mean, full covariance) to the codes of the
     training images: the seed study's "random code"."""
-    gen = torch.Generator().manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    if getattr(model, "variational", False):
-        z = torch.randn(n, model.latent_dim, generator=gen, dtype=torch.float64)
-        how = "VAE prior N(0, I)"
-    else:
-        codes = torch.cat([model.encode(train_x[i : i + batch_size].to(device))["z"].double().cpu()
-                           for i in range(0, len(train_x), batch_size)])
-        mean, cov = codes.mean(0), torch.cov(codes.T).reshape(codes.shape[1], codes.shape[1])
-        chol = torch.linalg.cholesky(cov + 1e-6 * torch.eye(len(mean), dtype=torch.float64))
-        z = mean + torch.randn(n, len(mean), generator=gen, dtype=torch.float64) @ chol.T
-        how = "AE codes ~ Gaussian fitted to the training codes"
-    images = torch.cat([torch.sigmoid(model.decode(z[i : i + batch_size].float().to(device))).float().cpu()
-                        for i in range(0, n, batch_size)])
-    model.train(was_training)
-    return images, how
+    from lossbench.latent import codes, decode, default_scheme, random_codes
+
+    variational = getattr(model, "variational", False)
+    train_codes = None if variational else codes(model, train_x, batch_size, device)["mu"]
+    z = random_codes(model, train_codes, n, seed)[default_scheme(model)]
+    how = "VAE prior N(0, I)" if variational else "AE codes ~ Gaussian fitted to the training codes"
+    return decode(model, z, batch_size, device), how
 
 
 class EvalContext:

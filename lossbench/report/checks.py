@@ -18,7 +18,7 @@ from lossbench.report.tables import mean_ci
 
 #: columns that evaluation adds beside the study's metrics (see lossbench.latent), lower is better
 #: except where listed in HIGHER
-EXTRA_PREFIXES = ("fd-domain-gaussian", "fd-domain-uniform", "fd-domain-prior", "rate", "distortion", "active_units")
+EXTRA_PREFIXES = ("fd-domain-uniform", "rate", "distortion", "active_units")
 HIGHER = {"active_units"}
 
 

@@ -87,10 +87,10 @@ def random_codes(out_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None:
             images = lat["random"][scheme][:16]
             ax.grid(False)
             ax.imshow(_tile([images[:8], images[8:16]]), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            fd = r.get(f"fd-domain-{scheme}")
+            fd = r.get("fd-domain-samples" if scheme in ("gaussian", "prior") else f"fd-domain-{scheme}")
             score = f"\nfd-domain {fd:.0f} (this run)" if isinstance(fd, float) and not np.isnan(fd) else ""
             ax.set_title(f"{r['model']}: {SCHEMES[scheme]}{score}", fontsize=8.5)
-    fig.suptitle("Decoded random codes (first condition, lowest seed; fd-domain: the same scheme, N as in the summary)",
+    fig.suptitle("Decoded random codes (first condition, lowest seed; fd-domain of each scheme, N as in the summary)",
                  fontsize=10)
     fig.tight_layout()
     files.save_figure(path, fig)

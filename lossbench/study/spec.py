@@ -226,8 +226,8 @@ def validate(raw: dict, source: str) -> StudySpec:
             column = getattr(check, key)
             if column is not None and not known_column(column, spec.metrics):
                 _fail(source, f"{where}.{key}", f"'{column}' is not a column this study computes (its metrics: "
-                      f"{', '.join(spec.metrics)}; with fd-domain also fd-domain-uniform, fd-domain-gaussian, "
-                      f"fd-domain-prior; VAEs: rate, active_units)")
+                      f"{', '.join(spec.metrics)}; with fd-domain also fd-domain-uniform (AE codes uniform in their box); "
+                      f"VAEs: rate, distortion, active_units)")
 
     rep = spec.report
     if rep.baseline is not None and rep.baseline not in spec.conditions:
