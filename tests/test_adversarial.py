@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lossbench.data import DeviceBatches, load_dataset
-from lossbench.data.registry import DataSpec
+from lossbench.data import DeviceBatches
 from lossbench.losses import build_loss
 from lossbench.losses.adversarial import (ADAPTIVE_MAX, Discriminator, adaptive_weight, critic_flags,
                                           discriminator_loss, generator_loss)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-import torch.nn.functional as F
 
 from lossbench import metrics
 from lossbench.losses import LOSS_TERMS, build_loss

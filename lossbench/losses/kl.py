@@ -3,7 +3,6 @@ dimensions (Kingma & Welling 2014, appendix B). With weight beta this is the bet
 
 from __future__ import annotations
 
-import torch
 from pydantic import Field
 
 from lossbench.losses.base import Term, TermSpec

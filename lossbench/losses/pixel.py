@@ -4,7 +4,6 @@ negative log-likelihood of a Bernoulli decoder in nats per image."""
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from pydantic import Field
 

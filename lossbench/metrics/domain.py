@@ -11,7 +11,6 @@ held-out accuracy beside it.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F

@@ -26,7 +26,7 @@ from lossbench.data.registry import DataSpec
 from lossbench.errors import LossbenchError
 from lossbench.paradox import variants as V
 from lossbench.paradox.gallery import equal_mse
-from lossbench.paradox.measure import DESCRIPTIONS, HIGHER_IS_BETTER, Measures, agreement
+from lossbench.paradox.measure import DESCRIPTIONS, Measures, agreement
 
 
 class ParadoxSpec(BaseModel):
@@ -250,7 +250,7 @@ def _fmt(v: float, digits: int = 4) -> str:
 
 
 def _report(spec, manifest, fig_values, names, agree, skipped, gallery_table, training, measures) -> str:
-    lines = [f"# The one-pixel / six-pixel paradox, measured", "",
+    lines = ["# The one-pixel / six-pixel paradox, measured", "",
              f"lossbench {manifest['lossbench']}, `{manifest['command']}`, {manifest['created']}; "
              f"dataset `{spec.dataset}` (sha256 `{manifest['dataset']['sha256'][:12]}`), seed {spec.seed}.", "",
              "![the faithful figure](paradox_figure.png)", "",
