@@ -10,15 +10,13 @@ from lossbench.losses.base import Term
 class CompositeLoss:
     def __init__(self, terms: dict[str, Term]):
         self.terms = terms
+        # terms that train a network of their own (the adversarial term's discriminator); fixed
+        # once here, not looked up on every training step
+        self.critics: dict[str, Term] = {name: t for name, t in terms.items() if hasattr(t, "critic_step")}
 
     @property
     def names(self) -> list[str]:
         return list(self.terms)
-
-    @property
-    def critics(self) -> dict[str, Term]:
-        """Terms that train a network of their own (the adversarial term's discriminator)."""
-        return {name: t for name, t in self.terms.items() if hasattr(t, "critic_step")}
 
     @property
     def columns(self) -> list[str]:
