@@ -2,7 +2,7 @@
 
 Once per epoch, on a fixed probe batch and in eval mode (no random draws, so training is not
 perturbed), each term's *weighted* gradient norm is measured at two places: the decoder output
-(the logits) and the code (the VAE's mean, or the AE's z). KL never reaches the decoder
+(the raw decoder output: logits or the unbounded image) and the code (the VAE's mean, or the AE's z). KL never reaches the decoder
 output, so it is compared at the code, where it competes with the reconstruction terms.
 When, at one place, one term's norm exceeds another's by more than ``DOMINANCE`` (among the
 terms that reach that place with a non-zero gradient), the run is flagged: the classic answer
@@ -23,7 +23,7 @@ def gradient_norms(model, loss, x: torch.Tensor, step: int) -> dict[str, dict[st
     try:
         with torch.enable_grad():
             out = model(x)
-            places = {"decoder": out["logits"], "code": out.get("mu", out["z"])}
+            places = {"decoder": out["decoded"], "code": out.get("mu", out["z"])}
             norms = {}
             for name, term in loss.terms.items():
                 value = term.weight_at(step) * term.values(out, x).mean()

@@ -3,7 +3,9 @@ distribution metrics on reconstructions and on samples, each against the real te
 
 An :class:`EvalContext` is built once per study: it holds the feature networks, the real test
 set's features (cached on disk, keyed by dataset identity, N, extractor and weights hash), the
-metrics that are unavailable with their reasons, and the provenance of every metric.
+metrics that are unavailable with their reasons, the provenance of every metric, and each
+distribution metric's calibration: its real floor at the same N and a ladder of known
+degradations (see :meth:`EvalContext.calibration`).
 """
 
 from __future__ import annotations
@@ -17,41 +19,58 @@ import torch
 from lossbench import files
 from lossbench.errors import LossbenchError
 from lossbench.metrics import METRICS
-from lossbench.metrics.frechet import FeatureStats, frechet_distance, kid
+from lossbench.metrics.frechet import FeatureStats, frechet_distance, kid, kid_subset_size
 from lossbench.metrics.ssim import ms_ssim_label, ms_ssim_scales
 from lossbench.weights import WeightsUnavailable, cache_dir, sha256_of
 
-KID_SUBSETS, KID_SUBSET_SIZE = 50, 1000
+KID_SUBSETS = 100
+#: the calibration ladder: known degradations of real images, so that a distance reads as "about as
+#: far as real digits blurred by sigma 0.8". Blur: Gaussian, sigma in pixels; noise: additive
+#: Gaussian, clipped to [0, 1], seeded.
+LADDER = (("blur", 0.5), ("blur", 0.75), ("blur", 1.0), ("noise", 0.1), ("noise", 0.2))
+
+
+def degrade(x: torch.Tensor, kind: str, amount: float, seed: int = 0) -> torch.Tensor:
+    """One rung of the calibration ladder applied to images in [0, 1]."""
+    if kind == "blur":
+        from torchvision.transforms.functional import gaussian_blur
+
+        size = 2 * int(torch.ceil(torch.tensor(3 * amount))) + 1
+        return gaussian_blur(x, [size, size], [amount, amount])
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype)
+    return (x + amount * noise).clamp(0, 1)
+
+
+def rung_name(kind: str, amount: float) -> str:
+    return f"{kind} {amount:g}"
 
 
 @torch.no_grad()
 def reconstruct(model: torch.nn.Module, x: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
-    """Reconstructions of ``x`` (eval mode: a VAE decodes its posterior mean), float32 on the CPU."""
+    """Reconstructions of ``x`` in [0, 1] (eval mode: a VAE decodes its posterior mean; a linear
+    output is clamped to the data range), float32 on the CPU."""
     was_training = model.training
     model.eval()
-    parts = [model(x[i : i + batch_size].to(device))["x_hat"].float().cpu() for i in range(0, len(x), batch_size)]
+    parts = [model.to_image(model(x[i : i + batch_size].to(device))["decoded"]).float().cpu() for i in range(0, len(x), batch_size)]
     model.train(was_training)
     return torch.cat(parts)
 
 
 @torch.no_grad()
-def sample_images(model, train_x: torch.Tensor, n: int, seed: int, batch_size: int, device) -> tuple[torch.Tensor, str]:
-    """``n`` generated images and how they were made. VAE: decoded draws from the prior N(0, I).
-    AE: decoded draws from a Gaussian fitted (mean, full covariance) to the codes of the
-    training images: the seed study's "random code"."""
-    from lossbench.latent import codes, decode, default_scheme, random_codes
+def sample_images(model, train_codes: dict, n: int, seed: int, batch_size: int, device) -> tuple[torch.Tensor, str]:
+    """``n`` generated images and how they were made: the same ex-post sampler for an AE and a
+    VAE, decoded draws from a Gaussian fitted (mean, full covariance) to the codes of the
+    training images (a VAE's posterior means); see lossbench.latent for the other schemes."""
+    from lossbench.latent import DEFAULT_SCHEME, SCHEMES, decode, random_codes
 
-    variational = getattr(model, "variational", False)
-    train_codes = None if variational else codes(model, train_x, batch_size, device)["mu"]
-    z = random_codes(model, train_codes, n, seed)[default_scheme(model)]
-    how = "VAE prior N(0, I)" if variational else "AE codes ~ Gaussian fitted to the training codes"
-    return decode(model, z, batch_size, device), how
+    z = random_codes(model, train_codes, n, seed)[DEFAULT_SCHEME]
+    return decode(model, z, batch_size, device), SCHEMES[DEFAULT_SCHEME]
 
 
 class EvalContext:
     def __init__(self, data, metrics: list[str], device, cache=None, weights: dict | None = None,
                  distribution_n: int | None = None, strict: bool = False, batch_size: int = 500,
-                 inception_n: int | None = None):
+                 inception_n: int | None = None, calibrate: bool = True):
         self.data, self.metrics, self.device = data, metrics, torch.device(device)
         self.cache, self.weights, self.batch_size = cache, weights or {}, batch_size
         self.unavailable: dict[str, str] = {}
@@ -59,6 +78,7 @@ class EvalContext:
         self.extractors: dict[str, object] = {}
         self.real: dict[str, tuple[torch.Tensor, FeatureStats]] = {}
         self.lpips_net = None
+        self.calibrate = calibrate
         self._feature_nets: dict[tuple, torch.nn.Module] = {}
         n_test = len(data.test_x)
         self.n = min(distribution_n or n_test, n_test)
@@ -96,10 +116,13 @@ class EvalContext:
         elif entry.kind == "distribution":
             extractor = self._extractor(entry.features)
             self._real(entry.features)  # computed (or read from the cache) now, before any run
+            n = self.n_for(entry.features)
             prov |= extractor.provenance | {
                 "implementation": "lossbench.metrics.frechet (float64; trace from eigenvalues of Σ1Σ2)"
-                if entry.statistic == "fd" else f"lossbench.metrics.frechet.kid ({KID_SUBSETS} subsets of <= {KID_SUBSET_SIZE})",
-                "n_real": self.n_for(entry.features), "n_generated": self.n_for(entry.features),
+                if entry.statistic == "fd" else (f"lossbench.metrics.frechet.kid ({KID_SUBSETS} random subsets of "
+                                                 f"{kid_subset_size(n)} of the {n} per set; the spread over subsets is "
+                                                 f"stored per run as <column>-std)"),
+                "n_real": n, "n_generated": n,
                 "real_statistics_key": self._real_key(entry.features),
             }
             if entry.statistic == "fd" and self.n_for(entry.features) < extractor.dim:
@@ -117,6 +140,10 @@ class EvalContext:
                 from lossbench.metrics.domain import DomainFeatures
 
                 self.extractors[kind] = DomainFeatures(self.data, cache=self.cache, device=self.device)
+            elif kind == "judge":
+                from lossbench.metrics.judge import JudgeFeatures
+
+                self.extractors[kind] = JudgeFeatures(self.data, cache=self.cache, device=self.device)
             else:
                 from lossbench.metrics.inception import InceptionFeatures
 
@@ -135,23 +162,35 @@ class EvalContext:
         blob = f"{self.data.identity['sha256']}|test|{self.n_for(kind)}|{ex.name}|{weights_sha}"
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    def _cached_features(self, kind: str, tag: str, images) -> torch.Tensor:
+        """Features of a real image set (``images()`` makes it) through ``kind``'s network, cached on
+        disk under the real statistics' key and ``tag`` (the test images; the floor set; a rung)."""
+        ex = self._extractor(kind)
+        key = self._real_key(kind) if tag == "test" else f"{self._real_key(kind)}-{tag.replace(' ', '')}"
+        path = cache_dir(self.cache) / "stats" / f"{key}.pt"
+        record = path.with_suffix(".json")
+        if path.is_file() and record.is_file() and files.read_json(record).get("sha256") == sha256_of(path):
+            return torch.load(path, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            features = ex(images())
+        files.torch_save(path, features)
+        files.write_json(record, {"sha256": sha256_of(path), "dataset": self.data.identity["name"],
+                                  "dataset_sha256": self.data.identity["sha256"], "images": tag,
+                                  "n": len(features), "extractor": ex.name})
+        return features
+
     def _real(self, kind: str):
         """Features of the first N test images, computed once and cached on disk."""
         if kind not in self.real:
-            ex = self._extractor(kind)
-            path = cache_dir(self.cache) / "stats" / f"{self._real_key(kind)}.pt"
-            record = path.with_suffix(".json")
-            features = None
-            if path.is_file() and record.is_file() and files.read_json(record).get("sha256") == sha256_of(path):
-                features = torch.load(path, weights_only=True)
-            if features is None:
-                features = ex(self.data.test_x[: self.n_for(kind)])
-                files.torch_save(path, features)
-                files.write_json(record, {"sha256": sha256_of(path), "dataset": self.data.identity["name"],
-                                          "dataset_sha256": self.data.identity["sha256"], "split": "test",
-                                          "n": self.n_for(kind), "extractor": ex.name})
+            features = self._cached_features(kind, "test", lambda: self.data.test_x[: self.n_for(kind)])
             self.real[kind] = (features, FeatureStats(features.shape[1]).update(features))
         return self.real[kind]
+
+    def floor_images(self, kind: str) -> torch.Tensor:
+        """Real images that are not test images, as many as the metric's N (fewer only if the
+        training split is smaller): the first N of the training split."""
+        return self.data.train_x[: self.n_for(kind)]
 
     def feature_network(self, name: str, layers: list[str] | None = None) -> torch.nn.Module:
         """A frozen network for perceptual terms, from the same sources as the metrics; built
@@ -188,13 +227,20 @@ class EvalContext:
 
     def distribution(self, name: str, fake: torch.Tensor) -> float:
         """A distribution metric from the features of the generated set (see :meth:`features`)."""
+        return self.distribution_with_spread(name, fake)[0]
+
+    def distribution_with_spread(self, name: str, fake: torch.Tensor) -> tuple[float, float | None]:
+        """(value, KID's standard deviation over its subsets, or None for a Fréchet distance)."""
         entry = METRICS[name]
         real_features, real_stats = self._real(entry.features)
         return _score(entry.statistic, real_features, real_stats, fake)
 
-    def sanity_floors(self) -> dict:
-        """What a perfect model would score: distribution metrics between two disjoint halves of
-        the real test set, LPIPS(x, x) and SSIM(x, x)."""
+    def calibration(self) -> dict:
+        """Every distribution metric in context, each at the N its columns use, against the real
+        test images: ``samples``: N real *training* images (the real floor at equal N: what a
+        perfect generator would score), then those images degraded by each rung of LADDER;
+        ``recon``: the N test images themselves degraded by each rung (a perfect reconstruction
+        scores 0). Cached with the real statistics. Also SSIM(x, x) and LPIPS(x, x)."""
         out = {}
         x = self.data.test_x
         for name in self.metrics:
@@ -202,28 +248,42 @@ class EvalContext:
                 continue
             entry = METRICS[name]
             if entry.kind == "distribution":
-                features, _ = self._real(entry.features)
-                half = len(features) // 2
-                a, b = features[:half], features[half : 2 * half]
-                value = _score(entry.statistic, a, FeatureStats(a.shape[1]).update(a), b)
                 n = self.n_for(entry.features)
-                note = "" if half == n else (f"; the table uses N = {n}, and these estimates are biased "
-                                             f"upward at smaller N, so the floor at N = {n} is lower still")
-                out[name] = {"value": value, "what": f"two disjoint halves of the real test set ({half} vs {half}){note}"}
+                floor = self.floor_images(entry.features)
+                samples = {"real": self._real_set_score(name, "floor", floor)}
+                recon = {}
+                if self.calibrate:
+                    for rung, amount in LADDER:
+                        label = rung_name(rung, amount)
+                        samples[label] = self._real_set_score(name, f"floor-{label}", floor, rung, amount)
+                        recon[label] = self._real_set_score(name, f"test-{label}", x[:n], rung, amount)
+                out[name] = {"n": n, "n_floor": len(floor), "samples": samples, "recon": recon,
+                             "what": (f"against the first {n} real test images: samples, {len(floor)} real training images "
+                                      f"(the real floor at equal N) and those images degraded; recon, the test images "
+                                      f"themselves degraded (a perfect reconstruction scores 0)")}
             elif name in ("lpips", "ssim"):
                 value = float(self.paired(name, x[:64], x[:64]).mean())
                 out[name] = {"value": value, "what": f"{name}(x, x) on 64 test images"}
         return out
 
 
-def _score(statistic: str, real_features: torch.Tensor, real_stats: FeatureStats, fake: torch.Tensor) -> float:
+    def _real_set_score(self, name: str, tag: str, images: torch.Tensor, rung: str | None = None, amount: float = 0.0) -> float:
+        """A distribution metric of real ``images`` (degraded by a ladder rung, if given) against the
+        real test images; their features cached under ``tag``."""
+        entry = METRICS[name]
+        real_features, real_stats = self._real(entry.features)
+        make = (lambda: images) if rung is None else (lambda: degrade(images, rung, amount))
+        return _score(entry.statistic, real_features, real_stats, self._cached_features(entry.features, tag, make))[0]
+
+
+def _score(statistic: str, real_features: torch.Tensor, real_stats: FeatureStats, fake: torch.Tensor) -> tuple[float, float | None]:
     if statistic == "fd":
         stats = FeatureStats(fake.shape[1]).update(fake)
-        return frechet_distance(real_stats.mean, real_stats.cov, stats.mean, stats.cov)
-    return kid(real_features, fake, KID_SUBSETS, KID_SUBSET_SIZE)[0]
+        return frechet_distance(real_stats.mean, real_stats.cov, stats.mean, stats.cov), None
+    return kid(real_features, fake, KID_SUBSETS, kid_subset_size(min(len(real_features), len(fake))))
 
 
-def evaluate(model, ctx: EvalContext, seed: int):
+def evaluate(model, ctx: EvalContext, seed: int, train_codes: dict):
     """Every requested metric for one trained model: (column -> value, per-image table, how
     samples were made, the reconstructions). Each image set goes through each feature network
     once, however many metrics read its features (fid and kid share Inception's)."""
@@ -244,12 +304,14 @@ def evaluate(model, ctx: EvalContext, seed: int):
         else:
             if samples is None:
                 n = max(ctx.n_for(METRICS[m].features) for m in ctx.metrics if METRICS[m].kind == "distribution")
-                samples, how = sample_images(model, ctx.data.train_x, n, seed, ctx.batch_size, ctx.device)
+                samples, how = sample_images(model, train_codes, n, seed, ctx.batch_size, ctx.device)
             for which, images in (("recon", recon), ("samples", samples)):
                 key = (entry.features, which)
                 if key not in features:
                     features[key] = ctx.features(entry.features, images)
-                values[f"{name}-{which}"] = ctx.distribution(name, features[key])
+                values[f"{name}-{which}"], spread = ctx.distribution_with_spread(name, features[key])
+                if spread is not None:
+                    values[f"{name}-{which}-std"] = spread  # KID's spread over its subsets
     return values, per_image, how, recon
 
 

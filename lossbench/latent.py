@@ -5,10 +5,14 @@ VAE's posterior means), the labels, the KL of each latent dimension (VAEs), deco
 codes under every scheme that applies, and for 3-d codes the traversal grids of the seed
 study: one coordinate fixed, the other two swept over the range the data occupies.
 
-Random codes: an AE has no prior, so two stand-ins are drawn (Kingma & Welling's question
-"what does a random code decode to?"): from a Gaussian fitted (mean, full covariance) to the
-training codes, and uniformly from the training codes' bounding box. A VAE's are drawn from
-its prior N(0, I). All draws are seeded.
+Random codes ("what does a random code decode to?"), every draw seeded. Comparing an AE with a
+VAE needs the *same* sampler for both, so the default scheme, behind every ``-samples`` column,
+is ex post for both models: a Gaussian fitted (mean, full covariance) to the codes of the
+training images (a VAE's posterior means). Beside it: for an AE, codes uniform in the training
+codes' bounding box; for a VAE, its prior N(0, I) and its aggregate posterior (a training image
+at random, then z ~ q(z|x)). Holes in the aggregate posterior, where the prior puts mass, are the
+usual reason prior samples look worse than ex-post ones (Ghosh et al. 2020, "From variational
+to deterministic autoencoders").
 """
 
 from __future__ import annotations
@@ -47,31 +51,45 @@ def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 def decode(model, z: torch.Tensor, batch_size: int, device) -> torch.Tensor:
     was = model.training
     model.eval()
-    out = torch.cat([torch.sigmoid(model.decode(z[i : i + batch_size].float().to(device))).float().cpu()
+    out = torch.cat([model.to_image(model.decode(z[i : i + batch_size].float().to(device))).float().cpu()
                      for i in range(0, len(z), batch_size)])
     model.train(was)
     return out
 
 
-def default_scheme(model) -> str:
-    """The scheme of a model's ``-samples`` columns: the VAE's prior, the AE's fitted Gaussian."""
-    return "prior" if getattr(model, "variational", False) else "gaussian"
+#: the scheme behind every ``-samples`` column, the same for AE and VAE
+DEFAULT_SCHEME = "gaussian"
+SCHEMES = {
+    "gaussian": "codes from a Gaussian fitted (mean, full covariance) to the training images' codes (VAE: posterior means)",
+    "uniform": "AE: codes uniform in the bounding box of the training codes",
+    "prior": "VAE: codes from its prior N(0, I)",
+    "aggregate": "VAE: its aggregate posterior (a training image at random, then z ~ q(z|x))",
+}
 
 
-def random_codes(model, train_codes: torch.Tensor | None, n: int, seed: int) -> dict[str, torch.Tensor]:
-    """scheme -> n codes (float64). VAE: prior (``train_codes`` unused). AE: fitted Gaussian and
-    uniform bounding box. The default scheme's draws come first from the seeded generator."""
+def schemes_for(model) -> list[str]:
+    return ["gaussian", "prior", "aggregate"] if getattr(model, "variational", False) else ["gaussian", "uniform"]
+
+
+def random_codes(model, train_codes: dict[str, torch.Tensor], n: int, seed: int) -> dict[str, torch.Tensor]:
+    """scheme -> n codes (float64), for every scheme of ``schemes_for(model)``; ``train_codes``
+    as :func:`codes` returns them for the training images. The default scheme's draws come
+    first from the seeded generator."""
     gen = torch.Generator().manual_seed(seed)
-    if getattr(model, "variational", False):
-        return {"prior": torch.randn(n, model.latent_dim, generator=gen, dtype=torch.float64)}
-    d = train_codes.shape[1]
-    c = train_codes.double()
+    c = train_codes["mu"].double()
+    d = c.shape[1]
     mean, cov = c.mean(0), torch.cov(c.T).reshape(d, d)
     chol = torch.linalg.cholesky(cov + 1e-6 * torch.eye(d, dtype=torch.float64))
-    gaussian = mean + torch.randn(n, d, generator=gen, dtype=torch.float64) @ chol.T
-    low, high = c.min(0).values, c.max(0).values
-    uniform = low + torch.rand(n, d, generator=gen, dtype=torch.float64) * (high - low)
-    return {"gaussian": gaussian, "uniform": uniform}
+    out = {"gaussian": mean + torch.randn(n, d, generator=gen, dtype=torch.float64) @ chol.T}
+    if getattr(model, "variational", False):
+        out["prior"] = torch.randn(n, d, generator=gen, dtype=torch.float64)
+        pick = torch.randint(0, len(c), (n,), generator=gen)
+        std = torch.exp(0.5 * train_codes["logvar"].double()[pick])
+        out["aggregate"] = c[pick] + std * torch.randn(n, d, generator=gen, dtype=torch.float64)
+    else:
+        low, high = c.min(0).values, c.max(0).values
+        out["uniform"] = low + torch.rand(n, d, generator=gen, dtype=torch.float64) * (high - low)
+    return out
 
 
 def traversal_grid(data_codes: torch.Tensor, fixed_dim: int, fixed_value: float, steps: int = TRAVERSAL_STEPS) -> torch.Tensor:
@@ -104,14 +122,16 @@ def _uint8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def latent_artifacts(model, ctx: EvalContext, seed: int) -> tuple[dict, dict[str, float]]:
-    """(what latent.pt holds, extra metric values). The extra values: fd-domain of the random-code
-    schemes other than the model's default (``fd-domain-uniform`` for an AE; the default's is
-    ``fd-domain-samples``) when the study measures fd-domain, and a VAE's rate (total KL, nats),
-    distortion and active units."""
+def latent_artifacts(model, ctx: EvalContext, seed: int, train: dict[str, torch.Tensor]) -> tuple[dict, dict[str, float]]:
+    """(what latent.pt holds, extra metric values). ``train``: :func:`codes` of the training
+    images. The extra values: every Fréchet metric of the study (fd-domain, fd-judge, fid) for
+    each random-code scheme other than the default (``fd-judge-uniform`` for an AE;
+    ``-prior`` and ``-aggregate`` for a VAE; the default's is the ``-samples`` column), and a
+    VAE's rate (total KL, nats), distortion (sigmoid output) and active units."""
+    from lossbench.metrics import METRICS
+
     data, device, bs = ctx.data, ctx.device, ctx.batch_size
     test = codes(model, data.test_x, bs, device)
-    train = codes(model, data.train_x, bs, device)
     out = {"mu": test["mu"], "labels": data.test_y.clone() if data.test_y is not None else None}
     extra: dict[str, float] = {}
     if "logvar" in test:
@@ -119,16 +139,25 @@ def latent_artifacts(model, ctx: EvalContext, seed: int) -> tuple[dict, dict[str
         out["kl_per_dim"] = per_dim
         extra["rate"] = float(per_dim.sum())
         extra["active_units"] = int((per_dim > ACTIVE_NATS).sum())
-        extra["distortion"] = bernoulli_nll(model, test["mu"], data.test_x, bs, device)
-    schemes = random_codes(model, train["mu"], max(N_RANDOM, ctx.n), seed)
+        if model.output == "sigmoid":  # a Bernoulli decoder; a linear output defines no likelihood here
+            extra["distortion"] = bernoulli_nll(model, test["mu"], data.test_x, bs, device)
+    scored = [m for m in ctx.metrics if METRICS[m].kind == "distribution" and METRICS[m].statistic == "fd"
+              and m not in ctx.unavailable]
+    n = max([N_RANDOM] + [ctx.n_for(METRICS[m].features) for m in scored])
+    schemes = random_codes(model, train, n, seed)
     out["random"] = {}
     for scheme, z in schemes.items():
-        # the default scheme's fd-domain is the -samples column already: only its pictures here
-        scored = scheme != default_scheme(model) and "fd-domain" in ctx.metrics and "fd-domain" not in ctx.unavailable
-        images = decode(model, z if scored else z[:N_RANDOM], bs, device)
+        # the default scheme's metrics are the -samples columns already: only its pictures here
+        extra_scheme = scheme != DEFAULT_SCHEME and scored
+        images = decode(model, z if extra_scheme else z[:N_RANDOM], bs, device)
         out["random"][scheme] = _uint8(images[:N_RANDOM])
-        if scored:
-            extra[f"fd-domain-{scheme}"] = ctx.distribution("fd-domain", ctx.features("domain", images[: ctx.n]))
+        if extra_scheme:
+            features = {}
+            for metric in scored:
+                kind = METRICS[metric].features
+                if kind not in features:
+                    features[kind] = ctx.features(kind, images)
+                extra[f"{metric}-{scheme}"] = ctx.distribution(metric, features[kind])
     if test["mu"].shape[1] == 3:
         # the seed study's figure: the first coordinate fixed at three values, the others swept
         grids = []

@@ -23,7 +23,7 @@ def _flatten(prefix: str, value, out: dict) -> None:
 def load_results(directory: str | Path) -> pd.DataFrame:
     """One row per run of the study in ``directory`` (a folder written by ``lossbench run``):
     run_id, model, condition, seed, status, reason, flags, every metric (and the extra columns
-    evaluation stores, e.g. fd-domain-uniform, rate, active_units), train_seconds, n_params, and
+    evaluation stores, e.g. fd-judge-uniform, fd-judge-prior, rate, active_units), train_seconds, n_params, and
     the run's resolved configuration flattened into ``config.*`` columns
     (``config.model.latent_dim``, ``config.training.epochs``, ``config.condition.terms``...)."""
     directory = Path(directory)

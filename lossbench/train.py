@@ -7,6 +7,8 @@ whose presence marks the run finished. Every file is written atomically.
 
 from __future__ import annotations
 
+import copy
+import math
 import random
 import sys
 import time
@@ -27,6 +29,7 @@ from lossbench.losses import build_loss
 from lossbench.losses.adversarial import critic_flags
 from lossbench.metrics import METRICS
 from lossbench.models import build_model
+from lossbench.models.ae import DATA_LOGIT, SATURATED_LOGIT
 
 
 def seed_everything(seed: int) -> None:
@@ -46,31 +49,73 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+class Stopping:
+    """Early stopping on a validation loss: the best value so far, how many epochs since it
+    improved by more than ``min_delta`` (relative), and the weights of its epoch."""
+
+    def __init__(self, patience: int, min_delta: float):
+        self.patience, self.min_delta = patience, min_delta
+        self.reset()
+
+    def reset(self) -> None:
+        self.best, self.best_epoch, self.wait, self.state = math.inf, None, 0, None
+
+    def update(self, value: float, epoch: int, snapshot) -> bool:
+        """Record an epoch's validation loss; keep ``snapshot()`` if it is the new best."""
+        if value < self.best - self.min_delta * abs(self.best) or self.best_epoch is None:
+            self.best, self.best_epoch, self.wait, self.state = value, epoch, 0, snapshot()
+            return True
+        self.wait += 1
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        return self.wait >= self.patience
+
+
 def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: Path, device: torch.device,
               report: dict, progress_position: int = 1) -> dict:
-    """Train one run and evaluate it; return what metrics.json holds."""
+    """Train one run and evaluate it; return what metrics.json holds.
+
+    With ``training.early_stopping`` the run trains until its validation loss (every term but
+    adversarial ones, at full weight) has not improved for ``patience`` epochs, and the best
+    validation epoch's weights are evaluated. Terms with ``start: plateau`` switch on at that
+    point instead: the best weights are restored, the terms start, and the stopping rule begins
+    anew on the new total (or, with an adversarial term, ``adversarial_epochs`` more epochs, the
+    last of which is evaluated)."""
+    run_started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     training = config["training"]
-    test_x = ctx.data.test_x
+    data = ctx.data
+    shape = tuple(data.test_x.shape[1:])
     seed_everything(config["seed"])
-    model = build_model(config["model"]["name"], tuple(test_x.shape[1:]), _params(config["model"])).to(device)
+    model = build_model(config["model"]["name"], shape, _params(config["model"]),
+                        channel_means=data.train_x.mean((0, 2, 3))).to(device)
     loss = build_loss(config["condition"]["terms"], ctx.feature_network)
-    loss.attach(model, tuple(test_x.shape[1:]), device)  # discriminators, built after the model: seeded too
+    loss.attach(model, shape, device)  # discriminators, built after the model: seeded too
     optim_cls = torch.optim.AdamW if training["optimizer"] == "adamw" else torch.optim.Adam
     optimizer = optim_cls(model.parameters(), lr=training["lr"])
     generator = torch.Generator().manual_seed(config["seed"])
     amp = bool(training["amp"]) and device.type == "cuda"
-    fixed = test_x[: report["recon_images"]]
+    fixed = data.test_x[: report["recon_images"]]
+    val_x = data.val_x.to(device) if data.val_x is not None else None
     columns = loss.columns
+    stopping_spec = training.get("early_stopping")
+    stopping = Stopping(stopping_spec["patience"], stopping_spec["min_delta"]) if stopping_spec else None
+    max_epochs = stopping_spec["max_epochs"] if stopping_spec else training["epochs"]
+    critic_plateau = any(name in loss.critics for name in loss.plateau_terms)
 
-    bar = tqdm(total=training["epochs"] * len(batches), desc=_short(config), position=progress_position,
+    def snapshot() -> dict:
+        return {"model": copy.deepcopy(model.state_dict()), "optimizer": copy.deepcopy(optimizer.state_dict())}
+
+    bar = tqdm(total=None if stopping else max_epochs * len(batches), desc=_short(config), position=progress_position,
                leave=False, disable=None, unit="step", dynamic_ncols=True)
     step, train_seconds = 0, 0.0
     epoch_rows, step_frames, flags, critic_messages, epoch_recons = [], [], [], [], []
     probe = batches.x[: training["batch_size"]]  # a fixed training batch for the balance diagnostics
-    failure = None
+    failure, phase, phase_epoch, stopped, schedule = None, 1, 0, "epochs", {}
     model.train()
-    for epoch in range(1, training["epochs"] + 1):
+    for epoch in range(1, max_epochs + 1):
         started = time.perf_counter()
         table = train_epoch(model, loss, optimizer, batches, generator, step, amp, bar, epoch)
         train_seconds += time.perf_counter() - started
@@ -79,7 +124,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         # numbered from 0, as the loss terms see them (kl's warmup, adversarial's start)
         steps.insert(0, "step", np.arange(step - len(steps), step))
         steps.insert(0, "epoch", epoch)
-        failure = _first_non_finite(steps, columns)
+        failure = _first_non_finite(steps, loss)
         if failure:
             steps = steps[steps["step"] < failure["step"]]
         step_frames.append(steps)
@@ -91,19 +136,54 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
                 tqdm.write(f"warning: {_short(config)}: {message}", file=sys.stderr)
             flags.append(message)
         grads = {f"grad[{place}]:{name}": n[place] for name, n in norms.items() for place in ("decoder", "code")}
-        epoch_rows.append({"epoch": epoch, "step": step, **steps[columns].mean().to_dict(),
+        val = loss.validation(model, val_x, step - 1, ctx.batch_size) if val_x is not None else {}
+        epoch_rows.append({"epoch": epoch, "step": step, "phase": phase, **steps[columns].mean().to_dict(),
+                           **{f"val[{'total' if k == 'monitor' else k}]": v for k, v in val.items()},
                            "seconds": round(train_seconds, 4), **grads})
         epoch_recons.append(_save_recon_grid(model, fixed, device, run_dir / f"recon_epoch_{epoch:03d}.png"))
+        if stopping is None:
+            continue
+        stopping.update(val["monitor"], epoch, snapshot)
+        if bar is not None:
+            bar.set_postfix(epoch=epoch, val=f"{val['monitor']:.4g}", best=stopping.best_epoch, refresh=False)
+        if phase == 2 and critic_plateau:
+            if epoch - phase_epoch >= stopping_spec["adversarial_epochs"]:
+                stopped, stopping.state, stopping.best_epoch = "adversarial_epochs", snapshot(), epoch
+                break
+        elif stopping.exhausted:
+            if phase == 1 and loss.plateau_terms:
+                # the plateau: back to the best weights, switch the waiting terms on, stop anew later
+                model.load_state_dict(stopping.state["model"])
+                optimizer.load_state_dict(stopping.state["optimizer"])
+                names = loss.start_plateau_terms(step)
+                schedule = {"plateau_epoch": epoch, "restored_epoch": stopping.best_epoch, "started": names, "start_step": step}
+                phase, phase_epoch = 2, epoch
+                stopping.reset()
+                continue
+            stopped = "converged"
+            break
+    else:
+        if stopping is not None:
+            stopped = "max_epochs"
+            if phase == 2 and critic_plateau:  # the last epoch is evaluated after an adversarial start
+                stopping.state, stopping.best_epoch = snapshot(), len(epoch_rows)
+            waiting = [n for n in loss.plateau_terms if loss.terms[n].started_at is None]
+            flags.append(f"not converged: max_epochs ({max_epochs}) reached while the validation loss still improved"
+                         + (f"; {', '.join(waiting)} never switched on" if waiting else ""))
     bar.close()
     for message in critic_flags(epoch_rows, list(loss.critics)):
         tqdm.write(f"warning: {_short(config)}: {message}", file=sys.stderr)
         critic_messages.append(message)
 
-    history = pd.DataFrame(epoch_rows) if epoch_rows else pd.DataFrame(columns=["epoch", "step", *columns, "seconds"])
+    history = pd.DataFrame(epoch_rows) if epoch_rows else pd.DataFrame(columns=["epoch", "step", "phase", *columns, "seconds"])
     files.write_csv(run_dir / "history.csv", history)
     files.write_csv(run_dir / "steps.csv", pd.concat(step_frames, ignore_index=True))
     if epoch_recons:  # epochs × images × C × H × W, uint8: the progression figure
         files.torch_save(run_dir / "recon_epochs.pt", torch.stack(epoch_recons))
+    evaluated = len(epoch_rows)
+    if stopping is not None and stopping.state is not None and not failure:
+        model.load_state_dict(stopping.state["model"])  # the weights of the epoch that is evaluated
+        evaluated = stopping.best_epoch
     result = {
         "run_id": config["run_id"],
         "status": "failed" if failure else "done",
@@ -111,18 +191,24 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         "train_seconds": round(train_seconds, 3),
         "n_params": sum(p.numel() for p in model.parameters()),
         "steps": step,
+        "epochs": len(epoch_rows),
+        "evaluated_epoch": evaluated,
+        "stopped": stopped,  # epochs (fixed count) | converged | max_epochs | adversarial_epochs
+        "schedule": schedule,
         "device": str(device),
         "flags": flags[-3:] + critic_messages,  # the latest dominance messages (the log shows the first)
         "metrics": {},
     }
     if not failure:
         critics = {name: term.state_dict() for name, term in loss.critics.items()}
-        files.torch_save(run_dir / "checkpoint.pt", {"model": model.state_dict(), "run_id": config["run_id"], "critics": critics})
-        result.update(evaluate_run(model, ctx, config["seed"], report, run_dir))
+        files.torch_save(run_dir / "checkpoint.pt", {"model": model.state_dict(), "run_id": config["run_id"], "critics": critics,
+                                                     "epoch": evaluated})
+        result.update(evaluate_run(model, ctx, config["seed"], report, run_dir, config["condition"]["terms"]))
         health = result.pop("health")
         result["flags"] += health
         for message in health:
             tqdm.write(f"warning: {_short(config)}: {message}", file=sys.stderr)
+    result["run_seconds"] = round(time.perf_counter() - run_started, 3)
     files.write_json(run_dir / "metrics.json", result)
     return result
 
@@ -151,9 +237,13 @@ def train_epoch(model, loss, optimizer, batches: DeviceBatches, generator: torch
     return torch.stack(values).float().cpu()
 
 
-def evaluate_run(model, ctx: EvalContext, seed: int, report: dict, run_dir: Path) -> dict:
-    """Metrics; per-image values and the fixed reconstructions for reports."""
-    values, per_image, how, recon = evaluate(model, ctx, seed)
+def evaluate_run(model, ctx: EvalContext, seed: int, report: dict, run_dir: Path, terms: list[dict] | None = None) -> dict:
+    """Metrics; per-image values and the fixed reconstructions for reports. ``terms`` (the
+    condition's) decide whether a saturated sigmoid output is a problem (see health_flags)."""
+    from lossbench.latent import codes
+
+    train_codes = codes(model, ctx.data.train_x, ctx.batch_size, ctx.device)  # once, for every sampler
+    values, per_image, how, recon = evaluate(model, ctx, seed, train_codes)
     files.write_csv(run_dir / "per_image.csv", per_image.reset_index())
     fixed = recon[: report["recon_images"]]
     files.torch_save(run_dir / "recon_fixed.pt", (fixed * 255).round().to(torch.uint8))
@@ -167,25 +257,45 @@ def evaluate_run(model, ctx: EvalContext, seed: int, report: dict, run_dir: Path
             "metric": scored, "indices": worst, "values": torch.as_tensor(values_[worst.numpy()]),
             "input": (ctx.data.test_x[worst].cpu() * 255).round().to(torch.uint8),
             "recon": (recon[worst] * 255).round().to(torch.uint8)})
-    stored, extra = latent_artifacts(model, ctx, seed)
+    stored, extra = latent_artifacts(model, ctx, seed, train_codes)
     files.torch_save(run_dir / "latent.pt", stored)
-    values.update(extra)  # fd-domain of each random-code scheme; a VAE's rate and active units
-    return {"health": health_flags(recon, ctx.data.test_x, extra), "metrics": values, "n_test": int(len(ctx.data.test_x)), "n_distribution": ctx.n,
+    values.update(extra)  # distribution metrics of each random-code scheme; a VAE's rate and active units
+    if model.output == "sigmoid":
+        values["mean_abs_logit"] = mean_abs_output(model, ctx.data.test_x, ctx.batch_size, ctx.device)
+    return {"health": health_flags(recon, ctx.data.test_x, values, terms), "metrics": values, "n_test": int(len(ctx.data.test_x)), "n_distribution": ctx.n,
             "samples": how, "unavailable": dict(ctx.unavailable)}
 
 
-def health_flags(recon: torch.Tensor, test_x: torch.Tensor, extra: dict) -> list[str]:
-    """Unhealthy-run flags: a collapsed posterior (no active latent unit) and a collapsed output
-    (reconstructions that barely depend on the input: their pixel spread across images under a
-    tenth of the test images')."""
+def health_flags(recon: torch.Tensor, test_x: torch.Tensor, extra: dict, terms: list[dict] | None = None) -> list[str]:
+    """Unhealthy-run flags: a collapsed posterior (no active latent unit), a saturated sigmoid
+    output (mean |logit| beyond SATURATED_LOGIT, when a term trains through the sigmoid rather
+    than reading the logits as bce does), and a collapsed output (reconstructions that barely
+    depend on the input: their pixel spread across images under a tenth of the test images')."""
     flags = []
     if extra.get("active_units") == 0:
         flags.append("collapsed posterior: no active latent unit (every dimension's KL <= 0.01 nats)")
+    logit = extra.get("mean_abs_logit")
+    through = [t["label"] for t in terms or [] if t["term"] not in ("bce", "kl")]
+    if logit is not None and logit > SATURATED_LOGIT and through:
+        flags.append(f"saturated output: mean |logit| {logit:.1f} on the test images, where 8-bit data needs at most "
+                     f"{DATA_LOGIT:.1f}; the sigmoid's slope there is ~0, so {', '.join(through)} cannot move the pixels. "
+                     f"A harness artefact of output: sigmoid, not a property of the loss (use output: linear)")
     spread, real = float(recon.std(0).mean()), float(test_x.cpu().std(0).mean())
     if spread < 0.1 * real:
         flags.append(f"collapsed output: reconstructions barely depend on the input (pixel spread across images "
                      f"{spread:.3f} vs {real:.3f} in the test images)")
     return flags
+
+
+@torch.no_grad()
+def mean_abs_output(model, x: torch.Tensor, batch_size: int, device) -> float:
+    """Mean |decoder output| over images (the logits of a sigmoid output), eval mode."""
+    was = model.training
+    model.eval()
+    total = sum(float(model.decode(model.encode(x[i : i + batch_size].to(device))["z"]).abs().sum())
+                for i in range(0, len(x), batch_size))
+    model.train(was)
+    return total / x.numel()
 
 
 def load_model(config: dict, run_dir: Path, shape: tuple[int, int, int], device: torch.device) -> torch.nn.Module:
@@ -203,12 +313,18 @@ def _short(config: dict) -> str:
     return f"{config['model']['label']}/{config['condition']['name']}/s{config['seed']}"
 
 
-def _first_non_finite(steps: pd.DataFrame, columns: list[str]) -> dict | None:
-    bad = ~np.isfinite(steps[columns].to_numpy())
+def _first_non_finite(steps: pd.DataFrame, loss) -> dict | None:
+    """The first step whose total, or an active term's value or critic column, is not finite
+    (a term that has not started logs NaN: that is not a failure)."""
+    owner = {c: (c[c.index("[") + 1 : -1] if "[" in c else c) for c in loss.columns}
+    step_numbers = steps["step"].to_numpy()
+    checked = np.stack([np.full(len(steps), True) if owner[c] == "total"
+                        else np.array([loss.terms[owner[c]].active(int(s)) for s in step_numbers]) for c in loss.columns], 1)
+    bad = ~np.isfinite(steps[loss.columns].to_numpy()) & checked
     if not bad.any():
         return None
     row = int(np.argmax(bad.any(axis=1)))
-    terms = [c for c, b in zip(columns, bad[row]) if b and c != "total"] or ["total"]
+    terms = [c for c, b in zip(loss.columns, bad[row]) if b and c != "total"] or ["total"]
     s = int(steps["step"].iloc[row])
     return {"step": s, "reason": f"non-finite loss at step {s} (epoch {int(steps['epoch'].iloc[row])}), term {', '.join(terms)}"}
 

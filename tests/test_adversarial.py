@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import json
 
 import pandas as pd
@@ -97,17 +99,31 @@ def test_train_epoch_logs_the_discriminator_every_step():
     assert (table[:, 3] == 1.0).all()
 
 
-def test_start_turns_the_term_off_before_the_step_but_the_discriminator_trains():
+def test_before_start_neither_the_term_nor_its_discriminator_is_trained():
+    """As taming-transformers' disc_start: off before the step for the generator and the discriminator."""
     model, loss, x = setup(start=5)
     d = loss.terms["adv"].discriminator
     out = model(x)
     total, values = loss(out, x, 4)
-    assert total.item() == pytest.approx(values[0].item())  # l1 alone
+    assert total.item() == values[0].item() and math.isnan(values[1].item())  # l1 alone; adv not computed
     before = snapshot(d)
     row = loss.critic_step(out, x, 4)
-    assert row[0].item() == 0.0 and not same(before, snapshot(d))
-    total, values = loss(model(x), x, 5)
+    assert row[0].item() == 0.0 and torch.isnan(row[1:]).all() and same(before, snapshot(d))
+    out = model(x)
+    total, values = loss(out, x, 5)
     assert total.item() == pytest.approx(values[0].item() + values[1].item())
+    row = loss.critic_step(out, x, 5)
+    assert row[0].item() == 1.0 and torch.isfinite(row).all() and not same(before, snapshot(d))
+
+
+def test_a_plateau_term_waits_until_it_is_started():
+    model, loss, x = setup(start="plateau")
+    assert loss.plateau_terms == ["adv"]
+    for step in (0, 10_000):
+        assert math.isnan(loss(model(x), x, step)[1][1].item())
+    assert loss.start_plateau_terms(40) == ["adv"] and loss.start_plateau_terms(50) == []
+    assert math.isnan(loss(model(x), x, 39)[1][1].item())
+    assert math.isfinite(loss(model(x), x, 40)[1][1].item())
 
 
 def test_adaptive_weight_matches_its_formula():

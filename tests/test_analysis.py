@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from lossbench.report.analysis import holm, latex_escape, metric_agreement, pareto_front, summary_tex
 
@@ -54,3 +56,18 @@ def test_latex_table_escapes_and_marks():
     assert r"l2+perc\_x" in tex and r"\textbf{0.01}" in tex and r"c1$^\dagger$" in tex
     assert r"my\_study" in tex and r"\toprule" in tex
     assert latex_escape("50%_&$") == r"50\%\_\&\$"
+
+
+def test_detectable_effect_against_the_normal_approximation_and_by_simulation():
+    from lossbench.report.analysis import detectable_effect
+
+    # for many seeds the paired t-test tends to the z-test: delta = (z_0.975 + z_0.8) sd / sqrt(n)
+    assert detectable_effect(2.0, 400) == pytest.approx((1.959964 + 0.841621) * 2.0 / 20, rel=0.01)
+    # for few seeds, a simulation of the t-test at that effect rejects 80% of the time
+    rng = np.random.default_rng(0)
+    for n in (2, 5):
+        d = rng.normal(detectable_effect(1.0, n), 1.0, size=(40000, n))
+        t = d.mean(1) / (d.std(1, ddof=1) / np.sqrt(n))
+        assert (np.abs(t) > stats.t.ppf(0.975, n - 1)).mean() == pytest.approx(0.8, abs=0.01)
+    assert detectable_effect(1.0, 5) == pytest.approx(2 * detectable_effect(0.5, 5))
+    assert np.isnan(detectable_effect(1.0, 1)) and detectable_effect(0.0, 5) == 0.0

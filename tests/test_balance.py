@@ -26,13 +26,23 @@ def test_norms_scale_with_the_weight_and_kl_reaches_only_the_code():
 
 def test_l2_gradient_at_the_logits_by_hand():
     torch.manual_seed(1)
-    model = build_model("ae-mlp", (1, 4, 4), {"hidden": [8], "latent_dim": 2})
+    model = build_model("ae-mlp", (1, 4, 4), {"hidden": [8], "latent_dim": 2, "output": "sigmoid"})
     x = torch.rand(3, 1, 4, 4)
     norms = gradient_norms(model, build_loss([{"term": "l2", "label": "l2"}]), x, 0)
     model.eval()
     logits = model(x)["logits"].detach()
     s = torch.sigmoid(logits)
     expected = (2 * (s - x) * s * (1 - s) / 3).norm()  # d mean_n sum_p (s - x)^2 / d logits
+    assert norms["l2"]["decoder"] == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_l2_gradient_at_a_linear_output_by_hand():
+    torch.manual_seed(1)
+    model = build_model("ae-mlp", (1, 4, 4), {"hidden": [8], "latent_dim": 2, "output": "linear"})
+    x = torch.rand(3, 1, 4, 4)
+    norms = gradient_norms(model, build_loss([{"term": "l2", "label": "l2"}]), x, 0)
+    model.eval()
+    expected = (2 * (model(x)["decoded"].detach() - x) / 3).norm()  # no sigmoid factor
     assert norms["l2"]["decoder"] == pytest.approx(float(expected), rel=1e-5)
 
 

@@ -20,8 +20,9 @@ def check_study_folder(out, n_runs, metrics, extra=()):
     assert (out / "summary.tex").read_text().count("\\midrule") == 1
     summary = pd.read_csv(out / "summary.csv")
     assert len(summary) == n_runs and (summary["status"] == "done").all()
-    assert list(summary.columns) == ["run_id", "model", "condition", "seed", "status", "reason", *metrics, *extra, "train_seconds", "n_params",
-                                     "unavailable"]
+    assert list(summary.columns) == ["run_id", "model", "condition", "seed", "status", "reason", *metrics, *extra,
+                                     "epochs", "evaluated_epoch", "stopped", "train_seconds", "n_params", "unavailable"]
+    assert (summary["epochs"] == 2).all() and (summary["stopped"] == "epochs").all()
     for run_id in summary["run_id"]:
         run = out / "runs" / run_id
         assert {p.name for p in run.iterdir()} == RUN_FILES
@@ -46,7 +47,7 @@ def test_tiny_synthetic_study_end_to_end(cli, write_study, tmp_path):
     code, stdout, err = cli("run", study, "--out", out)
     assert code == 0, err
     assert "4 trained" in stdout
-    summary = check_study_folder(out, 4, ["mse", "psnr", "ssim"])
+    summary = check_study_folder(out, 4, ["mse", "psnr", "ssim"], extra=["mean_abs_logit"])  # bce: a sigmoid output
 
     # a rerun skips every finished run
     code, stdout, _ = cli("run", study, "--out", out)
@@ -85,7 +86,7 @@ def test_real_mnist_from_the_shared_test_split(cli, write_study, tmp_path, share
     out = tmp_path / "out"
     code, _, err = cli("run", study, "--out", out, env={"LOSSBENCH_DATA": str(shared_data_root)})
     assert code == 0, err
-    check_study_folder(out, 4, ["mse", "l1", "psnr", "ssim"], extra=["rate", "distortion", "active_units"])
+    check_study_folder(out, 4, ["mse", "l1", "psnr", "ssim"], extra=["rate", "distortion", "active_units", "mean_abs_logit"])
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["dataset"]["n_test"] == 64
     assert any("only the official test split" in n for n in manifest["dataset"]["notes"])

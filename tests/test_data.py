@@ -20,9 +20,9 @@ def write_idx(path, array: np.ndarray, gz: bool = True):
 
 
 def test_mnist5k_is_split_deterministically_and_disjointly():
-    a = load_dataset(DataSpec(name="mnist-5k"))
-    b = load_dataset(DataSpec(name="mnist-5k"))
-    c = load_dataset(DataSpec(name="mnist-5k", seed=1))
+    a = load_dataset(DataSpec(name="mnist-5k", validation_fraction=0))
+    b = load_dataset(DataSpec(name="mnist-5k", validation_fraction=0))
+    c = load_dataset(DataSpec(name="mnist-5k", seed=1, validation_fraction=0))
     assert (a.identity["n_train"], a.identity["n_test"]) == (4000, 1000)
     assert a.train_x.shape == (4000, 1, 28, 28) and a.train_x.dtype == torch.float32
     assert 0 <= a.train_x.min() and a.train_x.max() <= 1
@@ -36,13 +36,28 @@ def test_mnist5k_is_split_deterministically_and_disjointly():
 def test_subsets_are_deterministic_and_sized():
     a = load_dataset(DataSpec(name="mnist-5k", train_size=300, test_size=50))
     b = load_dataset(DataSpec(name="mnist-5k", train_size=300, test_size=50))
-    assert a.train_x.shape[0] == 300 and a.test_x.shape[0] == 50
-    assert torch.equal(a.train_x, b.train_x) and torch.equal(a.train_y, b.train_y)
+    assert a.train_x.shape[0] + a.val_x.shape[0] == 300 and a.test_x.shape[0] == 50
+    assert torch.equal(a.train_x, b.train_x) and torch.equal(a.train_y, b.train_y) and torch.equal(a.val_x, b.val_x)
+
+
+def test_validation_is_carved_from_the_training_split():
+    whole = load_dataset(DataSpec(name="mnist-5k", validation_fraction=0))
+    d = load_dataset(DataSpec(name="mnist-5k", validation_fraction=0.1))
+    assert (d.identity["n_train"], d.identity["n_val"], d.identity["n_test"]) == (3600, 400, 1000)
+    assert torch.equal(d.test_x, whole.test_x)  # the test split does not move
+    as_bytes = lambda t: {bytes(x.numpy().tobytes()) for x in (t * 255).byte()}  # noqa: E731
+    train, val, full = as_bytes(d.train_x), as_bytes(d.val_x), as_bytes(whole.train_x)
+    assert not train & val and train | val == full
+    assert len(d.val_y) == 400 and sorted(torch.bincount(d.val_y).tolist())[0] > 20  # every class
+    assert d.identity["sha256"] != whole.identity["sha256"]  # the identity says which images train
+    assert any("validation: 400 of the 4000 training images" in n for n in d.identity["notes"])
+    with pytest.raises(LossbenchError, match="validation_fraction"):
+        load_dataset(DataSpec(name="synthetic", n=10, validation_fraction=0.95, test_fraction=0.1))
 
 
 def test_official_mnist_test_split_alone_loads_and_is_split(shared_data_root):
     d = load_dataset(DataSpec(name="mnist", root=str(shared_data_root)))
-    assert d.identity["n_train"] + d.identity["n_test"] == 10_000
+    assert d.identity["n_train"] + d.identity["n_val"] + d.identity["n_test"] == 10_000
     assert d.identity["n_test"] == 2000
     assert "only the official test split" in d.identity["notes"][0]
     assert sorted(torch.bincount(d.test_y).tolist())[0] > 100  # every class is present
@@ -55,7 +70,7 @@ def test_official_splits_are_used_when_both_exist(tmp_path):
     for stem, n in (("train", 30), ("t10k", 10)):
         write_idx(raw / f"{stem}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
         write_idx(raw / f"{stem}-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8), gz=False)
-    d = load_dataset(DataSpec(name="fashion-mnist", root=str(tmp_path)))
+    d = load_dataset(DataSpec(name="fashion-mnist", root=str(tmp_path), validation_fraction=0))
     assert (d.identity["n_train"], d.identity["n_test"]) == (30, 10)
     assert "official fashion-mnist train/test splits" in d.identity["notes"][0]
 
@@ -79,7 +94,7 @@ def test_imagefolder_resizes_and_labels_by_subfolder(tmp_path):
         (tmp_path / cls).mkdir()
         for i in range(5):
             Image.new("RGB", (40 + i, 30), colour).save(tmp_path / cls / f"{i}.png")
-    d = load_dataset(DataSpec(name="imagefolder", path=str(tmp_path), size=16, test_fraction=0.2))
+    d = load_dataset(DataSpec(name="imagefolder", path=str(tmp_path), size=16, test_fraction=0.2, validation_fraction=0))
     assert d.train_x.shape[1:] == (3, 16, 16) and d.train_x.shape[0] + d.test_x.shape[0] == 10
     x = torch.cat([d.train_x, d.test_x])
     y = torch.cat([d.train_y, d.test_y])

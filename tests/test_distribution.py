@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from lossbench.data import load_dataset
 from lossbench.data.registry import DataSpec
 from lossbench.evaluate import EvalContext, sample_images
+from lossbench.latent import codes
 from lossbench.metrics import METRICS, fd_domain
 from lossbench.metrics.domain import DomainFeatures
 from lossbench.metrics.frechet import fd_from_features
@@ -38,7 +39,7 @@ def blur(x, sigma):
 def test_domain_classifier_is_accurate_and_its_card_is_recorded(domain):
     card = domain.card
     assert card["held_out_accuracy"] > 0.97  # measured 0.978 on mnist-5k's 1,000 held-out digits
-    assert card["recipe"]["version"] == 1 and card["n_train"] == 4000
+    assert card["recipe"]["version"] == 1 and card["n_train"] == 3600
     assert "below the 98.5%" in domain.provenance["held_out_accuracy"] or card["held_out_accuracy"] >= 0.985
 
 
@@ -75,26 +76,30 @@ def test_real_statistics_are_computed_once_and_cached(mnist5k, lb_cache, monkeyp
 
 
 @pytest.mark.parametrize("name", ["ae-mlp", "vae-mlp"])
-def test_samples_are_deterministic_images(name, mnist5k):
+def test_samples_are_deterministic_images_from_the_same_sampler_for_ae_and_vae(name, mnist5k):
     torch.manual_seed(0)
     model = build_model(name, (1, 28, 28), {"hidden": [32], "latent_dim": 3})
-    a, how = sample_images(model, mnist5k.train_x[:200], 10, seed=3, batch_size=64, device="cpu")
-    b, _ = sample_images(model, mnist5k.train_x[:200], 10, seed=3, batch_size=64, device="cpu")
+    train = codes(model, mnist5k.train_x[:200], 64, "cpu")
+    a, how = sample_images(model, train, 10, seed=3, batch_size=64, device="cpu")
+    b, _ = sample_images(model, train, 10, seed=3, batch_size=64, device="cpu")
     assert a.shape == (10, 1, 28, 28) and torch.equal(a, b) and 0 <= a.min() and a.max() <= 1
-    assert ("prior" in how) == (name == "vae-mlp")
+    assert "Gaussian fitted" in how and "prior" not in how
 
 
-def test_ae_random_codes_follow_the_fitted_gaussian(mnist5k):
+@pytest.mark.parametrize("name", ["ae-mlp", "vae-mlp"])
+def test_default_samples_follow_the_gaussian_fitted_to_the_codes(name, mnist5k):
+    """The -samples columns use the same ex-post sampler for an AE and a VAE (its posterior means)."""
     torch.manual_seed(0)
-    model = build_model("ae-mlp", (1, 28, 28), {"hidden": [32], "latent_dim": 2})
-    codes = model.encode(mnist5k.train_x[:500])["z"].detach().double()
+    model = build_model(name, (1, 28, 28), {"hidden": [32], "latent_dim": 2}).eval()
+    train = codes(model, mnist5k.train_x[:500], 500, "cpu")
+    mu = train["mu"].double()
     seen = []
     decode = model.decode
     model.decode = lambda z: seen.append(z.double()) or decode(z)
-    sample_images(model, mnist5k.train_x[:500], 4000, seed=0, batch_size=4000, device="cpu")
+    sample_images(model, train, 4000, seed=0, batch_size=4000, device="cpu")
     z = torch.cat(seen)
-    assert torch.allclose(z.mean(0), codes.mean(0), atol=0.1 * codes.std(0).max())
-    assert torch.allclose(torch.cov(z.T), torch.cov(codes.T), rtol=0.15, atol=1e-3)
+    assert torch.allclose(z.mean(0), mu.mean(0), atol=0.1 * mu.std(0).max())
+    assert torch.allclose(torch.cov(z.T), torch.cov(mu.T), rtol=0.15, atol=1e-3)
 
 
 def test_unavailable_metric_is_reported_not_dropped_and_strict_refuses(cli, write_study, tmp_path, monkeypatch, lb_cache):
@@ -128,8 +133,10 @@ def test_distribution_metrics_end_to_end_with_provenance_and_floors(cli, write_s
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     prov = manifest["metrics"]["fd-domain"]
     assert prov["n_real"] == prov["n_generated"] == 140 and prov["weights_sha256"] and "held_out_accuracy" in prov
-    assert manifest["sanity"]["ssim"]["value"] == pytest.approx(1.0)
-    assert manifest["sanity"]["fd-domain"]["value"] < summary["fd-domain-samples"].iloc[0]
+    assert manifest["calibration"]["ssim"]["value"] == pytest.approx(1.0)
+    calibration = manifest["calibration"]["fd-domain"]
+    assert calibration["n"] == calibration["n_floor"] == 140  # the floor at the table's N
+    assert calibration["samples"]["real"] < summary["fd-domain-samples"].iloc[0]
     md = (tmp_path / "o" / "summary.md").read_text()
     assert "## Sanity floors" in md and "N = 140 per set" in md and "fd-domain-samples ↓" in md
 
@@ -175,7 +182,7 @@ def test_domain_classifier_recipe_reaches_the_mnist_bar(shared_data_root, lb_cac
     data = load_dataset(DataSpec(name="mnist", root=str(shared_data_root)))
     card = DomainFeatures(data, cache=lb_cache).card
     assert card["held_out_accuracy"] >= MNIST_ACCURACY_REQUIRED
-    assert card["n_train"] == 8000 and card["n_test"] == 2000
+    assert card["n_train"] == 7200 and card["n_test"] == 2000
 
 
 def test_each_image_set_goes_through_the_feature_network_once(mnist5k, lb_cache, monkeypatch):
@@ -187,7 +194,7 @@ def test_each_image_set_goes_through_the_feature_network_once(mnist5k, lb_cache,
     monkeypatch.setattr(DomainFeatures, "__call__", lambda self, x: calls.append(len(x)) or original(self, x))
     torch.manual_seed(0)
     model = build_model("vae-mlp", (1, 28, 28), {"hidden": [32], "latent_dim": 2})
-    values, _, _, recon = evaluate(model, ctx, seed=0)
+    values, _, _, recon = evaluate(model, ctx, seed=0, train_codes=codes(model, mnist5k.train_x, 500, "cpu"))
     assert calls == [300, 300]  # reconstructions once, samples once, shared by fd-domain and kid-domain
     assert all(values[c] is not None for c in ("fd-domain-recon", "kid-domain-recon", "fd-domain-samples", "kid-domain-samples"))
     assert recon.shape == mnist5k.test_x.shape

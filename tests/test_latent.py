@@ -16,7 +16,7 @@ def test_ae_random_codes_follow_the_fitted_gaussian_and_the_box():
     model = build_model("ae-mlp", (1, 8, 8), {"hidden": [16], "latent_dim": 3})
     a = torch.randn(4000, 3, dtype=torch.float64)
     train = a @ torch.tensor([[2.0, 0, 0], [0.5, 1.0, 0], [0, 0, 0.1]], dtype=torch.float64) + torch.tensor([1.0, -2.0, 5.0], dtype=torch.float64)
-    codes = random_codes(model, train.float(), 20000, seed=3)
+    codes = random_codes(model, {"mu": train.float()}, 20000, seed=3)
     assert set(codes) == {"gaussian", "uniform"}
     g = codes["gaussian"]
     assert torch.allclose(g.mean(0), train.mean(0), atol=0.05)
@@ -25,16 +25,26 @@ def test_ae_random_codes_follow_the_fitted_gaussian_and_the_box():
     low, high = train.min(0).values, train.max(0).values
     assert (u >= low - 1e-6).all() and (u <= high + 1e-6).all()
     assert torch.allclose(u.mean(0), (low + high) / 2, atol=0.1)  # uniform: centred in the box
-    assert torch.equal(random_codes(model, train.float(), 50, seed=3)["uniform"],
-                       random_codes(model, train.float(), 50, seed=3)["uniform"])
+    assert torch.equal(random_codes(model, {"mu": train.float()}, 50, seed=3)["uniform"],
+                       random_codes(model, {"mu": train.float()}, 50, seed=3)["uniform"])
 
 
-def test_vae_random_codes_come_from_the_prior():
+def test_vae_random_codes_prior_fitted_gaussian_and_aggregate_posterior():
     model = build_model("vae-mlp", (1, 8, 8), {"hidden": [16], "latent_dim": 4})
-    codes = random_codes(model, torch.randn(100, 4) * 7 + 3, 20000, seed=1)
-    assert set(codes) == {"prior"}
+    g = torch.Generator().manual_seed(0)
+    # two tight clusters of posterior means, each with a small posterior spread
+    mu = torch.cat([torch.full((50, 4), -3.0), torch.full((50, 4), 3.0)]) + 0.1 * torch.randn(100, 4, generator=g)
+    logvar = torch.full((100, 4), 2 * torch.log(torch.tensor(0.2)).item())
+    codes = random_codes(model, {"mu": mu, "logvar": logvar}, 20000, seed=1)
+    assert set(codes) == {"gaussian", "prior", "aggregate"}
     z = codes["prior"]
     assert z.mean(0).abs().max() < 0.05 and (z.std(0) - 1).abs().max() < 0.05
+    fitted = codes["gaussian"]  # one Gaussian over both clusters: mass in the gap between them
+    assert torch.allclose(fitted.std(0), mu.double().std(0), rtol=0.05) and (fitted[:, 0].abs() < 1).float().mean() > 0.1
+    agg = codes["aggregate"]  # a mixture of the posteriors: nothing in the gap, spread 0.2 around each mean
+    assert (agg[:, 0].abs() < 1).float().mean() == 0
+    near = agg[agg[:, 0] > 0]
+    assert abs(float(near.mean()) - 3.0) < 0.05 and abs(float(near[:, 0].std()) - (0.2**2 + 0.1**2) ** 0.5) < 0.02
 
 
 def test_traversal_grid_fixes_one_coordinate_and_sweeps_the_data_range():

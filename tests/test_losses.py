@@ -46,6 +46,12 @@ def test_bce_is_the_bernoulli_negative_log_likelihood(pair):
     assert torch.allclose(term("bce").values(out, x), reference, atol=1e-5)
 
 
+def test_bce_refuses_a_linear_output(pair):
+    _, x = pair
+    with pytest.raises(ValueError, match="output: sigmoid"):
+        term("bce").values({"x_hat": x, "decoded": x}, x)
+
+
 def test_kl_matches_torch_distributions():
     g = torch.Generator().manual_seed(1)
     mu, logvar = torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)

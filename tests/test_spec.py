@@ -27,6 +27,24 @@ BAD = [
     ({"metrics": ["psrn"]}, "metrics[0]: unknown metric 'psrn' (did you mean 'psnr'?)"),
     ({"data": {"name": "mnsit"}}, "data.name: unknown dataset 'mnsit' (did you mean 'mnist'?)"),
     ({"data": {"name": "synthetic", "test_fraction": 1.5}}, "data.test_fraction: must be < 1 (got 1.5)"),
+    # output parameterisation, early stopping, start: one line each
+    ({"models": [{"name": "ae-mlp", "output": "tanh"}]}, "models[0].output: must be one of 'auto', 'sigmoid' or 'linear' (got 'tanh')"),
+    ({"models": [{"name": "ae-mlp", "output": "linear"}]},
+     "models[0].output: 'linear' cannot feed 'bce' in conditions.bce, which needs probabilities (logits through a sigmoid); "
+     "use output: sigmoid or auto"),
+    ({"training": {"early_stopping": {"patience": 0}}}, "training.early_stopping.patience: must be >= 1 (got 0)"),
+    ({"training": {"early_stopping": {"patiense": 3}}}, "training.early_stopping.patiense: unknown key (did you mean 'patience'?)"),
+    ({"training": {"early_stopping": {"min_delta": 1.5}}}, "training.early_stopping.min_delta: must be < 1 (got 1.5)"),
+    ({"training": {"early_stopping": "yes"}}, "training.early_stopping: must be a mapping (got 'yes')"),
+    ({"training": {"epochs": 5, "early_stopping": {}}}, "training.epochs: not used with training.early_stopping"),
+    ({"training": {"early_stopping": {}}, "data": {"name": "synthetic", "validation_fraction": 0}},
+     "data.validation_fraction: training.early_stopping needs a validation split"),
+    ({"conditions": {"a": [{"term": "l2"}, {"term": "adversarial", "start": "plateu"}]}},
+     "conditions.a[1].start: must be a step number (an integer >= 0) or 'plateau' (got 'plateu')"),
+    ({"conditions": {"a": [{"term": "l2"}, {"term": "adversarial", "start": -3}]}},
+     "conditions.a[1].start: must be a step number (an integer >= 0) or 'plateau' (got -3)"),
+    ({"conditions": {"a": [{"term": "l2"}, {"term": "adversarial", "start": "plateau"}]}},
+     "conditions.a[1].start: 'plateau' needs training.early_stopping"),
 ]
 
 
@@ -39,6 +57,23 @@ def test_bad_study_is_one_line_exit_2_and_writes_nothing(cli, write_study, tmp_p
     assert stderr.count("\n") == 1, stderr
     assert stderr.startswith(f"error: {study}: {expected}"), stderr
     assert not out.exists()
+
+
+def test_output_auto_resolves_per_condition_and_enters_the_run_id(write_study):
+    study = load_study(write_study({"conditions": {"l2": [{"term": "l2"}], "bce": [{"term": "bce"}]}, "seeds": [0]}))
+    outputs = {r.condition: r.config["model"]["output"] for r in study.runs}
+    assert outputs == {"l2": "linear", "bce": "sigmoid"}
+    pinned = load_study(write_study({"models": [{"name": "ae-mlp", "hidden": [32], "latent_dim": 2, "output": "sigmoid"}],
+                                     "conditions": {"l2": [{"term": "l2"}]}, "seeds": [0]}, name="pinned.yaml"))
+    assert pinned.runs[0].config["model"]["output"] == "sigmoid" and pinned.runs[0].run_id != study.runs[0].run_id
+
+
+def test_early_stopping_replaces_epochs_in_the_resolved_run(write_study):
+    study = load_study(write_study({"training": {"early_stopping": {"patience": 4}}, "seeds": [0]}))
+    training = study.runs[0].config["training"]
+    assert "epochs" not in training and training["early_stopping"]["patience"] == 4
+    fixed = load_study(write_study({"seeds": [0]}, name="fixed.yaml")).runs[0].config["training"]
+    assert "early_stopping" not in fixed and fixed["epochs"] == 1
 
 
 def test_yaml_syntax_error_names_the_line(cli, write_study, tmp_path):

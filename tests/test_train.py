@@ -69,3 +69,155 @@ def test_checkpoint_loads_weights_only(cli, write_study, tmp_path):
     s = run_and_read(cli, write_study({"seeds": [0]}), tmp_path / "o")
     state = torch.load(tmp_path / "o" / "runs" / s["run_id"][0] / "checkpoint.pt", weights_only=True)
     assert "model" in state and all(isinstance(v, torch.Tensor) for v in state["model"].values())
+
+
+# ---------------------------------------------------------------- output parameterisation
+
+def test_l1_reconstructs_with_a_linear_output_where_the_sigmoid_saturates(cli, write_study, tmp_path):
+    """The old "L1 collapse" was the sigmoid's: at this budget (10 epochs, main-study model and data)
+    the linear decoder has left L1's all-black plateau, the sigmoid one is still on it, saturated
+    (measured: linear MSE 0.037 and 0.029; sigmoid 0.086 and 0.093 at mean |logit| 72 and 112)."""
+    study = write_study({
+        "seeds": [0, 2], "data": {"name": "mnist-5k"},
+        "models": [{"name": "ae-conv", "label": "linear", "channels": [16, 32], "output": "linear"},
+                   {"name": "ae-conv", "label": "sigmoid", "channels": [16, 32], "output": "sigmoid"}],
+        "conditions": {"l1": [{"term": "l1"}]}, "training": {"epochs": 10, "batch_size": 128, "lr": 2.0e-3},
+        "metrics": ["mse"]})
+    out = tmp_path / "o"
+    code, _, err = cli("run", study, "--out", out, "--device", "cpu")
+    assert code == 0, err
+    from lossbench.data import load_dataset
+    from lossbench.data.registry import DataSpec
+
+    black = float(load_dataset(DataSpec(name="mnist-5k")).test_x.square().mean())  # MSE of an all-black output
+    summary = pd.read_csv(out / "summary.csv")
+    for r in summary.itertuples():
+        flags = json.loads((out / "runs" / r.run_id / "metrics.json").read_text())["flags"]
+        saturated = [f for f in flags if f.startswith("saturated output")]
+        if r.model == "linear":
+            assert r.mse < 0.5 * black and not saturated and pd.isna(r.mean_abs_logit)
+        else:
+            assert r.mean_abs_logit > 18.7 and saturated and "harness artefact of output: sigmoid" in saturated[0]
+    assert "saturated output" in (out / "summary.md").read_text()
+
+
+def test_a_sigmoid_read_by_bce_is_not_flagged_saturated():
+    from lossbench.train import health_flags
+
+    x = torch.rand(4, 1, 8, 8)
+    bce = [{"term": "bce", "label": "bce"}]
+    assert health_flags(x, x, {"mean_abs_logit": 40.0}, bce) == []
+    assert health_flags(x, x, {"mean_abs_logit": 40.0}, bce + [{"term": "l1", "label": "l1"}])[0].startswith("saturated")
+    assert health_flags(x, x, {"mean_abs_logit": 10.0}, [{"term": "l1", "label": "l1"}]) == []
+
+
+# ---------------------------------------------------------------- early stopping
+
+def test_stopping_keeps_the_best_epoch_of_a_synthetic_curve():
+    from lossbench.train import Stopping
+
+    s = Stopping(patience=3, min_delta=0.01)
+    curve = [10.0, 8.0, 7.0, 6.99, 7.5, 6.95, 8.0]  # 6.99 and 6.95 improve on 7 by less than 1%
+    for epoch, value in enumerate(curve, 1):
+        s.update(value, epoch, lambda e=epoch: {"epoch": e})
+        if s.exhausted:
+            break
+    assert (s.best_epoch, s.best, s.state, epoch) == (3, 7.0, {"epoch": 3}, 6)
+
+
+def _scripted_validation(monkeypatch, curve, states):
+    """CompositeLoss.validation returns ``curve`` one epoch at a time; the model's weights at each
+    epoch's end are kept in ``states``."""
+    from lossbench.losses.composite import CompositeLoss
+
+    original = CompositeLoss.validation
+
+    def validation(self, model, x, step, batch_size=500):
+        out = original(self, model, x, step, batch_size)
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {**out, "monitor": curve[len(states) - 1]}
+
+    monkeypatch.setattr(CompositeLoss, "validation", validation)
+
+
+def test_early_stopping_evaluates_the_best_validation_epoch(cli, write_study, tmp_path, monkeypatch):
+    states = []
+    _scripted_validation(monkeypatch, [5.0, 4.0, 3.0, 3.5, 3.2, 3.1, 9.0, 9.0], states)
+    study = write_study({"seeds": [0], "conditions": {"l2": [{"term": "l2"}]},
+                         "training": {"batch_size": 32, "early_stopping": {"patience": 3, "min_delta": 0.0, "max_epochs": 20}}})
+    out = tmp_path / "o"
+    assert cli("run", study, "--out", out, "--device", "cpu")[0] == 0
+    run = next((out / "runs").iterdir())
+    result = json.loads((run / "metrics.json").read_text())
+    assert (result["epochs"], result["evaluated_epoch"], result["stopped"]) == (6, 3, "converged")
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert checkpoint["epoch"] == 3
+    assert all(torch.equal(checkpoint["model"][k], states[2][k]) for k in states[2])  # the weights of epoch 3
+    assert not all(torch.equal(checkpoint["model"][k], states[-1][k]) for k in states[2])
+    history = pd.read_csv(run / "history.csv")
+    assert list(history["val[total]"]) == [5.0, 4.0, 3.0, 3.5, 3.2, 3.1] and "val[l2]" in history
+    summary = pd.read_csv(out / "summary.csv")
+    assert (summary["evaluated_epoch"].iloc[0], summary["stopped"].iloc[0]) == (3, "converged")
+
+
+def test_a_run_still_improving_at_max_epochs_is_flagged_not_converged(cli, write_study, tmp_path, monkeypatch):
+    _scripted_validation(monkeypatch, [5.0, 4.0, 3.0], [])
+    study = write_study({"seeds": [0], "conditions": {"l2": [{"term": "l2"}]},
+                         "training": {"batch_size": 32, "early_stopping": {"patience": 3, "max_epochs": 3}}})
+    out = tmp_path / "o"
+    assert cli("run", study, "--out", out, "--device", "cpu")[0] == 0
+    result = json.loads(next((out / "runs").glob("*/metrics.json")).read_text())
+    assert result["stopped"] == "max_epochs" and result["evaluated_epoch"] == 3
+    assert any(f.startswith("not converged: max_epochs (3)") for f in result["flags"])
+    assert "reached max_epochs before their validation loss stopped improving" in (out / "summary.md").read_text()
+
+
+def test_a_plateau_term_starts_from_the_best_weights(cli, write_study, tmp_path, monkeypatch):
+    """At the plateau the best epoch's weights come back, the adversarial term switches on, and
+    adversarial_epochs more epochs train; the last one is evaluated."""
+    import lossbench.train as train
+
+    states, starts = [], []
+    _scripted_validation(monkeypatch, [5.0, 4.0, 4.5, 4.4] + [3.0] * 5, states)
+    original = train.train_epoch
+    monkeypatch.setattr(train, "train_epoch", lambda model, *a, **k: starts.append(
+        {k_: v.clone() for k_, v in model.state_dict().items()}) or original(model, *a, **k))
+    study = write_study({
+        "seeds": [0], "data": {"name": "synthetic", "n": 96, "size": 16},
+        "conditions": {"adv": [{"term": "l2"}, {"term": "adversarial", "start": "plateau", "channels": 4}]},
+        "training": {"batch_size": 32, "early_stopping": {"patience": 2, "min_delta": 0.0, "adversarial_epochs": 3}}})
+    out = tmp_path / "o"
+    assert cli("run", study, "--out", out, "--device", "cpu")[0] == 0
+    run = next((out / "runs").iterdir())
+    result = json.loads((run / "metrics.json").read_text())
+    steps_per_epoch = 3  # 77 training images (96 less 20% test, less 10% validation) in batches of 32
+    assert result["schedule"] == {"plateau_epoch": 4, "restored_epoch": 2, "started": ["adversarial"],
+                                  "start_step": 4 * steps_per_epoch}
+    assert (result["epochs"], result["evaluated_epoch"], result["stopped"]) == (7, 7, "adversarial_epochs")
+    assert all(torch.equal(starts[4][k], states[1][k]) for k in states[1])  # epoch 5 began from epoch 2's weights
+    steps = pd.read_csv(run / "steps.csv")
+    before, after = steps[steps["step"] < 12], steps[steps["step"] >= 12]
+    assert before["adversarial"].isna().all() and before["d_loss[adversarial]"].isna().all()
+    assert after["adversarial"].notna().all() and after["d_loss[adversarial]"].notna().all()
+    assert list(pd.read_csv(run / "history.csv")["phase"]) == [1, 1, 1, 1, 2, 2, 2]
+
+
+def test_plateau_phase_one_is_the_baseline_run_bit_for_bit(cli, write_study, tmp_path):
+    """Paired by construction: a condition whose extra term waits for the plateau trains exactly
+    as the baseline until then (same seed: same init, batches and steps), so the paired difference
+    isolates what the term does."""
+    study = write_study({
+        "seeds": [0], "data": {"name": "synthetic", "n": 96, "size": 16},
+        "conditions": {"l2": [{"term": "l2"}],
+                       "l2+adv": [{"term": "l2"}, {"term": "adversarial", "start": "plateau", "channels": 4}]},
+        "training": {"batch_size": 32, "early_stopping": {"patience": 2, "min_delta": 0.05, "max_epochs": 60,
+                                                           "adversarial_epochs": 2}}})
+    out = tmp_path / "o"
+    assert cli("run", study, "--out", out, "--device", "cpu")[0] == 0
+    summary = pd.read_csv(out / "summary.csv").set_index("condition")
+    base, adv = (out / "runs" / summary.loc[c, "run_id"] for c in ("l2", "l2+adv"))
+    schedule = json.loads((adv / "metrics.json").read_text())["schedule"]
+    assert schedule["restored_epoch"] == summary.loc["l2", "evaluated_epoch"]
+    a, b = pd.read_csv(base / "steps.csv"), pd.read_csv(adv / "steps.csv")
+    shared = a[a["step"] < schedule["start_step"]]
+    assert len(shared) == len(a) and shared["l2"].tolist() == b["l2"].iloc[: len(shared)].tolist()

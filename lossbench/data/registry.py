@@ -30,6 +30,8 @@ class DataSpec(BaseModel):
     train_size: int | None = Field(None, ge=1)
     test_size: int | None = Field(None, ge=1)
     test_fraction: float = Field(0.2, gt=0, lt=1, description="held out where the source has no test split")
+    validation_fraction: float = Field(0.1, ge=0, lt=1, description="of the training split, held out for validation "
+                                       "(early stopping, validation curves); 0: none")
     seed: int = Field(0, description="seed of the split and subsets; the same for every run of a study")
     size: int | None = Field(None, ge=8, le=1024, description="image side for imagefolder / synthetic")
     channels: Literal[1, 3] | None = Field(None, description="imagefolder: 1 (grey) or 3 (RGB)")
@@ -43,6 +45,8 @@ class ImageData:
     train_y: torch.Tensor | None
     test_y: torch.Tensor | None
     identity: dict = field(default_factory=dict)
+    val_x: torch.Tensor | None = None  # carved from the training split (data.validation_fraction)
+    val_y: torch.Tensor | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -237,21 +241,35 @@ def load_dataset(spec: DataSpec) -> ImageData:
         train, test, train_y, test_y = raw.train, raw.test, raw.train_labels, raw.test_labels
     train, train_y = _subset(train, train_y, spec.train_size, rng, "train_size", notes)
     test, test_y = _subset(test, test_y, spec.test_size, rng, "test_size", notes)
+    val, val_y = train[:0], (train_y[:0] if train_y is not None else None)
+    if spec.validation_fraction > 0:
+        order = np.random.default_rng([spec.seed, 1]).permutation(len(train))
+        n_val = max(1, int(round(len(train) * spec.validation_fraction)))
+        if n_val >= len(train):
+            raise LossbenchError(f"data.validation_fraction: {spec.validation_fraction} of {len(train)} training images "
+                                 f"leaves none to train on; lower it")
+        val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+        val, val_y = train[val_idx], (train_y[val_idx] if train_y is not None else None)
+        train, train_y = train[train_idx], (train_y[train_idx] if train_y is not None else None)
+        notes.append(f"validation: {n_val} of the {len(train) + n_val} training images held out "
+                     f"(data.validation_fraction={spec.validation_fraction}, data.seed={spec.seed})")
 
     checksum = hashlib.sha256()
-    for array in (train, test):
+    for array in (train, test) + ((val,) if len(val) else ()):
         checksum.update(np.ascontiguousarray(array).tobytes())
     identity = {
         "name": spec.name,
         "source": entry.source,
         "n_train": int(len(train)),
+        "n_val": int(len(val)),
         "n_test": int(len(test)),
         "shape": [int(train.shape[3]), int(train.shape[1]), int(train.shape[2])],
         "sha256": checksum.hexdigest(),
         "split_seed": spec.seed,
         "notes": notes,
     }
-    return ImageData(_to_tensor(train), _to_tensor(test), _labels(train_y), _labels(test_y), identity)
+    return ImageData(_to_tensor(train), _to_tensor(test), _labels(train_y), _labels(test_y), identity,
+                     _to_tensor(val) if len(val) else None, _labels(val_y) if len(val) else None)
 
 
 def _subset(x, y, size, rng, key, notes):

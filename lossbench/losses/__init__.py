@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lossbench.losses.adversarial import Adversarial, AdversarialSpec
-from lossbench.losses.base import PixelSpec, Term, TermSpec
+from lossbench.losses.base import PLATEAU, PixelSpec, Term, TermSpec
 from lossbench.losses.composite import CompositeLoss
 from lossbench.losses.kl import KL, KLSpec
 from lossbench.losses.pixel import BCE, L1, L2, Lp, LpSpec
@@ -20,13 +20,15 @@ class TermEntry:
     description: str
     variational_only: bool = False
     min_side: int = 0  # smallest image side the term works on (checked at validation)
+    needs_probabilities: bool = False  # reads the decoder's logits: the model's output must be sigmoid
 
 
 LOSS_TERMS: dict[str, TermEntry] = {
     "l1": TermEntry(L1, PixelSpec, "sum of absolute pixel errors per image"),
     "l2": TermEntry(L2, PixelSpec, "sum of squared pixel errors per image (squared L2 norm)"),
     "lp": TermEntry(Lp, LpSpec, "sum of |error|^p per image, any p > 0"),
-    "bce": TermEntry(BCE, PixelSpec, "binary cross-entropy per image (Bernoulli NLL, nats)"),
+    "bce": TermEntry(BCE, PixelSpec, "binary cross-entropy per image (Bernoulli NLL, nats); needs output: sigmoid",
+                     needs_probabilities=True),
     "kl": TermEntry(KL, KLSpec, "KL(q(z|x) || N(0,I)) in nats, summed over latent dims; weight = beta; optional warm-up", True),
     "ssim": TermEntry(SSIMLoss, TermSpec, "1 - SSIM per image (a mean, in [0, 2])", min_side=12),
     "ms-ssim": TermEntry(MSSSIMLoss, TermSpec, "1 - MS-SSIM per image; images of at least 176 px", min_side=MS_SSIM_MIN_SIDE),
@@ -54,4 +56,9 @@ def build_loss(terms: list[dict], networks=None) -> CompositeLoss:
     return CompositeLoss(built)
 
 
-__all__ = ["LOSS_TERMS", "CompositeLoss", "Term", "TermSpec", "build_loss"]
+def needs_probabilities(terms: list[dict]) -> bool:
+    """Does a condition (its term dicts) have a term that reads the decoder's logits?"""
+    return any(LOSS_TERMS[t["term"]].needs_probabilities for t in terms)
+
+
+__all__ = ["LOSS_TERMS", "PLATEAU", "CompositeLoss", "Term", "TermSpec", "build_loss", "needs_probabilities"]

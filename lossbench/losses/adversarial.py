@@ -5,7 +5,9 @@ Esser et al. 2021 "taming transformers", Rombach et al. 2022 "latent diffusion")
 The term owns its discriminator and the discriminator's optimizer. Training alternates inside
 the same loop (``lossbench.train.train_epoch``): the autoencoder steps on the total loss with
 the discriminator frozen, then :meth:`Adversarial.critic_step` updates the discriminator on the
-batch's real images and the (detached) reconstructions of that same step.
+batch's real images and the (detached) reconstructions of that same step. Before ``start`` the
+term is off and its discriminator does not train either (as taming-transformers' ``disc_start``
+switches off both the generator's and the discriminator's loss).
 
 Written here rather than taken from a library: the losses are three lines each, and no
 maintained package offers a discriminator that composes with an arbitrary autoencoder.
@@ -20,14 +22,14 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from lossbench.losses.base import Term, TermSpec
+from lossbench.losses.base import StartSpec, Term
 
 #: clamp of the adaptive weight, as in taming-transformers' VQLPIPSWithDiscriminator
 ADAPTIVE_MAX = 1e4
 ADAPTIVE_EPS = 1e-4
 
 
-class AdversarialSpec(TermSpec):
+class AdversarialSpec(StartSpec):
     loss: Literal["hinge", "non-saturating", "least-squares"] = Field("hinge", description="GAN objective")
     discriminator: Literal["patch", "global"] = Field(
         "patch", description="patch: PatchGAN, one score per overlapping patch (Isola et al. 2017); "
@@ -36,7 +38,6 @@ class AdversarialSpec(TermSpec):
     layers: int = Field(2, ge=1, le=6, description="stride-2 layers of the discriminator")
     lr: float = Field(2e-4, gt=0, description="the discriminator's own Adam learning rate")
     betas: tuple[float, float] = Field((0.5, 0.9), description="the discriminator's Adam betas")
-    start: int = Field(0, ge=0, description="training step before which the term is off (the discriminator trains from step 0)")
     adaptive: bool = Field(False, description="weight times lambda = |grad_w L_rec| / (|grad_w L_G| + 1e-4) at the "
                                               "decoder's last layer w, clamped to [0, 1e4] (Esser et al. 2021)")
 
@@ -121,9 +122,6 @@ class Adversarial(Term):
         self.discriminator.requires_grad_(False)  # frozen except inside critic_step
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=s.lr, betas=tuple(s.betas))
         self.last = model.last_layer.weight
-
-    def active(self, step: int) -> bool:
-        return step >= self.spec.start
 
     def weight_at(self, step: int):
         if not self.active(step):

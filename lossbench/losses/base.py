@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class TermSpec(BaseModel):
@@ -22,15 +22,47 @@ class PixelSpec(TermSpec):
     reduction: Literal["sum", "mean"] = Field("sum", description="over pixels of one image")
 
 
+#: ``start: plateau``: the term switches on once the other terms' validation loss stops improving
+PLATEAU = "plateau"
+
+
+class StartSpec(TermSpec):
+    """Options of terms that can switch on later in training (perceptual, adversarial)."""
+
+    start: Any = Field(0, description="training step before which the term is off (and not computed), or 'plateau': "
+                                      "on once the validation loss of the other terms stops improving "
+                                      "(needs training.early_stopping)")
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start(cls, value):
+        if value == PLATEAU:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"must be a step number (an integer >= 0) or '{PLATEAU}' (got {value!r})")
+        return value
+
+
 class Term:
     """A loss term: ``values(out, x)`` gives one value per image (shape N); the batch mean
-    times ``weight_at(step)`` enters the total."""
+    times ``weight_at(step)`` enters the total. A term with ``start`` is *inactive* before it
+    starts: it is not computed, its weight is 0 and its logged value is NaN."""
 
     def __init__(self, spec: TermSpec):
         self.spec = spec
+        self.started_at: int | None = None  # the step at which a 'plateau' term switched on
+
+    @property
+    def on_plateau(self) -> bool:
+        return getattr(self.spec, "start", 0) == PLATEAU
+
+    def active(self, step: int) -> bool:
+        if self.on_plateau:
+            return self.started_at is not None and step >= self.started_at
+        return step >= getattr(self.spec, "start", 0)
 
     def weight_at(self, step: int) -> float:
-        return self.spec.weight
+        return self.spec.weight if self.active(step) else 0.0
 
     def values(self, out: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

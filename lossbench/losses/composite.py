@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from lossbench.losses.base import Term
@@ -28,29 +30,71 @@ class CompositeLoss:
             extra += [f"weight[{name}]"] + [f"{c}[{name}]" for c in term.critic_columns]
         return self.names + ["total"] + extra
 
+    @property
+    def plateau_terms(self) -> list[str]:
+        """Terms that switch on once the others' validation loss stops improving (``start: plateau``)."""
+        return [name for name, t in self.terms.items() if t.on_plateau]
+
+    def start_plateau_terms(self, step: int) -> list[str]:
+        """Switch the ``start: plateau`` terms on from ``step``; return their names."""
+        started = [name for name in self.plateau_terms if self.terms[name].started_at is None]
+        for name in started:
+            self.terms[name].started_at = step
+        return started
+
     def attach(self, model, shape: tuple[int, int, int], device) -> None:
         """Build what terms own (discriminators) for this model and image shape."""
         for term in self.critics.values():
             term.attach(model, shape, device)
 
     def __call__(self, out: dict[str, torch.Tensor], x: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (total, values): the weighted batch-mean total, and a vector holding each
-        term's unweighted batch mean in ``names`` order (kept on the device; no sync)."""
-        means = {name: term.values(out, x).mean() for name, term in self.terms.items()}
-        critics = self.critics
+        """Return (total, values): the weighted batch-mean total of the active terms, and a vector
+        holding each term's unweighted batch mean in ``names`` order (NaN for a term not yet
+        started, which is not computed; kept on the device; no sync)."""
+        active = {name: term for name, term in self.terms.items() if term.active(step)}
+        means = {name: term.values(out, x).mean() for name, term in active.items()}
+        critics = {name: t for name, t in self.critics.items() if name in active}
         if any(getattr(t.spec, "adaptive", False) for t in critics.values()):
             # the adaptive weight balances the critic's gradient against everything else's
-            rec = sum(t.weight_at(step) * means[n] for n, t in self.terms.items() if n not in critics)
+            rec = sum(t.weight_at(step) * means[n] for n, t in active.items() if n not in critics)
             for name, term in critics.items():
                 term.adapt(rec, means[name], step)
-        total = sum(term.weight_at(step) * means[name] for name, term in self.terms.items())
-        return total, torch.stack(list(means.values())).detach()
+        total = sum(term.weight_at(step) * means[name] for name, term in active.items())
+        off = x.new_full((), math.nan, dtype=torch.float32)
+        logged = [means[name].float() if name in means else off for name in self.terms]
+        return total, torch.stack(logged).detach()
 
     def critic_step(self, out: dict[str, torch.Tensor], x: torch.Tensor, step: int) -> torch.Tensor:
-        """Update every critic once (after the autoencoder's step); return, per critic, its
-        effective weight at this step and its loss and accuracies (device tensor, maybe empty)."""
+        """Update every active critic once (after the autoencoder's step); return, per critic, its
+        effective weight at this step and its loss and accuracies (NaN while it is off; device
+        tensor, maybe empty)."""
         rows = []
         for term in self.critics.values():
             weight = torch.as_tensor(term.weight_at(step), dtype=torch.float32, device=x.device).reshape(1)
-            rows += [weight, term.critic_step(x, out["x_hat"])]
+            if term.active(step):
+                rows += [weight, term.critic_step(x, out["x_hat"]).float()]
+            else:
+                rows += [weight, x.new_full((len(term.critic_columns),), math.nan, dtype=torch.float32)]
         return torch.cat(rows) if rows else x.new_zeros(0)
+
+    @torch.no_grad()
+    def validation(self, model, x: torch.Tensor, step: int, batch_size: int = 500) -> dict[str, float]:
+        """On held-out images, in eval mode (a VAE decodes its posterior mean): each active term's
+        mean that does not train a critic (an adversarial term's value depends on a moving
+        discriminator and is left out), and ``monitor``: their sum at their full weights (a KL
+        warm-up does not move it). NaN for terms left out."""
+        was_training = model.training
+        model.eval()
+        keep = [n for n, t in self.terms.items() if n not in self.critics and t.active(step)]
+        sums = dict.fromkeys(keep, 0.0)
+        try:
+            for i in range(0, len(x), batch_size):
+                batch = x[i : i + batch_size]
+                out = model(batch)
+                for name in keep:
+                    sums[name] += float(self.terms[name].values(out, batch).double().sum())
+        finally:
+            model.train(was_training)
+        means = {name: sums.get(name, math.nan) / len(x) if name in sums else math.nan for name in self.terms}
+        means["monitor"] = sum(self.terms[n].spec.weight * means[n] for n in keep)
+        return means

@@ -11,11 +11,11 @@ from __future__ import annotations
 import torch
 from pydantic import Field, model_validator
 
-from lossbench.losses.base import Term, TermSpec
+from lossbench.losses.base import StartSpec, Term
 from lossbench.metrics.features import FEATURE_NETS
 
 
-class PerceptualSpec(TermSpec):
+class PerceptualSpec(StartSpec):
     network: str = Field("domain", description=f"one of {', '.join(FEATURE_NETS)}")
     layers: list[str] | None = Field(None, description="layers to compare (domain / inception); default: the network's")
 

@@ -37,9 +37,12 @@ class Lp(Term):
 
 class BCE(Term):
     """Binary cross-entropy of the decoder's logits against the input intensities (a
-    Bernoulli likelihood), computed from logits for numerical stability."""
+    Bernoulli likelihood), computed from logits for numerical stability. Needs a model with
+    ``output: sigmoid`` (studies resolve ``output: auto`` to it for conditions with bce)."""
 
     def values(self, out, x):
+        if "logits" not in out:
+            raise ValueError("bce needs a decoder with output: sigmoid (logits); this model's output is linear")
         per_pixel = F.binary_cross_entropy_with_logits(out["logits"].float(), x.float(), reduction="none")
         return reduce_pixels(per_pixel, self.spec.reduction)
 

@@ -3,8 +3,8 @@
 Paired metrics compare each reconstruction with its own input (one value per image).
 Distribution metrics compare a set of images with the real test set through a feature network,
 and are reported twice: ``<name>-recon`` (reconstructions of the test split) and
-``<name>-samples`` (VAE: prior samples; AE: decoded codes drawn from a Gaussian fitted to the
-training codes).
+``<name>-samples`` (decoded codes drawn from a Gaussian fitted to the training images' codes, a
+VAE's posterior means: the same sampler for an AE and a VAE; see lossbench.latent for the others).
 
 The public functions take N×C×H×W tensors in [0, 1].
 """
@@ -28,7 +28,7 @@ class MetricEntry:
     description: str
     kind: str = "paired"  # or "distribution"
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # paired metrics with no network
-    features: str | None = None  # distribution metrics: "domain" or "inception"
+    features: str | None = None  # distribution metrics: "domain", "judge" or "inception"
     statistic: str | None = None  # distribution metrics: "fd" or "kid"
 
     def columns(self, name: str) -> list[str]:
@@ -50,6 +50,11 @@ METRICS: dict[str, MetricEntry] = {
                              kind="distribution", features="domain", statistic="fd"),
     "kid-domain": MetricEntry(False, "KID (unbiased, cubic polynomial kernel) in the dataset classifier's features",
                               kind="distribution", features="domain", statistic="kid"),
+    "fd-judge": MetricEntry(False, "Fréchet distance in the 128-d features of the judge, a network no loss term trains on "
+                            "(MNIST digits: trained on the official MNIST test split, shipped with lossbench)",
+                            kind="distribution", features="judge", statistic="fd"),
+    "kid-judge": MetricEntry(False, "KID (unbiased, cubic polynomial kernel) in the judge's features",
+                             kind="distribution", features="judge", statistic="kid"),
     "fid": MetricEntry(False, "FID: Fréchet distance of Inception-v3 pool3 features (TF-compatible pipeline)",
                        kind="distribution", features="inception", statistic="fd"),
     "kid": MetricEntry(False, "KID (unbiased, cubic polynomial kernel) of Inception-v3 pool3 features",
@@ -61,9 +66,13 @@ def metric_columns(names: list[str]) -> list[str]:
     return [c for n in names for c in METRICS[n].columns(n)]
 
 
+#: random-code schemes beside the default one (lossbench.latent): extra columns of Fréchet metrics
+SCHEME_SUFFIXES = ("uniform", "prior", "aggregate")
+
+
 def column_metric(column: str) -> str:
-    """'fd-domain-samples' -> 'fd-domain'."""
-    for suffix in ("-recon", "-samples"):
+    """'fd-domain-samples' -> 'fd-domain'; 'fd-judge-prior' -> 'fd-judge'."""
+    for suffix in ("-recon", "-samples", *(f"-{s}" for s in SCHEME_SUFFIXES)):
         if column.endswith(suffix) and column[: -len(suffix)] in METRICS:
             return column[: -len(suffix)]
     return column
@@ -85,12 +94,15 @@ def fid(x: torch.Tensor, y: torch.Tensor) -> float:
     return fd_from_features(features(x), features(y))
 
 
-def kid(x: torch.Tensor, y: torch.Tensor, subsets: int = 100, subset_size: int = 1000) -> tuple[float, float]:
-    """KID (mean, std over subsets) between two image sets with Inception pool3 features."""
+def kid(x: torch.Tensor, y: torch.Tensor, subsets: int = 100, subset_size: int | None = None) -> tuple[float, float]:
+    """KID (mean, std over subsets) between two image sets with Inception pool3 features; the
+    subset size defaults to min(1000, half the smaller set), so the subsets differ."""
+    from lossbench.metrics.frechet import kid_subset_size
     from lossbench.metrics.inception import InceptionFeatures
 
     features = InceptionFeatures()
-    return kid_from_features(features(x), features(y), subsets, subset_size)
+    size = subset_size or kid_subset_size(min(len(x), len(y)))
+    return kid_from_features(features(x), features(y), subsets, size)
 
 
 #: Domains the public fd_domain() knows, and the dataset its classifier is trained on.

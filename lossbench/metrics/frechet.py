@@ -68,6 +68,13 @@ def fd_from_features(a, b) -> float:
     return frechet_distance(sa.mean, sa.cov, sb.mean, sb.cov)
 
 
+def kid_subset_size(n: int, cap: int = 1000) -> int:
+    """The default KID subset size for sets of ``n``: at most ``cap`` (torch-fidelity's 1,000) and at
+    most half the set, so that the subsets differ and their spread says something (at ``n`` itself
+    every subset is the whole set)."""
+    return max(2, min(cap, n // 2))
+
+
 def kid(a, b, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
     """Kernel Inception Distance (Bińkowski et al. 2018): the unbiased MMD² estimate with the
     polynomial kernel k(x, y) = (xᵀy / d + 1)³, averaged over random subsets. Returns

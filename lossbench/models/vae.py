@@ -13,8 +13,8 @@ from lossbench.models.ae import Autoencoder
 class VariationalAutoencoder(Autoencoder):
     variational = True
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int):
-        super().__init__(encoder, decoder, latent_dim)
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, output: str = "linear"):
+        super().__init__(encoder, decoder, latent_dim, output)
         self.head = nn.Linear(encoder.out_features, 2 * latent_dim)
 
     def encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -27,7 +27,7 @@ class VariationalAutoencoder(Autoencoder):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` images decoded from the prior N(0, I)."""
+        """``n`` images in [0, 1] decoded from the prior N(0, I)."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator).to(device)
-        return torch.sigmoid(self.decode(z))
+        return self.to_image(self.decode(z))

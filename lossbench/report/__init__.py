@@ -9,10 +9,11 @@ import yaml
 
 from lossbench import files
 from lossbench.metrics import METRICS, column_metric, metric_columns
-from lossbench.report.analysis import (agreement_heatmap, comparisons_markdown, distortion_perception, metric_agreement,
-                                      paired_comparisons, summary_tex)
+from lossbench.report.analysis import (agreement_heatmap, distortion_perception, metric_agreement, paired_comparisons,
+                                      summary_tex)
 from lossbench.report.checks import checks_markdown, evaluate_checks
 from lossbench.report.collect import collect_history, collect_runs, read_manifest
+from lossbench.report.context import circular_cells
 from lossbench.report.figures import discriminator_curves, gallery, metric_bars, recon_grid, training_curves
 from lossbench.report.latent_figures import latent_figures
 from lossbench.report.rate_distortion import rate_distortion_report
@@ -37,14 +38,12 @@ def build_report(out_dir: str | Path) -> list[Path]:
     conditions = list(dict.fromkeys(runs["condition"]))
     baseline = options.get("baseline") or conditions[0]
     comparisons = paired_comparisons(out_dir, runs, columns, baseline) if len(conditions) > 1 else pd.DataFrame()
+    circular = circular_cells(spec.get("conditions"), columns)
     if not comparisons.empty:
+        comparisons["circular"] = [circular.get((c, m), "") for c, m in zip(comparisons["condition"], comparisons["metric"])]
         files.write_csv(out_dir / "comparisons.csv", comparisons)
-    markdown = summary_markdown(manifest, runs)
-    extra = "\n".join(comparisons_markdown(comparisons))
-    anchor = "\n## Metrics: how each number was made"
-    markdown = markdown.replace(anchor, extra + "\n" + anchor, 1) if extra and anchor in markdown else markdown + extra
-    files.write_text(written[1], markdown)
-    files.write_text(written[2], summary_tex(agg, columns, flagged, manifest["study"]))
+    files.write_text(written[1], summary_markdown(manifest, runs, comparisons, circular))
+    files.write_text(written[2], summary_tex(agg, columns, flagged, manifest["study"], circular))
     figures = out_dir / "figures"
     tau = metric_agreement(agg, columns)
     if len(agg) >= 3 and len(columns) >= 2:

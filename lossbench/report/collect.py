@@ -29,28 +29,40 @@ def collect_runs(out_dir: Path, manifest: dict) -> pd.DataFrame:
         if (run_dir / "metrics.json").is_file():
             result = files.read_json(run_dir / "metrics.json")
             row.update(status=result["status"], reason=result.get("reason"), flags=result.get("flags", []),
-                       train_seconds=result.get("train_seconds"), n_params=result.get("n_params"))
+                       train_seconds=result.get("train_seconds"), n_params=result.get("n_params"),
+                       epochs=result.get("epochs"), evaluated_epoch=result.get("evaluated_epoch"), stopped=result.get("stopped"))
             row.update(result.get("metrics", {}))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
+CRITIC_COLUMNS = ("weight", "d_loss", "d_acc_real", "d_acc_recon")
+
+
 def collect_history(out_dir: Path, manifest: dict, critics: bool = False) -> pd.DataFrame:
-    """Per-epoch history of every run, long format: model, condition, seed, epoch, term, value.
-    The loss terms; or with ``critics``, the discriminators' columns (``d_acc_real[adversarial]``...)."""
+    """Per-epoch history of every run, long format: model, condition, seed, epoch, term, value,
+    split. The loss terms, on the training batches (split ``train``, the epoch's mean) and on
+    the validation split (``validation``, at the epoch's end; ``total`` there is the
+    early-stopping monitor); or with ``critics``, the discriminators' columns
+    (``d_acc_real[adversarial]``...)."""
     frames = []
     for entry in manifest["runs"]:
         path = Path(out_dir) / "runs" / entry["run_id"] / "history.csv"
         if not path.is_file():
             continue
         h = pd.read_csv(path)
-        critic = [c for c in h.columns if "[" in c and not c.startswith("grad[")]
-        keep = critic if critics else [c for c in h.columns if c not in ("step", "seconds") and "[" not in c]
-        h = h[["epoch"] + [c for c in keep if c != "epoch"]] if keep else h.iloc[0:0]
-        if h.empty:
-            continue
-        long = h.melt(id_vars="epoch", var_name="term", value_name="value")
-        frames.append(long.assign(model=entry["model"], condition=entry["condition"], seed=entry["seed"]))
+        if critics:
+            parts = [(h[["epoch"] + [c for c in h.columns if c.split("[")[0] in CRITIC_COLUMNS and "[" in c]], "train")]
+        else:
+            train = [c for c in h.columns if c not in ("epoch", "step", "seconds", "phase") and "[" not in c]
+            val = [c for c in h.columns if c.startswith("val[")]
+            parts = [(h[["epoch"] + train], "train"),
+                     (h[["epoch"] + val].rename(columns=lambda c: c[4:-1] if c.startswith("val[") else c), "validation")]
+        for part, split in parts:
+            if part.shape[1] < 2 or part.empty:
+                continue
+            long = part.melt(id_vars="epoch", var_name="term", value_name="value").dropna(subset=["value"])
+            frames.append(long.assign(model=entry["model"], condition=entry["condition"], seed=entry["seed"], split=split))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -20,20 +20,23 @@ from lossbench.report.tables import mean_ci  # noqa: E402
 
 
 def training_curves(history: pd.DataFrame, path: Path) -> None:
-    """One row per loss term, one column per model, one colour per condition; mean over seeds
-    with its 95% t-interval as a band."""
+    """One row per loss term, one column per model and split (training batches, validation
+    split), one colour per condition; mean over the seeds still training at that epoch, with
+    its 95% t-interval as a band (early-stopped runs end at different epochs)."""
     if history.empty:
         return
     sns.set_theme(style="whitegrid", font_scale=0.9)
+    history = history.assign(panel=history["model"] + " · " + history["split"])
     terms = ["total"] + [t for t in dict.fromkeys(history["term"]) if t != "total"]
-    grid = sns.relplot(data=history, x="epoch", y="value", row="term", col="model", hue="condition",
+    grid = sns.relplot(data=history, x="epoch", y="value", row="term", col="panel", hue="condition",
                        kind="line", errorbar=_t_interval, height=2.3, aspect=1.3, row_order=terms,
                        facet_kws={"sharey": "row", "margin_titles": True})
     grid.set_titles(row_template="{row_name}", col_template="{col_name}")
     grid.set_axis_labels("epoch", "per image, unweighted")
     for ax in grid.axes.flat:
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    grid.figure.suptitle("Training loss per term (mean over seeds, band: 95% t-interval)", y=1.01)
+    grid.figure.suptitle("Loss per term on the training batches and the validation split (validation total: the "
+                         "early-stopping monitor, without adversarial terms); mean over seeds, band: 95% t-interval", y=1.01)
     files.save_figure(path, grid.figure)
 
 

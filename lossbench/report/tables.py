@@ -27,11 +27,12 @@ def summary_csv(runs: pd.DataFrame, manifest: dict) -> pd.DataFrame:
     and the reason stands in the row's 'unavailable' column."""
     metrics = list(manifest["metrics"])
     unavailable = manifest.get("unavailable", {})
-    from lossbench.report.checks import EXTRA_PREFIXES
+    from lossbench.report.checks import EXTRA_COLUMNS, scheme_columns
 
-    extra = [c for c in EXTRA_PREFIXES if c in runs and pd.to_numeric(runs[c], errors="coerce").notna().any()]
+    extra = [c for c in [*scheme_columns(metrics), *EXTRA_COLUMNS]
+             if c in runs and pd.to_numeric(runs[c], errors="coerce").notna().any()]
     cols = ["run_id", "model", "condition", "seed", "status", "reason", *metric_columns(metrics), *extra,
-            "train_seconds", "n_params"]
+            "epochs", "evaluated_epoch", "stopped", "train_seconds", "n_params"]
     table = runs.reindex(columns=cols).astype(object)
     for m in unavailable:
         for c in METRICS[m].columns(m):
@@ -51,6 +52,11 @@ def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
                "not_done": ", ".join(f"{v} {k}" for k, v in not_done.items())}
         for m in metric_columns(metrics) + ["train_seconds"]:
             row[m], row[f"{m}_ci"] = mean_ci(pd.to_numeric(ok[m], errors="coerce")) if m in ok else (math.nan, math.nan)
+        epochs = pd.to_numeric(ok.get("evaluated_epoch", pd.Series(dtype=float)), errors="coerce").dropna()
+        row["epochs"] = (f"{epochs.mean():.0f}" + (f" ({epochs.min():.0f}–{epochs.max():.0f})" if epochs.nunique() > 1 else "")
+                         if len(epochs) else "–")
+        stopped = ok.get("stopped", pd.Series(dtype=object)).dropna()
+        row["stopped"] = ", ".join(f"{v} {k}" for k, v in stopped.value_counts().items())
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -81,11 +87,18 @@ def flagged_cells(runs: pd.DataFrame) -> set[tuple[str, str]]:
     return {(r.model, r.condition) for r in runs.itertuples() if isinstance(r.flags, list) and r.flags}
 
 
-def summary_markdown(manifest: dict, runs: pd.DataFrame) -> str:
+def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFrame | None = None,
+                     circular: dict | None = None) -> str:
+    """summary.md: the paired differences from the baseline first (when the study has one), then
+    the means, the distribution metrics on their calibration ladder, flags, notes, provenance."""
+    from lossbench.report.context import CIRCULAR_MARK, calibration_markdown, circular_note, differences_markdown
+
     metrics = list(manifest["metrics"])
     unavailable = manifest.get("unavailable", {})
     columns = metric_columns(metrics)
     agg = aggregate(runs, metrics)
+    circular = circular or {}
+    available = [c for c in columns if column_metric(c) not in unavailable]
     ds = manifest["dataset"]
     seeds = sorted(runs["seed"].unique().tolist())
     lines = [
@@ -101,11 +114,15 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame) -> str:
            f"the real test images) with N = {manifest['distribution_n']} per set" if any(METRICS[m].kind == "distribution" for m in metrics) else "")
         + _inception_note(manifest, metrics)
         + ". ↑ higher is better, ↓ lower is better. **Bold**: best mean in the column. "
-        "⚑: a run of this cell is flagged (see Flags below); its numbers are in the mean.",
+        "⚑: a run of this cell is flagged (see Flags below); its numbers are in the mean. *epochs*: the evaluated "
+        "epoch (mean, range over seeds; with early stopping the best validation epoch)."
+        + (f" {CIRCULAR_MARK}: circular judgement (see below)." if circular else ""),
         "",
     ]
+    if comparisons is not None and not comparisons.empty:
+        lines[4:4] = differences_markdown(comparisons, available, circular) + ["## Means over seeds", ""]
     header = ["model", "condition", "n"] + [f"{c}{_n_label(manifest, c)} {'↑' if METRICS[column_metric(c)].higher_is_better else '↓'}"
-                                            for c in columns] + ["train s"]
+                                            for c in columns] + ["epochs", "train s"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     best = {}
     for m in columns:
@@ -118,9 +135,17 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame) -> str:
         cells = [str(r["model"]), str(r["condition"]) + mark, f"{r['n']}" + (f" ({r['not_done']})" if r["failed"] else "")]
         for m in columns:
             text = "unavailable" if column_metric(m) in unavailable else _fmt(r[m], r[f"{m}_ci"])
-            cells.append(f"**{text}**" if m in best and r[m] == best[m] else text)
-        cells.append(_fmt(r["train_seconds"], math.nan, digits=3))
+            text = f"**{text}**" if m in best and r[m] == best[m] else text
+            cells.append(text + (f" {CIRCULAR_MARK}" if (r["condition"], m) in circular else ""))
+        cells += [r["epochs"], _fmt(r["train_seconds"], math.nan, digits=3)]
         lines.append("| " + " | ".join(cells) + " |")
+    if circular:
+        lines += [""] + circular_note(circular)
+    not_converged = runs[runs.get("stopped", pd.Series(dtype=object)) == "max_epochs"] if "stopped" in runs else runs.iloc[0:0]
+    if not not_converged.empty:
+        lines += ["", f"**{len(not_converged)} run(s) reached max_epochs before their validation loss stopped improving**: "
+                  "not converged (listed under Flags)."]
+    lines += [""] + calibration_markdown(manifest, agg, available)
 
     bad = runs[runs["status"] != "done"]
     if not bad.empty:
@@ -132,7 +157,9 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame) -> str:
                   "Loss balance: a term's gradient more than 100x another's (the smaller barely trains). "
                   "Discriminator: it wins (accuracy >= 0.99 on real and reconstructed images) or collapses "
                   "(calls every image the same) for 3 or more epochs in a row. Collapsed posterior: no latent unit "
-                  "carries more than 0.01 nats. Collapsed output: reconstructions barely depend on the input.", ""]
+                  "carries more than 0.01 nats. Collapsed output: reconstructions barely depend on the input. "
+                  "Saturated output: a sigmoid decoder's logits so large that terms training through the sigmoid "
+                  "cannot move the pixels. Not converged: max_epochs reached while the validation loss improved.", ""]
         for r in flagged:
             balance = [f for f in r.flags if f.startswith("epoch ")]
             shown = ([f"loss balance, {balance[-1]}"] if balance else []) + [f for f in r.flags if not f.startswith("epoch ")]
@@ -154,9 +181,15 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame) -> str:
         details = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in prov.items() if k not in ("description", "warning") and v is not None)
         lines.append(f"- `{m}`: {prov.get('description', METRICS[m].description)}. {details}."
                      + (f" **Warning: {prov['warning']}.**" if "warning" in prov else ""))
-    if manifest.get("sanity"):
+    sanity = {m: v for m, v in (manifest.get("calibration") or {}).items() if "value" in v}
+    if sanity:
         lines += ["", "## Sanity floors (what the real data scores against itself)", ""]
-        lines += [f"- `{m}` = {v['value']:.4g}: {v['what']}" for m, v in manifest["sanity"].items()]
+        lines += [f"- `{m}` = {v['value']:.4g}: {v['what']}" for m, v in sanity.items()]
+    kid_spread = [c for c in runs.columns if c.endswith("-std") and column_metric(c[:-4]) in METRICS]
+    if kid_spread:
+        lines += ["", "KID's spread over its random subsets (per run, stored as `<column>-std` in metrics.json), median "
+                  "over runs: " + ", ".join(f"`{c[:-4]}` {pd.to_numeric(runs[c], errors='coerce').median():.3g}"
+                                             for c in kid_spread) + "."]
     lines += ["", "## Data", ""] + [f"- {note}" for note in ds.get("notes", [])]
     v = manifest["versions"]
     lines += ["", "## Provenance", "",

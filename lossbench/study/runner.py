@@ -34,7 +34,7 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
     report = study.spec.report.model_dump()
     ctx = EvalContext(data, study.spec.metrics, device, cache=cache, weights=weights,
                       distribution_n=report["distribution_n"], strict=strict, batch_size=report["eval_batch_size"],
-                      inception_n=report["inception_n"])
+                      inception_n=report["inception_n"], calibrate=report["calibration"])
     skipped = unavailable_conditions(study, ctx, strict)
     out_dir = Path(out_dir)
     runs_dir = out_dir / "runs"
@@ -109,11 +109,11 @@ def _complete_metrics(run, run_dir: Path, ctx, report) -> None:
     if result.get("status") != "done" or complete or not (run_dir / "checkpoint.pt").is_file():
         return
     model = load_model(run.config, run_dir, tuple(ctx.data.test_x.shape[1:]), ctx.device)
-    update = evaluate_run(model, ctx, run.config["seed"], report, run_dir)
+    update = evaluate_run(model, ctx, run.config["seed"], report, run_dir, run.config["condition"]["terms"])
     result["metrics"] = {**result.get("metrics", {}), **update.pop("metrics")}
     health = update.pop("health")
     result.update(update)
-    result["flags"] = [f for f in result.get("flags", []) if not f.startswith("collapsed")] + health
+    result["flags"] = [f for f in result.get("flags", []) if not f.startswith(("collapsed", "saturated"))] + health
     files.write_json(run_dir / "metrics.json", result)
 
 
@@ -140,7 +140,7 @@ def build_manifest(study: Study, identity: dict, device: torch.device, command: 
         "unavailable": ctx.unavailable,
         "distribution_n": ctx.n,
         "inception_n": ctx.n_inception,
-        "sanity": ctx.sanity_floors(),
+        "calibration": ctx.calibration(),
         "runs": [{"run_id": r.run_id, "model": r.model, "condition": r.condition, "seed": r.seed} for r in study.runs],
     }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,30 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lossbench.data.registry import DATASETS, DataSpec
 from lossbench.errors import LossbenchError, did_you_mean
-from lossbench.losses import LOSS_TERMS, MS_SSIM_MIN_SIDE
+from lossbench.losses import LOSS_TERMS, MS_SSIM_MIN_SIDE, PLATEAU, needs_probabilities
 from lossbench.metrics import METRICS
 from lossbench.models import MODELS
 
 
+class EarlyStoppingSpec(BaseModel):
+    """Train to convergence: stop when the validation loss has not improved for ``patience``
+    epochs, and evaluate the best validation epoch's weights."""
+
+    model_config = ConfigDict(extra="forbid")
+    patience: int = Field(8, ge=1, description="epochs without improvement before stopping")
+    min_delta: float = Field(0.002, ge=0, lt=1, description="smallest *relative* improvement of the best validation "
+                             "loss that counts (0.002 = 0.2%)")
+    max_epochs: int = Field(300, ge=1, description="stop here even if the loss still improves (the run is flagged)")
+    adversarial_epochs: int = Field(10, ge=1, description="epochs trained after an adversarial term with start: plateau "
+                                    "switches on; a GAN objective has no validation loss to stop on, so the last epoch "
+                                    "is evaluated")
+
+
 class TrainingSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    epochs: int = Field(10, ge=1)
+    epochs: int = Field(10, ge=1, description="epochs to train (without early_stopping)")
+    early_stopping: EarlyStoppingSpec | None = Field(None, description="train to convergence on a validation split instead "
+                                                     "of a fixed number of epochs")
     batch_size: int = Field(128, ge=1)
     lr: float = Field(1e-3, gt=0)
     optimizer: str = Field("adam", pattern="^(adam|adamw)$")
@@ -37,7 +54,8 @@ class CheckSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     claim: str
-    metric: str = Field(description="a summary column (mse, fd-domain-samples, ...) or fd-domain-uniform, rate, active_units")
+    metric: str = Field(description="a summary column (mse, fd-judge-samples, ...), a Fréchet metric of another "
+                                    "random-code scheme (fd-judge-uniform, -prior, -aggregate), or rate, distortion, active_units")
     better: str = Field(description="the model label that should score better")
     than: str = Field(description="the model label it is compared with")
     than_metric: str | None = Field(None, description="the second model's column, if another (default: metric)")
@@ -51,6 +69,9 @@ class ReportSpec(BaseModel):
     distribution_n: int | None = Field(None, ge=2, description="images per set for fid/kid/fd-domain (default: the whole test split)")
     inception_n: int | None = Field(None, ge=2, description="images per set for fid and kid, which run Inception "
                                     "(slow on a CPU); default: distribution_n. Tables label the N")
+    calibration: bool = Field(True, description="score degraded real images (blur, noise) with every distribution metric, so "
+                              "a distance reads as a known degradation (cached; 11 feature passes of N images per "
+                              "network: minutes for Inception on a CPU)")
     checks: list[CheckSpec] = Field([], description="expectations checked on the results (checks.md)")
     baseline: str | None = Field(None, description="condition every other is compared with (default: the first)")
     distortion: str = Field("mse", description="x axis of the distortion-perception plot: a paired metric")
@@ -158,8 +179,16 @@ def validate(raw: dict, source: str) -> StudySpec:
     if spec.data.name not in DATASETS:
         _fail(source, "data.name", f"unknown dataset '{spec.data.name}'{did_you_mean(spec.data.name, DATASETS)}")
 
+    if spec.training.early_stopping is not None and "epochs" in spec.training.model_fields_set:
+        _fail(source, "training.epochs", "not used with training.early_stopping, which stops at "
+              "training.early_stopping.max_epochs; remove one of the two")
+    if spec.training.early_stopping is not None and spec.data.validation_fraction == 0:
+        _fail(source, "data.validation_fraction", "training.early_stopping needs a validation split; set it above 0 "
+              "(e.g. 0.1)")
+
     labels: dict[str, int] = {}
     variational = []
+    outputs = []
     for i, m in enumerate(spec.models):
         where = f"models[{i}]"
         name = m.get("name")
@@ -174,8 +203,9 @@ def validate(raw: dict, source: str) -> StudySpec:
             _fail(source, f"{where}.label", f"'{label}' is used by models[{labels[label]}] too; give each a distinct label")
         labels[label] = i
         params = {k: v for k, v in m.items() if k not in ("name", "label")}
-        _check(MODELS[name].params, params, source, ("models", i))
+        checked_params = _check(MODELS[name].params, params, source, ("models", i))
         variational.append((i, name, MODELS[name].variational))
+        outputs.append((i, checked_params.output))
 
     for cname, terms in spec.conditions.items():
         if not terms:
@@ -205,6 +235,14 @@ def validate(raw: dict, source: str) -> StudySpec:
             if checked.term == "adversarial" and side and side < 2 ** checked.layers:
                 _fail(source, f"{where}.layers", f"a discriminator with {checked.layers} stride-2 layers needs images of at least "
                       f"{2 ** checked.layers} px per side ({spec.data.name} images here are {side} px); use fewer layers")
+            if getattr(checked, "start", 0) == PLATEAU and spec.training.early_stopping is None:
+                _fail(source, f"{where}.start", "'plateau' needs training.early_stopping (the plateau is read off the "
+                      "validation loss); add training.early_stopping or give a step number")
+            if LOSS_TERMS[term].needs_probabilities:
+                for i, output in outputs:
+                    if output == "linear":
+                        _fail(source, f"models[{i}].output", f"'linear' cannot feed '{term}' in conditions.{cname}, which "
+                              f"needs probabilities (logits through a sigmoid); use output: sigmoid or auto")
             if LOSS_TERMS[term].variational_only:
                 for i, mname, is_var in variational:
                     if not is_var:
@@ -226,8 +264,8 @@ def validate(raw: dict, source: str) -> StudySpec:
             column = getattr(check, key)
             if column is not None and not known_column(column, spec.metrics):
                 _fail(source, f"{where}.{key}", f"'{column}' is not a column this study computes (its metrics: "
-                      f"{', '.join(spec.metrics)}; with fd-domain also fd-domain-uniform (AE codes uniform in their box); "
-                      f"VAEs: rate, distortion, active_units)")
+                      f"{', '.join(spec.metrics)}; a Fréchet metric also has -uniform (AE codes uniform in their box), "
+                      f"-prior and -aggregate (VAE) columns; VAEs: rate, distortion, active_units)")
 
     rep = spec.report
     if rep.baseline is not None and rep.baseline not in spec.conditions:
@@ -320,9 +358,12 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
     for part in loc:
         field = model.model_fields.get(part) if isinstance(part, str) else None
         annotation = getattr(field, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        # an optional sub-model (EarlyStoppingSpec | None): the model inside
+        candidates = [annotation, *typing.get_args(annotation)]
+        found = [a for a in candidates if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not found:
             return []
-        model = annotation
+        model = found[0]
     return list(model.model_fields)
 
 
@@ -343,12 +384,20 @@ def expand_grid(spec: StudySpec) -> list[Run]:
         side = DATASETS[spec.data.name].side(spec.data)
         for cname, terms in spec.conditions.items():
             resolved, notes = resolve_terms(terms, entry.variational, side)
+            output = params["output"]
+            if output == "auto":
+                output = "sigmoid" if needs_probabilities(resolved) else "linear"
+            training = spec.training.model_dump(mode="json")
+            if training["early_stopping"] is None:
+                training.pop("early_stopping")  # run ids of fixed-epoch studies stay as they were
+            else:
+                training.pop("epochs")  # not used: early stopping ends the run
             for seed in spec.seeds:
                 config = {
-                    "model": {"name": m["name"], "label": label, **params},
+                    "model": {"name": m["name"], "label": label, **params, "output": output},
                     "condition": {"name": cname, "terms": resolved},
                     "data": spec.data.model_dump(mode="json"),
-                    "training": spec.training.model_dump(mode="json"),
+                    "training": training,
                     "seed": seed,
                 }
                 run_id = run_hash(config)

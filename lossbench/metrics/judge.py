@@ -1,0 +1,210 @@
+"""The judge behind ``fd-judge`` and ``kid-judge``: a feature network that no loss term trains on.
+
+``fd-domain`` reads the features of the dataset's domain classifier, and the ``perceptual``
+term with ``network: domain`` trains on that same network: a condition with that term is partly
+scored by its own loss. The judge is built differently on purpose:
+
+- another architecture (5×5 and strided convolutions with batch norm, global average pooling,
+  128-d features) and another recipe (SGD with Nesterov momentum, cosine schedule, random affine
+  augmentation, another seed) than the domain classifier (``lossbench.metrics.domain``);
+- for MNIST digits, other real digits: it is trained on the **official MNIST test split**
+  (10,000 digits; 9,000 to train, 1,000 held out), which shares no image with the 5,000 digits
+  that ``mnist-5k`` takes from MNIST's training set (checked: no identical image). The trained
+  network ships inside the package (``lossbench/shipped/judge-mnist-v1.pt``, with its card), so
+  every machine scores with the same weights, offline; ``python -m lossbench.metrics.judge
+  --mnist-root DIR`` retrains it from the official files.
+- for any other dataset (and for ``mnist``, whose test split is the judge's training data) the
+  same recipe is trained once on the study's own training split and cached, and provenance says
+  so: a different network from the domain classifier, but the same digits.
+
+Inputs are images in [0, 1] as they are (no resize, no normalisation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lossbench import files
+from lossbench.weights import cache_dir, content_sha256, sha256_of
+
+RECIPE = {
+    "version": 1, "seed": 1, "epochs": 12, "batch_size": 128, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
+    "schedule": "cosine to 0 over all steps", "optimizer": "SGD, Nesterov momentum",
+    "augmentation": "random affine per image: rotation ±10°, translation ±2 px, scale 0.9-1.1 (bilinear, zero fill)",
+    "architecture": "conv5x5-32, conv5x5-32/2, conv3x3-64, conv3x3-64/2, conv3x3-128 (batch norm, ReLU), "
+                    "global average pool -> 128-d features, dropout 0.3, linear head",
+    "held_out": 1000,
+}
+SHIPPED = Path(__file__).resolve().parents[1] / "shipped" / f"judge-mnist-v{RECIPE['version']}.pt"
+#: datasets whose images the shipped judge (trained on the official MNIST test split) never saw
+SHIPPED_FOR = ("mnist-5k",)
+
+
+class JudgeNet(nn.Module):
+    def __init__(self, channels: int, classes: int):
+        super().__init__()
+
+        def block(cin, cout, k, stride=1):
+            return [nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+        self.body = nn.Sequential(*block(channels, 32, 5), *block(32, 32, 5, 2), *block(32, 64, 3), *block(64, 64, 3, 2),
+                                  *block(64, 128, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(128, classes))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def _affine(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The recipe's augmentation: a random rotation, translation and scale per image."""
+    n, _, h, w = x.shape
+    angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(10)
+    scale = 0.9 + 0.2 * torch.rand(n, generator=generator)
+    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * torch.tensor([2 * 2 / w, 2 * 2 / h])
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid.to(x.device), mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def train_judge(train_x, train_y, device="cpu") -> JudgeNet:
+    torch.manual_seed(RECIPE["seed"])
+    gen = torch.Generator().manual_seed(RECIPE["seed"])
+    model = JudgeNet(train_x.shape[1], int(train_y.max()) + 1).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"], momentum=RECIPE["momentum"], nesterov=True,
+                                weight_decay=RECIPE["weight_decay"])
+    bs = RECIPE["batch_size"]
+    total = RECIPE["epochs"] * math.ceil(len(train_x) / bs)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total)
+    x, y = train_x.to(device), train_y.to(device)
+    model.train()
+    for _ in range(RECIPE["epochs"]):
+        order = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x), bs):
+            idx = order[i : i + bs].to(device)
+            loss = F.cross_entropy(model(_affine(x[idx], gen)), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    return model.eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device="cpu") -> float:
+    model.eval()
+    return sum(int((model(x[i : i + 500].to(device)).argmax(1).cpu() == y[i : i + 500]).sum()) for i in range(0, len(x), 500)) / len(x)
+
+
+def official_split(root: str | Path) -> dict:
+    """The official MNIST test split under ``root`` (torchvision layout), split by the recipe's
+    seed into the judge's training digits and its held-out digits."""
+    from lossbench.data import load_dataset
+    from lossbench.data.registry import DataSpec
+
+    whole = load_dataset(DataSpec(name="mnist", root=str(root), validation_fraction=0, test_fraction=0.5))
+    x, y = torch.cat([whole.train_x, whole.test_x]), torch.cat([whole.train_y, whole.test_y])
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(RECIPE["seed"]))
+    held, train = order[: RECIPE["held_out"]], order[RECIPE["held_out"] :]
+    return {"train_x": x[train], "train_y": y[train], "held_x": x[held], "held_y": y[held], "n": len(x)}
+
+
+def build_shipped(root: str | Path, out: Path = SHIPPED) -> dict:
+    """Train the shipped judge from the official MNIST test split under ``root``; write it and its card."""
+    split = official_split(root)
+    started = time.perf_counter()
+    model = train_judge(split["train_x"], split["train_y"])
+    state = {k: v.cpu() for k, v in model.state_dict().items()}
+    card = {"name": out.stem, "recipe": RECIPE, "trained_on": f"the official MNIST test split: {len(split['train_x'])} "
+            f"digits to train, {len(split['held_x'])} held out (seed {RECIPE['seed']})",
+            "held_out_accuracy": round(accuracy(model, split["held_x"], split["held_y"]), 4),
+            "train_seconds": round(time.perf_counter() - started, 1), "torch": torch.__version__,
+            "content_sha256": content_sha256(state)}
+    files.torch_save(out, state)
+    card["sha256"] = sha256_of(out)
+    files.write_json(out.with_suffix(".json"), card)
+    return card
+
+
+class JudgeFeatures:
+    """Callable: N×C×H×W in [0, 1] -> N×128 float64 features of the judge (global-average-pooled)."""
+
+    dim = 128
+
+    def __init__(self, data, cache=None, device="cpu"):
+        from lossbench.errors import LossbenchError
+
+        self.device = torch.device(device)
+        ident = data.identity
+        channels, classes = data.train_x.shape[1], None
+        if ident["name"] in SHIPPED_FOR and tuple(data.train_x.shape[1:]) == (1, 28, 28):
+            card_path = SHIPPED.with_suffix(".json")
+            if not (SHIPPED.is_file() and card_path.is_file()):
+                raise LossbenchError(f"fd-judge: the shipped judge {SHIPPED} is missing; reinstall lossbench or rebuild it "
+                                     f"with: python -m lossbench.metrics.judge --mnist-root DIR")
+            self.card = files.read_json(card_path)
+            state = torch.load(SHIPPED, map_location="cpu", weights_only=True)
+            if content_sha256(state) != self.card["content_sha256"]:
+                raise LossbenchError(f"fd-judge: {SHIPPED} does not match its card (content sha256); rebuild it with: "
+                                     f"python -m lossbench.metrics.judge --mnist-root DIR")
+            self.path, self.name, classes = SHIPPED, "judge-mnist", 10
+        else:
+            if data.train_y is None or data.test_y is None or int(data.train_y.min()) < 0:
+                raise LossbenchError(f"fd-judge: dataset {ident['name']} has no class labels to train a judge on")
+            classes = int(data.train_y.max()) + 1
+            key = f"judge-{ident['name']}-{ident['sha256'][:16]}-recipe{RECIPE['version']}"
+            self.path, self.name = cache_dir(cache) / "judges" / f"{key}.pt", f"judge-{ident['name']}"
+            card_path = self.path.with_suffix(".json")
+            if self.path.is_file() and card_path.is_file() and files.read_json(card_path).get("sha256") == sha256_of(self.path):
+                state, self.card = torch.load(self.path, map_location="cpu", weights_only=True), files.read_json(card_path)
+            else:
+                started = time.perf_counter()
+                model = train_judge(data.train_x, data.train_y, self.device)
+                state = {k: v.cpu() for k, v in model.state_dict().items()}
+                files.torch_save(self.path, state)
+                self.card = {"name": self.path.stem, "recipe": RECIPE,
+                             "trained_on": f"the study's training split of {ident['name']} ({ident['n_train']} images): the "
+                                           f"same images as the domain classifier's, through a different network",
+                             "held_out_accuracy": round(accuracy(model, data.test_x, data.test_y, self.device), 4),
+                             "train_seconds": round(time.perf_counter() - started, 1),
+                             "content_sha256": content_sha256(state), "sha256": sha256_of(self.path)}
+                files.write_json(card_path, self.card)
+        self.model = JudgeNet(channels, classes)
+        self.model.load_state_dict(state)
+        self.model = self.model.to(self.device).eval().requires_grad_(False)
+
+    @property
+    def provenance(self) -> dict:
+        return {"network": f"lossbench judge, recipe v{RECIPE['version']} ({RECIPE['architecture']}), 128-d pooled features; "
+                           f"no loss term trains on it",
+                "weights": self.path.name if self.path == SHIPPED else str(self.path),
+                "weights_sha256": self.card["sha256"], "weights_content_sha256": self.card["content_sha256"],
+                "trained_on": self.card["trained_on"], "held_out_accuracy": f"{self.card['held_out_accuracy']:.4f}",
+                "input": "images in [0, 1] as they are"}
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.model.features(x[i : i + 500].to(self.device)).double().cpu() for i in range(0, len(x), 500)])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Retrain the shipped MNIST judge from the official MNIST test split.")
+    parser.add_argument("--mnist-root", required=True, help="a folder holding MNIST/raw/t10k-*-ubyte[.gz]")
+    parser.add_argument("--out", default=str(SHIPPED), help=f"where to write it (default: {SHIPPED})")
+    args = parser.parse_args(argv)
+    card = build_shipped(args.mnist_root, Path(args.out))
+    print(f"{args.out}: held-out accuracy {card['held_out_accuracy']}, {card['train_seconds']} s, sha256 {card['sha256']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""What a number means, next to the number: paired differences with their interval and the
+smallest effect the study could detect; which judgements are circular (the loss trained on the
+judging network); and where each distribution metric sits on its calibration ladder.
+
+All read stored results only (comparisons from per-run metrics, the manifest's calibration,
+study.yaml's conditions).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from lossbench.metrics import METRICS, column_metric
+
+#: a perceptual term's network -> the metric features that read the same network
+_SHARED = {"domain": "domain", "inception": "inception"}
+CIRCULAR_MARK = "§"
+
+
+def circular_cells(conditions: dict, columns: list[str]) -> dict[tuple[str, str], str]:
+    """(condition, column) -> the network that the condition's perceptual term trains on and the
+    column's metric also reads: such a number is partly the loss scoring itself."""
+    out = {}
+    for cname, terms in (conditions or {}).items():
+        for term in terms or []:
+            if not isinstance(term, dict) or term.get("term") != "perceptual":
+                continue
+            network = term.get("network", "domain")
+            for column in columns:
+                metric = column_metric(column)
+                entry = METRICS.get(metric)
+                if entry is None:
+                    continue
+                shared = (entry.kind == "distribution" and entry.features == _SHARED.get(network)) or (
+                    network == "lpips-alex" and metric == "lpips")
+                if shared:
+                    out[(cname, column)] = network
+    return out
+
+
+def circular_note(circular: dict) -> list[str]:
+    if not circular:
+        return []
+    by_network: dict[tuple[str, str], list[str]] = {}
+    for (condition, column), network in circular.items():
+        by_network.setdefault((condition, network), []).append(column)
+    lines = [f"{CIRCULAR_MARK} **Circular judgement**: the condition's perceptual term trains on the network that scores "
+             "this column, so its value is partly the loss scoring itself; judge such a condition by a column without "
+             f"{CIRCULAR_MARK} (the judge, `fd-judge`, is a network no loss term trains on)."]
+    for (condition, network), cols in by_network.items():
+        lines.append(f"- `{condition}`: its perceptual term uses `{network}`, which also scores {', '.join(f'`{c}`' for c in cols)}")
+    return lines
+
+
+def _num(v: float, digits: int = 3) -> str:
+    if not np.isfinite(v):
+        return "–"
+    return f"{v:+.{digits}g}" if v else "0"
+
+
+def differences_markdown(table: pd.DataFrame, columns: list[str], circular: dict) -> list[str]:
+    """The study's first table: per condition (rows) and metric (columns) the mean paired
+    difference from the baseline on the same seed, its 95% t-interval and the seeds behind it;
+    then the smallest difference the seeds could detect, per metric."""
+    if table.empty:
+        return []
+    baseline = table["baseline"].iloc[0]
+    shown = [c for c in columns if c in set(table["metric"])]
+    arrows = {c: "↑" if METRICS[column_metric(c)].higher_is_better else "↓" for c in shown}
+    lines = [f"## Paired differences from `{baseline}` (same seed)", "",
+             f"Each cell: mean over seeds of (condition − `{baseline}`) on the same seed, and its 95% t-interval. "
+             "**Bold**: the interval excludes 0 (✓ better, ✗ worse in the metric's direction, ↑ or ↓); otherwise the "
+             "seeds cannot tell the condition from the baseline. *n*: seeds in both. p-values (paired t over seeds; "
+             "Wilcoxon over test images, which holds the trained models fixed; Holm-adjusted): `comparisons.csv`."
+             + (f" {CIRCULAR_MARK}: circular judgement (below)." if circular else ""), "",
+             "| model | condition | n | " + " | ".join(f"{c} {arrows[c]}" for c in shown) + " |",
+             "|---|---|---|" + "---|" * len(shown)]
+    for (model, condition), group in table.groupby(["model", "condition"], sort=False):
+        by_metric = group.set_index("metric")
+        cells = []
+        for c in shown:
+            if c not in by_metric.index:
+                cells.append("–")
+                continue
+            r = by_metric.loc[c]
+            text = f"{_num(r['difference'])} [{_num(r['ci_low'])}, {_num(r['ci_high'])}]"
+            if np.isfinite(r["ci_low"]) and (r["ci_low"] > 0 or r["ci_high"] < 0):
+                text = f"**{text}** {'✓' if r['direction'] == 'better' else '✗'}"
+            if (condition, c) in circular:
+                text += f" {CIRCULAR_MARK}"
+            cells.append(text)
+        n = int(group["n_seeds"].max())
+        lines.append(f"| {model} | {condition} | {n} | " + " | ".join(cells) + " |")
+    # the smallest effect the study could detect: per metric, from the pooled spread of the paired differences
+    lines += ["", "**The smallest effect this study could detect** (a paired t-test over the seeds, two-sided α = 0.05, "
+              "80% power; from the standard deviation of the paired differences pooled over the conditions). A true "
+              "difference smaller than this is likely to go unseen: an interval that contains 0 is *no evidence of no "
+              "effect* below it.", "",
+              "| metric | seeds | SD of paired differences (pooled) | detectable difference | baseline mean |", "|---|---|---|---|---|"]
+    from lossbench.report.analysis import detectable_effect
+
+    for c in shown:
+        rows = table[table["metric"] == c]
+        sds, ns = rows["sd_difference"].to_numpy(dtype=float), rows["n_seeds"].to_numpy(dtype=int)
+        ok = np.isfinite(sds) & (ns >= 2)
+        if not ok.any():
+            continue
+        pooled = float(np.sqrt(np.sum((ns[ok] - 1) * sds[ok] ** 2) / np.sum(ns[ok] - 1)))
+        n = int(np.median(ns[ok]))
+        base = rows["baseline_mean"].dropna()
+        lines.append(f"| {c} | {n} | {pooled:.3g} | {detectable_effect(pooled, n):.3g} | "
+                     f"{(f'{base.iloc[0]:.4g}' if len(base) else '–')} |")
+    return lines + [""]
+
+
+def equivalent(value: float, ladder: dict, floor: float, kind: str = "blur") -> str:
+    """Where ``value`` sits on the ladder's ``kind`` rungs, read as the degradation of real images
+    that scores the same: '≈ blur σ 0.62' by linear interpolation between rungs (the floor is
+    amount 0), '> blur σ 1' beyond the last rung, '≤ real' at or below the floor."""
+    rungs = sorted((float(k.split()[1]), v) for k, v in ladder.items() if k.split()[0] == kind)
+    if not rungs or not np.isfinite(value):
+        return ""
+    points = [(0.0, floor)] + rungs
+    if any(b[1] <= a[1] for a, b in zip(points, points[1:])):
+        return ""  # the metric does not grow with the degradation here: no reading
+    if value <= floor:
+        return "≤ real"
+    for (a0, v0), (a1, v1) in zip(points, points[1:]):
+        if value <= v1:
+            return f"≈ {kind} {a0 + (value - v0) / (v1 - v0) * (a1 - a0):.2g}"
+    return f"> {kind} {points[-1][0]:g}"
+
+
+def calibration_markdown(manifest: dict, agg: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The ladder of each distribution metric, then every cell's distribution columns read on it."""
+    calibration = {m: c for m, c in (manifest.get("calibration") or {}).items() if "samples" in c}
+    if not calibration:
+        return []
+    rungs = list(dict.fromkeys(k for c in calibration.values() for part in ("recon", "samples") for k in c[part] if k != "real"))
+    lines = ["## Distribution metrics in context", "",
+             "What real images score against the same real test images, at the same N as the table: *real* is the "
+             "floor for `-samples` (N real training images, not test images: what a perfect generator would score at "
+             "this N); the rungs degrade real images by a Gaussian blur of σ px or additive Gaussian noise of σ (in "
+             "[0, 1] units). For `-recon` the rungs degrade the test images themselves (a perfect reconstruction "
+             "scores 0). A model's distance reads as the degradation that scores the same.", "",
+             "| metric | N | real | " + " | ".join(rungs) + " |", "|---|---|---|" + "---|" * len(rungs)]
+    for metric, c in calibration.items():
+        for part in ("samples", "recon"):
+            real = f"{c['samples']['real']:.4g}" if part == "samples" else "0"
+            lines.append(f"| {metric}-{part} | {c['n']} | {real} | " + " | ".join(
+                f"{c[part][r]:.4g}" if r in c[part] else "–" for r in rungs) + " |")
+    dist = [col for col in columns if column_metric(col) in calibration and col.endswith(("-recon", "-samples"))]
+    if dist and not agg.empty:
+        lines += ["", "Each cell's mean, read on the blur rungs (samples also as a multiple of the real floor):", "",
+                  "| model | condition | " + " | ".join(dist) + " |", "|---|---|" + "---|" * len(dist)]
+        for _, r in agg.iterrows():
+            cells = []
+            for col in dist:
+                c = calibration[column_metric(col)]
+                value = r.get(col, math.nan)
+                if not np.isfinite(value):
+                    cells.append("–")
+                    continue
+                part = "samples" if col.endswith("-samples") else "recon"
+                floor = c["samples"]["real"] if part == "samples" else 0.0
+                ratio = f", {value / floor:.1f}× real" if part == "samples" and floor > 0 else ""
+                cells.append(f"{value:.4g} ({equivalent(value, c[part], floor) or 'off the ladder'}{ratio})")
+            lines.append(f"| {r['model']} | {r['condition']} | " + " | ".join(cells) + " |")
+    return lines + [""]
