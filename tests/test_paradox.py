@@ -64,6 +64,18 @@ def test_generation_rules_hold_on_many_real_digits(digits):
             for p in t:
                 mask[p] = True
             assert ndimage.label(mask, structure=np.ones((3, 3)))[1] == 1, "thickening pixels not connected"
+        d = V.distance_to_stroke(s)
+        if v["strays"]:
+            strays = v["strays"]
+            assert len(set(strays)) == 6 and all(d[p] == 2 for p in strays), "a stray is not at distance 2"
+            assert all(max(abs(a[0] - b[0]), abs(a[1] - b[1])) >= V.STRAY_SPACING
+                       for i, a in enumerate(strays) for b in strays[i + 1 :]), "strays are not scattered"
+        if v["detached"]:
+            block = np.array(v["detached"])
+            h, w = np.ptp(block, axis=0) + 1
+            assert len(block) == 6 and sorted((h, w)) == [2, 3], "not a 2x3 block"
+            dist = [d[tuple(p)] for p in block]
+            assert min(dist) == 2, "the detached block touches the stroke, or is not near it"
         for k in V.KINDS:
             if v[k]:
                 made[k] += 1
@@ -72,11 +84,26 @@ def test_generation_rules_hold_on_many_real_digits(digits):
     assert min(made.values()) > 200, made  # the rules find a place on most digits
 
 
+def test_controls_on_a_hand_made_stroke():
+    s = np.zeros((14, 14), dtype=bool)
+    s[3:11, 6:8] = True  # a vertical bar
+    d = V.distance_to_stroke(s)
+    blocks = V.detached_candidates(s)
+    assert blocks and all(min(d[p] for p in b) == 2 and len(b) == 6 for b in blocks)
+    # row-major, 2x3 blocks first: the first whose nearest pixel, (1, 4), is 2 from the bar's corner (3, 6)
+    assert [(y, x) for y, x in blocks[0]] == [(0, 2), (0, 3), (0, 4), (1, 2), (1, 3), (1, 4)]
+    strays = V.scattered_strays(s, np.random.default_rng(0))
+    assert len(strays) == 6 and all(d[p] == 2 for p in strays)
+    tiny = np.zeros((5, 5), dtype=bool)
+    tiny[2, 2] = True  # a ring of 16 pixels at distance 2: no room for six strays 3 apart
+    assert V.scattered_strays(tiny, np.random.default_rng(0)) is None
+
+
 def test_agreement_on_a_hand_made_case():
     # three digits; metric "l2" (lower is better) and a judge (higher is better)
     rows = []
-    for digit, (stray, hole, ext, thick) in enumerate([(1, 1, 6, 6), (1, 1, 6, 6), (1, 1, 6, 6)]):
-        for kind, value in zip(V.KINDS, (stray, hole, ext, thick)):
+    for digit in range(3):
+        for kind, value in zip(("stray", "hole", "extension", "thickening"), (1, 1, 6, 6)):
             rows.append({"digit": digit, "kind": kind, "l2": value})
     judge = {("stray", 0): 0.1, ("hole", 0): 0.2, ("extension", 0): 0.9, ("thickening", 0): 0.0,
              ("stray", 1): 0.5, ("hole", 1): 0.6, ("extension", 1): 0.4, ("thickening", 1): 0.5,
@@ -85,7 +112,8 @@ def test_agreement_on_a_hand_made_case():
     table["judge-classifier"] = [judge[(r.kind, r.digit)] for r in table.itertuples()]
     table = table[~((table["digit"] == 2) & (table["kind"] == "hole"))]  # a digit without a hole
     a = agreement(table, ["l2", "judge-classifier"]).set_index(["metric", "pair_kind"])
-    assert (a.loc["l2", "prefers_six_pixel"] == 0).all()
+    # 5 pairs (3 stray, 2 hole) against each of extension and thickening, and their pooled rows: 20
+    assert (a.loc["l2", "prefers_six_pixel"].dropna() == 0).all() and a.loc["l2", "n_pairs"].sum() == 20
     got = a.loc[("judge-classifier", "stray-vs-extension")]
     # extension beats stray in digit 0 only (digit 2 is a tie: not a preference)
     assert got["n_pairs"] == 3 and got["prefers_six_pixel"] == pytest.approx(1 / 3)
@@ -93,12 +121,41 @@ def test_agreement_on_a_hand_made_case():
     assert a.loc[("judge-classifier", "hole-vs-extension")]["prefers_six_pixel"] == 0.5
     pooled = a.loc[("judge-classifier", "one-pixel-vs-extension")]
     assert pooled["n_pairs"] == 5 and pooled["prefers_six_pixel"] == pytest.approx(2 / 5)
-    # 95% Wilson interval for 1 of 3, by its formula
-    z, n, p = 1.959963984540054, 3, 1 / 3
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    assert got["ci_low"] == pytest.approx(centre - half, abs=1e-9)
-    assert got["ci_high"] == pytest.approx(centre + half, abs=1e-9)
+    assert pooled["n_digits"] == 3
+    # margins: extension minus one-pixel score, positive prefers the extension; l2 (lower is better) by -5 each
+    assert got["margin"] == pytest.approx(((0.9 - 0.1) + (0.4 - 0.5) + (0.3 - 0.3)) / 3)
+    assert a.loc[("l2", "stray-vs-extension")]["margin"] == -5 and got["ties"] == pytest.approx(1 / 3)
+    assert got["ci_low"] <= got["prefers_six_pixel"] <= got["ci_high"]
+
+
+def test_clustered_bootstrap_on_a_hand_made_case():
+    """10 digits with 2 pairs each: 5 digits win both, 5 lose both. Resampling digits, the share is
+    K/10 with K ~ Binomial(10, 1/2): its 2.5% and 97.5% quantiles are 0.2 and 0.8. Treating the 20
+    pairs as independent (pooled Wilson) would give about [0.30, 0.70]: too narrow."""
+    from lossbench.paradox.measure import clustered_bootstrap
+
+    groups = [np.ones(2)] * 5 + [np.zeros(2)] * 5
+    low, high = clustered_bootstrap(groups, n=20000, seed=0)
+    assert (low, high) == (pytest.approx(0.2), pytest.approx(0.8))
+    # a group's pairs count by their number: one digit with 3 wins and one with 1 loss gives 3/4 when both are drawn
+    low, high = clustered_bootstrap([np.ones(3), np.zeros(1)], n=20000, seed=1)
+    assert (low, high) == (0.0, 1.0)
+
+
+def test_judge_controls_verdict_on_a_hand_made_case():
+    """A judge that counts ink prefers scattered strays as often as an extension: not a whole-image judge."""
+    from lossbench.paradox.measure import judge_controls
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for digit in range(40):
+        for kind in ("extension", "strays", "detached"):
+            ink = 6 + rng.normal(0, 0.1)  # same ink, noise only
+            rows.append({"digit": digit, "kind": kind, "judge-discriminator": ink,
+                         "judge-classifier": 1.0 if kind == "extension" else 0.5})
+    table = judge_controls(pd.DataFrame(rows), ["judge-discriminator", "judge-classifier"]).set_index(["metric", "control"])
+    assert not table.loc[("judge-discriminator", "strays"), "whole_image"]
+    assert table.loc[("judge-classifier", "strays"), "whole_image"] and table.loc[("judge-classifier", "detached"), "prefers_extension"] == 1.0
 
 
 def test_equal_mse_gallery_reaches_the_translation_mse():
@@ -134,7 +191,7 @@ def paradox_run(tmp_path_factory, lb_cache):
 
 
 def test_the_faithful_figure_has_the_slides_arithmetic(paradox_run):
-    for name in ("paradox_figure.png", "agreement.png", "equal_mse.png", "report.md", "manifest.json"):
+    for name in ("paradox_figure.png", "agreement.png", "judge_controls.png", "equal_mse.png", "report.md", "manifest.json"):
         assert (paradox_run / name).is_file()
     values = pd.read_csv(paradox_run / "paradox_values.csv").pivot(index="variant", columns="metric", values="value")
     one, six = ["stray", "hole"], ["extension (end)", "extension (start)"]
@@ -151,10 +208,14 @@ def test_the_faithful_figure_has_the_slides_arithmetic(paradox_run):
 def test_systematic_outputs(paradox_run):
     variants = pd.read_csv(paradox_run / "variants.csv")
     assert variants.groupby("kind")["pixels_changed"].unique().map(list).to_dict() == {
-        "extension": [6], "hole": [1], "stray": [1], "thickening": [6]}
+        "extension": [6], "hole": [1], "stray": [1], "thickening": [6], "strays": [6], "detached": [6]}
     assert variants["digit"].nunique() == 30
     agree = pd.read_csv(paradox_run / "agreement.csv")
-    assert list(agree.columns) == ["metric", "pair_kind", "n_pairs", "prefers_six_pixel", "ci_low", "ci_high"]
+    assert list(agree.columns)[:6] == ["metric", "pair_kind", "n_pairs", "prefers_six_pixel", "ci_low", "ci_high"]
+    assert {"margin", "margin_low", "margin_high", "n_digits", "ties", "near_ties"} <= set(agree.columns)
+    controls = pd.read_csv(paradox_run / "judge_controls.csv")
+    assert set(controls["control"]) == {"strays", "detached"} and "whole_image" in controls
+    assert "whole-image judge" in (paradox_run / "report.md").read_text()
     assert {"l1", "l2", "psnr", "ssim", "perceptual-domain", "judge-discriminator", "judge-classifier"} <= set(agree["metric"])
     assert (agree[agree["metric"].isin(["l1", "l2", "psnr"])]["prefers_six_pixel"] == 0).all()
     assert ((agree["ci_low"] <= agree["prefers_six_pixel"]) & (agree["prefers_six_pixel"] <= agree["ci_high"])).all()

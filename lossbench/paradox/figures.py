@@ -84,10 +84,11 @@ def paradox_figure(images, names, values: dict, measures, path: Path) -> None:
 def agreement_chart(agree: pd.DataFrame, path: Path, spec) -> None:
     kinds = [k for k in dict.fromkeys(agree["pair_kind"]) if not k.startswith("one-pixel")]
     metrics = list(dict.fromkeys(agree["metric"]))
-    panels = [("extension", "against an extension (the paradox)"), ("thickening", "against a thickening (control)")]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(metrics) + 1.8), sharey=True)
+    panels = [("extension", "against an extension (the paradox)"), ("thickening", "against a thickening (control)"),
+              ("strays", "against six scattered strays (ink control)"), ("detached", "against a detached 2x3 block (ink control)")]
+    fig, axes = plt.subplots(2, 2, figsize=(12, 2 * (0.42 * len(metrics) + 1.6)), sharey=True)
     colours = {"stray": "#e15759", "hole": "#4e79a7"}
-    for ax, (six, title) in zip(axes, panels):
+    for ax, (six, title) in zip(axes.flat, panels):
         for j, one in enumerate(("stray", "hole")):
             kind = f"{one}-vs-{six}"
             if kind not in kinds:
@@ -101,12 +102,39 @@ def agreement_chart(agree: pd.DataFrame, path: Path, spec) -> None:
         ax.set_xlim(0, 1)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("share of pairs where the metric prefers the 6-pixel image")
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
-    axes[0].set_yticks(np.arange(len(metrics)), metrics)
-    axes[0].invert_yaxis()
+        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    for ax in axes[:, 0]:
+        ax.set_yticks(np.arange(len(metrics)), metrics)
+    axes[0, 0].invert_yaxis()
     n = int(agree[~agree["pair_kind"].str.startswith("one-pixel")]["n_pairs"].max())
     fig.suptitle(f"Which output does each metric prefer? {spec.per_class} test digits per class, seed {spec.seed} "
-                 f"(up to {n} pairs per bar; bars: 95% Wilson intervals)", fontsize=11)
+                 f"(up to {n} pairs per bar; bars: 95% intervals by bootstrap over digits)", fontsize=11)
+    fig.tight_layout()
+    files.save_figure(path, fig)
+
+
+def controls_chart(controls: pd.DataFrame, path: Path, spec) -> None:
+    """Per measure: the share of digits in which it prefers the extension over each ink-matched control."""
+    metrics = list(dict.fromkeys(controls["metric"]))
+    fig, ax = plt.subplots(figsize=(8.5, 0.45 * len(metrics) + 1.9))
+    for j, (control, colour) in enumerate((("strays", "#59a14f"), ("detached", "#b07aa1"))):
+        part = controls[controls["control"] == control].set_index("metric").reindex(metrics)
+        y = np.arange(len(metrics)) + (j - 0.5) * 0.38
+        err = np.vstack([part["prefers_extension"] - part["ci_low"], part["ci_high"] - part["prefers_extension"]])
+        ax.barh(y, part["prefers_extension"], height=0.36, color=colour, xerr=err, capsize=2,
+                label=f"extension preferred over {'six scattered strays' if control == 'strays' else 'a detached 2x3 block'}")
+    for i, m in enumerate(metrics):
+        if (controls[controls["metric"] == m]["ties"] == 1).all():
+            ax.text(0.02, i, "tie in every pair (same six pixels changed)", va="center", fontsize=8, color="#555555")
+    ax.axvline(0.5, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_yticks(np.arange(len(metrics)), [m + (" (whole-image judge)" if controls[controls["metric"] == m]["whole_image"].iloc[0]
+                                                 else "") for m in metrics])
+    ax.invert_yaxis()
+    ax.set_xlabel("share of digits where the measure prefers the extension (same six pixels of ink)")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
+    ax.set_title(f"Does it see a continued stroke, or count ink? {spec.per_class} digits per class, seed {spec.seed}\n"
+                 "(bars: 95% intervals by bootstrap over digits; a whole-image judge clears 0.5 on both)", fontsize=10)
     fig.tight_layout()
     files.save_figure(path, fig)
 

@@ -29,8 +29,8 @@ from lossbench.models import build_model
 from lossbench.weights import cache_dir, sha256_of
 
 RECIPE = {
-    "version": 1, "seed": 0,
-    "fakes": {"autoencoders": [["ae-mlp", {"latent_dim": 3}], ["ae-conv", {"channels": [16, 32]}]],
+    "version": 2, "seed": 0,
+    "fakes": {"autoencoders": [["ae-mlp", {"latent_dim": 3, "output": "linear"}], ["ae-conv", {"channels": [16, 32], "output": "linear"}]],
               "autoencoder_loss": "l2", "autoencoder_epochs": 3, "autoencoder_lr": 2e-3,
               "noise": ["independent pixels at the real ink density", "thresholded Gaussian-smoothed noise (sigma 1.5)"],
               "binarised_at": 0.5},

@@ -6,10 +6,10 @@ import math
 
 import pandas as pd
 import torch
-from scipy.stats import binomtest
+import numpy as np
 
 from lossbench.metrics.ssim import ssim
-from lossbench.paradox.variants import ONE_PIXEL, SIX_PIXEL
+from lossbench.paradox.variants import INK_CONTROLS, ONE_PIXEL, SIX_PIXEL
 
 #: direction of every paradox metric: True if higher means closer to the target / better
 HIGHER_IS_BETTER = {"l1": False, "l2": False, "l2_norm": False, "psnr": True, "ssim": True, "lpips": False,
@@ -61,42 +61,94 @@ class Measures:
         return out
 
 
+#: a judge's score difference below this counts as a near tie (probabilities: under a thousandth)
+NEAR_TIE = {"judge-classifier": 1e-3}
+BOOTSTRAP = 4000
+
+
 def prefers(metric: str, six: float, one: float) -> bool:
     """Does ``metric`` rate the six-pixel image strictly better than the one-pixel image?"""
     return six > one if HIGHER_IS_BETTER[metric] else six < one
 
 
-def wilson(k: int, n: int) -> tuple[float, float]:
-    if n == 0:
+def margin(metric: str, second, first):
+    """How much better ``metric`` rates the second image than the first, in the metric's own units
+    (positive: prefers the second)."""
+    return np.subtract(second, first) if HIGHER_IS_BETTER[metric] else np.subtract(first, second)
+
+
+def clustered_bootstrap(groups: list[np.ndarray], n: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of the mean over all pairs when whole groups (one digit's pairs)
+    are resampled with replacement: pairs of one digit share that digit, so they are not
+    independent draws, and an interval that treats them as such (pooled Wilson) is too narrow.
+    A resample's mean is its groups' summed values over their summed counts."""
+    if not groups:
         return math.nan, math.nan
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
+    rng = np.random.default_rng(seed)
+    sums = np.array([g.sum() for g in groups], dtype=float)
+    counts = np.array([len(g) for g in groups], dtype=float)
+    pick = rng.integers(0, len(groups), (n, len(groups)))
+    means = sums[pick].sum(1) / counts[pick].sum(1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return float(low), float(high)
 
 
-def agreement(values: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+def _compare(metric: str, wide: pd.DataFrame, firsts: list[str], second: str, name: str, label: str, seed: int) -> dict:
+    """Same-digit pairs (first kind, second kind): the share preferring the second (ties count as
+    not preferring), its clustered-bootstrap interval, and the mean margin with its interval."""
+    wins, margins = [], []
+    for _, row in wide.iterrows():
+        w, m = [], []
+        for first in firsts:
+            if first in row and second in row and pd.notna(row[first]) and pd.notna(row[second]):
+                w.append(prefers(metric, row[second], row[first]))
+                m.append(float(margin(metric, row[second], row[first])))
+        if w:
+            wins.append(np.array(w, dtype=float))
+            margins.append(np.array(m))
+    n_pairs = int(sum(len(w) for w in wins))
+    share = float(np.concatenate(wins).mean()) if wins else math.nan
+    low, high = clustered_bootstrap(wins, seed=seed)
+    mean_margin = float(np.concatenate(margins).mean()) if margins else math.nan
+    m_low, m_high = clustered_bootstrap(margins, seed=seed)
+    tie = NEAR_TIE.get(metric)
+    near = float((np.abs(np.concatenate(margins)) < tie).mean()) if tie and margins else math.nan
+    ties = float((np.concatenate(margins) == 0).mean()) if margins else math.nan
+    return {"metric": metric, "pair_kind": name, "n_pairs": n_pairs, label: share, "ci_low": low, "ci_high": high,
+            "n_digits": len(wins), "margin": mean_margin, "margin_low": m_low, "margin_high": m_high, "ties": ties,
+            "near_ties": near}
+
+
+def agreement(values: pd.DataFrame, metrics: list[str], seed: int = 0) -> pd.DataFrame:
     """``values``: one row per (digit, kind) with a column per metric. For each metric and pair
     kind, the share of (one-pixel, six-pixel) pairs of the same digit in which the metric prefers
-    the six-pixel image (ties count as not preferring), with a 95% Wilson interval.
-    Pair kinds: each one-pixel kind against each six-pixel kind, and both one-pixel kinds
-    pooled against each six-pixel kind (``one-pixel-vs-extension``, ...)."""
+    the six-pixel image (ties count as not preferring), with a 95% interval by bootstrap over digits
+    (clustered: a digit's pairs go together), the mean margin (six minus one, oriented so that
+    positive prefers six, in the metric's units) with its interval, and the share of near ties
+    where NEAR_TIE defines one. Pair kinds: each one-pixel kind against each six-pixel kind, and
+    both one-pixel kinds pooled against each six-pixel kind (``one-pixel-vs-extension``, ...)."""
     rows = []
     for metric in metrics:
         wide = values.pivot(index="digit", columns="kind", values=metric)
         for six in SIX_PIXEL:
-            pooled = []
             for one in ONE_PIXEL:
-                if one not in wide or six not in wide:
-                    continue
-                pair = wide[[one, six]].dropna()
-                wins = [prefers(metric, s, o) for o, s in zip(pair[one], pair[six])]
-                pooled += wins
-                rows.append(_row(metric, f"{one}-vs-{six}", wins))
-            rows.append(_row(metric, f"one-pixel-vs-{six}", pooled))
-    return pd.DataFrame(rows, columns=["metric", "pair_kind", "n_pairs", "prefers_six_pixel", "ci_low", "ci_high"])
+                rows.append(_compare(metric, wide, [one], six, f"{one}-vs-{six}", "prefers_six_pixel", seed))
+            rows.append(_compare(metric, wide, list(ONE_PIXEL), six, f"one-pixel-vs-{six}", "prefers_six_pixel", seed))
+    return pd.DataFrame(rows, columns=["metric", "pair_kind", "n_pairs", "prefers_six_pixel", "ci_low", "ci_high",
+                                       "n_digits", "margin", "margin_low", "margin_high", "ties", "near_ties"])
 
 
-def _row(metric: str, kind: str, wins: list[bool]) -> dict:
-    k, n = int(sum(wins)), len(wins)
-    low, high = wilson(k, n)
-    return {"metric": metric, "pair_kind": kind, "n_pairs": n, "prefers_six_pixel": k / n if n else math.nan,
-            "ci_low": low, "ci_high": high}
+def judge_controls(values: pd.DataFrame, metrics: list[str], seed: int = 0) -> pd.DataFrame:
+    """Ink-matched controls: for each metric, the share of digits in which it prefers the
+    extension over six scattered strays and over a detached 2×3 block (all three add six pixels),
+    with the clustered interval and the mean margin. ``whole_image``: the metric prefers the
+    extension over both controls (each interval above one half): it does more than count ink."""
+    rows = []
+    for metric in metrics:
+        wide = values.pivot(index="digit", columns="kind", values=metric)
+        for control in INK_CONTROLS:
+            rows.append(_compare(metric, wide, [control], "extension", f"{control}-vs-extension", "prefers_extension", seed))
+    table = pd.DataFrame(rows).rename(columns={"pair_kind": "control"})
+    table["control"] = table["control"].str.removesuffix("-vs-extension")
+    table["whole_image"] = table.groupby("metric")["ci_low"].transform(lambda low: bool((low > 0.5).all()))
+    return table

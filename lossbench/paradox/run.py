@@ -1,7 +1,8 @@
 """``lossbench paradox``: the one-pixel / six-pixel L2 paradox on real digits, measured.
 
 Writes into DIR: paradox_figure.png, paradox_values.csv (the faithful figure), variants.csv
-(every systematic variant and its metrics), agreement.csv and agreement.png, equal_mse.png and
+(every systematic variant and its metrics), agreement.csv and agreement.png, judge_controls.csv
+and judge_controls.png (the extension against ink-matched controls), equal_mse.png and
 equal_mse.csv, report.md, manifest.json. Everything is computed before anything is written,
 and every file is written atomically.
 """
@@ -26,7 +27,7 @@ from lossbench.data.registry import DataSpec
 from lossbench.errors import LossbenchError
 from lossbench.paradox import variants as V
 from lossbench.paradox.gallery import equal_mse
-from lossbench.paradox.measure import DESCRIPTIONS, Measures, agreement
+from lossbench.paradox.measure import DESCRIPTIONS, Measures, agreement, judge_controls
 
 
 class ParadoxSpec(BaseModel):
@@ -76,7 +77,8 @@ def run_paradox(spec: ParadoxSpec, out: Path, cache=None, device="cpu", data_roo
 
     # 2. the systematic version
     systematic, skipped = _systematic(test_x, test_y, spec, measures)
-    agree = agreement(systematic, measures.metrics)
+    agree = agreement(systematic, measures.metrics, seed=spec.seed)
+    controls = judge_controls(systematic, measures.metrics, seed=spec.seed)
 
     # 3. equal-MSE gallery: the figure's digit (grey, before binarising) and scikit-image's camera
     from skimage import data as skdata
@@ -101,13 +103,15 @@ def run_paradox(spec: ParadoxSpec, out: Path, cache=None, device="cpu", data_roo
     files.write_csv(out / "paradox_values.csv", values_long)
     files.write_csv(out / "variants.csv", systematic)
     files.write_csv(out / "agreement.csv", agree)
+    files.write_csv(out / "judge_controls.csv", controls)
     files.write_csv(out / "equal_mse.csv", gallery_table)
     from lossbench.paradox import figures
 
     figures.paradox_figure(images, names, fig_values, measures, out / "paradox_figure.png")
     figures.agreement_chart(agree, out / "agreement.png", spec)
+    figures.controls_chart(controls, out / "judge_controls.png", spec)
     figures.equal_mse_figure(gallery, originals, gallery_table, out / "equal_mse.png")
-    files.write_text(out / "report.md", _report(spec, manifest, fig_values, names, agree, skipped, gallery_table,
+    files.write_text(out / "report.md", _report(spec, manifest, fig_values, names, agree, controls, skipped, gallery_table,
                                                 training, measures))
     files.write_json(out / "manifest.json", manifest)
     return manifest
@@ -233,9 +237,9 @@ def _training_link(results: Path | None, judges) -> pd.DataFrame | None:
                 recon = torch.load(path, weights_only=True).float() / 255
                 realism.append(judges.realism(recon))
                 n += len(recon)
-        row = {"model": model, "condition": condition, "runs": len(group),
-               "mse": group["mse"].mean(), "fd-domain-recon": group.get("fd-domain-recon", pd.Series(dtype=float)).mean(),
-               "fd-domain-samples": group.get("fd-domain-samples", pd.Series(dtype=float)).mean(),
+        row = {"model": model, "condition": condition, "runs": len(group), "mse": group["mse"].mean(),
+               **{c: pd.to_numeric(group.get(c, pd.Series(dtype=float)), errors="coerce").mean()
+                  for c in ("fd-judge-recon", "fd-judge-samples")},
                "judge-discriminator": float(torch.cat(realism).mean()) if realism else math.nan,
                "judge-discriminator_real_share": float((torch.cat(realism) > 0).float().mean()) if realism else math.nan,
                "n_judged": n}
@@ -249,7 +253,15 @@ def _fmt(v: float, digits: int = 4) -> str:
     return f"{v:.{digits}g}"
 
 
-def _report(spec, manifest, fig_values, names, agree, skipped, gallery_table, training, measures) -> str:
+def _pct(v: float) -> str:
+    return "–" if not np.isfinite(v) else f"{v:.0%}"
+
+
+def _interval(r) -> str:
+    return f"{_pct(r['ci_low'])}, {_pct(r['ci_high'])}"
+
+
+def _report(spec, manifest, fig_values, names, agree, controls, skipped, gallery_table, training, measures) -> str:
     lines = ["# The one-pixel / six-pixel paradox, measured", "",
              f"lossbench {manifest['lossbench']}, `{manifest['command']}`, {manifest['created']}; "
              f"dataset `{spec.dataset}` (sha256 `{manifest['dataset']['sha256'][:12]}`), seed {spec.seed}.", "",
@@ -265,22 +277,57 @@ def _report(spec, manifest, fig_values, names, agree, skipped, gallery_table, tr
               "L1 = 6 × 1 = 6, squared L2 = 6 × 1² = 6 and L2 norm = √6 ≈ 2.449; one changed pixel gives 1, 1 and 1. "
               "36 is 6², the square of the L1 distance, which no standard loss computes. On 28×28 images PSNR is "
               "10·log10(784/1) = 28.94 dB for one pixel and 10·log10(784/6) = 21.16 dB for six.", ""]
-    lines += ["## 2. The systematic version", "", "In short (share of pairs preferring the six-pixel image, 95% interval):", ""]
+    c = controls.set_index(["metric", "control"])
+    lines += ["## 2. Does a judge see the whole image? Ink-matched controls", "",
+              "An extension adds six pixels. So do two controls that continue nothing: *strays* (six scattered pixels, "
+              "each at distance 2 from the stroke) and *detached* (the extension's 2×3 block, cut off: every pixel at "
+              "distance 2 or more). A measure that prefers the extension only as often as it prefers these counts ink; "
+              "it is called a **whole-image judge** here only if, on the same digits, it prefers the extension over "
+              "*both* controls with the 95% interval above one half. Intervals: bootstrap over digits.", "",
+              "| measure | prefers extension over strays | over detached block | mean margin vs strays | vs detached | whole-image judge? |",
+              "|---|---|---|---|---|---|"]
+    def share(r):
+        if r["ties"] == 1:
+            return f"tie in every pair (n={r['n_pairs']})"
+        return f"{_pct(r['prefers_extension'])} [{_interval(r)}] (n={r['n_pairs']})"
+
+    for metric in dict.fromkeys(controls["metric"]):
+        rs, rd = c.loc[(metric, "strays")], c.loc[(metric, "detached")]
+        lines.append(f"| `{metric}` | {share(rs)} | {share(rd)} "
+                     f"| {rs['margin']:+.3g} [{rs['margin_low']:+.3g}, {rs['margin_high']:+.3g}] "
+                     f"| {rd['margin']:+.3g} [{rd['margin_low']:+.3g}, {rd['margin_high']:+.3g}] "
+                     f"| {'**yes**' if rs['whole_image'] else 'no'} |")
+    earned = [m for m in dict.fromkeys(controls["metric"]) if c.loc[(m, "strays"), "whole_image"]]
+    lines += ["", "Margins: the mean difference of the measure's score, extension minus control, oriented so that "
+              "positive prefers the extension (in the measure's own units). Pixel norms tie by construction: every "
+              "variant here changes the same number of pixels. "
+              + (f"Whole-image judges by this test: {', '.join(f'`{m}`' for m in earned)}." if earned
+                 else "**No measure here earns the name whole-image judge**: none prefers a continued stroke over the "
+                      "same ink placed elsewhere on both controls."), ""]
+    lines += ["## 3. The systematic version", "", "In short (share of pairs preferring the six-pixel image, 95% interval "
+              "by bootstrap over digits; mean margin, six minus one, positive prefers six):", ""]
     for metric, group in agree.groupby("metric", sort=False):
         g = group.set_index("pair_kind")
-        parts = [f"{g.loc[k, 'prefers_six_pixel']:.0%} [{g.loc[k, 'ci_low']:.0%}, {g.loc[k, 'ci_high']:.0%}] of "
-                 f"{g.loc[k, 'n_pairs']} pairs against {k.split('-vs-')[1]}" for k in ("one-pixel-vs-extension", "one-pixel-vs-thickening")
-                 if k in g.index]
-        lines.append(f"- `{metric}`: " + "; ".join(parts))
+        parts = []
+        for k in ("one-pixel-vs-extension", "one-pixel-vs-thickening", "one-pixel-vs-strays", "one-pixel-vs-detached"):
+            if k in g.index:
+                r = g.loc[k]
+                parts.append(f"{_pct(r['prefers_six_pixel'])} [{_interval(r)}] against {k.split('-vs-')[1]}")
+        r = g.loc["one-pixel-vs-extension"]
+        tie = f"; near ties (|Δ| < 0.001) in {_pct(r['near_ties'])} of the extension pairs" if np.isfinite(r["near_ties"]) else ""
+        lines.append(f"- `{metric}`: " + "; ".join(parts) + f"; margin against extension {r['margin']:+.3g} "
+                     f"[{r['margin_low']:+.3g}, {r['margin_high']:+.3g}]{tie}")
     lines += ["",
               f"{spec.per_class} test digits per class ({10 * spec.per_class} digits), chosen with seed {spec.seed}; "
               "per digit one variant of each kind, by the rules in `lossbench/paradox/variants.py`: *stray* (one "
               "background pixel at chessboard distance 2 from the stroke), *hole* (one stroke pixel whose 4 neighbours "
-              "are stroke), *extension* (a 2×3 block beyond a skeleton end, continuing the stroke), *thickening* (the "
-              "control: six connected background pixels along the stroke's side). Digits where a rule finds no place: "
+              "are stroke), *extension* (a 2×3 block beyond a skeleton end, continuing the stroke), and three controls "
+              "of six pixels: *thickening* (six connected background pixels along the stroke's side), *strays* and "
+              "*detached* (above). Digits where a rule finds no place: "
               + ", ".join(f"{k} {v}" for k, v in skipped.items()) + ".", "",
               "Share of (one-pixel, six-pixel) pairs of the same digit in which each metric prefers the six-pixel "
-              "image (ties count as not preferring), with 95% Wilson intervals:", "",
+              "image (ties count as not preferring). The intervals resample whole digits (a digit's stray and hole "
+              "pairs share it, so they are not independent; pooled Wilson intervals would be too narrow):", "",
               "![agreement](agreement.png)", "",
               "| metric | " + " | ".join(dict.fromkeys(agree["pair_kind"])) + " |",
               "|---|" + "---|" * agree["pair_kind"].nunique()]
@@ -293,7 +340,7 @@ def _report(spec, manifest, fig_values, names, agree, skipped, gallery_table, tr
         lines += ["", "Unavailable (not computed, never replaced): " +
                   "; ".join(f"`{k}`: {v}" for k, v in measures.unavailable.items())]
     card = manifest["judges"]["judge-discriminator"]
-    lines += ["", "## 3. The judges", "",
+    lines += ["", "## 4. The judges", "",
               "- `judge-discriminator`: a discriminator trained inside lossbench to tell real digits from whole "
               f"reconstructions of L2-trained autoencoders ({', '.join(a[0] for a in card['recipe']['fakes']['autoencoders'])}) "
               "and from whole noise images; everything binarised at 0.5. It never saw a stray pixel, a hole or an "
@@ -302,8 +349,9 @@ def _report(spec, manifest, fig_values, names, agree, skipped, gallery_table, tr
               f"{card['held_out_accuracy_fake']:.3f} on fake ({card['held_out']}). Score: its logit.",
               "- `judge-classifier`: the domain classifier's probability of the true class "
               f"(held-out accuracy {manifest['judges']['judge-classifier']['held_out_accuracy']}).",
-              "- Neither was tuned on the paradox pairs; what they show is reported as measured.", ""]
-    lines += ["## 4. Equal MSE, different verdicts", "",
+              "- Neither was tuned on the paradox pairs; what they show is reported as measured. Whether either "
+              "deserves the name whole-image judge is section 2's test.", ""]
+    lines += ["## 5. Equal MSE, different verdicts", "",
               "After Wang & Bovik (2009): each distortion scaled to the MSE of a one-pixel translation. "
               "`mse_vs_target` shows how close each got (impulse noise and JPEG move in steps; JPEG cannot "
               "reach the digit's MSE even at quality 1).", "", "![equal MSE](equal_mse.png)", "",
@@ -316,7 +364,7 @@ def _report(spec, manifest, fig_values, names, agree, skipped, gallery_table, tr
         lines.append(f"| {r['image']} | {r['distortion']} | {r['parameter']} | {r['mse']:.5f} | {r['mse_vs_target']:.2f} "
                      f"| {r['ssim']:.3f} | {lp} | {pdist} | {jc} |")
     lines += ["", "The domain distance and the classifier judge are MNIST's and are not applied to the photograph (n/a)."]
-    lines += ["", "## 5. From images to training", ""]
+    lines += ["", "## 6. From images to training", ""]
     if training is None:
         lines += ["No committed main-study results were found (results/l2_vs_perceptual/summary.csv)."]
     else:
@@ -324,13 +372,14 @@ def _report(spec, manifest, fig_values, names, agree, skipped, gallery_table, tr
                   "scores the stored reconstructions of the study's fixed test images (`recon_fixed.pt`, "
                   f"{int(training['n_judged'].max())} images per condition: a small sample). Caveat: this judge was "
                   "trained with L2 autoencoder outputs as its fakes, so it is built to reject exactly the L2 look.", "",
-                  "| model | condition | MSE | fd-domain recon | fd-domain samples | judge-discriminator (mean logit) | judged real |",
+                  "| model | condition | MSE | fd-judge recon | fd-judge samples | judge-discriminator (mean logit) | judged real |",
                   "|---|---|---|---|---|---|---|"]
         for r in training.to_dict("records"):
-            lines.append(f"| {r['model']} | {r['condition']} | {r['mse']:.4f} | {r['fd-domain-recon']:.1f} | "
-                         f"{r['fd-domain-samples']:.1f} | {r['judge-discriminator']:.2f} | {r['judge-discriminator_real_share']:.0%} |")
+            lines.append(f"| {r['model']} | {r['condition']} | {r['mse']:.4f} | {r['fd-judge-recon']:.1f} | "
+                         f"{r['fd-judge-samples']:.1f} | {r['judge-discriminator']:.2f} | {r['judge-discriminator_real_share']:.0%} |")
     lines += ["", "## Provenance", "", f"- torch {manifest['torch']}, Python {manifest['python']}, device {manifest['device']}, "
               f"{manifest['seconds']} s", "- values: `paradox_values.csv` (figure), `variants.csv` (every systematic "
-              "variant, its pixels and metrics), `agreement.csv`, `equal_mse.csv`; `manifest.json` holds the judges' cards.",
+              "variant, its pixels and metrics), `agreement.csv`, `judge_controls.csv`, `equal_mse.csv`; `manifest.json` "
+              "holds the judges' cards.",
               "- metrics: " + "; ".join(f"`{k}`: {v}" for k, v in DESCRIPTIONS.items())]
     return "\n".join(lines) + "\n"

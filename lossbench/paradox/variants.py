@@ -12,8 +12,16 @@ the digit offers no place that satisfies it (the caller counts those digits as s
 - *extension*: six background pixels in a 2×3 block placed just beyond a stroke endpoint
   (an end of the skeleton), continuing the stroke's direction there (the skeleton's last
   ``DIRECTION_STEPS`` pixels), long side along that direction, touching the stroke.
-- *thickening* (the control): six background pixels 4-adjacent to the stroke, connected,
+- *thickening* (a control): six background pixels 4-adjacent to the stroke, connected,
   grown breadth-first from one such pixel: the stroke gets fatter along one side.
+
+Two more controls match the extension's ink (six pixels added) without continuing anything, so
+that a judge which merely counts ink prefers them as much as an extension:
+
+- *strays*: six scattered strays, each a background pixel at distance exactly 2 from the stroke
+  (as the one-pixel stray), no two within distance ``STRAY_SPACING - 1`` of each other.
+- *detached*: a 2×3 block (either orientation) of background pixels, every one at distance 2 or
+  more from the stroke and the nearest at exactly 2: the extension's block, cut off.
 """
 
 from __future__ import annotations
@@ -25,9 +33,12 @@ from scipy import ndimage
 from skimage.morphology import skeletonize
 
 ONE_PIXEL = ("stray", "hole")
-SIX_PIXEL = ("extension", "thickening")
+SIX_PIXEL = ("extension", "thickening", "strays", "detached")
+#: six added pixels that continue nothing: a judge that prefers the extension over these does more than count ink
+INK_CONTROLS = ("strays", "detached")
 KINDS = ONE_PIXEL + SIX_PIXEL
 DIRECTION_STEPS = 4
+STRAY_SPACING = 3  # chessboard distance at least this between two of the six strays
 _N8 = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
 _N4 = [(-1, 0), (1, 0), (0, -1), (0, 1)]
 
@@ -148,6 +159,34 @@ def thickening_from(s: np.ndarray, start: tuple[int, int], n: int = 6) -> list[t
     return sorted(chosen) if len(chosen) == n else None
 
 
+def scattered_strays(s: np.ndarray, rng: np.random.Generator, n: int = 6) -> list[tuple[int, int]] | None:
+    """``n`` strays at distance exactly 2 from the stroke, pairwise at least STRAY_SPACING apart,
+    picked in a random order (greedy); None if the digit has no room for ``n``."""
+    candidates = stray_candidates(s)
+    chosen: list[tuple[int, int]] = []
+    for i in rng.permutation(len(candidates)):
+        y, x = candidates[i]
+        if all(max(abs(y - cy), abs(x - cx)) >= STRAY_SPACING for cy, cx in chosen):
+            chosen.append((int(y), int(x)))
+            if len(chosen) == n:
+                return sorted(chosen)
+    return None
+
+
+def detached_candidates(s: np.ndarray) -> list[list[tuple[int, int]]]:
+    """Every 2×3 or 3×2 block of pixels at distance >= 2 from the stroke, the nearest at exactly 2."""
+    d = distance_to_stroke(s)
+    h, w = s.shape
+    blocks = []
+    for rows, cols in ((2, 3), (3, 2)):
+        for y in range(h - rows + 1):
+            for x in range(w - cols + 1):
+                patch = d[y : y + rows, x : x + cols]
+                if patch.min() == 2:
+                    blocks.append([(y + i, x + j) for i in range(rows) for j in range(cols)])
+    return blocks
+
+
 def make_variants(s: np.ndarray, rng: np.random.Generator) -> dict[str, list[tuple[int, int]] | None]:
     """One variant of each kind, chosen at random (from ``rng``) among the places the rules allow."""
     out: dict[str, list[tuple[int, int]] | None] = {}
@@ -164,4 +203,7 @@ def make_variants(s: np.ndarray, rng: np.random.Generator) -> dict[str, list[tup
         if block:
             out["thickening"] = block
             break
+    out["strays"] = scattered_strays(s, rng)
+    detached = detached_candidates(s)
+    out["detached"] = detached[rng.integers(len(detached))] if detached else None
     return out
