@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; rerun the same command to continue", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (lossbench list | head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,7 +97,12 @@ def _cmd_run(args) -> int:
     paradox = _paradox_study(args.study, args.overrides)
     if paradox is not None:
         spec, name = paradox
-        return _paradox(spec, Path(args.out) if args.out else Path("results") / name, args.device, args.argv)
+        out = Path(args.out) if args.out else Path("results") / name
+        if args.dry_run:
+            print(f"{name}: the one-pixel / six-pixel paradox ({spec.per_class} test digits per class of {spec.dataset}, "
+                  f"digit {spec.digit}, seed {spec.seed}) -> {out}")
+            return 0
+        return _paradox(spec, out, args.device, args.argv)
     study = load_study(args.study, args.overrides, data_root=os.environ.get(DATA_ENV) or None)
     if args.device != "auto":
         _check_device(args.device)

@@ -102,6 +102,19 @@ def cache_dir(cache: str | os.PathLike | None = None) -> Path:
     return Path(os.path.expanduser(str(cache or DEFAULT_CACHE)))
 
 
+def portable(path: str | os.PathLike, cache: str | os.PathLike | None = None) -> str:
+    """A path as results should store it: inside the lossbench cache, relative to it
+    (``<lossbench cache>/classifiers/x.pt``); under the home folder, with ``~``; else as it is.
+    Committed results must read the same on every machine."""
+    path = Path(path)
+    for root, label in ((cache_dir(cache), "<lossbench cache>"), (Path.home(), "~")):
+        try:
+            return f"{label}/{path.resolve().relative_to(root.expanduser().resolve()).as_posix()}"
+        except ValueError:
+            continue
+    return str(path)
+
+
 def resolve(name: str, explicit: str | os.PathLike | None = None, allow_download: bool = False,
             cache: str | os.PathLike | None = None) -> Resolved:
     net = NETWORKS[name]
@@ -126,7 +139,7 @@ def resolve(name: str, explicit: str | os.PathLike | None = None, allow_download
             return converted
     how = f"; or {net.offline}" if net.offline else ""
     raise WeightsUnavailable(
-        f"weights {name}: {net.filename} not found; download {net.url} into {official.parent}/ "
+        f"weights {name}: {net.filename} not found; download {net.url} into {portable(official.parent)}/ "
         f"(or run 'lossbench weights fetch {name}' with internet){how}")
 
 

@@ -198,3 +198,13 @@ def test_each_image_set_goes_through_the_feature_network_once(mnist5k, lb_cache,
     assert calls == [300, 300]  # reconstructions once, samples once, shared by fd-domain and kid-domain
     assert all(values[c] is not None for c in ("fd-domain-recon", "kid-domain-recon", "fd-domain-samples", "kid-domain-samples"))
     assert recon.shape == mnist5k.test_x.shape
+
+
+def test_stored_paths_read_the_same_on_every_machine(domain, tmp_path, monkeypatch):
+    """Results name cached networks relative to the lossbench cache and home-folder paths with ~."""
+    from lossbench.weights import portable
+
+    assert domain.provenance["weights"].startswith("<lossbench cache>/classifiers/mnist-5k-")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert portable(tmp_path / ".cache" / "torch" / "hub" / "checkpoints") == "~/.cache/torch/hub/checkpoints"
+    assert portable(tmp_path / "c" / "stats" / "x.pt", cache=tmp_path / "c") == "<lossbench cache>/stats/x.pt"

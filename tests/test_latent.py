@@ -96,7 +96,7 @@ AE_VAE = {
     "metrics": ["mse", "fd-domain"],
     "report": {"recon_images": 4, "checks": [
         {"claim": "AE reconstructs better", "metric": "mse", "better": "ae-mlp", "than": "vae-mlp"},
-        {"claim": "VAE prior beats AE box", "metric": "fd-domain-samples", "than_metric": "fd-domain-uniform",
+        {"claim": "VAE prior beats AE box", "metric": "fd-domain-prior", "than_metric": "fd-domain-uniform",
          "better": "vae-mlp", "than": "ae-mlp"}]},
 }
 
@@ -126,8 +126,10 @@ def test_ae_vs_vae_figures_and_checks(ae_vae_study):
                  "latent_traversal_ae-mlp.png", "latent_traversal_vae-mlp.png"):
         assert (figures / name).is_file(), name
     checks = (ae_vae_study / "checks.md").read_text()
-    assert "AE reconstructs better" in checks and "fd-domain-samples vs fd-domain-uniform" in checks
+    assert "AE reconstructs better" in checks and "fd-domain-prior vs fd-domain-uniform" in checks
     assert checks.count("| **PASS**") + checks.count("| **FAIL**") == 2
+    # scoped to what was run: the terms with beta, the output, the epochs
+    assert "- vae-mlp / bce: bce, kl (β = 1); output sigmoid; epoch 3 evaluated (2 epochs; 2 seeds)" in checks
 
 
 def test_load_results_on_a_tiny_study(ae_vae_study):
@@ -141,6 +143,7 @@ def test_load_results_on_a_tiny_study(ae_vae_study):
     vae = df[df["model"] == "vae-mlp"]
     assert vae["rate"].notna().all() and vae["active_units"].between(0, 3).all()
     assert df[df["model"] == "ae-mlp"]["fd-domain-uniform"].notna().all()
+    assert vae[["fd-domain-prior", "fd-domain-aggregate"]].notna().all().all() and vae["fd-domain-uniform"].isna().all()
     latent = torch.load(ae_vae_study / "runs" / df["run_id"].iloc[0] / "latent.pt", weights_only=True)
     assert latent["mu"].shape == (200, 3) and len(latent["traversal"]) == 3
     assert latent["traversal"][0]["images"].shape == (100, 1, 28, 28)

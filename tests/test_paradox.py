@@ -221,6 +221,12 @@ def test_systematic_outputs(paradox_run):
     assert ((agree["ci_low"] <= agree["prefers_six_pixel"]) & (agree["prefers_six_pixel"] <= agree["ci_high"])).all()
 
 
+def test_dry_run_of_the_paradox_study_writes_nothing(cli, tmp_path):
+    code, out, _ = cli("run", STUDY, "--out", tmp_path / "p", "--dry-run")
+    assert code == 0 and "the one-pixel / six-pixel paradox (20 test digits per class" in out
+    assert not (tmp_path / "p").exists()
+
+
 def test_the_study_file_runs_the_same_thing(cli, lb_cache, tmp_path):
     code, out, err = cli("run", STUDY, "--out", tmp_path / "p", "--set", "paradox.per_class=1",
                          env={"LOSSBENCH_CACHE": str(lb_cache)})

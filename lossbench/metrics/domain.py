@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lossbench import files
-from lossbench.weights import cache_dir, content_sha256, sha256_of
+from lossbench.weights import cache_dir, content_sha256, portable, sha256_of
 
 RECIPE = {"version": 1, "epochs": 20, "batch_size": 128, "lr": 1e-3, "seed": 0, "shift_pixels": 2,
           "architecture": "conv32-conv64-fc128 (3x3 convs, 2x2 max-pools, dropout 0.25 before the head)"}
@@ -110,7 +110,7 @@ class DomainFeatures:
                          "content_sha256": content_sha256(self.model.state_dict())}
             files.write_json(card_path, self.card)
         self.model = self.model.to(self.device).eval().requires_grad_(False)
-        self.path = path
+        self.path, self.cache = path, cache
 
     @property
     def provenance(self) -> dict:
@@ -119,7 +119,7 @@ class DomainFeatures:
         if self.card["dataset"].startswith("mnist") and acc < MNIST_ACCURACY_REQUIRED:
             note = f" (below the {MNIST_ACCURACY_REQUIRED:.1%} asked of an MNIST classifier)"
         return {"network": f"lossbench domain classifier, recipe v{RECIPE['version']}, penultimate 128-d features",
-                "weights": str(self.path), "weights_sha256": self.card["sha256"],
+                "weights": portable(self.path, self.cache), "weights_sha256": self.card["sha256"],
                 "weights_content_sha256": self.card.get("content_sha256") or content_sha256(self.model.state_dict()),
                 "trained_on": f"{self.card['dataset']} train split ({self.card['n_train']} images)",
                 "held_out_accuracy": f"{acc:.4f}{note}", "input": "images in [0, 1] as they are"}

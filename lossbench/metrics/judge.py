@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lossbench import files
-from lossbench.weights import cache_dir, content_sha256, sha256_of
+from lossbench.weights import cache_dir, content_sha256, portable, sha256_of
 
 RECIPE = {
     "version": 1, "seed": 1, "epochs": 12, "batch_size": 128, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
@@ -144,7 +144,7 @@ class JudgeFeatures:
     def __init__(self, data, cache=None, device="cpu"):
         from lossbench.errors import LossbenchError
 
-        self.device = torch.device(device)
+        self.device, self.cache = torch.device(device), cache
         ident = data.identity
         channels, classes = data.train_x.shape[1], None
         if ident["name"] in SHIPPED_FOR and tuple(data.train_x.shape[1:]) == (1, 28, 28):
@@ -187,7 +187,7 @@ class JudgeFeatures:
     def provenance(self) -> dict:
         return {"network": f"lossbench judge, recipe v{RECIPE['version']} ({RECIPE['architecture']}), 128-d pooled features; "
                            f"no loss term trains on it",
-                "weights": self.path.name if self.path == SHIPPED else str(self.path),
+                "weights": f"lossbench/shipped/{self.path.name}" if self.path == SHIPPED else portable(self.path, self.cache),
                 "weights_sha256": self.card["sha256"], "weights_content_sha256": self.card["content_sha256"],
                 "trained_on": self.card["trained_on"], "held_out_accuracy": f"{self.card['held_out_accuracy']:.4f}",
                 "input": "images in [0, 1] as they are"}

@@ -11,7 +11,7 @@ from lossbench import files
 from lossbench.metrics import METRICS, column_metric, metric_columns
 from lossbench.report.analysis import (agreement_heatmap, distortion_perception, metric_agreement, paired_comparisons,
                                       summary_tex)
-from lossbench.report.checks import checks_markdown, evaluate_checks
+from lossbench.report.checks import checks_markdown, evaluate_checks, scope_lines
 from lossbench.report.collect import collect_history, collect_runs, read_manifest
 from lossbench.report.context import circular_cells
 from lossbench.report.figures import discriminator_curves, gallery, metric_bars, recon_grid, training_curves
@@ -65,7 +65,8 @@ def build_report(out_dir: str | Path) -> list[Path]:
     checks = options.get("checks")
     if checks:
         written.append(out_dir / "checks.md")
-        files.write_text(written[-1], checks_markdown(manifest.get("study", out_dir.name), evaluate_checks(checks, runs)))
+        files.write_text(written[-1], checks_markdown(manifest.get("study", out_dir.name), evaluate_checks(checks, runs),
+                                                      scope_lines(out_dir, runs)))
     written += sorted(figures.glob("*.png"))
     return written
 

@@ -73,7 +73,28 @@ def evaluate_checks(checks: list[dict], runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def checks_markdown(study_name: str, table: pd.DataFrame) -> str:
+def scope_lines(out_dir, runs: pd.DataFrame) -> list[str]:
+    """What the checks were measured on, per model and condition: the loss terms with their
+    weights (β for kl), the output, and the epochs evaluated and why training stopped."""
+    from lossbench.report.collect import run_config
+
+    done = runs[runs["status"] == "done"]
+    lines = []
+    for (model, condition), group in done.groupby(["model", "condition"], sort=False):
+        config = run_config(out_dir, group["run_id"].iloc[0])
+        terms = ", ".join(f"{t['label']}" + (f" (β = {t['weight']:g})" if t["term"] == "kl" else
+                                               (f" × {t['weight']:g}" if t["weight"] != 1 else ""))
+                          for t in config["condition"]["terms"])
+        epochs = pd.to_numeric(group.get("evaluated_epoch", pd.Series(dtype=float)), errors="coerce").dropna()
+        stopped = group.get("stopped", pd.Series(dtype=object)).dropna().value_counts()
+        when = (f"epochs evaluated {int(epochs.min())}–{int(epochs.max())}" if epochs.nunique() > 1
+                else f"epoch {int(epochs.iloc[0])} evaluated") if len(epochs) else "epochs not recorded"
+        lines.append(f"- {model} / {condition}: {terms}; output {config['model'].get('output', 'sigmoid')}; {when} "
+                     f"({', '.join(f'{v} {k}' for k, v in stopped.items())}; {len(group)} seeds)")
+    return lines
+
+
+def checks_markdown(study_name: str, table: pd.DataFrame, scope: list[str] | None = None) -> str:
     def cell(m, c):
         if math.isnan(m):
             return "–"
@@ -83,6 +104,7 @@ def checks_markdown(study_name: str, table: pd.DataFrame) -> str:
              "Each check: on the metric, the first model should beat the second (mean over finished seeds, "
              "± half-width of the 95% t-interval; ↓ lower or ↑ higher is better). *Seeds agree*: in how many "
              "seeds the comparison goes the same way. A FAIL is a measurement too.", "",
+             *(["**Scope**: each result holds for what was run, and no further:", "", *scope, ""] if scope else []),
              "| result | claim | condition | metric | model | value | vs model | value | seeds agree |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in table.to_dict("records"):
