@@ -93,6 +93,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
                         channel_means=data.train_x.mean((0, 2, 3))).to(device)
     loss = build_loss(config["condition"]["terms"], ctx.feature_network)
     loss.attach(model, shape, device)  # discriminators, built after the model: seeded too
+    loss.prepare(batches.x)  # targets that depend on the training images only (perceptual), once per run
     optim_cls = torch.optim.AdamW if training["optimizer"] == "adamw" else torch.optim.Adam
     optimizer = optim_cls(model.parameters(), lr=training["lr"])
     generator = torch.Generator().manual_seed(config["seed"])
@@ -220,10 +221,10 @@ def train_epoch(model, loss, optimizer, batches: DeviceBatches, generator: torch
     device = batches.x.device
     values = []
     every = max(1, len(batches) // 10)
-    for i, x in enumerate(batches.epoch(generator)):
+    for i, (index, x) in enumerate(batches.indexed_epoch(generator)):
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
             out = model(x)
-        total, terms = loss(out, x, step + i)
+        total, terms = loss(out, x, step + i, index)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
@@ -278,8 +279,9 @@ def health_flags(recon: torch.Tensor, test_x: torch.Tensor, extra: dict, terms: 
     through = [t["label"] for t in terms or [] if t["term"] not in ("bce", "kl")]
     if logit is not None and logit > SATURATED_LOGIT and through:
         flags.append(f"saturated output: mean |logit| {logit:.1f} on the test images, where 8-bit data needs at most "
-                     f"{DATA_LOGIT:.1f}; the sigmoid's slope there is ~0, so {', '.join(through)} cannot move the pixels. "
-                     f"A harness artefact of output: sigmoid, not a property of the loss (use output: linear)")
+                     f"{DATA_LOGIT:.1f}; the sigmoid's slope there is below 1e-8, so {', '.join(through)} no longer moves "
+                     f"those pixels (the run may still reconstruct well). A property of output: sigmoid, not of the loss: "
+                     f"compare output: linear")
     spread, real = float(recon.std(0).mean()), float(test_x.cpu().std(0).mean())
     if spread < 0.1 * real:
         flags.append(f"collapsed output: reconstructions barely depend on the input (pixel spread across images "

@@ -103,3 +103,33 @@ def test_inception_perceptual_has_finite_gradients(inception, lb_cache, digits):
     total, _ = loss({"x_hat": y}, x, 0)
     total.backward()
     assert total.item() > 0 and torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+
+
+def test_targets_cached_once_per_run_give_the_per_batch_values(ctx):
+    """The target side depends only on the training images and a frozen network: computed once by
+    prepare(), it must give the same loss and gradient as computing it on every batch."""
+    train = ctx.data.train_x
+    g = torch.Generator().manual_seed(0)
+    index = torch.randperm(len(train), generator=g)[:32]
+    x_hat = (train[index] + 0.1 * torch.randn(train[index].shape, generator=g)).requires_grad_(True)
+    live = perceptual(ctx, network="domain")
+    cached = perceptual(ctx, network="domain")
+    cached.prepare(train)
+    assert cached.terms["p"].targets is not None and live.terms["p"].targets is None
+    a, _ = live({"x_hat": x_hat}, train[index], 0)
+    (grad_a,) = torch.autograd.grad(a, x_hat)
+    b, _ = cached({"x_hat": x_hat}, train[index], 0, index)
+    (grad_b,) = torch.autograd.grad(b, x_hat)
+    assert abs(a.item() - b.item()) <= 1e-6 * abs(a.item()) and torch.allclose(grad_a, grad_b, rtol=1e-5, atol=1e-9)
+    # without an index (validation, the balance probe) the targets are computed as before
+    c, _ = cached({"x_hat": x_hat}, train[index], 0)
+    assert c.item() == a.item()
+
+
+def test_targets_beyond_the_cache_limit_are_computed_per_batch(ctx, monkeypatch):
+    import lossbench.losses.perceptual as module
+
+    monkeypatch.setattr(module, "TARGET_CACHE_BYTES", 10)
+    loss = perceptual(ctx, network="domain")
+    loss.prepare(ctx.data.train_x)
+    assert loss.terms["p"].targets is None

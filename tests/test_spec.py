@@ -178,4 +178,6 @@ def test_the_readme_study_example_validates():
         path = Path(folder) / "my_study.yaml"
         path.write_text(block)
         study = load_study(path)
-    assert len(study.runs) == 2 * 2 * 3 and study.spec.report.baseline == "l2"
+    assert len(study.runs) == 2 * 3 * 5 and study.spec.report.baseline == "l2"
+    assert study.spec.training.early_stopping.adversarial_epochs == 20
+    assert {r.config["model"]["output"] for r in study.runs if r.condition == "bce+beta4"} == {"sigmoid"}

@@ -97,7 +97,7 @@ def test_l1_reconstructs_with_a_linear_output_where_the_sigmoid_saturates(cli, w
         if r.model == "linear":
             assert r.mse < 0.5 * black and not saturated and pd.isna(r.mean_abs_logit)
         else:
-            assert r.mean_abs_logit > 18.7 and saturated and "harness artefact of output: sigmoid" in saturated[0]
+            assert r.mean_abs_logit > 18.7 and saturated and "A property of output: sigmoid, not of the loss" in saturated[0]
     assert "saturated output" in (out / "summary.md").read_text()
 
 

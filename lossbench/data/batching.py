@@ -24,6 +24,12 @@ class DeviceBatches:
     def epoch(self, generator: torch.Generator) -> Iterator[torch.Tensor]:
         """One shuffled pass; the permutation comes from ``generator`` (a CPU generator, so
         the order is the same on every device for the same seed)."""
+        for _, x in self.indexed_epoch(generator):
+            yield x
+
+    def indexed_epoch(self, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The same pass as :meth:`epoch`, each batch with its positions in the split."""
         order = torch.randperm(self.x.shape[0], generator=generator).to(self.x.device)
         for start in range(0, order.numel(), self.batch_size):
-            yield self.x.index_select(0, order[start : start + self.batch_size])
+            index = order[start : start + self.batch_size]
+            yield index, self.x.index_select(0, index)

@@ -47,12 +47,21 @@ class CompositeLoss:
         for term in self.critics.values():
             term.attach(model, shape, device)
 
-    def __call__(self, out: dict[str, torch.Tensor], x: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def prepare(self, train_x: torch.Tensor) -> None:
+        """Let terms precompute what depends on the training images only (perceptual targets)."""
+        for term in self.terms.values():
+            if hasattr(term, "prepare"):
+                term.prepare(train_x)
+
+    def __call__(self, out: dict[str, torch.Tensor], x: torch.Tensor, step: int,
+                 index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (total, values): the weighted batch-mean total of the active terms, and a vector
         holding each term's unweighted batch mean in ``names`` order (NaN for a term not yet
-        started, which is not computed; kept on the device; no sync)."""
+        started, which is not computed; kept on the device; no sync). ``index``: the batch's
+        positions in the training split, for terms that cached per-image targets."""
         active = {name: term for name, term in self.terms.items() if term.active(step)}
-        means = {name: term.values(out, x).mean() for name, term in active.items()}
+        means = {name: (term.values(out, x, index) if getattr(term, "uses_index", False) else term.values(out, x)).mean()
+                 for name, term in active.items()}
         critics = {name: t for name, t in self.critics.items() if name in active}
         if any(getattr(t.spec, "adaptive", False) for t in critics.values()):
             # the adaptive weight balances the critic's gradient against everything else's

@@ -58,7 +58,7 @@ def evaluate_checks(checks: list[dict], runs: pd.DataFrame) -> pd.DataFrame:
                    "than": check["than"], "n_better": len(va), "n_than": len(vb)}
             if va.empty or vb.empty:
                 row.update(result="not measured", mean_better=math.nan, ci_better=math.nan, mean_than=math.nan,
-                           ci_than=math.nan, seeds_agree="")
+                           ci_than=math.nan, seeds_agree="", difference=math.nan, difference_ci=math.nan)
                 rows.append(row)
                 continue
             (ma, ca), (mb, cb) = mean_ci(va), mean_ci(vb)
@@ -67,8 +67,12 @@ def evaluate_checks(checks: list[dict], runs: pd.DataFrame) -> pd.DataFrame:
             by_seed = pd.merge(a[["seed", column]].rename(columns={column: "a"}),
                                b[["seed", other]].rename(columns={other: "b"}), on="seed").dropna()
             wins = ((by_seed["a"] < by_seed["b"]) if lower else (by_seed["a"] > by_seed["b"])).astype(bool)
-            row.update(result="PASS" if passed else "FAIL", mean_better=ma, ci_better=ca, mean_than=mb, ci_than=cb,
-                       seeds_agree=f"{int(wins.sum())} of {len(wins)}")
+            # the paired difference over the seeds both models ran: what says whether the result is more than noise
+            diff, half = mean_ci(pd.to_numeric(by_seed["a"]) - pd.to_numeric(by_seed["b"]))
+            noise = not (math.isfinite(half) and abs(diff) > half)
+            row.update(result=("PASS" if passed else "FAIL") + (" (within noise)" if noise else ""), mean_better=ma,
+                       ci_better=ca, mean_than=mb, ci_than=cb, seeds_agree=f"{int(wins.sum())} of {len(wins)}",
+                       difference=diff, difference_ci=half)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -103,16 +107,19 @@ def checks_markdown(study_name: str, table: pd.DataFrame, scope: list[str] | Non
     lines = [f"# {study_name}: checks", "",
              "Each check: on the metric, the first model should beat the second (mean over finished seeds, "
              "± half-width of the 95% t-interval; ↓ lower or ↑ higher is better). *Seeds agree*: in how many "
-             "seeds the comparison goes the same way. A FAIL is a measurement too.", "",
+             "seeds the comparison goes the same way; *paired difference*: first minus second on the same seed, "
+             "with its 95% t-interval. *(within noise)*: that interval contains 0, so the seeds cannot tell the two "
+             "apart, whichever way the means fall. A FAIL is a measurement too.", "",
              *(["**Scope**: each result holds for what was run, and no further:", "", *scope, ""] if scope else []),
-             "| result | claim | condition | metric | model | value | vs model | value | seeds agree |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| result | claim | condition | metric | model | value | vs model | value | seeds agree | paired difference |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.to_dict("records"):
         arrow = "↓" if lower_is_better(r["metric"]) else "↑"
         metric = r["metric"] if r["than_metric"] == r["metric"] else f"{r['metric']} vs {r['than_metric']}"
         lines.append(f"| **{r['result']}** | {r['claim']} | {r['condition']} | {metric} {arrow} | {r['better']} "
                      f"| {cell(r['mean_better'], r['ci_better'])} | {r['than']} | {cell(r['mean_than'], r['ci_than'])} "
-                     f"| {r['seeds_agree']} |")
-    passed = (table["result"] == "PASS").sum()
-    lines += ["", f"{passed} of {len(table)} checks pass."]
+                     f"| {r['seeds_agree']} | {cell(r['difference'], r['difference_ci'])} |")
+    passed = table["result"].str.startswith("PASS").sum()
+    clear = (table["result"] == "PASS").sum() + (table["result"] == "FAIL").sum()
+    lines += ["", f"{passed} of {len(table)} checks pass; {clear} of {len(table)} are decided beyond the seed-to-seed noise."]
     return "\n".join(lines) + "\n"

@@ -33,10 +33,15 @@ def training_curves(history: pd.DataFrame, path: Path) -> None:
                        facet_kws={"sharey": "row", "margin_titles": True})
     grid.set_titles(row_template="{row_name}", col_template="{col_name}")
     grid.set_axis_labels("epoch", "per image, unweighted")
-    for ax in grid.axes.flat:
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    grid.figure.suptitle("Loss per term on the training batches and the validation split (validation total: the "
-                         "early-stopping monitor, without adversarial terms); mean over seeds, band: 95% t-interval", y=1.01)
+    for term, row in zip(terms, grid.axes):  # one row of panels per term
+        positive = bool((history.loc[history["term"] == term, "value"] > 0).all())
+        for ax in row:
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, integer=True))
+            if positive:
+                ax.set_yscale("log")  # the converged tail is a few percent of the first epoch's loss
+    grid.figure.suptitle("Loss per term on the training batches and on the validation split\n(validation total: the "
+                         "early-stopping monitor, without adversarial terms; mean over seeds, band: 95% t-interval; "
+                         "log scale where a term is positive)", y=1.02, fontsize=10)
     files.save_figure(path, grid.figure)
 
 
