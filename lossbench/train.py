@@ -1,7 +1,8 @@
 """The training loop of one run: seeds, device, mixed precision, progress, NaN guard, outputs.
 
 Writes into the run directory: history.csv (one row per epoch), steps.csv (one row per step),
-recon_epoch_NNN.png, checkpoint.pt, per_image.csv, recon_fixed.pt and, last, metrics.json,
+recon_epoch_NNN.png (epochs 1, 2, 4, 8, ..., the evaluated one and the last), recon_epochs.pt
+(the same epochs), checkpoint.pt, per_image.csv, recon_fixed.pt and, last, metrics.json,
 whose presence marks the run finished. Every file is written atomically.
 """
 
@@ -112,7 +113,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
     bar = tqdm(total=None if stopping else max_epochs * len(batches), desc=_short(config), position=progress_position,
                leave=False, disable=None, unit="step", dynamic_ncols=True)
     step, train_seconds = 0, 0.0
-    epoch_rows, step_frames, flags, critic_messages, epoch_recons = [], [], [], [], []
+    epoch_rows, step_frames, flags, critic_messages, epoch_recons = [], [], [], [], {}
     probe = batches.x[: training["batch_size"]]  # a fixed training batch for the balance diagnostics
     failure, phase, phase_epoch, stopped, schedule = None, 1, 0, "epochs", {}
     model.train()
@@ -141,7 +142,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         epoch_rows.append({"epoch": epoch, "step": step, "phase": phase, **steps[columns].mean().to_dict(),
                            **{f"val[{'total' if k == 'monitor' else k}]": v for k, v in val.items()},
                            "seconds": round(train_seconds, 4), **grads})
-        epoch_recons.append(_save_recon_grid(model, fixed, device, run_dir / f"recon_epoch_{epoch:03d}.png"))
+        epoch_recons[epoch] = _recon_grid(model, fixed, device, run_dir, epoch, write=_shown(epoch))
         if stopping is None:
             continue
         stopping.update(val["monitor"], epoch, snapshot)
@@ -179,12 +180,17 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
     history = pd.DataFrame(epoch_rows) if epoch_rows else pd.DataFrame(columns=["epoch", "step", "phase", *columns, "seconds"])
     files.write_csv(run_dir / "history.csv", history)
     files.write_csv(run_dir / "steps.csv", pd.concat(step_frames, ignore_index=True))
-    if epoch_recons:  # epochs × images × C × H × W, uint8: the progression figure
-        files.torch_save(run_dir / "recon_epochs.pt", torch.stack(epoch_recons))
     evaluated = len(epoch_rows)
     if stopping is not None and stopping.state is not None and not failure:
         model.load_state_dict(stopping.state["model"])  # the weights of the epoch that is evaluated
         evaluated = stopping.best_epoch
+    if epoch_recons:  # the progression figure: epochs 1, 2, 4, ..., the evaluated one and the last, uint8
+        kept = sorted({e for e in epoch_recons if _shown(e)} | {evaluated, max(epoch_recons)} & set(epoch_recons))
+        for e in kept:
+            if not _shown(e):
+                _write_grid(fixed, epoch_recons[e], run_dir / f"recon_epoch_{e:03d}.png")
+        files.torch_save(run_dir / "recon_epochs.pt", {"epochs": torch.tensor(kept),
+                                                        "images": torch.stack([epoch_recons[e] for e in kept])})
     result = {
         "run_id": config["run_id"],
         "status": "failed" if failure else "done",
@@ -331,11 +337,23 @@ def _first_non_finite(steps: pd.DataFrame, loss) -> dict | None:
     return {"step": s, "reason": f"non-finite loss at step {s} (epoch {int(steps['epoch'].iloc[row])}), term {', '.join(terms)}"}
 
 
+def _shown(epoch: int) -> bool:
+    """Epochs whose reconstructions are kept as files during training: 1, 2, 4, 8, ... (a run of a
+    hundred epochs keeps eight grids, not a hundred); the evaluated and the last join at the end."""
+    return epoch & (epoch - 1) == 0
+
+
 @torch.no_grad()
-def _save_recon_grid(model, fixed: torch.Tensor, device, path: Path) -> torch.Tensor:
-    """Top row: the fixed test images; bottom row: their reconstructions at this epoch."""
-    recon = reconstruct(model, fixed, len(fixed), device)
-    grid = make_grid(torch.cat([fixed.cpu(), recon]), nrow=len(fixed), padding=1, pad_value=0.5)
+def _recon_grid(model, fixed: torch.Tensor, device, run_dir: Path, epoch: int, write: bool) -> torch.Tensor:
+    """The fixed test images' reconstructions at this epoch (uint8), written as recon_epoch_NNN.png if ``write``."""
+    recon = (reconstruct(model, fixed, len(fixed), device) * 255).round().to(torch.uint8)
+    if write:
+        _write_grid(fixed, recon, run_dir / f"recon_epoch_{epoch:03d}.png")
+    return recon
+
+
+def _write_grid(fixed: torch.Tensor, recon: torch.Tensor, path: Path) -> None:
+    """Top row: the fixed test images; bottom row: their reconstructions."""
+    grid = make_grid(torch.cat([fixed.cpu(), recon.float() / 255]), nrow=len(fixed), padding=1, pad_value=0.5)
     with files.atomic_path(path) as tmp:
         save_image(grid, tmp)
-    return (recon * 255).round().to(torch.uint8)

@@ -151,5 +151,6 @@ def test_load_results_on_a_tiny_study(ae_vae_study):
     latent = torch.load(ae_vae_study / "runs" / df["run_id"].iloc[0] / "latent.pt", weights_only=True)
     assert latent["mu"].shape == (200, 3) and len(latent["traversal"]) == 3
     assert latent["traversal"][0]["images"].shape == (100, 1, 28, 28)
-    epochs = torch.load(ae_vae_study / "runs" / df["run_id"].iloc[0] / "recon_epochs.pt", weights_only=True)
-    assert epochs.shape == (3, 4, 1, 28, 28) and epochs.dtype == torch.uint8
+    stored = torch.load(ae_vae_study / "runs" / df["run_id"].iloc[0] / "recon_epochs.pt", weights_only=True)
+    assert stored["epochs"].tolist() == [1, 2, 3]  # 1, 2 (powers of two) and 3 (the last, evaluated)
+    assert stored["images"].shape == (3, 4, 1, 28, 28) and stored["images"].dtype == torch.uint8

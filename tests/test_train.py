@@ -156,6 +156,9 @@ def test_early_stopping_evaluates_the_best_validation_epoch(cli, write_study, tm
     assert not all(torch.equal(checkpoint["model"][k], states[-1][k]) for k in states[2])
     history = pd.read_csv(run / "history.csv")
     assert list(history["val[total]"]) == [5.0, 4.0, 3.0, 3.5, 3.2, 3.1] and "val[l2]" in history
+    # the progression keeps epochs 1, 2, 4 (powers of two), 3 (evaluated) and 6 (the last), not every epoch
+    assert sorted(p.name for p in run.glob("recon_epoch_*.png")) == [f"recon_epoch_00{e}.png" for e in (1, 2, 3, 4, 6)]
+    assert torch.load(run / "recon_epochs.pt", weights_only=True)["epochs"].tolist() == [1, 2, 3, 4, 6]
     summary = pd.read_csv(out / "summary.csv")
     assert (summary["evaluated_epoch"].iloc[0], summary["stopped"].iloc[0]) == (3, "converged")
 

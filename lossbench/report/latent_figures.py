@@ -42,9 +42,10 @@ def _load(out_dir: Path, run_id: str, name: str):
     return torch.load(path, weights_only=True) if path.is_file() else None
 
 
-def chosen_epochs(n: int, k: int = 5) -> list[int]:
-    """k epochs (1-based) from first to last, evenly spaced, without repeats."""
-    return sorted({int(round(e)) for e in np.linspace(1, n, min(k, n))})
+def chosen_epochs(stored: list[int], k: int = 6) -> list[int]:
+    """Up to k of the stored epochs, the first and the last among them, the rest evenly spread."""
+    picks = np.linspace(0, len(stored) - 1, min(k, len(stored)))
+    return sorted({stored[int(round(i))] for i in picks})
 
 
 def progression(out_dir: Path, runs: pd.DataFrame, figures: Path) -> list[Path]:
@@ -54,9 +55,14 @@ def progression(out_dir: Path, runs: pd.DataFrame, figures: Path) -> list[Path]:
         stored = _load(out_dir, r["run_id"], "recon_epochs.pt")
         if stored is None:
             continue
-        epochs = chosen_epochs(len(stored))
-        rows = ([originals] if originals is not None else []) + [stored[e - 1] for e in epochs]
-        labels = (["input"] if originals is not None else []) + [f"epoch {e}" for e in epochs]
+        if isinstance(stored, torch.Tensor):  # lossbench 0.1: every epoch, in order
+            stored = {"epochs": torch.arange(1, len(stored) + 1), "images": stored}
+        by_epoch = dict(zip(stored["epochs"].tolist(), stored["images"]))
+        epochs = chosen_epochs(list(by_epoch))
+        evaluated = r.get("evaluated_epoch")
+        rows = ([originals] if originals is not None else []) + [by_epoch[e] for e in epochs]
+        labels = (["input"] if originals is not None else []) + [
+            f"epoch {e}" + (" (evaluated)" if evaluated is not None and e == evaluated else "") for e in epochs]
         fig, ax = plt.subplots(figsize=(8, 0.85 * len(rows) + 0.8))
         ax.grid(False)
         ax.imshow(_tile(rows), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
