@@ -49,7 +49,7 @@ def main() -> None:
         loss.attach(model, (1, 28, 28), "cpu")
         if name.endswith("cached"):
             started = time.perf_counter()
-            loss.prepare(data.train_x)
+            loss.prepare({"train": data.train_x})
             print(f"target cache: {time.perf_counter() - started:.2f} s once per run")
         setups[name] = (model, loss, torch.optim.Adam(model.parameters(), lr=2e-3), torch.Generator().manual_seed(0))
     times = {name: [] for name in RECIPES}

@@ -16,8 +16,9 @@ import torch
 DOMINANCE = 100.0
 
 
-def gradient_norms(model, loss, x: torch.Tensor, step: int) -> dict[str, dict[str, float]]:
-    """term -> {"decoder": norm, "code": norm} of the weighted term's gradient (0 where it does not reach)."""
+def gradient_norms(model, loss, x: torch.Tensor, step: int, index: torch.Tensor | None = None) -> dict[str, dict[str, float]]:
+    """term -> {"decoder": norm, "code": norm} of the weighted term's gradient (0 where it does not reach).
+    ``index``: the probe images' positions in the training split (for terms with cached targets)."""
     was_training = model.training
     model.eval()
     try:
@@ -26,7 +27,7 @@ def gradient_norms(model, loss, x: torch.Tensor, step: int) -> dict[str, dict[st
             places = {"decoder": out["decoded"], "code": out.get("mu", out["z"])}
             norms = {}
             for name, term in loss.terms.items():
-                value = term.weight_at(step) * term.values(out, x).mean()
+                value = term.weight_at(step) * loss.term_values(name, out, x, index).mean()
                 grads = torch.autograd.grad(value, list(places.values()), retain_graph=True, allow_unused=True)
                 norms[name] = {place: (float(g.norm()) if g is not None else 0.0) for place, g in zip(places, grads)}
     finally:

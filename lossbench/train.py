@@ -94,13 +94,13 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
                         channel_means=data.train_x.mean((0, 2, 3))).to(device)
     loss = build_loss(config["condition"]["terms"], ctx.feature_network)
     loss.attach(model, shape, device)  # discriminators, built after the model: seeded too
-    loss.prepare(batches.x)  # targets that depend on the training images only (perceptual), once per run
     optim_cls = torch.optim.AdamW if training["optimizer"] == "adamw" else torch.optim.Adam
     optimizer = optim_cls(model.parameters(), lr=training["lr"])
     generator = torch.Generator().manual_seed(config["seed"])
     amp = bool(training["amp"]) and device.type == "cuda"
     fixed = data.test_x[: report["recon_images"]]
     val_x = data.val_x.to(device) if data.val_x is not None else None
+    loss.prepare({"train": batches.x, "val": val_x})  # targets that depend on the images only (perceptual), once per run
     columns = loss.columns
     stopping_spec = training.get("early_stopping")
     stopping = Stopping(stopping_spec["patience"], stopping_spec["min_delta"]) if stopping_spec else None
@@ -115,6 +115,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
     step, train_seconds = 0, 0.0
     epoch_rows, step_frames, flags, critic_messages, epoch_recons = [], [], [], [], {}
     probe = batches.x[: training["batch_size"]]  # a fixed training batch for the balance diagnostics
+    probe_index = torch.arange(len(probe), device=probe.device)
     failure, phase, phase_epoch, stopped, schedule = None, 1, 0, "epochs", {}
     model.train()
     for epoch in range(1, max_epochs + 1):
@@ -132,7 +133,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         step_frames.append(steps)
         if failure:
             break
-        norms = gradient_norms(model, loss, probe, step - 1)  # the weights of the epoch's last step
+        norms = gradient_norms(model, loss, probe, step - 1, probe_index)  # the weights of the epoch's last step
         for message in dominance(norms, epoch):
             if not flags:
                 tqdm.write(f"warning: {_short(config)}: {message}", file=sys.stderr)

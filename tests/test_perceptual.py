@@ -114,16 +114,21 @@ def test_targets_cached_once_per_run_give_the_per_batch_values(ctx):
     x_hat = (train[index] + 0.1 * torch.randn(train[index].shape, generator=g)).requires_grad_(True)
     live = perceptual(ctx, network="domain")
     cached = perceptual(ctx, network="domain")
-    cached.prepare(train)
-    assert cached.terms["p"].targets is not None and live.terms["p"].targets is None
+    cached.prepare({"train": train, "val": ctx.data.val_x})
+    assert set(cached.terms["p"].targets) == {"train", "val"} and not live.terms["p"].targets
     a, _ = live({"x_hat": x_hat}, train[index], 0)
     (grad_a,) = torch.autograd.grad(a, x_hat)
     b, _ = cached({"x_hat": x_hat}, train[index], 0, index)
     (grad_b,) = torch.autograd.grad(b, x_hat)
     assert abs(a.item() - b.item()) <= 1e-6 * abs(a.item()) and torch.allclose(grad_a, grad_b, rtol=1e-5, atol=1e-9)
-    # without an index (validation, the balance probe) the targets are computed as before
+    # without an index the targets are computed as before
     c, _ = cached({"x_hat": x_hat}, train[index], 0)
     assert c.item() == a.item()
+    # validation reads the validation split's own cache: the same numbers as computing its targets live
+    model = build_model("ae-conv", tuple(train.shape[1:]), {"channels": [4, 8]})
+    val_live = live.validation(model, ctx.data.val_x, 0, batch_size=7)
+    val_cached = cached.validation(model, ctx.data.val_x, 0, batch_size=7)
+    assert val_cached["p"] == pytest.approx(val_live["p"], rel=1e-6)
 
 
 def test_targets_beyond_the_cache_limit_are_computed_per_batch(ctx, monkeypatch):
@@ -131,5 +136,5 @@ def test_targets_beyond_the_cache_limit_are_computed_per_batch(ctx, monkeypatch)
 
     monkeypatch.setattr(module, "TARGET_CACHE_BYTES", 10)
     loss = perceptual(ctx, network="domain")
-    loss.prepare(ctx.data.train_x)
-    assert loss.terms["p"].targets is None
+    loss.prepare({"train": ctx.data.train_x})
+    assert loss.terms["p"].targets == {}

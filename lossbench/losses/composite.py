@@ -47,11 +47,17 @@ class CompositeLoss:
         for term in self.critics.values():
             term.attach(model, shape, device)
 
-    def prepare(self, train_x: torch.Tensor) -> None:
-        """Let terms precompute what depends on the training images only (perceptual targets)."""
+    def prepare(self, images: dict[str, torch.Tensor]) -> None:
+        """Let terms precompute what depends on the images of each split only (perceptual targets):
+        ``{"train": ..., "val": ...}``."""
         for term in self.terms.values():
             if hasattr(term, "prepare"):
-                term.prepare(train_x)
+                term.prepare(images)
+
+    def term_values(self, name: str, out, x: torch.Tensor, index: torch.Tensor | None = None, split: str = "train"):
+        """One term's per-image values; ``index`` (positions in ``split``) for terms with cached targets."""
+        term = self.terms[name]
+        return term.values(out, x, index, split) if getattr(term, "uses_index", False) else term.values(out, x)
 
     def __call__(self, out: dict[str, torch.Tensor], x: torch.Tensor, step: int,
                  index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,8 +66,7 @@ class CompositeLoss:
         started, which is not computed; kept on the device; no sync). ``index``: the batch's
         positions in the training split, for terms that cached per-image targets."""
         active = {name: term for name, term in self.terms.items() if term.active(step)}
-        means = {name: (term.values(out, x, index) if getattr(term, "uses_index", False) else term.values(out, x)).mean()
-                 for name, term in active.items()}
+        means = {name: self.term_values(name, out, x, index).mean() for name in active}
         critics = {name: t for name, t in self.critics.items() if name in active}
         if any(getattr(t.spec, "adaptive", False) for t in critics.values()):
             # the adaptive weight balances the critic's gradient against everything else's
@@ -87,7 +92,7 @@ class CompositeLoss:
         return torch.cat(rows) if rows else x.new_zeros(0)
 
     @torch.no_grad()
-    def validation(self, model, x: torch.Tensor, step: int, batch_size: int = 500) -> dict[str, float]:
+    def validation(self, model, x: torch.Tensor, step: int, batch_size: int = 500, split: str = "val") -> dict[str, float]:
         """On held-out images, in eval mode (a VAE decodes its posterior mean): each active term's
         mean that does not train a critic (an adversarial term's value depends on a moving
         discriminator and is left out), and ``monitor``: their sum at their full weights (a KL
@@ -100,8 +105,9 @@ class CompositeLoss:
             for i in range(0, len(x), batch_size):
                 batch = x[i : i + batch_size]
                 out = model(batch)
+                index = torch.arange(i, i + len(batch), device=x.device)
                 for name in keep:
-                    sums[name] += float(self.terms[name].values(out, batch).double().sum())
+                    sums[name] += float(self.term_values(name, out, batch, index, split).double().sum())
         finally:
             model.train(was_training)
         means = {name: sums.get(name, math.nan) / len(x) if name in sums else math.nan for name in self.terms}

@@ -53,26 +53,29 @@ class Perceptual(Term):
     def __init__(self, spec: PerceptualSpec, network: torch.nn.Module):
         super().__init__(spec)
         self.network = network
-        self.targets: list[torch.Tensor] | None = None
+        self.targets: dict[str, list[torch.Tensor]] = {}  # split -> per layer, every image's unit features
 
     @torch.no_grad()
-    def prepare(self, train_x: torch.Tensor, batch_size: int = 500) -> None:
-        """Cache the targets of every training image (not for LPIPS, whose network takes both
-        images at once; not when they would exceed TARGET_CACHE_BYTES)."""
-        if self.spec.network.startswith("lpips-") or len(train_x) == 0:
+    def prepare(self, images: dict[str, torch.Tensor], batch_size: int = 500) -> None:
+        """Cache the targets of every image of each split (``{"train": x, "val": x}``); not for
+        LPIPS, whose network takes both images at once, nor beyond TARGET_CACHE_BYTES in all."""
+        images = {split: x for split, x in images.items() if x is not None and len(x)}
+        if self.spec.network.startswith("lpips-") or not images:
             return
-        probe = [f.shape[1:].numel() for f in self.network(train_x[:1].float())]
-        if sum(probe) * 4 * len(train_x) > TARGET_CACHE_BYTES:
+        per_image = sum(f.shape[1:].numel() for f in self.network(next(iter(images.values()))[:1].float()))
+        if per_image * 4 * sum(len(x) for x in images.values()) > TARGET_CACHE_BYTES:
             return
-        parts = [[_unit(f) for f in self.network(train_x[i : i + batch_size].float())] for i in range(0, len(train_x), batch_size)]
-        self.targets = [torch.cat(layer) for layer in zip(*parts)]
+        for split, x in images.items():
+            parts = [[_unit(f) for f in self.network(x[i : i + batch_size].float())] for i in range(0, len(x), batch_size)]
+            self.targets[split] = [torch.cat(layer) for layer in zip(*parts)]
 
-    def values(self, out, x, index: torch.Tensor | None = None):
+    def values(self, out, x, index: torch.Tensor | None = None, split: str = "train"):
+        """``index``: the images' positions in ``split``, to read cached targets."""
         x_hat = out["x_hat"].float()
         if self.spec.network.startswith("lpips-"):
             return self.network(x_hat, x.float())
-        if index is not None and self.targets is not None:
-            targets = [t.index_select(0, index) for t in self.targets]
+        if index is not None and split in self.targets:
+            targets = [t.index_select(0, index) for t in self.targets[split]]
         else:
             with torch.no_grad():
                 targets = [_unit(t) for t in self.network(x.float())]
