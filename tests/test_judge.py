@@ -126,6 +126,10 @@ def test_circular_cells_mark_a_judge_that_shares_the_loss_network():
     table = pd.DataFrame([{"model": "m", "condition": "l2+p", "baseline": "l2", "metric": m, "difference": d,
                            "ci_low": d - 1, "ci_high": d + 1, "sd_difference": 1.0, "n_seeds": 5, "direction": "better",
                            "baseline_mean": 50.0} for m, d in (("fd-judge-recon", -0.5), ("fd-domain-recon", -5.0))])
-    lines = "\n".join(differences_markdown(table, ["fd-judge-recon", "fd-domain-recon"], circular_cells(conditions, columns)))
+    control = table.assign(condition="l2+p", baseline="l2+p0", difference=-0.25, ci_low=-0.5, ci_high=-0.1)
+    lines = "\n".join(differences_markdown(pd.concat([table, control]), ["fd-judge-recon", "fd-domain-recon"],
+                                           circular_cells(conditions, columns)))
     assert "| m | l2+p | 5 | -0.5 [-1.5, +0.5] | **-5 [-6, -4]** ✓ § |" in lines
+    assert "| m | l2+p *vs control* `l2+p0` | 5 | **-0.25 [-0.5, -0.1]** ✓ | **-0.25 [-0.5, -0.1]** ✓ § |" in lines
     assert "The smallest effect this study could detect" in lines
+    assert lines.count("| fd-judge-recon | 5 |") == 1  # the detectable effect pools the baseline rows only

@@ -45,6 +45,7 @@ BAD = [
      "conditions.a[1].start: must be a step number (an integer >= 0) or 'plateau' (got -3)"),
     ({"conditions": {"a": [{"term": "l2"}, {"term": "adversarial", "start": "plateau"}]}},
      "conditions.a[1].start: 'plateau' needs training.early_stopping"),
+    ({"report": {"controls": {"l2": "bec"}}}, "report.controls.l2: 'bec' is not a condition of this study (did you mean 'bce'?)"),
 ]
 
 

@@ -75,7 +75,7 @@ def paradox_figure(images, names, values: dict, measures, path: Path) -> None:
     if measures.unavailable:
         caption += "\nUnavailable: " + ", ".join(measures.unavailable) + " (weights not found; see report.md)."
     fig.text(0.01, 0.015, caption, fontsize=8.5, va="bottom", ha="left", wrap=True)
-    fig.suptitle("One pixel wrong or six? What pixel losses, SSIM, a feature distance and two whole-image judges prefer",
+    fig.suptitle("One pixel wrong or six? What pixel losses, SSIM, a feature distance and two judges prefer",
                  fontsize=12.5)
     fig.subplots_adjust(left=0.01, right=0.99, top=0.88, bottom=0.33, wspace=0.08)
     files.save_figure(path, fig)

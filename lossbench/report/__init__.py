@@ -37,7 +37,8 @@ def build_report(out_dir: str | Path) -> list[Path]:
     flagged = flagged_cells(runs)
     conditions = list(dict.fromkeys(runs["condition"]))
     baseline = options.get("baseline") or conditions[0]
-    comparisons = paired_comparisons(out_dir, runs, columns, baseline) if len(conditions) > 1 else pd.DataFrame()
+    comparisons = (paired_comparisons(out_dir, runs, columns, baseline, options.get("controls"))
+                   if len(conditions) > 1 else pd.DataFrame())
     circular = circular_cells(spec.get("conditions"), columns)
     if not comparisons.empty:
         comparisons["circular"] = [circular.get((c, m), "") for c, m in zip(comparisons["condition"], comparisons["metric"])]

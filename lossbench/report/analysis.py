@@ -107,27 +107,25 @@ def detectable_effect(sd: float, n: int, alpha: float = 0.05, power: float = 0.8
     return float(brentq(lambda d: achieved(d) - power, 0.0, high, xtol=1e-10 * sd))
 
 
-def paired_comparisons(out_dir: Path, runs: pd.DataFrame, columns: list[str], baseline: str) -> pd.DataFrame:
-    """Every condition against ``baseline``, per model and metric column.
+def paired_comparisons(out_dir: Path, runs: pd.DataFrame, columns: list[str], baseline: str,
+                       controls: dict[str, str] | None = None) -> pd.DataFrame:
+    """Every condition against ``baseline``, and each condition named in ``controls`` against its
+    control (``{condition: control}``), per model and metric column.
     Over seeds: the mean paired difference (same seed) with its 95% t-interval, the smallest
     effect the seeds could detect (80% power, α = 0.05; :func:`detectable_effect`) and a paired
     t-test on the per-seed values (seeds present in both).
     Over test images (paired metrics only): Wilcoxon signed-rank on per-image values averaged
     over the seeds, images paired by index. p-values Holm-adjusted within each test's family."""
     done = runs[runs["status"] == "done"]
+    pairs = [(c, baseline) for c in dict.fromkeys(done["condition"]) if c != baseline] + list((controls or {}).items())
     rows = []
     for model in dict.fromkeys(done["model"]):
-        base = done[(done["model"] == model) & (done["condition"] == baseline)]
-        if base.empty:
-            continue
-        base_images = _per_image(out_dir, base)
-        for condition in dict.fromkeys(done["condition"]):
-            if condition == baseline:
-                continue
+        for condition, against in pairs:
+            base = done[(done["model"] == model) & (done["condition"] == against)]
             other = done[(done["model"] == model) & (done["condition"] == condition)]
-            if other.empty:
+            if base.empty or other.empty:
                 continue
-            other_images = _per_image(out_dir, other)
+            base_images, other_images = _per_image(out_dir, base), _per_image(out_dir, other)
             for c in columns:
                 merged = pd.merge(base[["seed", c]], other[["seed", c]], on="seed", suffixes=("_b", "_o")).dropna()
                 a, b = pd.to_numeric(merged[f"{c}_o"]), pd.to_numeric(merged[f"{c}_b"])
@@ -135,7 +133,7 @@ def paired_comparisons(out_dir: Path, runs: pd.DataFrame, columns: list[str], ba
                 sd = float(d.std(ddof=1)) if len(d) >= 2 else math.nan
                 half = float(stats.t.ppf(0.975, len(d) - 1) * sd / math.sqrt(len(d))) if len(d) >= 2 else math.nan
                 mean = float(d.mean()) if len(d) else math.nan
-                row = {"model": model, "condition": condition, "baseline": baseline, "metric": c,
+                row = {"model": model, "condition": condition, "baseline": against, "metric": c,
                        "difference": mean, "ci_low": mean - half, "ci_high": mean + half, "sd_difference": sd,
                        "baseline_mean": float(b.mean()) if len(b) else math.nan,
                        "detectable": detectable_effect(sd, len(d)), "n_seeds": len(a),

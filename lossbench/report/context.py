@@ -70,15 +70,17 @@ def differences_markdown(table: pd.DataFrame, columns: list[str], circular: dict
     baseline = table["baseline"].iloc[0]
     shown = [c for c in columns if c in set(table["metric"])]
     arrows = {c: "↑" if METRICS[column_metric(c)].higher_is_better else "↓" for c in shown}
+    controls = table[table["baseline"] != baseline]
     lines = [f"## Paired differences from `{baseline}` (same seed)", "",
-             f"Each cell: mean over seeds of (condition − `{baseline}`) on the same seed, and its 95% t-interval. "
+             f"Each cell: mean over seeds of (condition − `{baseline}`) on the same seed, and its 95% t-interval"
+             + (" (rows *vs control*: condition − its control, `report.controls`)" if not controls.empty else "") + ". "
              "**Bold**: the interval excludes 0 (✓ better, ✗ worse in the metric's direction, ↑ or ↓); otherwise the "
              "seeds cannot tell the condition from the baseline. *n*: seeds in both. p-values (paired t over seeds; "
              "Wilcoxon over test images, which holds the trained models fixed; Holm-adjusted): `comparisons.csv`."
              + (f" {CIRCULAR_MARK}: circular judgement (below)." if circular else ""), "",
              "| model | condition | n | " + " | ".join(f"{c} {arrows[c]}" for c in shown) + " |",
              "|---|---|---|" + "---|" * len(shown)]
-    for (model, condition), group in table.groupby(["model", "condition"], sort=False):
+    for (model, condition, against), group in table.groupby(["model", "condition", "baseline"], sort=False):
         by_metric = group.set_index("metric")
         cells = []
         for c in shown:
@@ -93,7 +95,8 @@ def differences_markdown(table: pd.DataFrame, columns: list[str], circular: dict
                 text += f" {CIRCULAR_MARK}"
             cells.append(text)
         n = int(group["n_seeds"].max())
-        lines.append(f"| {model} | {condition} | {n} | " + " | ".join(cells) + " |")
+        label = condition if against == baseline else f"{condition} *vs control* `{against}`"
+        lines.append(f"| {model} | {label} | {n} | " + " | ".join(cells) + " |")
     # the smallest effect the study could detect: per metric, from the pooled spread of the paired differences
     lines += ["", "**The smallest effect this study could detect** (a paired t-test over the seeds, two-sided α = 0.05, "
               "80% power; from the standard deviation of the paired differences pooled over the conditions). A true "
@@ -103,7 +106,7 @@ def differences_markdown(table: pd.DataFrame, columns: list[str], circular: dict
     from lossbench.report.analysis import detectable_effect
 
     for c in shown:
-        rows = table[table["metric"] == c]
+        rows = table[(table["metric"] == c) & (table["baseline"] == baseline)]
         sds, ns = rows["sd_difference"].to_numpy(dtype=float), rows["n_seeds"].to_numpy(dtype=int)
         ok = np.isfinite(sds) & (ns >= 2)
         if not ok.any():

@@ -19,10 +19,10 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from lossbench import files  # noqa: E402
+from lossbench.latent import DEFAULT_SCHEME, SCHEMES  # noqa: E402
+from lossbench.metrics import METRICS  # noqa: E402
 from lossbench.report.figures import _originals, _tile  # noqa: E402
 
-SCHEMES = {"gaussian": "AE: Gaussian fitted to the training codes", "uniform": "AE: uniform in the codes' bounding box",
-           "prior": "VAE: prior N(0, I)"}
 
 
 def _representatives(runs: pd.DataFrame) -> list[pd.Series]:
@@ -79,12 +79,18 @@ def progression(out_dir: Path, runs: pd.DataFrame, figures: Path) -> list[Path]:
 
 
 def random_codes(out_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None:
+    """Each model's decoded random codes under every scheme it has, each panel scored by the
+    study's first Fréchet metric (its -samples column for the default scheme)."""
+    import textwrap
+
     reps = [(r, _load(out_dir, r["run_id"], "latent.pt")) for r in _representatives(runs)]
     reps = [(r, lat) for r, lat in reps if lat is not None]
     if not reps:
         return None
+    scored = next((m for m in METRICS if METRICS[m].statistic == "fd" and f"{m}-samples" in runs
+                   and pd.to_numeric(runs[f"{m}-samples"], errors="coerce").notna().any()), None)
     width = max(len(lat["random"]) for _, lat in reps)
-    fig, axes = plt.subplots(len(reps), width, figsize=(4.4 * width, 1.75 * len(reps) + 0.6), squeeze=False)
+    fig, axes = plt.subplots(len(reps), width, figsize=(4.4 * width, 2.0 * len(reps) + 0.6), squeeze=False)
     for i, (r, lat) in enumerate(reps):
         for ax in axes[i]:
             ax.axis("off")
@@ -93,11 +99,11 @@ def random_codes(out_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None:
             images = lat["random"][scheme][:16]
             ax.grid(False)
             ax.imshow(_tile([images[:8], images[8:16]]), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            fd = r.get("fd-domain-samples" if scheme in ("gaussian", "prior") else f"fd-domain-{scheme}")
-            score = f"\nfd-domain {fd:.0f} (this run)" if isinstance(fd, float) and not np.isnan(fd) else ""
-            ax.set_title(f"{r['model']}: {SCHEMES[scheme]}{score}", fontsize=8.5)
-    fig.suptitle("Decoded random codes (first condition, lowest seed; fd-domain of each scheme, N as in the summary)",
-                 fontsize=10)
+            fd = r.get(f"{scored}-samples" if scheme == DEFAULT_SCHEME else f"{scored}-{scheme}") if scored else None
+            score = f"\n{scored} {fd:.3g} (this run)" if isinstance(fd, float) and not np.isnan(fd) else ""
+            ax.set_title(textwrap.fill(f"{r['model']}: {SCHEMES[scheme]}", 60) + score, fontsize=8)
+    fig.suptitle("Decoded random codes (first condition, lowest seed"
+                 + (f"; {scored} of each scheme, N as in the summary)" if scored else ")"), fontsize=10)
     fig.tight_layout()
     files.save_figure(path, fig)
     return path

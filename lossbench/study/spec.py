@@ -74,6 +74,8 @@ class ReportSpec(BaseModel):
                               "network: minutes for Inception on a CPU)")
     checks: list[CheckSpec] = Field([], description="expectations checked on the results (checks.md)")
     baseline: str | None = Field(None, description="condition every other is compared with (default: the first)")
+    controls: dict[str, str] = Field({}, description="condition: its control condition; each is also compared with its "
+                                     "control, paired by seed (e.g. a schedule without the term)")
     distortion: str = Field("mse", description="x axis of the distortion-perception plot: a paired metric")
     perception: str | None = Field(None, description="its y axis: a distribution column (default: the first -recon one)")
 
@@ -268,6 +270,11 @@ def validate(raw: dict, source: str) -> StudySpec:
                       f"-prior and -aggregate (VAE) columns; VAEs: rate, distortion, active_units)")
 
     rep = spec.report
+    for condition, control in rep.controls.items():
+        for name in (condition, control):
+            if name not in spec.conditions:
+                _fail(source, f"report.controls.{condition}", f"'{name}' is not a condition of this study"
+                      f"{did_you_mean(name, spec.conditions)}")
     if rep.baseline is not None and rep.baseline not in spec.conditions:
         _fail(source, "report.baseline", f"'{rep.baseline}' is not a condition of this study{did_you_mean(rep.baseline, spec.conditions)}")
     for key in ("distortion", "perception"):
