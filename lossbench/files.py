@@ -39,7 +39,7 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+    write_text(path, json.dumps(data, indent=2, sort_keys=False, default=json_default) + "\n")
 
 
 def write_yaml(path: str | os.PathLike, data: Any) -> None:
@@ -61,17 +61,42 @@ def save_figure(path: str | os.PathLike, fig, dpi: int = 120) -> None:
 
 
 def torch_save(path: str | os.PathLike, obj: Any) -> None:
+    """Same object, same bytes: torch.save names the archive's records after the file it writes
+    to, so saving straight to the random temporary name made every save differ (and every digest
+    of a cached network differ per machine and per run). Serialised in memory, then written."""
+    import io
+
     import torch
 
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        tmp.write_bytes(buffer.getvalue())
+
+
+def stable_provenance(old: Any, new: dict, volatile: tuple[str, ...], unchanged: bool) -> dict:
+    """``new`` with its ``volatile`` fields (when, how long, on what) taken from ``old``, the
+    manifest already on disk, when ``unchanged`` says this invocation produced nothing new:
+    re-running a finished study then leaves its committed files byte-identical, and the provenance
+    keeps describing the invocation that made the results."""
+    if not unchanged or not isinstance(old, dict) or any(key not in old for key in volatile):
+        return new
+    return {key: old[key] if key in volatile else value for key, value in new.items()}
+
+
+def read_json_or_none(path: str | os.PathLike) -> Any:
+    """The JSON at ``path``, or None when it is missing or unreadable (then it is simply replaced)."""
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return None
 
 
 def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
     # numpy scalars and paths appear in metrics and manifests; store them as plain values.
     if hasattr(obj, "item"):
         return obj.item()

@@ -49,9 +49,13 @@ def test_tiny_synthetic_study_end_to_end(cli, write_study, tmp_path):
     assert "4 trained" in stdout
     summary = check_study_folder(out, 4, ["mse", "psnr", "ssim"], extra=["mean_abs_logit"])  # bce: a sigmoid output
 
-    # a rerun skips every finished run
+    # a rerun skips every finished run and leaves every file byte-identical (committed results stay put)
+    before_bytes = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
     code, stdout, _ = cli("run", study, "--out", out)
     assert code == 0 and "4 skipped (finished before)" in stdout and "trained" not in stdout
+    after_bytes = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert sorted(after_bytes) == sorted(before_bytes)
+    assert [str(k) for k in before_bytes if after_bytes[k] != before_bytes[k]] == []
     # --dry-run marks them
     _, stdout, _ = cli("run", study, "--out", out, "--dry-run")
     assert stdout.count("[finished: will be skipped]") == 4

@@ -92,11 +92,16 @@ def run_paradox(spec: ParadoxSpec, out: Path, cache=None, device="cpu", data_roo
         "lossbench": __version__, "command": " ".join(command or []), "spec": spec.model_dump(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "dataset": data.identity, "figure_digit_test_index": int(figure["index"]),
-        "judges": {"judge-discriminator": judges.card, "judge-classifier": judges.domain.provenance},
+        "judges": {"judge-discriminator": {k: v for k, v in judges.card.items() if k != "train_seconds"},  # per machine
+                   "judge-classifier": judges.domain.provenance},
         "unavailable": measures.unavailable, "skipped_digits": skipped,
         "torch": torch.__version__, "python": platform.python_version(), "device": str(device),
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+    tables = {"paradox_values.csv": values_long, "variants.csv": systematic, "agreement.csv": agree,
+              "judge_controls.csv": controls, "equal_mse.csv": gallery_table}
+    manifest = _stable_manifest(out, manifest, tables)
 
     # write (only now)
     out.mkdir(parents=True, exist_ok=True)
@@ -115,6 +120,25 @@ def run_paradox(spec: ParadoxSpec, out: Path, cache=None, device="cpu", data_roo
                                                 training, measures))
     files.write_json(out / "manifest.json", manifest)
     return manifest
+
+
+#: what describes the invocation rather than the results
+PARADOX_VOLATILE = ("command", "created", "seconds", "torch", "python", "device")
+
+
+def _stable_manifest(out: Path, manifest: dict, tables: dict[str, pd.DataFrame]) -> dict:
+    """A re-run that reproduces every table and all the rest of the manifest keeps the previous
+    invocation's time and command, so that the committed folder stays byte-identical."""
+    import json
+
+    previous = files.read_json_or_none(out / "manifest.json")
+    if not isinstance(previous, dict):
+        return manifest
+    plain = json.loads(json.dumps(manifest, default=files.json_default))
+    same = all(previous.get(k) == v for k, v in plain.items() if k not in PARADOX_VOLATILE) and all(
+        (out / name).is_file() and (out / name).read_text(encoding="utf-8") == frame.to_csv(index=False)
+        for name, frame in tables.items())
+    return files.stable_provenance(previous, manifest, PARADOX_VOLATILE, same)
 
 
 def _measures(judges, data, cache, weights) -> Measures:

@@ -196,7 +196,7 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
               f"- command: `{' '.join(manifest['command'])}` (study file `{manifest['study_file']}`, {manifest['created']})",
               f"- lossbench {v['lossbench']}, torch {v['torch']}, torchvision {v['torchvision']}, "
               f"torchmetrics {v['torchmetrics']}, Python {v['python']}; {manifest['device']['threads']} CPU threads",
-              (f"- last `lossbench run`: {manifest['study_seconds']:.0f} s in the runs ("
+              (f"- last `lossbench run` that trained anything: {manifest['study_seconds']:.0f} s in the runs ("
                + ", ".join(f"{v} {k}" for k, v in manifest.get("counts", {}).items() if v) + ")"
                + (f", after {manifest['setup_seconds']:.0f} s of set-up (data, feature networks, real-set features)"
                   if "setup_seconds" in manifest else "; set-up and report not included"))

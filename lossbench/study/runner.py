@@ -26,7 +26,8 @@ def plan_lines(study: Study) -> list[str]:
 
 def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: list[str] | None = None,
               strict: bool = False, cache: str | None = None, weights: dict | None = None) -> dict:
-    """Train and evaluate every run; return the manifest. Data, weights and metric set-up may
+    """Train and evaluate every run; return this invocation's manifest (the one written keeps the
+    previous invocation's timing and counts when this one trained nothing). Data, weights and metric set-up may
     raise LossbenchError, all before anything is written into ``out_dir``."""
     setup_started = time.perf_counter()
     device = pick_device(device_name)
@@ -40,6 +41,7 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
     runs_dir = out_dir / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     files.write_yaml(out_dir / "study.yaml", study.resolved)
+    previous = files.read_json_or_none(out_dir / "manifest.json")
     manifest = build_manifest(study, data.identity, device, command, ctx)
     manifest["setup_seconds"] = round(time.perf_counter() - setup_started, 2)
     files.write_json(out_dir / "manifest.json", manifest)
@@ -72,7 +74,9 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
 
     manifest["study_seconds"] = round(time.perf_counter() - started, 2)
     manifest["counts"] = counts
-    files.write_json(out_dir / "manifest.json", manifest)
+    # nothing trained: the provenance stays that of the invocation that trained the runs
+    files.write_json(out_dir / "manifest.json",
+                     files.stable_provenance(previous, manifest, STUDY_VOLATILE, counts["trained"] == 0))
     from lossbench.report import build_report
 
     build_report(out_dir)
@@ -115,6 +119,11 @@ def _complete_metrics(run, run_dir: Path, ctx, report) -> None:
     result.update(update)
     result["flags"] = [f for f in result.get("flags", []) if not f.startswith(("collapsed", "saturated"))] + health
     files.write_json(run_dir / "metrics.json", result)
+
+
+#: what describes an invocation rather than the results; kept from the previous manifest when a
+#: re-run trains nothing
+STUDY_VOLATILE = ("command", "created", "versions", "device", "setup_seconds", "study_seconds", "counts")
 
 
 def build_manifest(study: Study, identity: dict, device: torch.device, command: list[str] | None, ctx) -> dict:
