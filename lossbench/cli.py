@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from lossbench import __version__
+from lossbench import __version__, files
 from lossbench.errors import LossbenchError
 
 DATA_ENV = "LOSSBENCH_DATA"
@@ -64,6 +64,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="auto: cuda, then mps, then cpu")
     run.add_argument("--dry-run", action="store_true", help="print the grid (one line per run) and exit")
     run.add_argument("--strict", action="store_true", help="a metric whose weights are unavailable is an error, not a note")
+    run.add_argument("--only", action="append", default=[], metavar="RUN_ID",
+                     help="train only this run (an id from --dry-run); repeat it, or separate ids by commas")
+    run.add_argument("--executor", default="serial", choices=["serial", "ray"],
+                     help="serial: one run after another in this process (default); ray: each run a Ray task "
+                          "(pip install 'lossbench[ray]')")
+    run.add_argument("--address", help="with --executor ray: join this Ray cluster (HOST:PORT of 'ray start --head'); "
+                                       "default: start Ray on this machine")
+    run.add_argument("--cpus-per-run", type=float, default=None, help="with --executor ray: CPUs per run (default 1)")
+    run.add_argument("--gpus-per-run", type=float, default=None,
+                     help="with --executor ray: GPUs per run, fractional to share one (e.g. 0.25: four runs per GPU)")
+    run.add_argument("--wait", action="store_true", help="if another lossbench process writes the output folder, "
+                                                         "wait for it instead of stopping")
     run.set_defaults(func=_cmd_run)
 
     par = sub.add_parser("paradox", help="the one-pixel / six-pixel L2 paradox on real digits, measured")
@@ -93,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args) -> int:
     from lossbench.study import load_study, plan_lines, run_study
+    from lossbench.study.runner import select_runs
 
     paradox = _paradox_study(args.study, args.overrides)
     if paradox is not None:
@@ -107,18 +120,38 @@ def _cmd_run(args) -> int:
     if args.device != "auto":
         _check_device(args.device)
     out = Path(args.out) if args.out else Path("results") / study.spec.name
+    only = [i.strip() for item in args.only for i in item.split(",") if i.strip()]
+    selected = {r.run_id for r in select_runs(study, only)}
+    ray_options = _ray_options(args)
     if args.dry_run:
         print(f"{study.spec.name}: {len(study.runs)} runs ({len(study.spec.models)} models × "
-              f"{len(study.spec.conditions)} conditions × {len(study.spec.seeds)} seeds) -> {out}")
+              f"{len(study.spec.conditions)} conditions × {len(study.spec.seeds)} seeds) -> {out}"
+              + (f"; --only: {len(selected)} of them" if only else ""))
         for line in plan_lines(study):
-            done = (out / "runs" / line.split()[0] / "metrics.json").is_file()
+            run_id = line.split()[0]
+            if run_id not in selected:
+                continue
+            done = (out / "runs" / run_id / "metrics.json").is_file()
             print(line + ("   [finished: will be skipped]" if done else ""))
         return 0
     manifest = run_study(study, out, args.device, command=["lossbench", *args.argv], strict=args.strict,
-                         cache=os.environ.get(CACHE_ENV) or None, weights=_explicit_weights())
+                         cache=os.environ.get(CACHE_ENV) or None, weights=_explicit_weights(), only=only,
+                         executor=args.executor, ray_options=ray_options, data_root=os.environ.get(DATA_ENV) or None,
+                         wait=args.wait)
     counts = ", ".join(f"{v} {k}" for k, v in manifest["counts"].items() if v)
     print(f"{study.spec.name}: {counts} in {manifest['study_seconds']:.0f} s; see {out / 'summary.md'}")
     return 0
+
+
+def _ray_options(args) -> dict | None:
+    given = [flag for flag, value in (("--address", args.address), ("--cpus-per-run", args.cpus_per_run),
+                                      ("--gpus-per-run", args.gpus_per_run)) if value is not None]
+    if args.executor != "ray":
+        if given:
+            raise LossbenchError(f"{given[0]} needs --executor ray")
+        return None
+    return {"address": args.address, "cpus_per_run": 1.0 if args.cpus_per_run is None else args.cpus_per_run,
+            "gpus_per_run": args.gpus_per_run or 0.0}
 
 
 def _paradox_study(path: str, overrides: list[str]):
@@ -190,7 +223,9 @@ def _cmd_report(args) -> int:
     out = Path(args.dir)
     if not out.is_dir():
         raise LossbenchError(f"{out}: folder not found")
-    for path in build_report(out):
+    with files.folder_lock(out):
+        written = build_report(out)
+    for path in written:
         print(path)
     return 0
 

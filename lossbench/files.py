@@ -103,3 +103,72 @@ def json_default(obj: Any) -> Any:
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+LOCK_NAME = ".lossbench.lock"
+
+
+def _age(path: Path) -> float:
+    import time
+
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process, but alive
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, wait: bool = False, poll: float = 2.0) -> Iterator[None]:
+    """Hold ``folder``'s lock (a file naming this process) while writing into it. Another holder
+    that is alive makes this a one-line error naming its PID (or, with ``wait``, a wait); the lock
+    of a process that died is taken over. On entry, temporary files that a killed write left
+    behind (``.name.XXXX.tmp.ext``, see :func:`atomic_path`) are removed."""
+    import socket
+    import time
+
+    from lossbench.errors import LossbenchError
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / LOCK_NAME
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = read_json_or_none(lock) or {}
+            pid, host = holder.get("pid"), holder.get("host")
+            if pid is None and _age(lock) < 10:  # just created, its holder not yet written into it
+                time.sleep(0.2)
+                continue
+            if isinstance(pid, int) and (host != me["host"] or _alive(pid)):
+                if wait:
+                    time.sleep(poll)
+                    continue
+                where = "" if host == me["host"] else f" on {host}"
+                raise LossbenchError(f"{folder}: another lossbench process (PID {pid}{where}) is writing this folder; "
+                                     f"wait for it to end, or add --wait") from None
+            lock.unlink(missing_ok=True)  # its holder died: take it over
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(me, handle)
+        break
+    try:
+        for leftover in folder.rglob(".*.tmp*"):
+            if leftover.is_file():
+                leftover.unlink()
+        yield
+    finally:
+        if (read_json_or_none(lock) or {}).get("pid") == me["pid"]:
+            lock.unlink(missing_ok=True)
+

@@ -204,6 +204,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         "stopped": stopped,  # epochs (fixed count) | converged | max_epochs | adversarial_epochs
         "schedule": schedule,
         "device": str(device),
+        "threads": torch.get_num_threads(),  # float round-off differs between thread counts
         "flags": flags[-3:] + critic_messages,  # the latest dominance messages (the log shows the first)
         "metrics": {},
     }

@@ -15,9 +15,11 @@ Every file is checked by sha256 before use (the full digest where it is known, e
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -100,6 +102,23 @@ def hub_dir() -> Path:
 
 def cache_dir(cache: str | os.PathLike | None = None) -> Path:
     return Path(os.path.expanduser(str(cache or DEFAULT_CACHE)))
+
+
+@contextlib.contextmanager
+def cache_lock(cache: str | os.PathLike | None = None, timeout: float = 3600) -> Iterator[None]:
+    """Hold the cache's lock: processes that prepare shared artefacts (a domain classifier, real-set
+    statistics, converted weights) take turns, so none is built or written twice at once. A cache
+    folder that cannot be created is left to the writes that follow, which name it."""
+    from filelock import FileLock
+
+    root = cache_dir(cache)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        yield
+        return
+    with FileLock(str(root / ".lock"), timeout=timeout):
+        yield
 
 
 def portable(path: str | os.PathLike, cache: str | os.PathLike | None = None) -> str:

@@ -1,0 +1,123 @@
+"""Runs as units: --only, execute_run, the Ray executor, and the output folder's lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+
+def _metrics(out):
+    return {p.parent.name: json.loads(p.read_text())["metrics"] for p in sorted((out / "runs").glob("*/metrics.json"))}
+
+
+def _run_ids(cli, study, out):
+    _, stdout, _ = cli("run", study, "--out", out, "--dry-run")
+    return [line.split()[0] for line in stdout.splitlines()[1:]]
+
+
+def test_only_trains_the_named_runs_and_the_rest_later(cli, write_study, tmp_path):
+    study, out = write_study(), tmp_path / "out"
+    ids = _run_ids(cli, study, out)
+    code, stdout, err = cli("run", study, "--out", out, "--only", ids[1])
+    assert code == 0, err
+    assert "1 trained" in stdout and set(_metrics(out)) == {ids[1]}
+    code, stdout, _ = cli("run", study, "--out", out)
+    assert code == 0 and "3 trained, 1 skipped (finished before)" in stdout
+
+
+def test_only_with_an_unknown_id_is_one_line_and_writes_nothing(cli, write_study, tmp_path):
+    out = tmp_path / "out"
+    code, stdout, err = cli("run", write_study(), "--out", out, "--only", "0123456789ab")
+    assert code == 2 and err.count("\n") == 1
+    assert "--only 0123456789ab: no such run in this study" in err and "--dry-run" in err
+    assert not out.exists()
+
+
+def test_execute_run_rebuilds_a_run_from_the_study_folder(cli, write_study, tmp_path, lb_cache):
+    from lossbench.study import execute_run
+
+    study, out = write_study(), tmp_path / "out"
+    assert cli("run", study, "--out", out)[0] == 0
+    before = _metrics(out)
+    run_id = sorted(before)[0]
+    (out / "runs" / run_id / "metrics.json").unlink()
+    assert execute_run(out, run_id, device="cpu", cache=str(lb_cache)) == "trained"
+    assert _metrics(out)[run_id] == before[run_id]  # same process, same threads: bit for bit
+    assert execute_run(out, run_id, device="cpu", cache=str(lb_cache)) == "skipped (finished before)"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gpus-per-run", "0.5"], "--gpus-per-run needs --executor ray"),
+    (["--address", "127.0.0.1:1"], "--address needs --executor ray"),
+    (["--executor", "ray", "--address", "no-port"], "--address no-port: expected HOST:PORT"),
+    (["--executor", "ray", "--address", "127.0.0.1:1"], "--address 127.0.0.1:1: cannot reach a Ray cluster there"),
+])
+def test_bad_executor_options_are_one_line_and_write_nothing(cli, write_study, tmp_path, args, message):
+    if "--executor" in args:
+        pytest.importorskip("ray")
+    out = tmp_path / "out"
+    code, _, err = cli("run", write_study(), "--out", out, *args)
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_ray_gives_the_serial_results(cli, write_study, tmp_path, lb_cache):
+    """Every run a task on a local Ray with 2 CPUs. With as many threads per run as the serial
+    process uses, the numbers are equal bit for bit; with fewer, to float round-off."""
+    pytest.importorskip("ray")
+    study = write_study({"training": {"epochs": 2, "batch_size": 32}})
+    env = {"LOSSBENCH_CACHE": str(lb_cache)}
+    assert cli("run", study, "--out", tmp_path / "serial", env=env)[0] == 0
+    cpus = min(2, os.cpu_count() or 1)
+    code, stdout, err = cli("run", study, "--out", tmp_path / "ray", "--executor", "ray", "--cpus-per-run", str(cpus),
+                            env=env)
+    assert code == 0, err
+    assert "4 trained" in stdout
+    serial, ray = _metrics(tmp_path / "serial"), _metrics(tmp_path / "ray")
+    assert set(serial) == set(ray) and len(serial) == 4
+    for run_id in serial:
+        if cpus == torch.get_num_threads():
+            assert ray[run_id] == serial[run_id]
+        else:
+            assert ray[run_id] == pytest.approx(serial[run_id], rel=1e-6)
+    assert (tmp_path / "ray" / "summary.md").is_file() and not (tmp_path / "ray" / ".lossbench.lock").exists()
+
+
+def test_a_live_holder_of_the_folder_lock_stops_a_second_run(cli, write_study, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        import socket
+
+        (out / ".lossbench.lock").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
+        code, _, err = cli("run", write_study(), "--out", out)
+        assert code == 2 and f"another lossbench process (PID {holder.pid}) is writing this folder" in err
+        assert "--wait" in err
+        assert sorted(p.name for p in out.iterdir()) == [".lossbench.lock"]  # nothing written
+        code, _, err = cli("report", out)
+        assert code == 2 and f"PID {holder.pid}" in err
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_dead_holders_lock_is_taken_over_and_leftovers_removed(cli, write_study, tmp_path):
+    import socket
+
+    out = tmp_path / "out"
+    (out / "figures").mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (out / ".lossbench.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
+    leftover = out / "figures" / ".gallery.abc123.tmp.png"  # what a write killed midway leaves
+    leftover.write_bytes(b"half a png")
+    code, stdout, err = cli("run", write_study(), "--out", out)
+    assert code == 0, err
+    assert "4 trained" in stdout
+    assert not leftover.exists() and not (out / ".lossbench.lock").exists()
