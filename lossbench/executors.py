@@ -125,12 +125,12 @@ def _reachable(address: str, timeout: float = 5.0) -> None:
 
 
 def _task(out_dir: str, run_id: str, device: str, cache, weights, data_root, threads: int) -> tuple[str, float]:
+    os.environ.setdefault("TQDM_DISABLE", "1")  # one progress view, the driver's (tqdm reads it on import)
     import torch
 
     from lossbench.study.runner import execute_run
 
     torch.set_num_threads(threads)
-    os.environ.setdefault("TQDM_DISABLE", "1")  # one progress view: the driver's
     started = time.perf_counter()
     outcome = execute_run(out_dir, run_id, device=device, cache=cache, weights=weights, data_root=data_root)
     return outcome, time.perf_counter() - started

@@ -38,10 +38,16 @@ def test_only_with_an_unknown_id_is_one_line_and_writes_nothing(cli, write_study
     assert not out.exists()
 
 
-def test_execute_run_rebuilds_a_run_from_the_study_folder(cli, write_study, tmp_path, lb_cache):
+#: a study that trains to convergence: its written study.yaml spells out training.epochs too,
+#: which a study file may not set beside early_stopping (execute_run must still read it)
+CONVERGED = {"training": {"batch_size": 32, "early_stopping": {"patience": 1, "max_epochs": 3}}}
+
+
+@pytest.mark.parametrize("training", [{}, CONVERGED], ids=["epochs", "early-stopping"])
+def test_execute_run_rebuilds_a_run_from_the_study_folder(cli, write_study, tmp_path, lb_cache, training):
     from lossbench.study import execute_run
 
-    study, out = write_study(), tmp_path / "out"
+    study, out = write_study(training), tmp_path / "out"
     assert cli("run", study, "--out", out)[0] == 0
     before = _metrics(out)
     run_id = sorted(before)[0]
@@ -70,14 +76,14 @@ def test_ray_gives_the_serial_results(cli, write_study, tmp_path, lb_cache):
     """Every run a task on a local Ray with 2 CPUs. With as many threads per run as the serial
     process uses, the numbers are equal bit for bit; with fewer, to float round-off."""
     pytest.importorskip("ray")
-    study = write_study({"training": {"epochs": 2, "batch_size": 32}})
+    study = write_study(CONVERGED)
     env = {"LOSSBENCH_CACHE": str(lb_cache)}
     assert cli("run", study, "--out", tmp_path / "serial", env=env)[0] == 0
     cpus = min(2, os.cpu_count() or 1)
     code, stdout, err = cli("run", study, "--out", tmp_path / "ray", "--executor", "ray", "--cpus-per-run", str(cpus),
                             env=env)
     assert code == 0, err
-    assert "4 trained" in stdout
+    assert "4 trained" in stdout and "failed" not in stdout
     serial, ray = _metrics(tmp_path / "serial"), _metrics(tmp_path / "ray")
     assert set(serial) == set(ray) and len(serial) == 4
     for run_id in serial:

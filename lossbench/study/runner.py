@@ -96,7 +96,7 @@ def execute_run(out_dir: str | Path, run_id: str, device: str = "auto", cache: s
     key = (str(out_dir.resolve()), device, cache, data_root, tuple(sorted((weights or {}).items())))
     session = _SESSIONS.get(key)
     if session is None:
-        study = load_study(out_dir / "study.yaml", data_root=data_root)
+        study = load_study(out_dir / "study.yaml", data_root=data_root, resolved=True)
         session = _SESSIONS[key] = open_session(study, out_dir, device, cache=cache, weights=weights)
     run = next((r for r in session.study.runs if r.run_id == run_id), None)
     if run is None:
@@ -156,13 +156,13 @@ def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, comma
     counts = {k: 0 for k in COUNTS}
     for outcome in outcomes:
         counts[outcome] += 1
-    counts["trained"] += counts["failed"]  # a failed run was trained, as far as it went
 
     manifest["study_seconds"] = round(time.perf_counter() - started, 2)
     manifest["counts"] = counts
     # nothing trained: the provenance stays that of the invocation that trained the runs
     files.write_json(out_dir / "manifest.json",
-                     files.stable_provenance(previous, manifest, STUDY_VOLATILE, counts["trained"] == 0))
+                     files.stable_provenance(previous, manifest, STUDY_VOLATILE,
+                                             counts["trained"] + counts["failed"] == 0))
     from lossbench.report import build_report
 
     build_report(out_dir)

@@ -121,9 +121,11 @@ class Study:
 
 # ---------------------------------------------------------------- loading
 
-def load_study(path: str | Path, overrides: list[str] | None = None, data_root: str | None = None) -> Study:
+def load_study(path: str | Path, overrides: list[str] | None = None, data_root: str | None = None,
+               resolved: bool = False) -> Study:
     """Read, override, validate and expand a study file. ``data_root`` fills ``data.root``
-    when the file leaves it empty (the CLI passes $LOSSBENCH_DATA)."""
+    when the file leaves it empty (the CLI passes $LOSSBENCH_DATA). ``resolved``: the file is a
+    study folder's study.yaml, which lossbench wrote with every default spelled out."""
     source = str(path)
     path = Path(path)
     if not path.is_file():
@@ -139,6 +141,9 @@ def load_study(path: str | Path, overrides: list[str] | None = None, data_root: 
         raise LossbenchError(f"{source}: a study must be a mapping of keys (name, seeds, data, models, conditions, ...)")
     for item in overrides or []:
         apply_override(raw, item, source)
+    training = raw.get("training")
+    if resolved and isinstance(training, dict) and training.get("early_stopping"):
+        training.pop("epochs", None)  # the written default, which early stopping does not use
     if data_root and isinstance(raw.get("data"), dict) and not raw["data"].get("root"):
         raw["data"]["root"] = data_root
     elif data_root and "data" not in raw:
