@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cpus-per-run", type=float, default=None, help="with --executor ray: CPUs per run (default 1)")
     run.add_argument("--gpus-per-run", type=float, default=None,
                      help="with --executor ray: GPUs per run, fractional to share one (e.g. 0.25: four runs per GPU)")
+    run.add_argument("--force", action="store_true", help="with --only: delete those runs' stored results and train "
+                                                          "them again (the fix for a damaged run)")
     run.add_argument("--wait", action="store_true", help="if another lossbench process writes the output folder, "
                                                          "wait for it instead of stopping")
     run.set_defaults(func=_cmd_run)
@@ -105,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args) -> int:
     from lossbench.study import load_study, plan_lines, run_study
+    from lossbench.stored import damaged
     from lossbench.study.runner import select_runs
 
     paradox = _paradox_study(args.study, args.overrides)
@@ -122,6 +125,9 @@ def _cmd_run(args) -> int:
     out = Path(args.out) if args.out else Path("results") / study.spec.name
     only = [i.strip() for item in args.only for i in item.split(",") if i.strip()]
     selected = {r.run_id for r in select_runs(study, only)}
+    if args.force and not only:
+        raise LossbenchError("--force needs --only RUN_ID (it deletes those runs' results; to start a whole study "
+                             "over, give a new --out)")
     ray_options = _ray_options(args)
     if args.dry_run:
         print(f"{study.spec.name}: {len(study.runs)} runs ({len(study.spec.models)} models × "
@@ -132,12 +138,20 @@ def _cmd_run(args) -> int:
             if run_id not in selected:
                 continue
             done = (out / "runs" / run_id / "metrics.json").is_file()
-            print(line + ("   [finished: will be skipped]" if done else ""))
+            if args.force:
+                mark = "   [will be trained again: --force]"
+            elif done:
+                mark = "   [damaged: see lossbench report]" if damaged(out / "runs" / run_id, None, out) else "   [finished: will be skipped]"
+            else:
+                mark = "   [resumes mid-run]" if (out / "runs" / run_id / "resume.pt").is_file() else ""
+            print(line + mark)
         return 0
+    files.check_folder(out, "--out")
+    _check_cache()
     manifest = run_study(study, out, args.device, command=["lossbench", *args.argv], strict=args.strict,
                          cache=os.environ.get(CACHE_ENV) or None, weights=_explicit_weights(), only=only,
                          executor=args.executor, ray_options=ray_options, data_root=os.environ.get(DATA_ENV) or None,
-                         wait=args.wait)
+                         wait=args.wait, force=args.force)
     counts = ", ".join(f"{v} {k}" for k, v in manifest["counts"].items() if v)
     print(f"{study.spec.name}: {counts} in {manifest['study_seconds']:.0f} s; see {out / 'summary.md'}")
     return 0
@@ -156,16 +170,12 @@ def _ray_options(args) -> dict | None:
 
 def _paradox_study(path: str, overrides: list[str]):
     """A study file with a ``paradox:`` mapping runs the paradox: (ParadoxSpec, name), else None."""
-    import yaml
     from pydantic import ValidationError
 
     from lossbench.paradox import ParadoxSpec
-    from lossbench.study.spec import _path, apply_override
+    from lossbench.study.spec import _path, apply_override, read_study_file
 
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return None  # load_study gives the error
+    raw = read_study_file(path)
     if not isinstance(raw, dict) or "paradox" not in raw:
         return None
     for item in overrides:
@@ -201,11 +211,18 @@ def _paradox(spec, out: Path, device: str, argv: list[str]) -> int:
 
     if device != "auto":
         _check_device(device)
+    files.check_folder(out, "--out")
+    _check_cache()
     manifest = run_paradox(spec, out, cache=os.environ.get(CACHE_ENV) or None, device=pick_device(device),
                            data_root=os.environ.get(DATA_ENV) or None, command=["lossbench", *argv],
                            weights=_explicit_weights())
     print(f"paradox: {manifest['seconds']:.0f} s; see {out / 'report.md'}")
     return 0
+
+
+def _check_cache() -> None:
+    if os.environ.get(CACHE_ENV):
+        files.check_folder(os.environ[CACHE_ENV], f"${CACHE_ENV}")
 
 
 def _check_device(name: str) -> None:

@@ -33,6 +33,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def check_folder(path: str | os.PathLike, what: str) -> None:
+    """Refuse, before anything is written, a folder that cannot be one: ``path`` is a file, lies
+    under a file, or its nearest existing folder is not writable. ``what`` names the setting
+    (``--out``, ``$LOSSBENCH_CACHE``) in the one-line error."""
+    from lossbench.errors import LossbenchError
+
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise LossbenchError(f"{what} {path}: is a file, not a folder; name a folder")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise LossbenchError(f"{what} {path}: {existing} is a file, so no folder can be made under it; name another folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise LossbenchError(f"{what} {path}: {existing} is not writable; name a folder you can write to")
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -21,7 +21,7 @@ import torch
 from torchvision.utils import make_grid, save_image
 from tqdm.auto import tqdm
 
-from lossbench import files
+from lossbench import files, stored
 from lossbench.balance import dominance, gradient_norms
 from lossbench.data import DeviceBatches
 from lossbench.evaluate import EvalContext, evaluate, reconstruct
@@ -50,6 +50,10 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+#: the per-epoch state of a run in progress (removed once the run is finished)
+RESUME = "resume.pt"
+
+
 class Stopping:
     """Early stopping on a validation loss: the best value so far, how many epochs since it
     improved by more than ``min_delta`` (relative), and the weights of its epoch."""
@@ -72,6 +76,56 @@ class Stopping:
     @property
     def exhausted(self) -> bool:
         return self.wait >= self.patience
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "state": self.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch, self.wait, self.state = state["best"], state["best_epoch"], state["wait"], state["state"]
+
+
+def read_resume(path: Path, config: dict) -> dict | None:
+    """The saved state of a run killed mid-way, if it belongs to this run and this configuration;
+    a damaged file or one of another configuration is reported, removed, and the run starts over."""
+    if not path.is_file():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if saved.get("run_id") != config["run_id"] or saved.get("config") != _digest(config):
+            why = "it was written for another configuration of this run"
+        else:
+            return saved
+    except Exception as exc:  # truncated, garbage, or a format of another version
+        why = f"it cannot be read ({type(exc).__name__})"
+    tqdm.write(f"warning: {path}: {why}; the run starts over", file=sys.stderr)
+    path.unlink()
+    return None
+
+
+def _digest(config: dict) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _get_rng(generator: torch.Generator, device: torch.device) -> dict:
+    """Every random stream a run draws from: python, numpy, torch (CPU and CUDA) and the batch order."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"python": random.getstate(), "numpy": (kind, torch.as_tensor(keys.astype(np.int64)), pos, has_gauss, cached),
+            "torch": torch.get_rng_state(), "batches": generator.get_state(),
+            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def _set_rng(state: dict, generator: torch.Generator, device: torch.device) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["batches"])
+    if state["cuda"] is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: Path, device: torch.device,
@@ -110,15 +164,44 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
     def snapshot() -> dict:
         return {"model": copy.deepcopy(model.state_dict()), "optimizer": copy.deepcopy(optimizer.state_dict())}
 
-    bar = tqdm(total=None if stopping else max_epochs * len(batches), desc=_short(config), position=progress_position,
-               leave=False, disable=None, unit="step", dynamic_ncols=True)
-    step, train_seconds = 0, 0.0
+    step, train_seconds, first_epoch = 0, 0.0, 1
     epoch_rows, step_frames, flags, critic_messages, epoch_recons = [], [], [], [], {}
+    failure, phase, phase_epoch, stopped, schedule = None, 1, 0, "epochs", {}
+    resume_path = run_dir / RESUME
+    saved = read_resume(resume_path, config)
+    if saved is not None:  # a run killed mid-way goes on from its last finished epoch
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        loss.load_state_dict(saved["loss"])
+        _set_rng(saved["rng"], generator, device)
+        step, train_seconds, first_epoch = saved["step"], saved["train_seconds"], saved["epoch"] + 1
+        epoch_rows, flags, epoch_recons = saved["epoch_rows"], saved["flags"], saved["epoch_recons"]
+        step_frames = [pd.DataFrame({c: v.numpy() for c, v in saved["steps"].items()})]
+        phase, phase_epoch, schedule = saved["phase"], saved["phase_epoch"], saved["schedule"]
+        if stopping is not None:
+            stopping.load_state_dict(saved["stopping"])
+        tqdm.write(f"{_short(config)}: resumed after epoch {saved['epoch']} from {resume_path.name}", file=sys.stderr)
+
+    def checkpoint(epoch: int) -> None:
+        """Everything the rest of the run depends on, after a finished epoch (atomic: a kill leaves
+        the previous epoch's file)."""
+        frame = pd.concat(step_frames, ignore_index=True)
+        files.torch_save(resume_path, {
+            "run_id": config["run_id"], "config": _digest(config), "epoch": epoch, "step": step,
+            "train_seconds": train_seconds, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "loss": loss.state_dict(), "rng": _get_rng(generator, device),
+            "stopping": stopping.state_dict() if stopping is not None else None,
+            "epoch_rows": epoch_rows, "flags": flags, "epoch_recons": epoch_recons,
+            "steps": {c: torch.from_numpy(frame[c].to_numpy().copy()) for c in frame.columns},  # each column keeps its dtype
+            "phase": phase, "phase_epoch": phase_epoch, "schedule": schedule})
+
+    bar = tqdm(total=None if stopping else max_epochs * len(batches), initial=0 if stopping else step,
+               desc=_short(config), position=progress_position,
+               leave=False, disable=None, unit="step", dynamic_ncols=True)
     probe = batches.x[: training["batch_size"]]  # a fixed training batch for the balance diagnostics
     probe_index = torch.arange(len(probe), device=probe.device)
-    failure, phase, phase_epoch, stopped, schedule = None, 1, 0, "epochs", {}
     model.train()
-    for epoch in range(1, max_epochs + 1):
+    for epoch in range(first_epoch, max_epochs + 1):
         started = time.perf_counter()
         table = train_epoch(model, loss, optimizer, batches, generator, step, amp, bar, epoch)
         train_seconds += time.perf_counter() - started
@@ -144,17 +227,18 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
                            **{f"val[{'total' if k == 'monitor' else k}]": v for k, v in val.items()},
                            "seconds": round(train_seconds, 4), **grads})
         epoch_recons[epoch] = _recon_grid(model, fixed, device, run_dir, epoch, write=_shown(epoch))
-        if stopping is None:
-            continue
-        stopping.update(val["monitor"], epoch, snapshot)
-        if bar is not None:
-            bar.set_postfix(epoch=epoch, val=f"{val['monitor']:.4g}", best=stopping.best_epoch, refresh=False)
-        if phase == 2 and critic_plateau:
-            if epoch - phase_epoch >= stopping_spec["adversarial_epochs"]:
-                stopped, stopping.state, stopping.best_epoch = "adversarial_epochs", snapshot(), epoch
-                break
-        elif stopping.exhausted:
-            if phase == 1 and loss.plateau_terms:
+        if stopping is not None:
+            stopping.update(val["monitor"], epoch, snapshot)
+            if bar is not None:
+                bar.set_postfix(epoch=epoch, val=f"{val['monitor']:.4g}", best=stopping.best_epoch, refresh=False)
+            if phase == 2 and critic_plateau:
+                if epoch - phase_epoch >= stopping_spec["adversarial_epochs"]:
+                    stopped, stopping.state, stopping.best_epoch = "adversarial_epochs", snapshot(), epoch
+                    break
+            elif stopping.exhausted:
+                if not (phase == 1 and loss.plateau_terms):
+                    stopped = "converged"
+                    break
                 # the plateau: back to the best weights, switch the waiting terms on, stop anew later
                 model.load_state_dict(stopping.state["model"])
                 optimizer.load_state_dict(stopping.state["optimizer"])
@@ -162,9 +246,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
                 schedule = {"plateau_epoch": epoch, "restored_epoch": stopping.best_epoch, "started": names, "start_step": step}
                 phase, phase_epoch = 2, epoch
                 stopping.reset()
-                continue
-            stopped = "converged"
-            break
+        checkpoint(epoch)
     else:
         if stopping is not None:
             stopped = "max_epochs"
@@ -218,7 +300,8 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         for message in health:
             tqdm.write(f"warning: {_short(config)}: {message}", file=sys.stderr)
     result["run_seconds"] = round(time.perf_counter() - run_started, 3)
-    files.write_json(run_dir / "metrics.json", result)
+    files.write_json(run_dir / "metrics.json", stored.seal(run_dir, result))  # last: the run is finished
+    resume_path.unlink(missing_ok=True)  # the run is finished: its mid-run state is no longer needed
     return result
 
 
@@ -310,9 +393,22 @@ def mean_abs_output(model, x: torch.Tensor, batch_size: int, device) -> float:
 
 def load_model(config: dict, run_dir: Path, shape: tuple[int, int, int], device: torch.device) -> torch.nn.Module:
     model = build_model(config["model"]["name"], shape, _params(config["model"]))
-    state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
-    model.load_state_dict(state["model"])
+    from lossbench.errors import LossbenchError
+
+    path = run_dir / "checkpoint.pt"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state.get("run_id") != run_dir.name:
+            raise ValueError(f"written for run {state.get('run_id')!r}")
+        model.load_state_dict(state["model"])
+    except Exception as exc:  # truncated, garbage, another run's or another model's: one line, not a traceback
+        raise LossbenchError(f"{path}: cannot be used ({_last(exc)}); {stored.fix_line(None, run_dir.parent.parent, run_dir.name)}") from None
     return model.to(device).eval()
+
+
+def _last(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:160]}" if lines else type(exc).__name__
 
 
 def _params(model_cfg: dict) -> dict:

@@ -8,6 +8,7 @@ offline copy used in CI does) must still load, so the two file formats are read 
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,15 @@ def find_idx(folder: Path, stem: str) -> Path | None:
 
 
 def read_idx(path: Path) -> np.ndarray:
+    """The array an IDX file holds; ValueError naming the file when it is not one (truncated,
+    not gzip though named .gz, bad magic number)."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise ValueError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); a truncated download? "
+                         f"delete it and fetch it again") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
         raise ValueError(f"{path}: not an IDX file (bad magic number)")
     ndim = data[3]

@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from lossbench.errors import LossbenchError
 
@@ -21,18 +21,18 @@ DEFAULT_ROOT = "~/.cache/lossbench/data"
 class DataSpec(BaseModel):
     """The ``data:`` section of a study."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = "mnist-5k"
     root: str | None = Field(None, description="data root; else $LOSSBENCH_DATA, else ~/.cache/lossbench/data")
     path: str | None = Field(None, description="imagefolder only: the folder of images")
-    download: bool = False
+    download: StrictBool = False
     train_size: int | None = Field(None, ge=1)
     test_size: int | None = Field(None, ge=1)
     test_fraction: float = Field(0.2, gt=0, lt=1, description="held out where the source has no test split")
     validation_fraction: float = Field(0.1, ge=0, lt=1, description="of the training split, held out for validation "
                                        "(early stopping, validation curves); 0: none")
-    seed: int = Field(0, description="seed of the split and subsets; the same for every run of a study")
+    seed: int = Field(0, ge=0, lt=2 ** 32, description="seed of the split and subsets; the same for every run of a study")
     size: int | None = Field(None, ge=8, le=1024, description="image side for imagefolder / synthetic")
     channels: Literal[1, 3] | None = Field(None, description="imagefolder: 1 (grey) or 3 (RGB)")
     n: int = Field(640, ge=10, description="synthetic: number of images")
@@ -105,16 +105,25 @@ def _idx_dataset(folder_name: str, display: str, torchvision_cls: str) -> Callab
                 f"set data.root or $LOSSBENCH_DATA to the folder that holds {folder_name}/raw, "
                 f"or use data.name: mnist-5k (embedded, no download)"
             )
-        to_nhwc = lambda a: a[..., None]  # noqa: E731 - grey images gain a channel axis
+        def pair(paths) -> tuple[np.ndarray, np.ndarray]:
+            """Images N×H×W×1 and their labels, read and checked against each other."""
+            try:
+                images, labels = read_idx(paths[0]), read_idx(paths[1])
+            except ValueError as exc:
+                raise LossbenchError(f"data: {exc}") from None
+            if images.ndim != 3 or labels.ndim != 1:
+                raise LossbenchError(f"data: {paths[0]} / {paths[1]}: not an image file (3 dimensions) and a label file "
+                                     f"(1), but {images.ndim} and {labels.ndim}")
+            if len(labels) != len(images):
+                raise LossbenchError(f"data: {paths[1]}: {len(labels)} labels for the {len(images)} images of "
+                                     f"{paths[0].name}; one of the two files is truncated or from another release")
+            return images[..., None], labels.astype(np.int64)
+
         if all(train) and all(test):
-            return _Raw(
-                to_nhwc(read_idx(train[0])), read_idx(train[1]).astype(np.int64),
-                to_nhwc(read_idx(test[0])), read_idx(test[1]).astype(np.int64),
-                notes=[f"official {display} train/test splits from {raw}"],
-            )
+            return _Raw(*pair(train), *pair(test), notes=[f"official {display} train/test splits from {raw}"])
         have, split = (test, "test") if all(test) else (train, "train")
         return _Raw(
-            to_nhwc(read_idx(have[0])), read_idx(have[1]).astype(np.int64),
+            *pair(have),
             notes=[f"only the official {split} split was found in {raw}; it is split into "
                    f"train/test by data.seed={spec.seed}, data.test_fraction={spec.test_fraction}"],
         )
@@ -192,7 +201,7 @@ def _load_imagefolder(spec: DataSpec, root: Path) -> _Raw:
             with Image.open(p) as im:
                 im = im.convert(mode).resize((spec.size, spec.size), Image.BILINEAR)
                 images.append(np.asarray(im, dtype=np.uint8).reshape(spec.size, spec.size, -1))
-        except (UnidentifiedImageError, OSError) as exc:
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
             raise LossbenchError(f"data.path: cannot read image {p} ({exc})") from None
         parts = p.relative_to(folder).parts
         labels.append(classes.index(parts[0]) if len(parts) > 1 else -1)
@@ -241,6 +250,9 @@ def load_dataset(spec: DataSpec) -> ImageData:
         train, test, train_y, test_y = raw.train, raw.test, raw.train_labels, raw.test_labels
     train, train_y = _subset(train, train_y, spec.train_size, rng, "train_size", notes)
     test, test_y = _subset(test, test_y, spec.test_size, rng, "test_size", notes)
+    if len(train) == 0:
+        raise LossbenchError(f"data: {len(test)} image(s) in all, none left to train on after the test split "
+                             f"(data.test_fraction={spec.test_fraction}); more images are needed")
     val, val_y = train[:0], (train_y[:0] if train_y is not None else None)
     if spec.validation_fraction > 0:
         order = np.random.default_rng([spec.seed, 1]).permutation(len(train))

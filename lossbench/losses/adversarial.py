@@ -15,11 +15,11 @@ maintained package offers a discriminator that composes with an arbitrary autoen
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, StrictBool
 from torch import nn
 
 from lossbench.losses.base import StartSpec, Term
@@ -27,6 +27,10 @@ from lossbench.losses.base import StartSpec, Term
 #: clamp of the adaptive weight, as in taming-transformers' VQLPIPSWithDiscriminator
 ADAPTIVE_MAX = 1e4
 ADAPTIVE_EPS = 1e-4
+
+
+#: Adam's decay rates: in [0, 1)
+Beta = Annotated[float, Field(ge=0, lt=1)]
 
 
 class AdversarialSpec(StartSpec):
@@ -37,8 +41,8 @@ class AdversarialSpec(StartSpec):
     channels: int = Field(32, ge=1, description="width of the discriminator's first layer (doubled per layer)")
     layers: int = Field(2, ge=1, le=6, description="stride-2 layers of the discriminator")
     lr: float = Field(2e-4, gt=0, description="the discriminator's own Adam learning rate")
-    betas: tuple[float, float] = Field((0.5, 0.9), description="the discriminator's Adam betas")
-    adaptive: bool = Field(False, description="weight times lambda = |grad_w L_rec| / (|grad_w L_G| + 1e-4) at the "
+    betas: tuple[Beta, Beta] = Field((0.5, 0.9), description="the discriminator's Adam betas, each in [0, 1)")
+    adaptive: StrictBool = Field(False, description="weight times lambda = |grad_w L_rec| / (|grad_w L_G| + 1e-4) at the "
                                               "decoder's last layer w, clamped to [0, 1e4] (Esser et al. 2021)")
 
 
@@ -157,7 +161,15 @@ class Adversarial(Term):
         return torch.stack([loss.detach(), (real.detach() > t).float().mean(), (fake.detach() <= t).float().mean()])
 
     def state_dict(self) -> dict:
-        return {"discriminator": self.discriminator.state_dict(), "optimizer": self.optimizer.state_dict()}
+        lam = self.lam if torch.is_tensor(self.lam) else torch.tensor(float(self.lam))
+        return {**super().state_dict(), "discriminator": self.discriminator.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "lam": lam.detach().cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.lam = state["lam"].to(self.last.device) if "lam" in state else 1.0
 
 
 #: a discriminator is flagged when its epoch-mean accuracies stay at an extreme this long

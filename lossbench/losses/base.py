@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 class TermSpec(BaseModel):
     """Options every term accepts. A term's own options subclass this."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     term: str
     weight: float = Field(1.0, ge=0, description="multiplier in the total")
@@ -66,6 +66,13 @@ class Term:
 
     def values(self, out: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """What training changes in the term (resumed from a checkpoint): when a plateau term started."""
+        return {"started_at": self.started_at}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.started_at = state.get("started_at")
 
 
 def reduce_pixels(per_pixel: torch.Tensor, reduction: str) -> torch.Tensor:

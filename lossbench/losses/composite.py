@@ -42,6 +42,14 @@ class CompositeLoss:
             self.terms[name].started_at = step
         return started
 
+    def state_dict(self) -> dict:
+        """Every term's training state (a discriminator and its optimizer, a plateau start), by name."""
+        return {name: term.state_dict() for name, term in self.terms.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, term in self.terms.items():
+            term.load_state_dict(state[name])
+
     def attach(self, model, shape: tuple[int, int, int], device) -> None:
         """Build what terms own (discriminators) for this model and image shape."""
         for term in self.critics.values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
@@ -18,20 +18,25 @@ from lossbench.models.vae import VariationalAutoencoder
 class OutputParams(BaseModel):
     """What every model accepts: the decoder's output parameterisation."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     output: Literal["auto", "sigmoid", "linear"] = Field(
         "auto", description="decoder output: sigmoid (logits; needed by bce) or linear (unbounded, clamped to [0, 1] "
                             "for evaluation); auto: sigmoid where a condition's term needs probabilities, else linear")
 
 
+#: a layer's width: at least 1; the bound keeps a typo (an extra zero or three) from being an
+#: allocation the machine cannot make (the whole model is also sized before training, see spec.py)
+Width = Annotated[int, Field(ge=1, le=1 << 16)]
+
+
 class MLPParams(OutputParams):
-    latent_dim: int = Field(3, ge=1, description="code size (the seed study used 3)")
-    hidden: list[int] = Field([512, 256], min_length=1, description="hidden widths, encoder order")
+    latent_dim: Width = Field(3, description="code size (the seed study used 3)")
+    hidden: list[Width] = Field([512, 256], min_length=1, max_length=32, description="hidden widths, encoder order")
 
 
 class ConvParams(OutputParams):
-    latent_dim: int = Field(16, ge=1)
-    channels: list[int] = Field([32, 64], min_length=1, description="channels of the stride-2 convolutions")
+    latent_dim: Width = Field(16)
+    channels: list[Width] = Field([32, 64], min_length=1, max_length=10, description="channels of the stride-2 convolutions")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def build_report(out_dir: str | Path) -> list[Path]:
     runs = collect_runs(out_dir, manifest)
     metrics = [c for m in manifest["metrics"] if m not in manifest.get("unavailable", {}) for c in METRICS[m].columns(m)]
     study = out_dir / "study.yaml"
-    spec = (yaml.safe_load(study.read_text()) or {}) if study.is_file() else {}
+    spec = _study_options(study, manifest.get("study_sha256"))
     options = spec.get("report", {}) or {}
     written = [out_dir / "summary.csv", out_dir / "summary.md", out_dir / "summary.tex"]
     files.write_csv(written[0], summary_csv(runs, manifest))
@@ -54,8 +54,8 @@ def build_report(out_dir: str | Path) -> list[Path]:
     distortion = options.get("distortion") or "mse"
     if perception and distortion in columns and perception in agg:
         distortion_perception(agg, distortion, perception, flagged, figures / "distortion_perception.png")
-    training_curves(collect_history(out_dir, manifest), figures / "training_curves.png")
-    discriminator_curves(collect_history(out_dir, manifest, critics=True), figures / "discriminator.png")
+    training_curves(collect_history(out_dir, manifest, runs=runs), figures / "training_curves.png")
+    discriminator_curves(collect_history(out_dir, manifest, critics=True, runs=runs), figures / "discriminator.png")
     metric_bars(runs, metrics, figures / "metrics.png")
     recon_grid(out_dir, runs, figures / "recon_grid.png")
     scored = next((c for c in columns if METRICS[column_metric(c)].kind == "paired"), None)
@@ -70,6 +70,26 @@ def build_report(out_dir: str | Path) -> list[Path]:
                                                       scope_lines(out_dir, runs)))
     written += sorted(figures.glob("*.png"))
     return written
+
+
+def _study_options(path: Path, digest: str | None) -> dict:
+    """The resolved study.yaml beside the runs (the report's options, the conditions' terms),
+    checked against the digest the manifest recorded when it was written."""
+    from lossbench.errors import LossbenchError
+    from lossbench.stored import sha256
+
+    if not path.is_file():
+        return {}
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (UnicodeDecodeError, yaml.YAMLError):
+        spec = None
+    if digest is not None and sha256(path) != digest:
+        spec = None
+    if not isinstance(spec, dict) or not isinstance(spec.get("report") or {}, dict):
+        raise LossbenchError(f"{path}: cannot be read as a study (truncated or damaged); run the study again into "
+                             f"this folder (lossbench run STUDY --out {path.parent}) to rewrite it; finished runs are kept")
+    return spec
 
 
 __all__ = ["build_report"]

@@ -4,18 +4,41 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+import re
+
 import pandas as pd
 import yaml
 
-from lossbench import files
+from lossbench import stored
 from lossbench.errors import LossbenchError
 
 
 def read_manifest(out_dir: Path) -> dict:
+    """The study folder's manifest.json; a missing or damaged one is one line with the fix."""
     path = Path(out_dir) / "manifest.json"
     if not path.is_file():
         raise LossbenchError(f"{out_dir}: no manifest.json here; is this a folder written by 'lossbench run'?")
-    return files.read_json(path)
+    fix = f"run the study again into this folder (lossbench run STUDY --out {out_dir}) to rewrite it; finished runs are kept"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise LossbenchError(f"{path}: cannot be read (truncated, or not JSON); {fix}") from None
+    required = {"study": str, "runs": list, "metrics": dict, "dataset": dict, "device": dict}
+    for key, kind in required.items():
+        if not isinstance(manifest, dict) or not isinstance(manifest.get(key), kind):
+            raise LossbenchError(f"{path}: {key}: missing or not a {kind.__name__}; {fix}")
+    for i, entry in enumerate(manifest["runs"]):
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), t) for k, t in
+                                                   (("run_id", str), ("model", str), ("condition", str), ("seed", int))):
+            raise LossbenchError(f"{path}: runs[{i}]: not a run entry (run_id, model, condition, seed); {fix}")
+        if not RUN_ID.fullmatch(entry["run_id"]):
+            raise LossbenchError(f"{path}: runs[{i}].run_id: {entry['run_id']!r} is not a run id; {fix}")
+    return manifest
+
+
+#: run ids are hex digests (lossbench.study.spec); anything else could name a path outside the folder
+RUN_ID = re.compile(r"[0-9a-f]{6,64}")
 
 
 def collect_runs(out_dir: Path, manifest: dict) -> pd.DataFrame:
@@ -24,10 +47,20 @@ def collect_runs(out_dir: Path, manifest: dict) -> pd.DataFrame:
     for entry in manifest["runs"]:
         run_dir = Path(out_dir) / "runs" / entry["run_id"]
         row = {**entry, "status": "not run", "reason": "no metrics.json (not run yet, or interrupted)", "notes": [], "flags": []}
+        if (run_dir / "resume.pt").is_file():
+            row["reason"] = "interrupted mid-run; the next 'lossbench run' resumes it from its last finished epoch"
+        result, wrong = stored.read_metrics(run_dir)
+        if result is not None and wrong is None:
+            wrong = stored.problem(run_dir, result)
+        if wrong is not None:  # out of every table and figure, with the file and the fix
+            name, what = wrong.split(":", 1)
+            row.update(status="damaged",
+                       reason=f"{name}:{what}; {stored.fix_line(manifest.get('study_file'), Path(out_dir), entry['run_id'])}")
+            rows.append(row)
+            continue
         if (run_dir / "config.yaml").is_file():
-            row["notes"] = run_config(out_dir, entry["run_id"]).get("notes", [])
-        if (run_dir / "metrics.json").is_file():
-            result = files.read_json(run_dir / "metrics.json")
+            row["notes"] = (run_config(out_dir, entry["run_id"]) or {}).get("notes", [])
+        if result is not None:
             row.update(status=result["status"], reason=result.get("reason"), flags=result.get("flags", []),
                        train_seconds=result.get("train_seconds"), n_params=result.get("n_params"),
                        epochs=result.get("epochs"), evaluated_epoch=result.get("evaluated_epoch"), stopped=result.get("stopped"))
@@ -39,16 +72,17 @@ def collect_runs(out_dir: Path, manifest: dict) -> pd.DataFrame:
 CRITIC_COLUMNS = ("weight", "d_loss", "d_acc_real", "d_acc_recon")
 
 
-def collect_history(out_dir: Path, manifest: dict, critics: bool = False) -> pd.DataFrame:
+def collect_history(out_dir: Path, manifest: dict, critics: bool = False, runs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per-epoch history of every run, long format: model, condition, seed, epoch, term, value,
     split. The loss terms, on the training batches (split ``train``, the epoch's mean) and on
     the validation split (``validation``, at the epoch's end; ``total`` there is the
     early-stopping monitor); or with ``critics``, the discriminators' columns
     (``d_acc_real[adversarial]``...)."""
     frames = []
+    damaged = set(runs.loc[runs["status"] == "damaged", "run_id"]) if runs is not None else set()
     for entry in manifest["runs"]:
         path = Path(out_dir) / "runs" / entry["run_id"] / "history.csv"
-        if not path.is_file():
+        if not path.is_file() or entry["run_id"] in damaged:
             continue
         h = pd.read_csv(path)
         if critics:

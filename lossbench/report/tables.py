@@ -51,7 +51,9 @@ def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
         row = {"model": model, "condition": condition, "n": len(ok), "failed": int(not_done.sum()),
                "not_done": ", ".join(f"{v} {k}" for k, v in not_done.items())}
         for m in metric_columns(metrics) + ["train_seconds"]:
-            row[m], row[f"{m}_ci"] = mean_ci(pd.to_numeric(ok[m], errors="coerce")) if m in ok else (math.nan, math.nan)
+            values = pd.to_numeric(ok[m], errors="coerce") if m in ok else pd.Series(dtype=float)
+            row[m], row[f"{m}_ci"] = mean_ci(values)
+            row[f"{m}_n"] = int(np.isfinite(values.to_numpy(dtype=float)).sum())  # a cell's own n, if a run lacks it
         epochs = pd.to_numeric(ok.get("evaluated_epoch", pd.Series(dtype=float)), errors="coerce").dropna()
         row["epochs"] = (f"{epochs.mean():.0f}" + (f" ({epochs.min():.0f}–{epochs.max():.0f})" if epochs.nunique() > 1 else "")
                          if len(epochs) else "–")
@@ -135,6 +137,8 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
         cells = [str(r["model"]), str(r["condition"]) + mark, f"{r['n']}" + (f" ({r['not_done']})" if r["failed"] else "")]
         for m in columns:
             text = "unavailable" if column_metric(m) in unavailable else _fmt(r[m], r[f"{m}_ci"])
+            if column_metric(m) not in unavailable and r[f"{m}_n"] != r["n"]:
+                text += f" (n={r[f'{m}_n']})"  # finished runs without this value (a metric added later)
             text = f"**{text}**" if m in best and r[m] == best[m] else text
             cells.append(text + (f" {CIRCULAR_MARK}" if (r["condition"], m) in circular else ""))
         cells += [r["epochs"], _fmt(r["train_seconds"], math.nan, digits=3)]

@@ -5,6 +5,7 @@ lacks a metric the study now asks for, that metric is computed from its checkpoi
 from __future__ import annotations
 
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from lossbench import __version__, files
+from lossbench import __version__, files, stored
 from lossbench.data import DeviceBatches, load_dataset
 from lossbench.evaluate import EvalContext
 from lossbench.metrics import METRICS
@@ -45,6 +46,13 @@ def open_session(study: Study, out_dir: Path, device_name: str = "auto", strict:
                  cache: str | None = None, weights: dict | None = None) -> Session:
     device = pick_device(device_name)
     data = load_dataset(study.spec.data)
+    sets = [m for m in study.spec.metrics if METRICS[m].kind == "distribution"]
+    for split, x in (("test", data.test_x), ("training", data.train_x)):
+        if sets and len(x) < 2:
+            from lossbench.errors import LossbenchError
+
+            raise LossbenchError(f"{study.source}: data: the {split} split holds {len(x)} image; {sets[0]} compares sets "
+                                 f"of at least 2 images (more data, a larger data.test_fraction, or drop {sets[0]})")
     report = study.spec.report.model_dump()
     # shared artefacts (domain classifiers, real statistics, converted weights) are built by
     # whoever comes first; concurrent workers wait for it instead of building them twice
@@ -61,7 +69,14 @@ def run_one(session: Session, run, progress_position: int = 1) -> str:
     """Train and evaluate one run unless it is finished; return its outcome, a key of COUNTS."""
     run_dir = session.out_dir / "runs" / run.run_id
     done = run_dir / "metrics.json"
-    if done.is_file() and files.read_json(done).get("status") != "skipped":
+    result, wrong = stored.read_metrics(run_dir)
+    if wrong is None and result is not None:
+        wrong = stored.problem(run_dir, result)
+    if wrong is not None:  # left as it is, out of the tables; --only ID --force trains it again
+        tqdm.write(f"run {run.title}: damaged: {run_dir / wrong.split(':', 1)[0]}:{wrong.split(':', 1)[1]}; "
+                   f"{stored.fix_line(session.study.source, session.out_dir, run.run_id)}", file=sys.stderr)
+        return "damaged"
+    if result is not None and result.get("status") != "skipped":
         _complete_metrics(run, run_dir, session.ctx, session.report)
         return "skipped (finished before)"
     files.write_yaml(run_dir / "config.yaml", {**run.config, "metrics": session.study.spec.metrics,
@@ -104,19 +119,20 @@ def execute_run(out_dir: str | Path, run_id: str, device: str = "auto", cache: s
     return run_one(session, run, progress_position=0)
 
 
-COUNTS = ("trained", "skipped (finished before)", "failed", "skipped (weights unavailable)")
+COUNTS = ("trained", "skipped (finished before)", "failed", "skipped (weights unavailable)", "damaged")
 
 
 def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: list[str] | None = None,
               strict: bool = False, cache: str | None = None, weights: dict | None = None,
               only: list[str] | None = None, executor: str = "serial", ray_options: dict | None = None,
-              data_root: str | None = None, wait: bool = False) -> dict:
+              data_root: str | None = None, wait: bool = False, force: bool = False) -> dict:
     """Train and evaluate every run (or the runs ``only`` names); return this invocation's
     manifest (the one written keeps the previous invocation's timing and counts when this one
     trained nothing). Data, weights and metric set-up may raise LossbenchError, all before
     anything is written into ``out_dir``. ``executor``: serial (in this process) or ray (each run
     a task, :mod:`lossbench.executors`). The folder is locked while this runs (``wait``: wait for
-    another holder instead of refusing)."""
+    another holder instead of refusing). ``force``: the selected runs' stored results are deleted
+    and they train again."""
     setup_started = time.perf_counter()
     runs = select_runs(study, only)
     session = open_session(study, out_dir, device_name, strict, cache, weights)
@@ -128,6 +144,9 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
     out_dir = Path(out_dir)
     try:
         with files.folder_lock(out_dir, wait=wait):
+            if force:
+                for run in runs:
+                    shutil.rmtree(out_dir / "runs" / run.run_id, ignore_errors=True)
             return _run_locked(study, session, runs, out_dir, pool, command, setup_started,
                                (device_name, cache, weights, data_root))
     finally:
@@ -141,6 +160,7 @@ def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, comma
     files.write_yaml(out_dir / "study.yaml", study.resolved)
     previous = files.read_json_or_none(out_dir / "manifest.json")
     manifest = build_manifest(study, session.ctx.data.identity, session.device, command, session.ctx)
+    manifest["study_sha256"] = stored.sha256(out_dir / "study.yaml")  # the report checks it is this one
     manifest["setup_seconds"] = round(time.perf_counter() - setup_started, 2)
     files.write_json(out_dir / "manifest.json", manifest)
     fixed = session.ctx.data.test_x[: study.spec.report.recon_images]
@@ -218,7 +238,7 @@ def _complete_metrics(run, run_dir: Path, ctx, report) -> None:
     health = update.pop("health")
     result.update(update)
     result["flags"] = [f for f in result.get("flags", []) if not f.startswith(("collapsed", "saturated"))] + health
-    files.write_json(run_dir / "metrics.json", result)
+    files.write_json(run_dir / "metrics.json", stored.seal(run_dir, result))
 
 
 #: what describes an invocation rather than the results; kept from the previous manifest when a

@@ -12,10 +12,10 @@ import json
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from lossbench.data.registry import DATASETS, DataSpec
 from lossbench.errors import LossbenchError, did_you_mean
@@ -28,7 +28,7 @@ class EarlyStoppingSpec(BaseModel):
     """Train to convergence: stop when the validation loss has not improved for ``patience``
     epochs, and evaluate the best validation epoch's weights."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     patience: int = Field(8, ge=1, description="epochs without improvement before stopping")
     min_delta: float = Field(0.002, ge=0, lt=1, description="smallest *relative* improvement of the best validation "
                              "loss that counts (0.002 = 0.2%)")
@@ -39,20 +39,20 @@ class EarlyStoppingSpec(BaseModel):
 
 
 class TrainingSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     epochs: int = Field(10, ge=1, description="epochs to train (without early_stopping)")
     early_stopping: EarlyStoppingSpec | None = Field(None, description="train to convergence on a validation split instead "
                                                      "of a fixed number of epochs")
     batch_size: int = Field(128, ge=1)
     lr: float = Field(1e-3, gt=0)
     optimizer: str = Field("adam", pattern="^(adam|adamw)$")
-    amp: bool = Field(False, description="bf16 autocast, CUDA only")
+    amp: StrictBool = Field(False, description="bf16 autocast, CUDA only")
 
 
 class CheckSpec(BaseModel):
     """An expectation stated as a check on the study's numbers (written to checks.md)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     claim: str
     metric: str = Field(description="a summary column (mse, fd-judge-samples, ...), a Fréchet metric of another "
                                     "random-code scheme (fd-judge-uniform, -prior, -aggregate), or rate, distortion, active_units")
@@ -63,13 +63,13 @@ class CheckSpec(BaseModel):
 
 
 class ReportSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     recon_images: int = Field(8, ge=1, le=64, description="fixed test images shown in reconstruction grids")
     eval_batch_size: int = Field(500, ge=1)
     distribution_n: int | None = Field(None, ge=2, description="images per set for fid/kid/fd-domain (default: the whole test split)")
     inception_n: int | None = Field(None, ge=2, description="images per set for fid and kid, which run Inception "
                                     "(slow on a CPU); default: distribution_n. Tables label the N")
-    calibration: bool = Field(True, description="score degraded real images (blur, noise) with every distribution metric, so "
+    calibration: StrictBool = Field(True, description="score degraded real images (blur, noise) with every distribution metric, so "
                               "a distance reads as a known degradation (cached; 11 feature passes of N images per "
                               "network: minutes for Inception on a CPU)")
     checks: list[CheckSpec] = Field([], description="expectations checked on the results (checks.md)")
@@ -80,17 +80,28 @@ class ReportSpec(BaseModel):
     perception: str | None = Field(None, description="its y axis: a distribution column (default: the first -recon one)")
 
 
+#: numpy and torch take seeds in [0, 2**32)
+Seed = Annotated[int, Field(ge=0, lt=2 ** 32)]
+
+
 class StudySpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="also the default output folder, results/<name>")
     description: str = ""
-    seeds: list[int] = Field([0], min_length=1)
+    seeds: list[Seed] = Field([0], min_length=1)
     data: DataSpec = DataSpec()
     models: list[dict[str, Any]] = Field(min_length=1)
     conditions: dict[str, list[dict[str, Any]]] = Field(min_length=1)
     training: TrainingSpec = TrainingSpec()
     metrics: list[str] = Field(["mse", "l1", "psnr", "ssim"], min_length=1)
     report: ReportSpec = ReportSpec()
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, value: str) -> str:
+        if set(value) == {"."}:
+            raise ValueError(f"{value!r} would name a folder outside results/; use letters, digits, _ . -")
+        return value
 
 
 @dataclass
@@ -127,16 +138,7 @@ def load_study(path: str | Path, overrides: list[str] | None = None, data_root: 
     when the file leaves it empty (the CLI passes $LOSSBENCH_DATA). ``resolved``: the file is a
     study folder's study.yaml, which lossbench wrote with every default spelled out."""
     source = str(path)
-    path = Path(path)
-    if not path.is_file():
-        raise LossbenchError(f"{source}: study file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise LossbenchError(f"{source}: {where}YAML syntax error: {problem}") from None
+    raw = read_study_file(path)
     if not isinstance(raw, dict):
         raise LossbenchError(f"{source}: a study must be a mapping of keys (name, seeds, data, models, conditions, ...)")
     for item in overrides or []:
@@ -150,6 +152,92 @@ def load_study(path: str | Path, overrides: list[str] | None = None, data_root: 
         raw["data"] = {"root": data_root}
     spec = validate(raw, source)
     return Study(spec, source, expand_grid(spec))
+
+
+#: a study file is a page of settings: larger files, or deeper nesting, are not one
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 50
+
+
+def read_study_file(path: str | Path) -> Any:
+    """The YAML of a study file, or one LossbenchError line: not found, not UTF-8 text, a syntax
+    error, nesting deeper than MAX_DEPTH, or a key given twice in one mapping (YAML keeps the
+    last silently: a second ``training:`` or two conditions of one name would overwrite each other)."""
+    source = str(path)
+    path = Path(path)
+    if not path.is_file():
+        raise LossbenchError(f"{source}: study file not found")
+    data = path.read_bytes()
+    if len(data) > MAX_BYTES:
+        raise LossbenchError(f"{source}: {len(data):,} bytes; a study file is a YAML page of settings (at most "
+                             f"{MAX_BYTES:,} bytes): is this the right file?")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LossbenchError(f"{source}: not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x}); save the study "
+                             f"file as UTF-8") from None
+    if "\x00" in text:
+        raise LossbenchError(f"{source}: not UTF-8 text (it holds NUL bytes: a binary file?); save the study file as UTF-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _check_node(node, source, "", 0)
+        return yaml.safe_load(text)
+    except RecursionError:
+        raise LossbenchError(f"{source}: nests too deeply for a study file (more than {MAX_DEPTH} levels)") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise LossbenchError(f"{source}: {where}YAML syntax error: {problem}") from None
+
+
+def _check_size(name: str, params: dict, side: int, source: str, where: str) -> None:
+    """Refuse a model that cannot fit this machine's memory: its parameters, their gradients and
+    Adam's two moments (4 copies of float32) for single-channel images, a lower bound, counted on
+    torch's meta device (no memory is allocated)."""
+    import os
+
+    import torch
+
+    from lossbench.models import build_model
+
+    if not side:
+        return
+    try:
+        with torch.device("meta"):
+            model = build_model(name, (1, side, side), {k: v for k, v in params.items() if k != "output"})
+    except (ValueError, RuntimeError) as exc:  # e.g. more stride-2 layers than the image has pixels
+        _fail(source, where, f"cannot be built for {side}x{side} images ({str(exc).splitlines()[0]})")
+    n = sum(p.numel() for p in model.parameters())
+    need = 16 * n
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not every platform says
+        return
+    if need > have:
+        _fail(source, where, f"{n:,} parameters need at least {need / 2 ** 30:,.0f} GiB to train (weights, gradients, "
+              f"Adam state) and this machine has {have / 2 ** 30:,.0f} GiB; use smaller hidden widths or latent_dim")
+
+
+def _check_node(node, source: str, where: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise LossbenchError(f"{source}: line {node.start_mark.line + 1}: nests too deeply for a study file "
+                             f"(more than {MAX_DEPTH} levels)")
+    if isinstance(node, yaml.MappingNode):
+        seen: dict = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            path = f"{where}.{name}" if where else str(name)
+            if name is not None and name in seen:
+                raise LossbenchError(f"{source}: line {key.start_mark.line + 1}: {path}: appears twice (line "
+                                     f"{seen[name] + 1} too); YAML would keep only the last; remove or rename one")
+            if name is not None:
+                seen[name] = key.start_mark.line
+            _check_node(value, source, path, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_node(item, source, f"{where}[{i}]", depth + 1)
 
 
 def apply_override(raw: dict, item: str, source: str) -> None:
@@ -211,6 +299,7 @@ def validate(raw: dict, source: str) -> StudySpec:
         labels[label] = i
         params = {k: v for k, v in m.items() if k not in ("name", "label")}
         checked_params = _check(MODELS[name].params, params, source, ("models", i))
+        _check_size(name, params, DATASETS[spec.data.name].side(spec.data), source, where)
         variational.append((i, name, MODELS[name].variational))
         outputs.append((i, checked_params.output))
 

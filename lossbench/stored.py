@@ -1,0 +1,121 @@
+"""Is a stored run what it says it is? A run folder is *finished* when its ``metrics.json``
+reads and every file it lists has the size and sha256 written there; anything else is
+*damaged*, named with the file and the fix, and left out of tables while the rest of the
+study reports.
+
+The digests are of the bytes on disk (torch.save output is deterministic here, see
+:func:`lossbench.files.torch_save`), so they are the same wherever the folder is copied.
+Runs written before the digests existed (lossbench 0.1) are checked by reading each file the
+report reads instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+#: written beside the results but not part of them (the state of a run in progress, temporaries)
+UNSEALED = ("metrics.json", "resume.pt")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def seal(run_dir: Path, result: dict) -> dict:
+    """``result`` with ``files``: size and sha256 of every file of the run folder (written just
+    before metrics.json, which :func:`problem` checks them against)."""
+    listed = {}
+    for path in sorted(Path(run_dir).iterdir()):
+        if path.is_file() and path.name not in UNSEALED and not path.name.startswith("."):
+            listed[path.name] = {"bytes": path.stat().st_size, "sha256": sha256(path)}
+    return {**result, "files": listed}
+
+
+def read_metrics(run_dir: Path) -> tuple[dict | None, str | None]:
+    """(metrics.json's content, None), or (None, what is wrong with it); (None, None) if absent."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.is_file():
+        return None, None
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None, "metrics.json: cannot be read (truncated, or not JSON)"
+    except OSError as exc:
+        return None, f"metrics.json: cannot be read ({exc.strerror or exc})"
+    if not isinstance(result, dict) or not isinstance(result.get("status"), str):
+        return None, "metrics.json: not a run's result (no status)"
+    if result.get("run_id") != Path(run_dir).name:
+        return None, f"metrics.json: written for run {result.get('run_id')!r}, not this folder's"
+    if result["status"] == "done" and not isinstance(result.get("metrics"), dict):
+        return None, "metrics.json: a finished run without its metrics"
+    return result, None
+
+
+def problem(run_dir: Path, result: dict) -> str | None:
+    """What is wrong with a finished run's files, or None. ``result``: its metrics.json."""
+    run_dir = Path(run_dir)
+    if result.get("status") != "done":
+        return None
+    listed = result.get("files")
+    if listed is None:
+        return _legacy_problem(run_dir)
+    for name, expected in listed.items():
+        path = run_dir / name
+        if not path.is_file():
+            return f"{name}: missing"
+        if path.stat().st_size != expected.get("bytes"):
+            return f"{name}: {path.stat().st_size} bytes where {expected.get('bytes')} were written (truncated or replaced)"
+        if sha256(path) != expected.get("sha256"):
+            return f"{name}: its content changed since it was written (sha256 differs)"
+    return None
+
+
+def _legacy_problem(run_dir: Path) -> str | None:
+    """A run without digests: every file the report reads must read, and the checkpoint must be this run's."""
+    import pandas as pd
+    import torch
+    import yaml
+
+    for name in ("config.yaml", "history.csv", "per_image.csv", "checkpoint.pt", "recon_fixed.pt", "latent.pt",
+                 "recon_worst.pt", "recon_epochs.pt"):
+        path = run_dir / name
+        if not path.is_file():
+            if name in ("config.yaml", "history.csv", "checkpoint.pt"):
+                return f"{name}: missing"
+            continue
+        try:
+            if name.endswith(".csv"):
+                pd.read_csv(path)
+            elif name.endswith(".yaml"):
+                if not isinstance(yaml.safe_load(path.read_text(encoding="utf-8")), dict):
+                    return f"{name}: not a run configuration"
+            else:
+                stored = torch.load(path, map_location="cpu", weights_only=True)
+                if name == "checkpoint.pt" and stored.get("run_id") != run_dir.name:
+                    return f"{name}: written for run {stored.get('run_id')!r}, not this folder's"
+        except Exception as exc:  # any reader's error on a damaged file: named, not raised
+            return f"{name}: cannot be read ({type(exc).__name__})"
+    return None
+
+
+def fix_line(study_file: str | None, out_dir: Path, run_id: str) -> str:
+    study = study_file or "STUDY.yaml"
+    return f"re-run it: lossbench run {study} --out {out_dir} --only {run_id} --force"
+
+
+def damaged(run_dir: Path, study_file: str | None, out_dir: Path) -> str | None:
+    """One line for a run folder whose stored result cannot be trusted, or None (finished and
+    intact, or simply not finished)."""
+    run_dir = Path(run_dir)
+    result, wrong = read_metrics(run_dir)
+    if wrong is None and result is not None:
+        wrong = problem(run_dir, result)
+    if wrong is None:
+        return None
+    return f"{run_dir / wrong.split(':', 1)[0]}:{wrong.split(':', 1)[1]}; {fix_line(study_file, out_dir, run_dir.name)}"

@@ -1,0 +1,133 @@
+"""Stored state that is damaged, one file at a time, in a finished study folder: ``report`` and
+``run`` name the file and the fix in one line, leave the run out of every table with that reason,
+and the rest of the study reports; ``--only ID --force`` repairs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _garbage(path):
+    path.write_bytes(b"\x00\xffgarbage" * 7)
+
+
+def _other_run(path):
+    result = json.loads(path.read_text())
+    result["run_id"] = "0123456789ab"
+    path.write_text(json.dumps(result))
+
+
+def _no_metrics(path):
+    result = json.loads(path.read_text())
+    result.pop("metrics")
+    path.write_text(json.dumps(result))
+
+
+def _edit_value(path):
+    """The same size, another number: only the digest notices."""
+    text = path.read_text()
+    i = next(i for i, c in enumerate(text) if c.isdigit() and i > text.index("\n"))
+    path.write_text(text[:i] + str((int(text[i]) + 1) % 10) + text[i + 1 :])
+
+
+DAMAGE = [
+    ("metrics.json", _truncate, "metrics.json: cannot be read"),
+    ("metrics.json", _garbage, "metrics.json: cannot be read"),
+    ("metrics.json", _other_run, "metrics.json: written for run '0123456789ab'"),
+    ("metrics.json", _no_metrics, "metrics.json: a finished run without its metrics"),
+    ("history.csv", _truncate, "history.csv:"),
+    ("per_image.csv", _truncate, "per_image.csv:"),
+    ("per_image.csv", _edit_value, "per_image.csv: its content changed"),
+    ("config.yaml", _garbage, "config.yaml:"),
+    ("checkpoint.pt", _truncate, "checkpoint.pt:"),
+    ("checkpoint.pt", lambda p: p.unlink(), "checkpoint.pt: missing"),
+    ("latent.pt", _garbage, "latent.pt:"),
+    ("recon_fixed.pt", _truncate, "recon_fixed.pt:"),
+]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, lb_cache):
+    """A finished tiny study, trained once for every case."""
+    import yaml
+
+    from conftest import TINY
+    from lossbench.cli import main
+
+    folder = tmp_path_factory.mktemp("finished")
+    study = folder / "study.yaml"
+    study.write_text(yaml.safe_dump(TINY, sort_keys=False))
+    import os
+
+    os.environ.pop("LOSSBENCH_DATA", None)
+    assert main(["run", str(study), "--out", str(folder / "out")]) == 0
+    return study, folder / "out"
+
+
+@pytest.mark.parametrize("name, damage, expected", DAMAGE,
+                         ids=[f"{n}-{d.__name__.strip('_')}" for n, d, _ in DAMAGE])
+def test_a_damaged_run_is_named_left_out_and_repaired(finished, tmp_path, cli, name, damage, expected):
+    study, original = finished
+    out = tmp_path / "out"
+    shutil.copytree(original, out)
+    run_id = sorted(p.name for p in (out / "runs").iterdir())[0]
+    damage(out / "runs" / run_id / name)
+
+    code, _, err = cli("report", out)
+    assert code == 0 and "Traceback" not in err, err
+    summary = pd.read_csv(out / "summary.csv")
+    row = summary[summary["run_id"] == run_id].iloc[0]
+    assert row["status"] == "damaged" and expected in row["reason"] and f"--only {run_id} --force" in row["reason"]
+    assert summary["mse"].notna().sum() == len(summary) - 1  # the other runs still report
+    md = (out / "summary.md").read_text()
+    assert f"`{run_id}`" in md and "**damaged**" in md
+
+    code, stdout, err = cli("run", study, "--out", out)
+    assert code == 0 and "1 damaged" in stdout
+    line = next(line for line in err.splitlines() if "damaged" in line)
+    assert expected in line and str(out / "runs" / run_id / name.split(":")[0]) in line and "--force" in line
+
+    code, stdout, _ = cli("run", study, "--out", out, "--only", run_id, "--force")
+    assert code == 0 and "1 trained" in stdout
+    assert pd.read_csv(out / "summary.csv")["status"].eq("done").all()
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "study.yaml"])
+def test_a_damaged_study_file_is_one_line_and_run_rewrites_it(finished, tmp_path, cli, name):
+    study, original = finished
+    out = tmp_path / "out"
+    shutil.copytree(original, out)
+    _truncate(out / name)
+    code, _, err = cli("report", out)
+    assert code == 2 and err.count("\n") == 1 and str(out / name) in err and "lossbench run" in err
+    code, stdout, err = cli("run", study, "--out", out)
+    assert code == 0 and "4 skipped (finished before)" in stdout, err
+    assert cli("report", out)[0] == 0
+
+
+def test_a_checkpoint_of_another_run_is_not_used(finished, tmp_path):
+    from lossbench.errors import LossbenchError
+    from lossbench.train import load_model
+
+    _, original = finished
+    out = tmp_path / "out"
+    shutil.copytree(original, out)
+    first, second = sorted((out / "runs").iterdir())[:2]
+    shutil.copy(second / "checkpoint.pt", first / "checkpoint.pt")
+    config = __import__("yaml").safe_load((first / "config.yaml").read_text())
+    with pytest.raises(LossbenchError, match=f"checkpoint.pt: cannot be used .*written for run '{second.name}'"):
+        load_model(config, first, (1, 16, 16), "cpu")
+
+
+def test_force_needs_only(cli, write_study, tmp_path):
+    code, _, err = cli("run", write_study(), "--out", tmp_path / "out", "--force")
+    assert code == 2 and "--force needs --only" in err and not (tmp_path / "out").exists()
