@@ -354,7 +354,8 @@ def evaluate_run(model, ctx: EvalContext, seed: int, report: dict, run_dir: Path
     values.update(extra)  # distribution metrics of each random-code scheme; a VAE's rate and active units
     if model.output == "sigmoid":
         values["mean_abs_logit"] = mean_abs_output(model, ctx.data.test_x, ctx.batch_size, ctx.device)
-    return {"health": health_flags(recon, ctx.data.test_x, values, terms), "metrics": values, "n_test": int(len(ctx.data.test_x)), "n_distribution": ctx.n,
+    return {"health": health_flags(recon, ctx.data.test_x, values, terms), "metrics": values,
+            "n_test": int(len(ctx.data.test_x)), "n_distribution": ctx.n,
             "samples": how, "unavailable": dict(ctx.unavailable)}
 
 
@@ -412,7 +413,7 @@ def _last(exc: BaseException) -> str:
 
 
 def _params(model_cfg: dict) -> dict:
-    return {k: v for k, v in model_cfg.items() if k not in ("name", "label")}
+    return {k: v for k, v in model_cfg.items() if k not in ("name", "label", "target")}
 
 
 def _short(config: dict) -> str:

@@ -164,7 +164,7 @@ def resolve(name: str, explicit: str | os.PathLike | None = None, allow_download
 
 def status(cache: str | os.PathLike | None = None, explicit: dict[str, str] | None = None) -> list[dict]:
     rows = []
-    for name, net in NETWORKS.items():
+    for name, _net in NETWORKS.items():
         try:
             r = resolve(name, (explicit or {}).get(name), allow_download=False, cache=cache)
             rows.append({"name": name, "found": True, "where": r.where, "path": str(r.path), "sha256": r.sha256})

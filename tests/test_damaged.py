@@ -73,6 +73,7 @@ def finished(tmp_path_factory, lb_cache):
     return study, folder / "out"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, damage, expected", DAMAGE,
                          ids=[f"{n}-{d.__name__.strip('_')}" for n, d, _ in DAMAGE])
 def test_a_damaged_run_is_named_left_out_and_repaired(finished, tmp_path, cli, name, damage, expected):

@@ -172,6 +172,7 @@ def test_classifier_identity_is_its_content_not_its_file(domain, tmp_path):
     assert content_sha256(changed) != content_sha256(state)
 
 
+@pytest.mark.slow
 def test_domain_classifier_recipe_reaches_the_mnist_bar(shared_data_root, lb_cache):
     """The issue's requirement for an MNIST classifier: >= 98.5% held-out accuracy, recorded
     in its card. Trained on the 8,000 / tested on the 2,000 digits of the official test split

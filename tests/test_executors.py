@@ -72,6 +72,7 @@ def test_bad_executor_options_are_one_line_and_write_nothing(cli, write_study, t
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_ray_gives_the_serial_results(cli, write_study, tmp_path, lb_cache):
     """Every run a task on a local Ray with 2 CPUs. With as many threads per run as the serial
     process uses, the numbers are equal bit for bit; with fewer, to float round-off."""

@@ -23,6 +23,7 @@ def test_grey_is_repeated_to_rgb():
         to_rgb(torch.rand(1, 2, 5, 5))
 
 
+@pytest.mark.needs_weights
 def test_resize_is_torch_fidelity_tf1_bilinear_bit_exact(inception, digits):
     from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
@@ -35,6 +36,7 @@ def test_resize_is_torch_fidelity_tf1_bilinear_bit_exact(inception, digits):
     assert torch.equal(ours, reference)
 
 
+@pytest.mark.needs_weights
 def test_converted_inception_matches_the_torchscript(inception, digits):
     source = fid_helper_file()
     if source is None:
@@ -87,6 +89,7 @@ def test_an_explicit_path_is_checked_too(tmp_path):
         resolve("lpips-alex", explicit=tmp_path / "nope.pth", cache=tmp_path)
 
 
+@pytest.mark.needs_weights
 def test_inception_metrics_may_use_their_own_smaller_n(lb_cache, inception):
     """report.inception_n: fid/kid on fewer images than fd-domain, and the tables say so."""
     from lossbench.data import load_dataset

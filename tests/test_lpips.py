@@ -63,6 +63,7 @@ def test_unknown_net_is_refused():
         LPIPSDistance("resnet", random_backbone=True)
 
 
+@pytest.mark.needs_weights
 @pytest.mark.parametrize("net", ["alex", "vgg", "squeeze"])
 def test_values_equal_the_lpips_package_with_real_weights(net):
     """Needs torchvision's ImageNet backbone in the torch hub cache; skips (saying so) without it."""

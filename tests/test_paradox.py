@@ -227,6 +227,7 @@ def test_dry_run_of_the_paradox_study_writes_nothing(cli, tmp_path):
     assert not (tmp_path / "p").exists()
 
 
+@pytest.mark.slow
 def test_the_study_file_runs_the_same_thing(cli, lb_cache, tmp_path):
     code, out, err = cli("run", STUDY, "--out", tmp_path / "p", "--set", "paradox.per_class=1",
                          env={"LOSSBENCH_CACHE": str(lb_cache)})

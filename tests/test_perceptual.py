@@ -93,6 +93,7 @@ def test_tiny_study_with_perceptual_and_structural_terms_end_to_end(cli, write_s
     assert "2 skipped (finished before)" in out and "1 skipped (weights unavailable)" in out
 
 
+@pytest.mark.needs_weights
 def test_inception_perceptual_has_finite_gradients(inception, lb_cache, digits):
     data = load_dataset(DataSpec(name="mnist-5k", train_size=50, test_size=20))
     context = EvalContext(data, ["mse"], "cpu", cache=lb_cache)

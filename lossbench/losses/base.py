@@ -16,6 +16,7 @@ class TermSpec(BaseModel):
     term: str
     weight: float = Field(1.0, ge=0, description="multiplier in the total")
     label: str | None = Field(None, description="name in logs and tables (default: the term name)")
+    target: str | None = Field(None, description="your own term class, package.module.Class (see lossbench.registry)")
 
 
 class PixelSpec(TermSpec):

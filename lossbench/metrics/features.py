@@ -85,7 +85,7 @@ class InceptionLayers(FrozenFeatures):
         x = interpolate_bilinear_2d_like_tensorflow1x(x * 255, size=(299, 299), align_corners=False)
         x = (x - 128) / 128
         out, last = [], max(self._ORDER.index(name) for name in self.layers)
-        for i, name in enumerate(self._ORDER[: last + 1]):
+        for _i, name in enumerate(self._ORDER[: last + 1]):
             x = getattr(self.model, name)(x)
             if name in self.layers:
                 out.append(x)

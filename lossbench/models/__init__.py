@@ -78,8 +78,8 @@ def build_model(name: str, shape: tuple[int, int, int], params: dict, channel_me
     """The model, its output bias started at ``channel_means`` (the training data's mean
     intensity per channel) when given."""
     entry = MODELS[name]
-    model = entry.build(tuple(shape), entry.params(**params))
-    if channel_means is not None:
+    model = entry.build(tuple(shape), entry.params(**{k: v for k, v in params.items() if k != "target"}))
+    if channel_means is not None and hasattr(model, "init_output"):  # optional in the model protocol
         model.init_output(channel_means)
     return model
 

@@ -192,6 +192,26 @@ def read_study_file(path: str | Path) -> Any:
         raise LossbenchError(f"{source}: {where}YAML syntax error: {problem}") from None
 
 
+def _register_target(kind: str, name: str, target: str, where: str, source: str) -> None:
+    from lossbench import registry
+
+    table = MODELS if kind == "model" else LOSS_TERMS
+    cls = registry.resolve_target(target, where, source, kind)
+    current = table.get(name)
+    if current is not None and (current.build if kind == "model" else current.cls) is not cls:
+        if name in BUILT_IN[kind]:
+            _fail(source, f"{where}.{'name' if kind == 'model' else 'term'}", f"'{name}' is a built-in {kind}; give "
+                  f"{target} another name")
+    try:
+        (registry.register_model if kind == "model" else registry.register_term)(name, cls, replace=True)
+    except LossbenchError as exc:
+        _fail(source, f"{where}.target", str(exc))
+
+
+#: names lossbench itself registers (a study's target: may not take them over)
+BUILT_IN = {"model": frozenset(MODELS), "term": frozenset(LOSS_TERMS)}
+
+
 def _check_size(name: str, params: dict, side: int, source: str, where: str) -> None:
     """Refuse a model that cannot fit this machine's memory: its parameters, their gradients and
     Adam's two moments (4 copies of float32) for single-channel images, a lower bound, counted on
@@ -286,6 +306,9 @@ def validate(raw: dict, source: str) -> StudySpec:
     outputs = []
     for i, m in enumerate(spec.models):
         where = f"models[{i}]"
+        if "target" in m:  # the user's own class, imported and registered in every process that loads the study
+            m.setdefault("name", m["target"])
+            _register_target("model", m["name"], m["target"], where, source)
         name = m.get("name")
         if not isinstance(name, str):
             _fail(source, f"{where}.name", f"required: a model name{did_you_mean('', MODELS)}")
@@ -297,7 +320,7 @@ def validate(raw: dict, source: str) -> StudySpec:
         if label in labels:
             _fail(source, f"{where}.label", f"'{label}' is used by models[{labels[label]}] too; give each a distinct label")
         labels[label] = i
-        params = {k: v for k, v in m.items() if k not in ("name", "label")}
+        params = {k: v for k, v in m.items() if k not in ("name", "label", "target")}
         checked_params = _check(MODELS[name].params, params, source, ("models", i))
         _check_size(name, params, DATASETS[spec.data.name].side(spec.data), source, where)
         variational.append((i, name, MODELS[name].variational))
@@ -311,6 +334,9 @@ def validate(raw: dict, source: str) -> StudySpec:
             where = f"conditions.{cname}[{j}]"
             if not isinstance(t, dict):
                 _fail(source, where, f"must be a mapping with a 'term' key (got {t!r})")
+            if "target" in t:
+                t.setdefault("term", t["target"])
+                _register_target("term", t["term"], t["target"], where, source)
             term = t.get("term")
             if term not in LOSS_TERMS:
                 problem = "required: a loss term name" if term is None else f"unknown loss term '{term}'"
@@ -481,7 +507,9 @@ def expand_grid(spec: StudySpec) -> list[Run]:
     for m in spec.models:
         entry = MODELS[m["name"]]
         label = m.get("label", m["name"])
-        params = entry.params(**{k: v for k, v in m.items() if k not in ("name", "label")}).model_dump(mode="json")
+        params = entry.params(**{k: v for k, v in m.items() if k not in ("name", "label", "target")}).model_dump(mode="json")
+        if "target" in m:
+            params = {"target": m["target"], **params}
         side = DATASETS[spec.data.name].side(spec.data)
         for cname, terms in spec.conditions.items():
             resolved, notes = resolve_terms(terms, entry.variational, side)
@@ -513,7 +541,7 @@ def resolve_terms(terms: list[dict], variational: bool, side: int = 0) -> tuple[
     resolved = []
     for t in terms:
         spec = LOSS_TERMS[t["term"]].spec(**t)
-        term = spec.model_dump(mode="json")
+        term = spec.model_dump(mode="json", exclude={"target"} if spec.target is None else None)  # run ids stay as they were
         if spec.term == "mix" and term["structural"] == "auto":
             term["structural"] = "ms-ssim" if side >= MS_SSIM_MIN_SIDE else "ssim"
         default_label = f"mix({term['structural']})" if spec.term == "mix" else spec.term
@@ -526,7 +554,7 @@ def resolve_terms(terms: list[dict], variational: bool, side: int = 0) -> tuple[
         resolved.append({**term, "label": spec.label or default_label})
     notes = []
     if variational and not any(t["term"] == "kl" for t in resolved):
-        kl = LOSS_TERMS["kl"].spec(term="kl").model_dump(mode="json")
+        kl = LOSS_TERMS["kl"].spec(term="kl").model_dump(mode="json", exclude={"target"})
         resolved.append({**kl, "label": "kl"})
         notes.append("kl (weight 1) added: the model is variational and the condition lists no kl term")
     return resolved, notes

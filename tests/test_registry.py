@@ -1,0 +1,146 @@
+"""Extension from outside the package: register_* in Python and ``target:`` in a study file."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+import torch
+
+PLUGIN = textwrap.dedent('''
+    import torch
+    from pydantic import Field
+
+    from lossbench.losses import Term, TermSpec
+    from lossbench.models import MLPParams
+    from lossbench.models.ae import Autoencoder
+    from lossbench.models.nets import MLPDecoder, MLPEncoder
+
+
+    class SquaredError(Term):
+        """The built-in l2, written again outside lossbench: a study must give the same numbers."""
+
+        class Spec(TermSpec):
+            scale: float = Field(1.0, gt=0)
+
+        def values(self, out, x):
+            return (out["x_hat"] - x).square().flatten(1).sum(1) * self.spec.scale
+
+
+    class MyAE(Autoencoder):
+        """ae-mlp built by a user's own class."""
+
+        Params = MLPParams
+
+        def __init__(self, shape, params):
+            out = "linear" if params.output == "auto" else params.output
+            super().__init__(MLPEncoder(shape, params.hidden), MLPDecoder(shape, params.hidden, params.latent_dim),
+                             params.latent_dim, out)
+
+
+    class NotATerm:
+        pass
+''')
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    (tmp_path / "lb_plugin_test.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "lb_plugin_test"
+    from lossbench.losses import LOSS_TERMS
+    from lossbench.models import MODELS
+
+    for table in (LOSS_TERMS, MODELS):
+        for name in [n for n in table if n.startswith(("lb_plugin_test", "mine", "my-"))]:
+            del table[name]
+
+
+def test_a_target_term_and_model_give_the_built_in_numbers(cli, write_study, tmp_path, plugin):
+    study = write_study({"seeds": [0],
+                         "models": [{"name": "ae-mlp", "hidden": [32], "latent_dim": 2},
+                                    {"name": "my-ae", "target": f"{plugin}.MyAE", "hidden": [32], "latent_dim": 2}],
+                         "conditions": {"l2": [{"term": "l2"}],
+                                        "mine": [{"term": "mine", "target": f"{plugin}.SquaredError", "scale": 1.0}]}})
+    out = tmp_path / "out"
+    code, stdout, err = cli("run", study, "--out", out)
+    assert code == 0, err
+    runs = {}
+    for p in (out / "runs").glob("*/metrics.json"):
+        config = __import__("yaml").safe_load((p.parent / "config.yaml").read_text())
+        runs[(config["model"]["label"], config["condition"]["name"])] = json.loads(p.read_text())["metrics"]
+    assert len(runs) == 4
+    reference = runs[("ae-mlp", "l2")]
+    for key, metrics in runs.items():
+        assert metrics == reference, key  # same seed, same init, the same loss: the same numbers
+
+
+@pytest.mark.parametrize("entry, expected", [
+    ({"term": "x", "target": "no_such_package_xyz.Term"}, "cannot import no_such_package_xyz"),
+    ({"term": "x", "target": "lb_plugin_test.Missing"}, "lb_plugin_test has no 'Missing'"),
+    ({"term": "x", "target": "lb_plugin_test.NotATerm"}, "is not a subclass of lossbench.losses.Term"),
+    ({"term": "x", "target": "lb_plugin_test.MyAE"}, "is not a subclass of lossbench.losses.Term"),
+    ({"term": "l2", "target": "lb_plugin_test.SquaredError"}, "'l2' is a built-in term"),
+    ({"term": "x", "target": "not a path"}, "expected a dotted path"),
+    ({"term": "x", "target": "lb_plugin_test.SquaredError", "scale": -1}, "conditions.c[0].scale: must be > 0"),
+])
+def test_a_bad_target_is_one_line_and_writes_nothing(cli, write_study, tmp_path, plugin, entry, expected):
+    out = tmp_path / "out"
+    code, _, err = cli("run", write_study({"conditions": {"c": [entry]}}), "--out", out)
+    assert code == 2 and err.count("\n") == 1 and expected in err, err
+    assert not out.exists()
+
+
+def test_a_model_target_that_is_not_a_module(cli, write_study, tmp_path, plugin):
+    out = tmp_path / "out"
+    code, _, err = cli("run", write_study({"models": [{"name": "m", "target": "lb_plugin_test.SquaredError"}]}), "--out", out)
+    assert code == 2 and "not an nn.Module class" in err and not out.exists()
+
+
+def test_register_metric_and_dataset_in_python(cli, write_study, tmp_path):
+    import numpy as np
+
+    import lossbench
+    from lossbench.data.registry import DATASETS
+    from lossbench.metrics import METRICS
+
+    def max_error(x_hat, x):
+        return (x_hat - x).abs().flatten(1).amax(1)
+
+    def stripes(spec):
+        images = np.zeros((40, 16, 16, 1), np.uint8)
+        images[:, ::2] = 200
+        images[::2, :, ::3] = 90
+        return images, np.arange(40) % 2
+
+    lossbench.register_metric("max-error", max_error, higher_is_better=False, description="largest pixel error")
+    lossbench.register_dataset("stripes", stripes, "two kinds of stripes", side=16)
+    try:
+        with pytest.raises(lossbench.errors.LossbenchError, match="registered already"):
+            lossbench.register_metric("mse", max_error, higher_is_better=False)
+        out = tmp_path / "out"
+        code, _, err = cli("run", write_study({"data": {"name": "stripes"}, "metrics": ["mse", "max-error"]}), "--out", out)
+        assert code == 0, err
+        import pandas as pd
+
+        table = pd.read_csv(out / "summary.csv")
+        assert table["max-error"].notna().all()
+        assert (table["max-error"] >= table["mse"].pow(0.5) - 1e-6).all()  # max |e| >= RMS error, per image and in the mean
+    finally:
+        METRICS.pop("max-error", None)
+        DATASETS.pop("stripes", None)
+
+
+def test_the_model_protocol_holds_for_every_built_in_model():
+    """What lossbench.registry documents a model must provide, checked on the built-in ones."""
+    from lossbench.models import MODELS, build_model
+
+    for name, entry in MODELS.items():
+        model = build_model(name, (1, 16, 16), {"latent_dim": 2, "output": "sigmoid"})
+        out = model(torch.rand(3, 1, 16, 16))
+        assert {"x_hat", "decoded", "z"} <= set(out) and out["x_hat"].shape == (3, 1, 16, 16)
+        assert ({"mu", "logvar"} <= set(out)) == entry.variational == model.variational
+        assert set(model.encode(torch.rand(3, 1, 16, 16))) >= {"z"}
+        assert model.decode(out["z"]).shape == out["decoded"].shape
+        assert model.latent_dim == 2 and model.output == "sigmoid" and hasattr(model.last_layer, "weight")
