@@ -60,7 +60,7 @@ class RayPool:
         with the reason and writes nothing for it, so the next ``lossbench run`` retries it."""
         from tqdm.auto import tqdm
 
-        from lossbench.study.runner import run_one
+        from lossbench.study.units import run_one
 
         ray = self.ray
         outcomes, pending = [], []
@@ -128,7 +128,7 @@ def _task(out_dir: str, run_id: str, device: str, cache, weights, data_root, thr
     os.environ.setdefault("TQDM_DISABLE", "1")  # one progress view, the driver's (tqdm reads it on import)
     import torch
 
-    from lossbench.study.runner import execute_run
+    from lossbench.study.units import execute_run
 
     torch.set_num_threads(threads)
     started = time.perf_counter()

@@ -17,10 +17,11 @@ to deterministic autoencoders").
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
-from lossbench.evaluate import EvalContext
 
 N_RANDOM = 32  # decoded random codes stored per scheme
 TRAVERSAL_STEPS = 10  # grid side
@@ -40,6 +41,10 @@ def codes(model, x: torch.Tensor, batch_size: int, device) -> dict[str, torch.Te
     if "logvar" in parts[0]:
         out["logvar"] = torch.cat([p["logvar"].float().cpu() for p in parts])
     return out
+
+
+if TYPE_CHECKING:  # the evaluation context calls into this module; a type only, not an import cycle
+    from lossbench.evaluate import EvalContext
 
 
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

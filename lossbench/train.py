@@ -25,6 +25,7 @@ from lossbench import files, stored
 from lossbench.balance import dominance, gradient_norms
 from lossbench.data import DeviceBatches
 from lossbench.evaluate import EvalContext, evaluate, reconstruct
+from lossbench.flags import Flag
 from lossbench.latent import latent_artifacts
 from lossbench.losses import build_loss
 from lossbench.losses.adversarial import critic_flags
@@ -175,7 +176,8 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         loss.load_state_dict(saved["loss"])
         _set_rng(saved["rng"], generator, device)
         step, train_seconds, first_epoch = saved["step"], saved["train_seconds"], saved["epoch"] + 1
-        epoch_rows, flags, epoch_recons = saved["epoch_rows"], saved["flags"], saved["epoch_recons"]
+        epoch_rows, epoch_recons = saved["epoch_rows"], saved["epoch_recons"]
+        flags = [Flag.from_stored(f) for f in saved["flags"]]
         step_frames = [pd.DataFrame({c: v.numpy() for c, v in saved["steps"].items()})]
         phase, phase_epoch, schedule = saved["phase"], saved["phase_epoch"], saved["schedule"]
         if stopping is not None:
@@ -191,7 +193,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
             "train_seconds": train_seconds, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "loss": loss.state_dict(), "rng": _get_rng(generator, device),
             "stopping": stopping.state_dict() if stopping is not None else None,
-            "epoch_rows": epoch_rows, "flags": flags, "epoch_recons": epoch_recons,
+            "epoch_rows": epoch_rows, "flags": [f.to_dict() for f in flags], "epoch_recons": epoch_recons,
             "steps": {c: torch.from_numpy(frame[c].to_numpy().copy()) for c in frame.columns},  # each column keeps its dtype
             "phase": phase, "phase_epoch": phase_epoch, "schedule": schedule})
 
@@ -220,7 +222,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         for message in dominance(norms, epoch):
             if not flags:
                 tqdm.write(f"warning: {_short(config)}: {message}", file=sys.stderr)
-            flags.append(message)
+            flags.append(Flag("loss-balance", message))
         grads = {f"grad[{place}]:{name}": n[place] for name, n in norms.items() for place in ("decoder", "code")}
         val = loss.validation(model, val_x, step - 1, ctx.batch_size) if val_x is not None else {}
         epoch_rows.append({"epoch": epoch, "step": step, "phase": phase, **steps[columns].mean().to_dict(),
@@ -253,12 +255,12 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
             if phase == 2 and critic_plateau:  # the last epoch is evaluated after an adversarial start
                 stopping.state, stopping.best_epoch = snapshot(), len(epoch_rows)
             waiting = [n for n in loss.plateau_terms if loss.terms[n].started_at is None]
-            flags.append(f"not converged: max_epochs ({max_epochs}) reached while the validation loss still improved"
-                         + (f"; {', '.join(waiting)} never switched on" if waiting else ""))
+            flags.append(Flag("not-converged", f"not converged: max_epochs ({max_epochs}) reached while the validation "
+                              f"loss still improved" + (f"; {', '.join(waiting)} never switched on" if waiting else "")))
     bar.close()
-    for message in critic_flags(epoch_rows, list(loss.critics)):
-        tqdm.write(f"warning: {_short(config)}: {message}", file=sys.stderr)
-        critic_messages.append(message)
+    for flag in critic_flags(epoch_rows, list(loss.critics)):
+        tqdm.write(f"warning: {_short(config)}: {flag.message}", file=sys.stderr)
+        critic_messages.append(flag)
 
     history = pd.DataFrame(epoch_rows) if epoch_rows else pd.DataFrame(columns=["epoch", "step", "phase", *columns, "seconds"])
     files.write_csv(run_dir / "history.csv", history)
@@ -287,7 +289,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         "schedule": schedule,
         "device": str(device),
         "threads": torch.get_num_threads(),  # float round-off differs between thread counts
-        "flags": flags[-3:] + critic_messages,  # the latest dominance messages (the log shows the first)
+        "flags": [f.to_dict() for f in flags[-3:] + critic_messages],  # the latest dominance messages (the log shows the first)
         "metrics": {},
     }
     if not failure:
@@ -296,9 +298,9 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
                                                      "epoch": evaluated})
         result.update(evaluate_run(model, ctx, config["seed"], report, run_dir, config["condition"]["terms"]))
         health = result.pop("health")
-        result["flags"] += health
-        for message in health:
-            tqdm.write(f"warning: {_short(config)}: {message}", file=sys.stderr)
+        result["flags"] += [f.to_dict() for f in health]
+        for flag in health:
+            tqdm.write(f"warning: {_short(config)}: {flag.message}", file=sys.stderr)
     result["run_seconds"] = round(time.perf_counter() - run_started, 3)
     files.write_json(run_dir / "metrics.json", stored.seal(run_dir, result))  # last: the run is finished
     resume_path.unlink(missing_ok=True)  # the run is finished: its mid-run state is no longer needed
@@ -359,25 +361,25 @@ def evaluate_run(model, ctx: EvalContext, seed: int, report: dict, run_dir: Path
             "samples": how, "unavailable": dict(ctx.unavailable)}
 
 
-def health_flags(recon: torch.Tensor, test_x: torch.Tensor, extra: dict, terms: list[dict] | None = None) -> list[str]:
+def health_flags(recon: torch.Tensor, test_x: torch.Tensor, extra: dict, terms: list[dict] | None = None) -> list[Flag]:
     """Unhealthy-run flags: a collapsed posterior (no active latent unit), a saturated sigmoid
     output (mean |logit| beyond SATURATED_LOGIT, when a term trains through the sigmoid rather
     than reading the logits as bce does), and a collapsed output (reconstructions that barely
     depend on the input: their pixel spread across images under a tenth of the test images')."""
     flags = []
     if extra.get("active_units") == 0:
-        flags.append("collapsed posterior: no active latent unit (every dimension's KL <= 0.01 nats)")
+        flags.append(Flag("collapsed-posterior", "collapsed posterior: no active latent unit (every dimension's KL <= 0.01 nats)"))
     logit = extra.get("mean_abs_logit")
     through = [t["label"] for t in terms or [] if t["term"] not in ("bce", "kl")]
     if logit is not None and logit > SATURATED_LOGIT and through:
-        flags.append(f"saturated output: mean |logit| {logit:.1f} on the test images, where 8-bit data needs at most "
+        flags.append(Flag("saturated-output", f"saturated output: mean |logit| {logit:.1f} on the test images, where 8-bit data needs at most "
                      f"{DATA_LOGIT:.1f}; the sigmoid's slope there is below 1e-8, so {', '.join(through)} no longer moves "
                      f"those pixels (the run may still reconstruct well). A property of output: sigmoid, not of the loss: "
-                     f"compare output: linear")
+                     f"compare output: linear"))
     spread, real = float(recon.std(0).mean()), float(test_x.cpu().std(0).mean())
     if spread < 0.1 * real:
-        flags.append(f"collapsed output: reconstructions barely depend on the input (pixel spread across images "
-                     f"{spread:.3f} vs {real:.3f} in the test images)")
+        flags.append(Flag("collapsed-output", f"collapsed output: reconstructions barely depend on the input (pixel spread "
+                          f"across images {spread:.3f} vs {real:.3f} in the test images)"))
     return flags
 
 

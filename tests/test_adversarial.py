@@ -154,15 +154,19 @@ def test_adaptive_weight_is_clamped():
 
 
 def test_flags_for_a_winning_and_a_collapsed_discriminator():
+    from lossbench.flags import Flag
+
     def rows(pairs):
         return [{"epoch": i + 1, "d_acc_real[adv]": r, "d_acc_recon[adv]": f} for i, (r, f) in enumerate(pairs)]
 
     assert critic_flags(rows([(0.7, 0.6)] * 6), ["adv"]) == []
     assert critic_flags(rows([(0.7, 0.6), (1.0, 0.995), (1.0, 1.0), (0.999, 1.0), (0.8, 0.7)]), ["adv"]) == [
-        "discriminator of adv wins: accuracy >= 0.99 on real and on reconstructed images in epochs 2-4"]
+        Flag("discriminator-wins", "discriminator of adv wins: accuracy >= 0.99 on real and on reconstructed images in epochs 2-4")]
     assert critic_flags(rows([(1.0, 1.0), (1.0, 1.0), (0.5, 0.5), (1.0, 1.0)]), ["adv"]) == []  # not 3 in a row
     collapsed = critic_flags(rows([(0.6, 0.6), (1.0, 0.0), (1.0, 0.0), (1.0, 0.002)]), ["adv"])
-    assert collapsed == ["discriminator of adv collapsed: calls (nearly) every image the same in epochs 2-4"]
+    assert collapsed == [Flag("discriminator-collapsed", "discriminator of adv collapsed: calls (nearly) every image the same "
+                                                         "in epochs 2-4")]
+    assert collapsed[0].severity == "warning"
 
 
 def test_too_small_images_for_the_discriminator_are_a_validation_error(cli, write_study, tmp_path):

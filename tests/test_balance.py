@@ -62,7 +62,7 @@ def test_a_drowned_kl_term_is_flagged_in_the_run_and_the_summary(cli, write_stud
     summary = pd.read_csv(tmp_path / "o" / "summary.csv")
     flagged = {c: json.loads((tmp_path / "o" / "runs" / r / "metrics.json").read_text())["flags"]
                for c, r in zip(summary["condition"], summary["run_id"])}
-    balance = [f for f in flagged["tiny-beta"] if f.startswith("epoch ")]
+    balance = [f["message"] for f in flagged["tiny-beta"] if f["kind"] == "loss-balance"]
     assert balance and "of bce is" in balance[-1] and "that of kl" in balance[-1]
     assert "warning: vae-mlp/tiny-beta/s0: epoch 1: at the code" in err
     md = (tmp_path / "o" / "summary.md").read_text()

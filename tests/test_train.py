@@ -95,7 +95,7 @@ def test_l1_reconstructs_with_a_linear_output_where_the_sigmoid_saturates(cli, w
     summary = pd.read_csv(out / "summary.csv")
     for r in summary.itertuples():
         flags = json.loads((out / "runs" / r.run_id / "metrics.json").read_text())["flags"]
-        saturated = [f for f in flags if f.startswith("saturated output")]
+        saturated = [f["message"] for f in flags if f["kind"] == "saturated-output"]
         if r.model == "linear":
             assert r.mse < 0.5 * black and not saturated and pd.isna(r.mean_abs_logit)
         else:
@@ -109,7 +109,7 @@ def test_a_sigmoid_read_by_bce_is_not_flagged_saturated():
     x = torch.rand(4, 1, 8, 8)
     bce = [{"term": "bce", "label": "bce"}]
     assert health_flags(x, x, {"mean_abs_logit": 40.0}, bce) == []
-    assert health_flags(x, x, {"mean_abs_logit": 40.0}, bce + [{"term": "l1", "label": "l1"}])[0].startswith("saturated")
+    assert health_flags(x, x, {"mean_abs_logit": 40.0}, bce + [{"term": "l1", "label": "l1"}])[0].kind == "saturated-output"
     assert health_flags(x, x, {"mean_abs_logit": 10.0}, [{"term": "l1", "label": "l1"}]) == []
 
 
@@ -173,7 +173,7 @@ def test_a_run_still_improving_at_max_epochs_is_flagged_not_converged(cli, write
     assert cli("run", study, "--out", out, "--device", "cpu")[0] == 0
     result = json.loads(next((out / "runs").glob("*/metrics.json")).read_text())
     assert result["stopped"] == "max_epochs" and result["evaluated_epoch"] == 3
-    assert any(f.startswith("not converged: max_epochs (3)") for f in result["flags"])
+    assert any(f["kind"] == "not-converged" and f["message"].startswith("not converged: max_epochs (3)") for f in result["flags"])
     assert "reached max_epochs before their validation loss stopped improving" in (out / "summary.md").read_text()
 
 

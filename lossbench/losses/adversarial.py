@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from pydantic import Field, StrictBool
 from torch import nn
 
+from lossbench.flags import Flag
 from lossbench.losses.base import StartSpec, Term
 
 #: clamp of the adaptive weight, as in taming-transformers' VQLPIPSWithDiscriminator
@@ -177,7 +178,7 @@ STUCK_EPOCHS = 3
 EXTREME = 0.99
 
 
-def critic_flags(epoch_rows: list[dict], names: list[str], epochs: int = STUCK_EPOCHS) -> list[str]:
+def critic_flags(epoch_rows: list[dict], names: list[str], epochs: int = STUCK_EPOCHS) -> list[Flag]:
     """Messages for discriminators that *win* (epoch-mean accuracy ≥ 0.99 on real and on
     reconstructed images for ``epochs`` epochs in a row: the autoencoder's adversarial gradient
     carries no information) or *collapse* (call every image real, or every image fake, that
@@ -200,7 +201,7 @@ def critic_flags(epoch_rows: list[dict], names: list[str], epochs: int = STUCK_E
             run = _longest_run(states, state)
             if run and run[1] - run[0] + 1 >= epochs:
                 first, last = epoch_rows[run[0]]["epoch"], epoch_rows[run[1]]["epoch"]
-                messages.append(f"discriminator of {name} {what} in epochs {first}-{last}")
+                messages.append(Flag(f"discriminator-{state}", f"discriminator of {name} {what} in epochs {first}-{last}"))
     return messages
 
 

@@ -16,6 +16,10 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from lossbench import files  # noqa: E402
 from lossbench.paradox.measure import HIGHER_IS_BETTER  # noqa: E402
 
+FIGURE_TITLES = {"target": "Target (binarised at 0.5)", "stray": "1 pixel: stray, off the end",
+                 "hole": "1 pixel: hole in the stroke", "extension (end)": "6 pixels: stroke longer at its end",
+                 "extension (start)": "6 pixels: stroke longer at its start"}
+
 ADDED, REMOVED = "#f28e2b", "#4e79a7"
 # white background, dark stroke, an orange added pixel, a blue hole
 _CMAP = ListedColormap(["white", "#333333", ADDED, REMOVED])
@@ -47,7 +51,6 @@ def paradox_figure(images, names, values: dict, measures, path: Path) -> None:
     n = len(names)
     fig, axes = plt.subplots(1, n, figsize=(3.1 * n, 7.4))
     for i, (ax, name) in enumerate(zip(axes, names)):
-        from lossbench.paradox.run import FIGURE_TITLES
 
         ax.imshow(_panel(target, images[i, 0].numpy()), cmap=_CMAP, vmin=0, vmax=3, interpolation="nearest")
         ax.set_xticks(np.arange(-0.5, 28, 1), minor=True)

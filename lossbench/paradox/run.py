@@ -25,7 +25,7 @@ from lossbench import __version__, files
 from lossbench.data import load_dataset
 from lossbench.data.registry import DataSpec
 from lossbench.errors import LossbenchError
-from lossbench.paradox import variants as V
+import lossbench.paradox.variants as V
 from lossbench.paradox.gallery import equal_mse
 from lossbench.paradox.measure import DESCRIPTIONS, Measures, agreement, judge_controls
 
@@ -42,9 +42,7 @@ class ParadoxSpec(BaseModel):
 
 SSIM_MARGIN = 5  # the 11x11 window's half width: SSIM's valid region leaves this border out
 FIGURE_VARIANTS = ("stray", "hole", "extension (end)", "extension (start)")
-FIGURE_TITLES = {"target": "Target (binarised at 0.5)", "stray": "1 pixel: stray, off the end",
-                 "hole": "1 pixel: hole in the stroke", "extension (end)": "6 pixels: stroke longer at its end",
-                 "extension (start)": "6 pixels: stroke longer at its start"}
+
 
 
 def run_paradox(spec: ParadoxSpec, out: Path, cache=None, device="cpu", data_root: str | None = None,
@@ -110,7 +108,7 @@ def run_paradox(spec: ParadoxSpec, out: Path, cache=None, device="cpu", data_roo
     files.write_csv(out / "agreement.csv", agree)
     files.write_csv(out / "judge_controls.csv", controls)
     files.write_csv(out / "equal_mse.csv", gallery_table)
-    from lossbench.paradox import figures
+    import lossbench.paradox.figures as figures
 
     figures.paradox_figure(images, names, fig_values, measures, out / "paradox_figure.png")
     figures.agreement_chart(agree, out / "agreement.png", spec)

@@ -14,7 +14,7 @@ import math
 import pandas as pd
 
 from lossbench.metrics import METRICS, SCHEME_SUFFIXES, column_metric
-from lossbench.report.tables import mean_ci
+from lossbench.report.stats import mean_ci
 
 #: columns that evaluation adds beside the study's metrics (lossbench.latent, lossbench.train),
 #: lower is better except where listed in HIGHER

@@ -11,6 +11,7 @@ import pandas as pd
 import yaml
 
 from lossbench import stored
+from lossbench.flags import Flag
 from lossbench.errors import LossbenchError
 
 
@@ -61,7 +62,7 @@ def collect_runs(out_dir: Path, manifest: dict) -> pd.DataFrame:
         if (run_dir / "config.yaml").is_file():
             row["notes"] = (run_config(out_dir, entry["run_id"]) or {}).get("notes", [])
         if result is not None:
-            row.update(status=result["status"], reason=result.get("reason"), flags=result.get("flags", []),
+            row.update(status=result["status"], reason=result.get("reason"), flags=[Flag.from_stored(f) for f in result.get("flags") or []],
                        train_seconds=result.get("train_seconds"), n_params=result.get("n_params"),
                        epochs=result.get("epochs"), evaluated_epoch=result.get("evaluated_epoch"), stopped=result.get("stopped"))
             row.update(result.get("metrics", {}))

@@ -16,7 +16,7 @@ import torch  # noqa: E402
 
 from lossbench import files  # noqa: E402
 from lossbench.metrics import METRICS, column_metric  # noqa: E402
-from lossbench.report.tables import mean_ci  # noqa: E402
+from lossbench.report.stats import mean_ci  # noqa: E402
 
 
 def training_curves(history: pd.DataFrame, path: Path) -> None:

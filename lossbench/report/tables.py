@@ -6,20 +6,9 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from lossbench.metrics import METRICS, column_metric, metric_columns
-
-
-def mean_ci(values) -> tuple[float, float]:
-    """Mean and the half-width of its 95% Student-t interval (nan for one value)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return math.nan, math.nan
-    if len(v) == 1:
-        return float(v[0]), math.nan
-    return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+from lossbench.report.stats import mean_ci
 
 
 def summary_csv(runs: pd.DataFrame, manifest: dict) -> pd.DataFrame:
@@ -165,8 +154,8 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
                   "Saturated output: a sigmoid decoder's logits so large that terms training through the sigmoid "
                   "cannot move the pixels. Not converged: max_epochs reached while the validation loss improved.", ""]
         for r in flagged:
-            balance = [f for f in r.flags if f.startswith("epoch ")]
-            shown = ([f"loss balance, {balance[-1]}"] if balance else []) + [f for f in r.flags if not f.startswith("epoch ")]
+            balance = [f.message for f in r.flags if f.kind == "loss-balance"]
+            shown = ([f"loss balance, {balance[-1]}"] if balance else []) + [f.message for f in r.flags if f.kind != "loss-balance"]
             lines += [f"- `{r.run_id}` {r.model} / {r.condition} / seed {r.seed}: {f}" for f in shown]
     notes = {}
     for r in runs.itertuples():

@@ -1,0 +1,156 @@
+"""A run as a unit of work: what a process needs to train one run of a study folder
+(:class:`Session`), training one (:func:`run_one`), and rebuilding all of it from the folder and
+the caches in any process (:func:`execute_run`). The serial loop (:mod:`lossbench.study.runner`)
+and the Ray tasks (:mod:`lossbench.executors`) both call these; neither imports the other's loop."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from lossbench import files, stored
+from lossbench.data import DeviceBatches, load_dataset
+from lossbench.evaluate import EvalContext
+from lossbench.flags import HEALTH, Flag
+from lossbench.metrics import METRICS
+from lossbench.study.spec import Study
+from lossbench.train import evaluate_run, load_model, pick_device, train_run
+from lossbench.weights import cache_lock
+
+
+@dataclass
+class Session:
+    """What every run of a study shares within one process: the data on its device, the
+    evaluation context (feature networks, real-set statistics) and the conditions whose weights
+    are missing. Built by the driver before any run, and again, from the caches, by a worker."""
+
+    study: Study
+    out_dir: Path
+    device: torch.device
+    ctx: EvalContext
+    batches: DeviceBatches
+    report: dict
+    skipped: dict[str, str]
+
+
+def open_session(study: Study, out_dir: Path, device_name: str = "auto", strict: bool = False,
+                 cache: str | None = None, weights: dict | None = None) -> Session:
+    device = pick_device(device_name)
+    data = load_dataset(study.spec.data)
+    sets = [m for m in study.spec.metrics if METRICS[m].kind == "distribution"]
+    for split, x in (("test", data.test_x), ("training", data.train_x)):
+        if sets and len(x) < 2:
+            from lossbench.errors import LossbenchError
+
+            raise LossbenchError(f"{study.source}: data: the {split} split holds {len(x)} image; {sets[0]} compares sets "
+                                 f"of at least 2 images (more data, a larger data.test_fraction, or drop {sets[0]})")
+    report = study.spec.report.model_dump()
+    # shared artefacts (domain classifiers, real statistics, converted weights) are built by
+    # whoever comes first; concurrent workers wait for it instead of building them twice
+    with cache_lock(cache):
+        ctx = EvalContext(data, study.spec.metrics, device, cache=cache, weights=weights,
+                          distribution_n=report["distribution_n"], strict=strict, batch_size=report["eval_batch_size"],
+                          inception_n=report["inception_n"], calibrate=report["calibration"])
+        skipped = unavailable_conditions(study, ctx, strict)
+    batches = DeviceBatches(data.train_x, study.spec.training.batch_size, device)
+    return Session(study, Path(out_dir), device, ctx, batches, report, skipped)
+
+
+def run_one(session: Session, run, progress_position: int = 1) -> str:
+    """Train and evaluate one run unless it is finished; return its outcome, a key of COUNTS."""
+    run_dir = session.out_dir / "runs" / run.run_id
+    done = run_dir / "metrics.json"
+    result, wrong = stored.read_metrics(run_dir)
+    if wrong is None and result is not None:
+        wrong = stored.problem(run_dir, result)
+    if wrong is not None:  # left as it is, out of the tables; --only ID --force trains it again
+        tqdm.write(f"run {run.title}: damaged: {run_dir / wrong.split(':', 1)[0]}:{wrong.split(':', 1)[1]}; "
+                   f"{stored.fix_line(session.study.source, session.out_dir, run.run_id)}", file=sys.stderr)
+        return "damaged"
+    if result is not None and result.get("status") != "skipped":
+        _complete_metrics(run, run_dir, session.ctx, session.report)
+        return "skipped (finished before)"
+    files.write_yaml(run_dir / "config.yaml", {**run.config, "metrics": session.study.spec.metrics,
+                                               "device": str(session.device)})
+    if run.condition in session.skipped:  # retried on the next run, once the weights are there
+        files.write_json(done, {"run_id": run.run_id, "status": "skipped", "reason": session.skipped[run.condition],
+                                "metrics": {}})
+        return "skipped (weights unavailable)"
+    result = train_run(run.config, session.batches, session.ctx, run_dir, session.device, session.report,
+                       progress_position=progress_position)
+    if result["status"] != "done":
+        tqdm.write(f"run {run.title} failed: {result['reason']} (the study goes on)", file=sys.stderr)
+        return "failed"
+    return "trained"
+
+
+#: one session per study folder and set-up in a process: a worker that gets several runs of a
+#: study builds its data and evaluation context once
+_SESSIONS: dict[tuple, Session] = {}
+
+
+def execute_run(out_dir: str | Path, run_id: str, device: str = "auto", cache: str | None = None,
+                weights: dict | None = None, data_root: str | None = None) -> str:
+    """Train and evaluate the run ``run_id`` of the study folder ``out_dir``, rebuilding all it
+    needs from the folder's ``study.yaml`` and the caches (any process, any machine that sees the
+    folder). Returns the outcome: trained, failed, skipped (finished before) or skipped (weights
+    unavailable)."""
+    from lossbench.errors import LossbenchError
+    from lossbench.study.spec import load_study
+
+    out_dir = Path(out_dir)
+    key = (str(out_dir.resolve()), device, cache, data_root, tuple(sorted((weights or {}).items())))
+    session = _SESSIONS.get(key)
+    if session is None:
+        study = load_study(out_dir / "study.yaml", data_root=data_root, resolved=True)
+        session = _SESSIONS[key] = open_session(study, out_dir, device, cache=cache, weights=weights)
+    run = next((r for r in session.study.runs if r.run_id == run_id), None)
+    if run is None:
+        raise LossbenchError(f"{out_dir / 'study.yaml'}: no run {run_id} in this study (lossbench run STUDY --dry-run lists them)")
+    return run_one(session, run, progress_position=0)
+
+
+COUNTS = ("trained", "skipped (finished before)", "failed", "skipped (weights unavailable)", "damaged")
+
+
+def unavailable_conditions(study: Study, ctx, strict: bool) -> dict[str, str]:
+    """Conditions whose perceptual network cannot be had: condition -> reason. With --strict
+    the first one is an error (raised before anything is written)."""
+    from lossbench.errors import LossbenchError
+    from lossbench.weights import WeightsUnavailable
+
+    skipped = {}
+    for cname, terms in study.spec.conditions.items():
+        for j, term in enumerate(terms):
+            if term.get("term") != "perceptual":
+                continue
+            try:
+                ctx.feature_network(term.get("network", "domain"), term.get("layers"))
+            except WeightsUnavailable as exc:
+                if strict:
+                    raise LossbenchError(f"{study.source}: conditions.{cname}[{j}]: weights unavailable (--strict): {exc}") from None
+                skipped[cname] = f"conditions.{cname}[{j}] needs {term.get('network')}: {exc}"
+    return skipped
+
+
+def _complete_metrics(run, run_dir: Path, ctx, report) -> None:
+    """A finished run lacking a metric the study now asks for, or the stored codes and health
+    flags of a newer lossbench (latent.pt), gets them from its checkpoint, if it has one."""
+    result = files.read_json(run_dir / "metrics.json")
+    wanted = [c for m in ctx.metrics if m not in ctx.unavailable for c in METRICS[m].columns(m)]
+    complete = (all(result.get("metrics", {}).get(c) is not None for c in wanted)
+                and all((run_dir / name).is_file() for name in ("latent.pt", "recon_worst.pt")))
+    if result.get("status") != "done" or complete or not (run_dir / "checkpoint.pt").is_file():
+        return
+    model = load_model(run.config, run_dir, tuple(ctx.data.test_x.shape[1:]), ctx.device)
+    update = evaluate_run(model, ctx, run.config["seed"], report, run_dir, run.config["condition"]["terms"])
+    result["metrics"] = {**result.get("metrics", {}), **update.pop("metrics")}
+    health = update.pop("health")
+    result.update(update)
+    kept = [f for f in map(Flag.from_stored, result.get("flags", [])) if f.kind not in HEALTH]
+    result["flags"] = [f.to_dict() for f in kept + health]
+    files.write_json(run_dir / "metrics.json", stored.seal(run_dir, result))

@@ -1,0 +1,94 @@
+"""The package's shape: no import cycles between lossbench's modules, counting the imports
+inside functions too (a lazy import hides a cycle from Python, not from a reader)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "lossbench"
+
+
+def _modules() -> dict[str, Path]:
+    return {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
+            for p in PACKAGE.rglob("*.py")}
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = _modules()
+    graph = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                       and getattr(node.test, "id", "") == "TYPE_CHECKING" for n in ast.walk(node)}
+        deps = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lossbench"):
+                subs = {f"{node.module}.{a.name}" for a in node.names} & set(modules)
+                deps |= subs
+                if len(subs) < len(node.names):  # a name defined in the package module itself
+                    deps.add(node.module)
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name.startswith("lossbench")}
+        graph[name] = {d for d in deps if d in modules and d != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_cycles():
+    assert cycles(import_graph()) == []
+
+
+def test_flags_written_by_lossbench_0_1_are_read_as_records():
+    """Runs stored before flags were records keep their meaning (the committed results hold some)."""
+    from lossbench.flags import Flag
+
+    cases = {"epoch 3: at the decoder the gradient of l2 is 250x that of kl": "loss-balance",
+             "collapsed posterior: no active latent unit": "collapsed-posterior",
+             "collapsed output: reconstructions barely depend on the input": "collapsed-output",
+             "saturated output: mean |logit| 40.0": "saturated-output",
+             "not converged: max_epochs (3) reached": "not-converged",
+             "discriminator of adv wins: accuracy >= 0.99": "discriminator-wins",
+             "discriminator of adv collapsed: calls (nearly) every image the same": "discriminator-collapsed",
+             "something new": "other"}
+    for text, kind in cases.items():
+        flag = Flag.from_stored(text)
+        assert (flag.kind, flag.message, flag.severity) == (kind, text, "warning")
+        assert Flag.from_stored(flag.to_dict()) == flag
