@@ -212,6 +212,7 @@ def _paradox(spec, out: Path, device: str, argv: list[str]) -> int:
     if device != "auto":
         _check_device(device)
     files.check_folder(out, "--out")
+    files.check_unlocked(out)
     _check_cache()
     manifest = run_paradox(spec, out, cache=os.environ.get(CACHE_ENV) or None, device=pick_device(device),
                            data_root=os.environ.get(DATA_ENV) or None, command=["lossbench", *argv],

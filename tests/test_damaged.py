@@ -132,3 +132,29 @@ def test_a_checkpoint_of_another_run_is_not_used(finished, tmp_path):
 def test_force_needs_only(cli, write_study, tmp_path):
     code, _, err = cli("run", write_study(), "--out", tmp_path / "out", "--force")
     assert code == 2 and "--force needs --only" in err and not (tmp_path / "out").exists()
+
+
+def test_weights_status_only_reads_and_names_a_damaged_card(cli, tmp_path):
+    cache = tmp_path / "cache"
+    (cache / "classifiers").mkdir(parents=True)
+    card = cache / "classifiers" / "mnist-5k-0123456789abcdef-recipe1.json"
+    card.write_text('{"sha256": "ab')  # truncated
+    before = sorted(p.relative_to(cache) for p in cache.rglob("*"))
+    code, out, err = cli("weights", "status", env={"LOSSBENCH_CACHE": str(cache)})
+    assert code == 0 and "Traceback" not in err
+    assert f"{card}: a damaged card" in out
+    assert sorted(p.relative_to(cache) for p in cache.rglob("*")) == before  # nothing converted, nothing written
+
+
+def test_a_damaged_cache_entry_is_rebuilt_not_loaded(cli, write_study, tmp_path):
+    """A cached domain classifier whose card is garbage is trained again, to the same numbers."""
+    cache = tmp_path / "cache"
+    study = write_study({"seeds": [0], "metrics": ["mse", "fd-domain"]})
+    env = {"LOSSBENCH_CACHE": str(cache)}
+    assert cli("run", study, "--out", tmp_path / "a", env=env)[0] == 0
+    for card in (cache / "classifiers").glob("*.json"):
+        card.write_bytes(b"\xff\xfe not json")
+    code, _, err = cli("run", study, "--out", tmp_path / "b", env=env)
+    assert code == 0, err
+    first, second = (pd.read_csv(tmp_path / d / "summary.csv").set_index("run_id")["fd-domain-recon"] for d in "ab")
+    assert first.equals(second)

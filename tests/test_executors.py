@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 import torch
 
@@ -95,6 +96,39 @@ def test_ray_gives_the_serial_results(cli, write_study, tmp_path, lb_cache):
     assert (tmp_path / "ray" / "summary.md").is_file() and not (tmp_path / "ray" / ".lossbench.lock").exists()
 
 
+KILLER = """
+import os, signal
+from lossbench.losses import Term
+
+
+class Boom(Term):
+    \"\"\"A user's term whose first step kills the process it runs in.\"\"\"
+
+    def values(self, out, x):
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.slow
+def test_a_ray_worker_that_dies_fails_its_run_and_the_others_go_on(cli, write_study, tmp_path, lb_cache, monkeypatch):
+    pytest.importorskip("ray")
+    (tmp_path / "plugin").mkdir()
+    (tmp_path / "plugin" / "lb_killer.py").write_text(KILLER)
+    monkeypatch.syspath_prepend(str(tmp_path / "plugin"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path / "plugin"), os.environ.get("PYTHONPATH", "")]))
+    study = write_study({"seeds": [0], "conditions": {"l2": [{"term": "l2"}],
+                                                      "boom": [{"term": "boom", "target": "lb_killer.Boom"}]}})
+    out, env = tmp_path / "out", {"LOSSBENCH_CACHE": str(lb_cache)}
+    code, stdout, err = cli("run", study, "--out", out, "--executor", "ray", env=env)
+    assert code == 0, err
+    assert "1 trained" in stdout and "1 failed" in stdout
+    assert "ae-mlp / boom / seed 0: failed (" in err and "the next 'lossbench run' retries it" in err
+    summary = pd.read_csv(out / "summary.csv").set_index("condition")
+    assert summary.loc["l2", "status"] == "done" and summary.loc["boom", "status"] == "not run"
+    code, stdout, _ = cli("run", study, "--out", out, "--executor", "ray", env=env)
+    assert code == 0 and "1 skipped (finished before)" in stdout and "1 failed" in stdout  # retried, and dies again
+
+
 def test_a_live_holder_of_the_folder_lock_stops_a_second_run(cli, write_study, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -109,6 +143,9 @@ def test_a_live_holder_of_the_folder_lock_stops_a_second_run(cli, write_study, t
         assert sorted(p.name for p in out.iterdir()) == [".lossbench.lock"]  # nothing written
         code, _, err = cli("report", out)
         assert code == 2 and f"PID {holder.pid}" in err
+        code, _, err = cli("paradox", "--out", out, "--per-class", "1")
+        assert code == 2 and f"PID {holder.pid}" in err and err.count("\n") == 1
+        assert sorted(p.name for p in out.iterdir()) == [".lossbench.lock"]
     finally:
         holder.kill()
         holder.wait()

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lossbench import files
-from lossbench.weights import cache_dir, content_sha256, portable, sha256_of
+from lossbench.weights import cache_dir, cached_card, content_sha256, portable, sha256_of
 
 RECIPE = {"version": 1, "epochs": 20, "batch_size": 128, "lr": 1e-3, "seed": 0, "shift_pixels": 2,
           "architecture": "conv32-conv64-fc128 (3x3 convs, 2x2 max-pools, dropout 0.25 before the head)"}
@@ -96,9 +96,10 @@ class DomainFeatures:
         shape = tuple(data.train_x.shape[1:])
         classes = int(data.train_y.max()) + 1
         self.model = DomainNet(shape[0], shape[1:], classes)
-        if path.is_file() and card_path.is_file() and files.read_json(card_path).get("sha256") == sha256_of(path):
+        card = cached_card(path)
+        if card is not None:
             self.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            self.card = files.read_json(card_path)
+            self.card = card
         else:
             started = time.perf_counter()
             model, acc = train_domain_classifier(data.train_x, data.train_y, data.test_x, data.test_y, self.device)

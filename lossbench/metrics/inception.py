@@ -44,7 +44,8 @@ class InceptionFeatures:
     @property
     def provenance(self) -> dict:
         record = self.resolved.path.with_suffix(".json")  # lossbench's conversion record, if converted
-        content = files.read_json(record).get("content_sha256") if record.is_file() else None
+        card = files.read_json_or_none(record) if record.is_file() else None
+        content = card.get("content_sha256") if isinstance(card, dict) else None
         return {"network": "Inception-v3 pool3 (TF 2015-12-05, torch-fidelity FeatureExtractorInceptionV3)",
                 "weights": self.resolved.where, "weights_sha256": self.resolved.sha256,
                 "weights_content_sha256": content,

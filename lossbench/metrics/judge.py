@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lossbench import files
-from lossbench.weights import cache_dir, content_sha256, portable, sha256_of
+from lossbench.weights import cache_dir, cached_card, content_sha256, portable, sha256_of
 
 RECIPE = {
     "version": 1, "seed": 1, "epochs": 12, "batch_size": 128, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
@@ -165,8 +165,9 @@ class JudgeFeatures:
             key = f"judge-{ident['name']}-{ident['sha256'][:16]}-recipe{RECIPE['version']}"
             self.path, self.name = cache_dir(cache) / "judges" / f"{key}.pt", f"judge-{ident['name']}"
             card_path = self.path.with_suffix(".json")
-            if self.path.is_file() and card_path.is_file() and files.read_json(card_path).get("sha256") == sha256_of(self.path):
-                state, self.card = torch.load(self.path, map_location="cpu", weights_only=True), files.read_json(card_path)
+            card = cached_card(self.path)
+            if card is not None:
+                state, self.card = torch.load(self.path, map_location="cpu", weights_only=True), card
             else:
                 started = time.perf_counter()
                 model = train_judge(data.train_x, data.train_y, self.device)

@@ -26,7 +26,7 @@ from lossbench.losses import build_loss
 from lossbench.losses.adversarial import Discriminator
 from lossbench.metrics.domain import DomainFeatures
 from lossbench.models import build_model
-from lossbench.weights import cache_dir, sha256_of
+from lossbench.weights import cache_dir, cached_card, sha256_of
 
 RECIPE = {
     "version": 2, "seed": 0,
@@ -118,9 +118,10 @@ class Judges:
         card_path = path.with_suffix(".json")
         spec = RECIPE["discriminator"]
         self.discriminator = Discriminator(tuple(data.train_x.shape[1:]), spec["kind"], spec["channels"], spec["layers"])
-        if path.is_file() and card_path.is_file() and files.read_json(card_path).get("sha256") == sha256_of(path):
+        card = cached_card(path)
+        if card is not None:
             self.discriminator.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            self.card = files.read_json(card_path)
+            self.card = card
         else:
             started = time.perf_counter()
             trained, card = train_discriminator(data, self.device)

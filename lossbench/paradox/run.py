@@ -99,10 +99,16 @@ def run_paradox(spec: ParadoxSpec, out: Path, cache=None, device="cpu", data_roo
 
     tables = {"paradox_values.csv": values_long, "variants.csv": systematic, "agreement.csv": agree,
               "judge_controls.csv": controls, "equal_mse.csv": gallery_table}
-    manifest = _stable_manifest(out, manifest, tables)
+    with files.folder_lock(out):  # write (only now), one process at a time
+        manifest = _stable_manifest(out, manifest, tables)
+        _write(out, manifest, tables, spec, images, names, fig_values, measures, agree, controls, gallery, originals,
+               gallery_table, skipped, training)
+    return manifest
 
-    # write (only now)
-    out.mkdir(parents=True, exist_ok=True)
+
+def _write(out, manifest, tables, spec, images, names, fig_values, measures, agree, controls, gallery, originals,
+           gallery_table, skipped, training) -> None:
+    values_long, systematic = tables["paradox_values.csv"], tables["variants.csv"]
     files.write_csv(out / "paradox_values.csv", values_long)
     files.write_csv(out / "variants.csv", systematic)
     files.write_csv(out / "agreement.csv", agree)
@@ -117,7 +123,6 @@ def run_paradox(spec: ParadoxSpec, out: Path, cache=None, device="cpu", data_roo
     files.write_text(out / "report.md", _report(spec, manifest, fig_values, names, agree, controls, skipped, gallery_table,
                                                 training, measures))
     files.write_json(out / "manifest.json", manifest)
-    return manifest
 
 
 #: what describes the invocation rather than the results

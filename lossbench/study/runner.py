@@ -35,6 +35,8 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
     and they train again."""
     setup_started = time.perf_counter()
     runs = select_runs(study, only)
+    if not wait:
+        files.check_unlocked(out_dir)  # a held folder is refused before minutes of set-up, not after
     session = open_session(study, out_dir, device_name, strict, cache, weights)
     pool = None
     if executor == "ray":
