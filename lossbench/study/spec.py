@@ -127,7 +127,12 @@ class Study:
 
     @property
     def resolved(self) -> dict:
-        return self.spec.model_dump(mode="json")
+        """Every key with its value, as study.yaml stores it; training.epochs is left out when
+        early stopping ends the runs (a study file may not set both)."""
+        spec = self.spec.model_dump(mode="json")
+        if spec["training"].get("early_stopping") is not None:
+            spec["training"].pop("epochs")
+        return spec
 
 
 # ---------------------------------------------------------------- loading
@@ -145,7 +150,7 @@ def load_study(path: str | Path, overrides: list[str] | None = None, data_root: 
         apply_override(raw, item, source)
     training = raw.get("training")
     if resolved and isinstance(training, dict) and training.get("early_stopping"):
-        training.pop("epochs", None)  # the written default, which early stopping does not use
+        training.pop("epochs", None)  # study.yaml written by lossbench 0.1 spelled out the unused default
     if data_root and isinstance(raw.get("data"), dict) and not raw["data"].get("root"):
         raw["data"]["root"] = data_root
     elif data_root and "data" not in raw:
