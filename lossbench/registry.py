@@ -138,7 +138,7 @@ def resolve_target(path: str, where: str, source: str, kind: str):
     if obj is None:
         raise LossbenchError(f"{source}: {where}.target: {module_name} has no '{attr}'")
     base = {"term": Term, "model": nn.Module}[kind]
-    if not (isinstance(obj, type) and issubclass(obj, base)):
+    if not (isinstance(obj, type) and issubclass(obj, base)) or (kind == "model" and issubclass(obj, Term)):
         what = "a subclass of lossbench.losses.Term" if kind == "term" else "an nn.Module class following the model protocol"
         raise LossbenchError(f"{source}: {where}.target: {path} is not {what} (see lossbench.registry)")
     return obj

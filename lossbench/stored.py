@@ -18,6 +18,11 @@ from pathlib import Path
 #: written beside the results but not part of them (the state of a run in progress, temporaries)
 UNSEALED = ("metrics.json", "resume.pt")
 
+#: may be absent from a finished run: results are shared without checkpoints (.gitignore keeps
+#: them out of results/); present, it must be the one written. Without it, a metric added to the
+#: study later cannot be computed for that run.
+OPTIONAL = ("checkpoint.pt",)
+
 
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -68,6 +73,8 @@ def problem(run_dir: Path, result: dict) -> str | None:
     for name, expected in listed.items():
         path = run_dir / name
         if not path.is_file():
+            if name in OPTIONAL:
+                continue
             return f"{name}: missing"
         if path.stat().st_size != expected.get("bytes"):
             return f"{name}: {path.stat().st_size} bytes where {expected.get('bytes')} were written (truncated or replaced)"
@@ -86,7 +93,7 @@ def _legacy_problem(run_dir: Path) -> str | None:
                  "recon_worst.pt", "recon_epochs.pt"):
         path = run_dir / name
         if not path.is_file():
-            if name in ("config.yaml", "history.csv", "checkpoint.pt"):
+            if name in ("config.yaml", "history.csv"):
                 return f"{name}: missing"
             continue
         try:

@@ -293,9 +293,8 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         "metrics": {},
     }
     if not failure:
-        critics = {name: term.state_dict() for name, term in loss.critics.items()}
-        files.torch_save(run_dir / "checkpoint.pt", {"model": model.state_dict(), "run_id": config["run_id"], "critics": critics,
-                                                     "epoch": evaluated})
+        files.torch_save(run_dir / "checkpoint.pt", {"model": model.state_dict(), "run_id": config["run_id"],
+                                                     "loss": loss.state_dict(), "epoch": evaluated})
         result.update(evaluate_run(model, ctx, config["seed"], report, run_dir, config["condition"]["terms"]))
         health = result.pop("health")
         result["flags"] += [f.to_dict() for f in health]

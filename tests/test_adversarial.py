@@ -201,7 +201,42 @@ def test_every_new_term_end_to_end_through_the_cli(cli, write_study, tmp_path):
     assert (steps.loc[steps["step"] < 2, "weight[adversarial]"] == 0).all()
     assert (steps.loc[steps["step"] >= 2, "weight[adversarial]"] > 0).all()  # λ × 0.5 once started
     checkpoint = torch.load(tmp_path / "o" / "runs" / run / "checkpoint.pt", weights_only=True)
-    assert "discriminator" in checkpoint["critics"]["adversarial"]
+    state = checkpoint["loss"]  # the CompositeLoss's state_dict: the terms are nn.Modules
+    assert any(".discriminator." in k for k in state)
+    assert any(k.endswith("_extra_state") and "optimizer" in state[k] for k in state)
     assert (tmp_path / "o" / "figures" / "discriminator.png").is_file()
     metrics = json.loads((tmp_path / "o" / "runs" / run / "metrics.json").read_text())
     assert metrics["status"] == "done" and isinstance(metrics["flags"], list)
+
+
+def test_a_loss_state_dict_restores_the_discriminator_its_optimizer_and_the_plateau_start():
+    from lossbench.losses import build_loss
+    from lossbench.models import build_model
+
+    def built(seed):
+        torch.manual_seed(seed)
+        model = build_model("ae-conv", (1, 16, 16), {"latent_dim": 2, "channels": [4, 8]})
+        loss = build_loss([{"term": "l2", "label": "l2"},
+                           {"term": "adversarial", "label": "a.b", "start": "plateau", "layers": 1, "adaptive": True}])
+        loss.attach(model, (1, 16, 16), "cpu")
+        return model, loss
+
+    model, loss = built(0)
+    loss.start_plateau_terms(0)
+    x = torch.rand(8, 1, 16, 16)
+    for step in range(3):  # the discriminator trains: weights and Adam moments move
+        out = model(x)
+        total, _ = loss(out, x, step)
+        total.backward()
+        loss.critic_step(out, x, step)
+    state = loss.state_dict()
+    _, fresh = built(1)
+    assert not torch.equal(fresh.terms["a.b"].discriminator.head.weight, loss.terms["a.b"].discriminator.head.weight)
+    fresh.load_state_dict(state)
+    for a, b in zip(fresh.terms["a.b"].discriminator.parameters(), loss.terms["a.b"].discriminator.parameters()):
+        assert torch.equal(a, b)
+    assert fresh.terms["a.b"].started_at == 0
+    moments = [s["exp_avg"] for s in fresh.terms["a.b"].optimizer.state_dict()["state"].values()]
+    assert moments and all(torch.equal(m, n["exp_avg"]) for m, n in
+                           zip(moments, loss.terms["a.b"].optimizer.state_dict()["state"].values()))
+    assert sum(p.numel() for p in fresh.parameters()) == sum(p.numel() for p in fresh.terms["a.b"].discriminator.parameters())

@@ -49,7 +49,7 @@ DAMAGE = [
     ("per_image.csv", _edit_value, "per_image.csv: its content changed"),
     ("config.yaml", _garbage, "config.yaml:"),
     ("checkpoint.pt", _truncate, "checkpoint.pt:"),
-    ("checkpoint.pt", lambda p: p.unlink(), "checkpoint.pt: missing"),
+    ("history.csv", lambda p: p.unlink(), "history.csv: missing"),
     ("latent.pt", _garbage, "latent.pt:"),
     ("recon_fixed.pt", _truncate, "recon_fixed.pt:"),
 ]
@@ -158,3 +158,20 @@ def test_a_damaged_cache_entry_is_rebuilt_not_loaded(cli, write_study, tmp_path)
     assert code == 0, err
     first, second = (pd.read_csv(tmp_path / d / "summary.csv").set_index("run_id")["fd-domain-recon"] for d in "ab")
     assert first.equals(second)
+
+
+@pytest.mark.parametrize("sealed", [True, False], ids=["sealed", "written-by-0.1"])
+def test_runs_shared_without_checkpoints_are_finished(finished, tmp_path, cli, sealed):
+    """results/ is committed without checkpoint.pt (.gitignore): a fresh clone must find the runs finished."""
+    study, original = finished
+    out = tmp_path / "out"
+    shutil.copytree(original, out)
+    for run in (out / "runs").iterdir():
+        (run / "checkpoint.pt").unlink()
+        if not sealed:  # as lossbench 0.1 wrote them: no digests
+            result = json.loads((run / "metrics.json").read_text())
+            result.pop("files")
+            (run / "metrics.json").write_text(json.dumps(result))
+    code, stdout, err = cli("run", study, "--out", out)
+    assert code == 0 and "4 skipped (finished before)" in stdout and "damaged" not in err, err
+    assert pd.read_csv(out / "summary.csv")["status"].eq("done").all()

@@ -51,9 +51,10 @@ def plugin(tmp_path, monkeypatch):
     yield "lb_plugin_test"
     from lossbench.losses import LOSS_TERMS
     from lossbench.models import MODELS
+    from lossbench.study.spec import BUILT_IN
 
-    for table in (LOSS_TERMS, MODELS):
-        for name in [n for n in table if n.startswith(("lb_plugin_test", "mine", "my-"))]:
+    for table, kind in ((LOSS_TERMS, "term"), (MODELS, "model")):
+        for name in [n for n in table if n not in BUILT_IN[kind]]:
             del table[name]
 
 

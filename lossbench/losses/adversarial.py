@@ -118,15 +118,20 @@ class Adversarial(Term):
         super().__init__(spec)
         self.discriminator: Discriminator | None = None
         self.optimizer: torch.optim.Optimizer | None = None
-        self.last: torch.Tensor | None = None
+        self._last: tuple[torch.Tensor, ...] = ()  # the model's parameter, held without making it the term's
         self.lam: torch.Tensor | float = 1.0
+
+    @property
+    def last(self) -> torch.Tensor | None:
+        """The decoder's last-layer weight (the adaptive weight's gradients are taken there)."""
+        return self._last[0] if self._last else None
 
     def attach(self, model: nn.Module, shape: tuple[int, int, int], device) -> None:
         s = self.spec
         self.discriminator = Discriminator(shape, s.discriminator, s.channels, s.layers).to(device)
         self.discriminator.requires_grad_(False)  # frozen except inside critic_step
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=s.lr, betas=tuple(s.betas))
-        self.last = model.last_layer.weight
+        self._last = (model.last_layer.weight,)
 
     def weight_at(self, step: int):
         if not self.active(step):
@@ -161,15 +166,15 @@ class Adversarial(Term):
         t = threshold(self.spec.loss)
         return torch.stack([loss.detach(), (real.detach() > t).float().mean(), (fake.detach() <= t).float().mean()])
 
-    def state_dict(self) -> dict:
+    def get_extra_state(self) -> dict:
+        """The discriminator's weights are in the state_dict as a submodule; its optimizer and the
+        adaptive weight of the last step are here."""
         lam = self.lam if torch.is_tensor(self.lam) else torch.tensor(float(self.lam))
-        return {**super().state_dict(), "discriminator": self.discriminator.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "lam": lam.detach().cpu()}
+        return {**super().get_extra_state(), "optimizer": self.optimizer.state_dict(), "lam": lam.detach().cpu()}
 
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.optimizer.load_state_dict(state["optimizer"])
+    def set_extra_state(self, state: dict) -> None:
+        super().set_extra_state(state)
+        self.optimizer.load_state_dict(state["optimizer"])  # maps onto the discriminator's parameters by position
         self.lam = state["lam"].to(self.last.device) if "lam" in state else 1.0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
+from torch import nn
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
@@ -44,12 +45,18 @@ class StartSpec(TermSpec):
         return value
 
 
-class Term:
+class Term(nn.Module):
     """A loss term: ``values(out, x)`` gives one value per image (shape N); the batch mean
     times ``weight_at(step)`` enters the total. A term with ``start`` is *inactive* before it
-    starts: it is not computed, its weight is 0 and its logged value is NaN."""
+    starts: it is not computed, its weight is 0 and its logged value is NaN.
+
+    A term is an ``nn.Module``: networks it trains (a discriminator) are its submodules, and
+    ``state_dict()`` carries them together with what else training changes (``get_extra_state``:
+    a plateau start, an optimizer), so a checkpoint saves and restores a term whole. Frozen
+    networks it only reads (perceptual features) are shared and are not part of its state."""
 
     def __init__(self, spec: TermSpec):
+        super().__init__()
         self.spec = spec
         self.started_at: int | None = None  # the step at which a 'plateau' term switched on
 
@@ -68,11 +75,14 @@ class Term:
     def values(self, out: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def state_dict(self) -> dict:
-        """What training changes in the term (resumed from a checkpoint): when a plateau term started."""
+    def forward(self, out: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        return self.values(out, x)
+
+    def get_extra_state(self) -> dict:
+        """What training changes in the term besides its submodules' weights: when a plateau term started."""
         return {"started_at": self.started_at}
 
-    def load_state_dict(self, state: dict) -> None:
+    def set_extra_state(self, state: dict) -> None:
         self.started_at = state.get("started_at")
 
 

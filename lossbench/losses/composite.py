@@ -5,13 +5,20 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from lossbench.losses.base import Term
 
 
-class CompositeLoss:
+class CompositeLoss(nn.Module):
+    """The condition's terms by label. The terms are also this module's children, in order
+    (``parts``; labels may hold characters a module name may not), so ``state_dict()`` holds
+    every term's training state, discriminators and their optimizers included."""
+
     def __init__(self, terms: dict[str, Term]):
-        self.terms = terms
+        super().__init__()
+        self.parts = nn.ModuleList(terms.values())
+        self.terms: dict[str, Term] = dict(terms)
         # terms that train a network of their own (the adversarial term's discriminator); fixed
         # once here, not looked up on every training step
         self.critics: dict[str, Term] = {name: t for name, t in terms.items() if hasattr(t, "critic_step")}
@@ -42,14 +49,6 @@ class CompositeLoss:
             self.terms[name].started_at = step
         return started
 
-    def state_dict(self) -> dict:
-        """Every term's training state (a discriminator and its optimizer, a plateau start), by name."""
-        return {name: term.state_dict() for name, term in self.terms.items()}
-
-    def load_state_dict(self, state: dict) -> None:
-        for name, term in self.terms.items():
-            term.load_state_dict(state[name])
-
     def attach(self, model, shape: tuple[int, int, int], device) -> None:
         """Build what terms own (discriminators) for this model and image shape."""
         for term in self.critics.values():
@@ -67,7 +66,7 @@ class CompositeLoss:
         term = self.terms[name]
         return term.values(out, x, index, split) if getattr(term, "uses_index", False) else term.values(out, x)
 
-    def __call__(self, out: dict[str, torch.Tensor], x: torch.Tensor, step: int,
+    def forward(self, out: dict[str, torch.Tensor], x: torch.Tensor, step: int,
                  index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (total, values): the weighted batch-mean total of the active terms, and a vector
         holding each term's unweighted batch mean in ``names`` order (NaN for a term not yet

@@ -50,9 +50,13 @@ class Perceptual(Term):
 
     uses_index = True
 
+    @property
+    def network(self) -> torch.nn.Module:
+        return self._network[0]
+
     def __init__(self, spec: PerceptualSpec, network: torch.nn.Module):
         super().__init__(spec)
-        self.network = network
+        self._network = (network,)  # shared and frozen: read, not part of the term's state
         self.targets: dict[str, list[torch.Tensor]] = {}  # split -> per layer, every image's unit features
 
     @torch.no_grad()
