@@ -10,18 +10,16 @@ degradations (see :meth:`EvalContext.calibration`).
 
 from __future__ import annotations
 
-import hashlib
-import warnings
 
 import pandas as pd
 import torch
 
-from lossbench import files
+from lossbench.bank import FeatureBank
 from lossbench.errors import LossbenchError
 from lossbench.metrics import METRICS
 from lossbench.metrics.frechet import FeatureStats, frechet_distance, kid, kid_subset_size
 from lossbench.metrics.ssim import ms_ssim_label, ms_ssim_scales
-from lossbench.weights import WeightsUnavailable, cache_dir, cached_card, sha256_of
+from lossbench.weights import WeightsUnavailable
 
 KID_SUBSETS = 100
 #: the calibration ladder: known degradations of real images, so that a distance reads as "about as
@@ -75,15 +73,12 @@ class EvalContext:
         self.cache, self.weights, self.batch_size = cache, weights or {}, batch_size
         self.unavailable: dict[str, str] = {}
         self.provenance: dict[str, dict] = {}
-        self.extractors: dict[str, object] = {}
-        self.real: dict[str, tuple[torch.Tensor, FeatureStats]] = {}
         self.lpips_net = None
         self.calibrate = calibrate
-        self._feature_nets: dict[tuple, torch.nn.Module] = {}
-        n_test = len(data.test_x)
-        self.n = min(distribution_n or n_test, n_test)
+        # networks, weights and real-set features, shared with the loss terms (lossbench.bank);
         # Inception costs 0.2 s per image on a 2-core CPU: its metrics may use a smaller N
-        self.n_inception = min(inception_n or self.n, n_test)
+        self.bank = FeatureBank(data, self.device, cache, self.weights, distribution_n, inception_n)
+        self.n, self.n_inception = self.bank.n, self.bank.n_expensive
         for name in metrics:
             try:
                 self._prepare(name)
@@ -110,7 +105,7 @@ class EvalContext:
         if name == "lpips":
             from lossbench.metrics.lpips import LPIPSDistance
 
-            self.lpips_net = LPIPSDistance("alex", resolved=_weights_for("lpips-alex", self.weights)).to(self.device)
+            self.lpips_net = LPIPSDistance("alex", resolved=self.bank.resolve("lpips-alex")).to(self.device)
             prov |= self.lpips_net.provenance | {"resize": self.lpips_net.resize_note(side) or "none",
                                                  "implementation": f"lpips {_version('lpips')}"}
         elif entry.kind == "distribution":
@@ -134,82 +129,35 @@ class EvalContext:
                                       }.get(name, "lossbench.metrics.pixel")
         self.provenance[name] = prov
 
+    # what the bank holds, under the names the rest of lossbench and the tests use
+    @property
+    def extractors(self) -> dict:
+        return self.bank.extractors
+
+    @property
+    def real(self) -> dict:
+        return self.bank.real
+
     def _extractor(self, kind: str):
-        if kind not in self.extractors:
-            if kind == "domain":
-                from lossbench.metrics.domain import DomainFeatures
-
-                self.extractors[kind] = DomainFeatures(self.data, cache=self.cache, device=self.device)
-            elif kind == "judge":
-                from lossbench.metrics.judge import JudgeFeatures
-
-                self.extractors[kind] = JudgeFeatures(self.data, cache=self.cache, device=self.device)
-            else:
-                from lossbench.metrics.inception import InceptionFeatures
-
-                self.extractors[kind] = InceptionFeatures(_weights_for("inception-fid", self.weights, self.cache),
-                                                          device=self.device)
-        return self.extractors[kind]
+        return self.bank.extractor(kind)
 
     def n_for(self, kind: str) -> int:
-        """Images per set for the distribution metrics that read ``kind`` features."""
-        return self.n_inception if kind == "inception" else self.n
+        return self.bank.n_for(kind)
 
     def _real_key(self, kind: str) -> str:
-        ex = self.extractors[kind]
-        prov = ex.provenance
-        weights_sha = prov.get("weights_content_sha256") or prov["weights_sha256"]
-        blob = f"{self.data.identity['sha256']}|test|{self.n_for(kind)}|{ex.name}|{weights_sha}"
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return self.bank.real_key(kind)
 
     def _cached_features(self, kind: str, tag: str, images) -> torch.Tensor:
-        """Features of a real image set (``images()`` makes it) through ``kind``'s network, cached on
-        disk under the real statistics' key and ``tag`` (the test images; the floor set; a rung)."""
-        ex = self._extractor(kind)
-        key = self._real_key(kind) if tag == "test" else f"{self._real_key(kind)}-{tag.replace(' ', '')}"
-        path = cache_dir(self.cache) / "stats" / f"{key}.pt"
-        record = path.with_suffix(".json")
-        if cached_card(path) is not None:
-            return torch.load(path, weights_only=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            features = ex(images())
-        files.torch_save(path, features)
-        files.write_json(record, {"sha256": sha256_of(path), "dataset": self.data.identity["name"],
-                                  "dataset_sha256": self.data.identity["sha256"], "images": tag,
-                                  "n": len(features), "extractor": ex.name})
-        return features
+        return self.bank.cached_features(kind, tag, images)
 
     def _real(self, kind: str):
-        """Features of the first N test images, computed once and cached on disk."""
-        if kind not in self.real:
-            features = self._cached_features(kind, "test", lambda: self.data.test_x[: self.n_for(kind)])
-            self.real[kind] = (features, FeatureStats(features.shape[1]).update(features))
-        return self.real[kind]
+        return self.bank.real_features(kind)
 
     def floor_images(self, kind: str) -> torch.Tensor:
-        """Real images that are not test images, as many as the metric's N (fewer only if the
-        training split is smaller): the first N of the training split."""
-        return self.data.train_x[: self.n_for(kind)]
+        return self.bank.floor_images(kind)
 
     def feature_network(self, name: str, layers: list[str] | None = None) -> torch.nn.Module:
-        """A frozen network for perceptual terms, from the same sources as the metrics; built
-        once per study. Raises WeightsUnavailable when its weights are missing."""
-        from lossbench.metrics.features import FEATURE_NETS, DomainLayers, InceptionLayers
-
-        layers = tuple(layers or FEATURE_NETS[name].default_layers)
-        key = (name, layers)
-        if key not in self._feature_nets:
-            if name == "domain":
-                net = DomainLayers(self._extractor("domain").model, layers)
-            elif name == "inception":
-                net = InceptionLayers(self._extractor("inception").model, layers)
-            else:
-                from lossbench.metrics.lpips import LPIPSDistance
-
-                net = LPIPSDistance(name.removeprefix("lpips-"), resolved=_weights_for(name, self.weights))
-            self._feature_nets[key] = net.to(self.device)
-        return self._feature_nets[key]
+        return self.bank.feature_network(name, layers)
 
     # ------------------------------------------------------------ per run
     def paired(self, name: str, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -221,9 +169,7 @@ class EvalContext:
 
     def features(self, kind: str, images: torch.Tensor) -> torch.Tensor:
         """Features of the first N images, for the distribution metrics that use ``kind``."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return self._extractor(kind)(images[: self.n_for(kind)])
+        return self.bank.features(kind, images)
 
     def distribution(self, name: str, fake: torch.Tensor) -> float:
         """A distribution metric from the features of the generated set (see :meth:`features`)."""

@@ -85,11 +85,26 @@ def register_model(name: str, build: Callable, params=None, description: str = "
     MODELS[name] = ModelEntry(build, params, variational, description or (build.__doc__ or name).strip().splitlines()[0])
 
 
-def register_metric(name: str, fn: Callable, higher_is_better: bool, description: str = "", *, replace: bool = False) -> None:
-    """A paired metric: ``fn(x_hat, x)`` on N×C×H×W tensors in [0, 1] returns N values (one per image)."""
+def register_metric(name: str, fn: Callable | None = None, higher_is_better: bool = False, description: str = "", *,
+                    features: str | None = None, statistic: str = "fd", replace: bool = False) -> None:
+    """A paired metric: ``fn(x_hat, x)`` on N×C×H×W tensors in [0, 1] returns N values (one per
+    image). Or, with ``features`` (a feature kind of the bank: domain, judge, inception, or one
+    given to :func:`lossbench.bank.register_features`), a distribution metric: ``statistic`` fd
+    (Fréchet distance) or kid, reported as <name>-recon and <name>-samples with its real floor and
+    calibration ladder, like fd-domain."""
+    from lossbench.bank import FEATURE_SOURCES
     from lossbench.metrics import METRICS, MetricEntry
 
     _check_name(name, METRICS, "metric", replace)
+    if features is not None:
+        if features not in FEATURE_SOURCES:
+            raise LossbenchError(f"register_metric: features '{features}' is not a feature kind (known: "
+                                 f"{', '.join(FEATURE_SOURCES)}); register it first with register_features")
+        if statistic not in ("fd", "kid"):
+            raise LossbenchError(f"register_metric: statistic must be 'fd' or 'kid' (got {statistic!r})")
+        METRICS[name] = MetricEntry(bool(higher_is_better), description or name, kind="distribution",
+                                    features=features, statistic=statistic)
+        return
     if not callable(fn):
         raise LossbenchError(f"register_metric: {_name(fn)} is not callable")
     METRICS[name] = MetricEntry(bool(higher_is_better), description or name, fn=fn)

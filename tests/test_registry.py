@@ -145,3 +145,59 @@ def test_the_model_protocol_holds_for_every_built_in_model():
         assert set(model.encode(torch.rand(3, 1, 16, 16))) >= {"z"}
         assert model.decode(out["z"]).shape == out["decoded"].shape
         assert model.latent_dim == 2 and model.output == "sigmoid" and hasattr(model.last_layer, "weight")
+
+
+class PooledPixels:
+    """A feature network with no weights: 4x4 average-pooled pixels (16-d for 16 px images)."""
+
+    name, dim = "pooled-pixels", 16
+    provenance = {"network": "4x4 average pooling of the pixels", "weights_sha256": "none"}
+
+    def __call__(self, images):
+        return torch.nn.functional.adaptive_avg_pool2d(images.float(), 4).flatten(1).double()
+
+
+def _frechet_scipy(a, b) -> float:
+    """The Fréchet distance written out with scipy's matrix square root (an independent reference)."""
+    import numpy as np
+    from scipy import linalg
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    m1, m2, c1, c2 = a.mean(0), b.mean(0), np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(c1 @ c2).real
+    return float(((m1 - m2) ** 2).sum() + np.trace(c1 + c2 - 2 * root))
+
+
+def test_a_registered_feature_network_gives_a_distribution_metric(cli, write_study, tmp_path):
+    """A new feature network for a distribution metric: two registrations, no lossbench file touched."""
+    import lossbench
+    from lossbench.bank import FEATURE_SOURCES
+    from lossbench.metrics import METRICS
+
+    lossbench.register_features("pooled", lambda bank: PooledPixels())
+    lossbench.register_metric("fd-pooled", features="pooled", statistic="fd", description="FD of pooled pixels")
+    try:
+        with pytest.raises(lossbench.errors.LossbenchError, match="not a feature kind"):
+            lossbench.register_metric("fd-nothing", features="nothing")
+        out = tmp_path / "out"
+        code, _, err = cli("run", write_study({"seeds": [0], "data": {"name": "synthetic", "n": 300, "size": 16},
+                                               "metrics": ["mse", "fd-pooled"]}), "--out", out,
+                           env={"LOSSBENCH_CACHE": str(tmp_path / "cache")})
+        assert code == 0, err
+        import pandas as pd
+
+        table = pd.read_csv(out / "summary.csv")
+        assert table["fd-pooled-recon"].notna().all() and table["fd-pooled-samples"].notna().all()
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["metrics"]["fd-pooled"]["network"] == "4x4 average pooling of the pixels"
+        # the real floor: N training images against the N test images, against scipy's formula
+        from lossbench.data import load_dataset
+        from lossbench.data.registry import DataSpec
+
+        data = load_dataset(DataSpec(name="synthetic", n=300, size=16))
+        n = manifest["calibration"]["fd-pooled"]["n"]
+        expected = _frechet_scipy(PooledPixels()(data.train_x[:n]), PooledPixels()(data.test_x[:n]))
+        assert manifest["calibration"]["fd-pooled"]["samples"]["real"] == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    finally:
+        METRICS.pop("fd-pooled", None)
+        FEATURE_SOURCES.pop("pooled", None)

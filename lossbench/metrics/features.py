@@ -8,6 +8,7 @@ grey repeated to RGB where the network wants RGB.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -21,16 +22,35 @@ class FeatureNetEntry:
     layers: tuple[str, ...]  # selectable layers (empty: the network gives one calibrated distance)
     default_layers: tuple[str, ...]
     description: str
+    build: Callable | None = None  # (feature bank, layers) -> the frozen module a perceptual term reads
+
+
+def _domain_layers(bank, layers):
+    return DomainLayers(bank.extractor("domain").model, layers)
+
+
+def _inception_layers(bank, layers):
+    return InceptionLayers(bank.extractor("inception").model, layers)
+
+
+def _lpips(net: str):
+    def build(bank, layers):
+        from lossbench.metrics.lpips import LPIPSDistance
+
+        return LPIPSDistance(net, resolved=bank.resolve(f"lpips-{net}"))
+    return build
 
 
 FEATURE_NETS: dict[str, FeatureNetEntry] = {
     "domain": FeatureNetEntry(("conv1", "conv2", "fc"), ("conv1", "conv2", "fc"),
-                              "the dataset's domain classifier (trained once, cached; as fd-domain)"),
+                              "the dataset's domain classifier (trained once, cached; as fd-domain)", _domain_layers),
     "inception": FeatureNetEntry(("Conv2d_4a_3x3", "Mixed_5d", "Mixed_6e", "Mixed_7c"), ("Mixed_5d", "Mixed_6e"),
-                                 "FID's Inception-v3 blocks, uncalibrated (needs 299x299 resizes: slow on a CPU)"),
-    "lpips-alex": FeatureNetEntry((), (), "LPIPS v0.1 AlexNet, calibrated (needs torchvision's ImageNet weights)"),
-    "lpips-vgg": FeatureNetEntry((), (), "LPIPS v0.1 VGG16, calibrated (needs torchvision's ImageNet weights)"),
-    "lpips-squeeze": FeatureNetEntry((), (), "LPIPS v0.1 SqueezeNet 1.1, calibrated (needs torchvision's ImageNet weights)"),
+                                 "FID's Inception-v3 blocks, uncalibrated (needs 299x299 resizes: slow on a CPU)",
+                                 _inception_layers),
+    "lpips-alex": FeatureNetEntry((), (), "LPIPS v0.1 AlexNet, calibrated (needs torchvision's ImageNet weights)", _lpips("alex")),
+    "lpips-vgg": FeatureNetEntry((), (), "LPIPS v0.1 VGG16, calibrated (needs torchvision's ImageNet weights)", _lpips("vgg")),
+    "lpips-squeeze": FeatureNetEntry((), (), "LPIPS v0.1 SqueezeNet 1.1, calibrated (needs torchvision's ImageNet weights)",
+                                     _lpips("squeeze")),
 }
 
 
