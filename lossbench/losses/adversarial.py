@@ -43,6 +43,12 @@ class AdversarialSpec(StartSpec):
     layers: int = Field(2, ge=1, le=6, description="stride-2 layers of the discriminator")
     lr: float = Field(2e-4, gt=0, description="the discriminator's own Adam learning rate")
     betas: tuple[Beta, Beta] = Field((0.5, 0.9), description="the discriminator's Adam betas, each in [0, 1)")
+    def check_images(self, side: int, dataset: str) -> tuple[str, str] | None:
+        if side < 2 ** self.layers:
+            return "layers", (f"a discriminator with {self.layers} stride-2 layers needs images of at least {2 ** self.layers} "
+                              f"px per side ({dataset} images here are {side} px); use fewer layers")
+        return None
+
     adaptive: StrictBool = Field(False, description="weight times lambda = |grad_w L_rec| / (|grad_w L_G| + 1e-4) at the "
                                               "decoder's last layer w, clamped to [0, 1e4] (Esser et al. 2021)")
 

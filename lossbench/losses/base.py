@@ -17,6 +17,11 @@ class TermSpec(BaseModel):
     term: str
     weight: float = Field(1.0, ge=0, description="multiplier in the total")
     label: str | None = Field(None, description="name in logs and tables (default: the term name)")
+
+    def check_images(self, side: int, dataset: str) -> tuple[str, str] | None:
+        """A term's own rule on the study's images, checked at validation: (key, problem) or None.
+        ``side``: the images' side in pixels, known before loading."""
+        return None
     target: str | None = Field(None, description="your own term class, package.module.Class (see lossbench.registry)")
 
 

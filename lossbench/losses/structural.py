@@ -36,6 +36,12 @@ class MixSpec(TermSpec):
     structural: Literal["auto", "ms-ssim", "ssim"] = Field(
         "auto", description="auto: MS-SSIM where the image size allows it, else SSIM (the label says which)")
 
+    def check_images(self, side: int, dataset: str) -> tuple[str, str] | None:
+        if self.structural == "ms-ssim" and side < MS_SSIM_MIN_SIDE:
+            return "structural", (f"ms-ssim needs images of at least {MS_SSIM_MIN_SIDE} px per side ({dataset} images "
+                                  f"here are {side} px); use structural: auto or ssim")
+        return None
+
 
 class Mix(Term):
     """Zhao, Gallo, Frosio & Kautz (2017), "Loss functions for image restoration with neural

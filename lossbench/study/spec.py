@@ -356,12 +356,9 @@ def validate(raw: dict, source: str) -> StudySpec:
                 hint = "; use ssim or mix (which falls back to SSIM)" if term == "ms-ssim" else ""
                 _fail(source, f"{where}.term", f"'{term}' needs images of at least {LOSS_TERMS[term].min_side} px per side "
                       f"({spec.data.name} images here are {side} px){hint}")
-            if checked.term == "mix" and getattr(checked, "structural", "auto") == "ms-ssim" and side and side < MS_SSIM_MIN_SIDE:
-                _fail(source, f"{where}.structural", f"ms-ssim needs images of at least {MS_SSIM_MIN_SIDE} px per side "
-                      f"({spec.data.name} images here are {side} px); use structural: auto or ssim")
-            if checked.term == "adversarial" and side and side < 2 ** checked.layers:
-                _fail(source, f"{where}.layers", f"a discriminator with {checked.layers} stride-2 layers needs images of at least "
-                      f"{2 ** checked.layers} px per side ({spec.data.name} images here are {side} px); use fewer layers")
+            problem = checked.check_images(side, spec.data.name) if side else None  # the term's own rules
+            if problem:
+                _fail(source, f"{where}.{problem[0]}", problem[1])
             if getattr(checked, "start", 0) == PLATEAU and spec.training.early_stopping is None:
                 _fail(source, f"{where}.start", "'plateau' needs training.early_stopping (the plateau is read off the "
                       "validation loss); add training.early_stopping or give a step number")
