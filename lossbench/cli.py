@@ -30,10 +30,21 @@ def _explicit_weights() -> dict[str, str]:
     return found
 
 
+class _Parser(argparse.ArgumentParser):
+    """A command-line mistake is one line naming the flag and where to read more, exit code 2
+    (argparse's default prints the whole usage block first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a command-line mistake (2, one line): a code, for callers of main()
+        return int(exc.code or 0)
     args.argv = argv
     if not getattr(args, "command", None):
         parser.print_help()
@@ -52,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lossbench", description="Loss functions and image-quality metrics for autoencoders, measured.")
+    p = _Parser(prog="lossbench", description="Loss functions and image-quality metrics for autoencoders, measured.")
     p.add_argument("--version", action="version", version=f"lossbench {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
