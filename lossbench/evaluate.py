@@ -18,7 +18,6 @@ from lossbench.bank import FeatureBank
 from lossbench.errors import LossbenchError
 from lossbench.metrics import METRICS
 from lossbench.metrics.frechet import FeatureStats, frechet_distance, kid, kid_subset_size
-from lossbench.metrics.ssim import ms_ssim_label, ms_ssim_scales
 from lossbench.weights import WeightsUnavailable
 
 KID_SUBSETS = 100
@@ -73,7 +72,7 @@ class EvalContext:
         self.cache, self.weights, self.batch_size = cache, weights or {}, batch_size
         self.unavailable: dict[str, str] = {}
         self.provenance: dict[str, dict] = {}
-        self.lpips_net = None
+        self.scorers: dict[str, object] = {}  # paired metric -> its scorer (lossbench.metrics.MetricEntry.prepare)
         self.calibrate = calibrate
         # networks, weights and real-set features, shared with the loss terms (lossbench.bank);
         # Inception costs 0.2 s per image on a 2-core CPU: its metrics may use a smaller N
@@ -90,27 +89,14 @@ class EvalContext:
 
     # ------------------------------------------------------------ set-up
     def _prepare(self, name: str) -> None:
+        """The metric prepares itself (lossbench.metrics.MetricEntry.prepare); a distribution metric
+        also gets its real statistics now, before any run, and their provenance."""
         entry = METRICS[name]
         side = min(self.data.test_x.shape[-2:])
-        prov = {"description": entry.description, "data_range": "[0, 1]"}
-        if name == "ssim" and side <= 11:
-            raise LossbenchError(f"metrics: ssim needs images larger than 11x11 (got {side})")
-        if name == "ms-ssim" and ms_ssim_scales(side) < 5:
-            raise LossbenchError(f"metrics: ms-ssim needs images of at least 176 px per side for its 5 scales "
-                                 f"(this dataset's are {side} px); use ssim, or ms-ssim-reduced (a labelled reduced-scale variant)")
-        if name == "ms-ssim-reduced":
-            if ms_ssim_scales(side) < 2:
-                raise LossbenchError(f"metrics: ms-ssim-reduced needs images large enough for 2 scales (got {side} px)")
-            prov["label"] = ms_ssim_label(side)
-        if name == "lpips":
-            from lossbench.metrics.lpips import LPIPSDistance
-
-            self.lpips_net = LPIPSDistance("alex", resolved=self.bank.resolve("lpips-alex")).to(self.device)
-            prov |= self.lpips_net.provenance | {"resize": self.lpips_net.resize_note(side) or "none",
-                                                 "implementation": f"lpips {_version('lpips')}"}
-        elif entry.kind == "distribution":
-            extractor = self._extractor(entry.features)
-            self._real(entry.features)  # computed (or read from the cache) now, before any run
+        prov, self.scorers[name] = entry.prepare(name, self.bank, side)
+        if entry.kind == "distribution":
+            extractor = self.bank.extractor(entry.features)
+            self.bank.real_features(entry.features)  # computed (or read from the cache) now, before any run
             n = self.n_for(entry.features)
             prov |= extractor.provenance | {
                 "implementation": "lossbench.metrics.frechet (float64; trace from eigenvalues of Σ1Σ2)"
@@ -118,15 +104,11 @@ class EvalContext:
                                                  f"{kid_subset_size(n)} of the {n} per set; the spread over subsets is "
                                                  f"stored per run as <column>-std)"),
                 "n_real": n, "n_generated": n,
-                "real_statistics_key": self._real_key(entry.features),
+                "real_statistics_key": self.bank.real_key(entry.features),
             }
-            if entry.statistic == "fd" and self.n_for(entry.features) < extractor.dim:
-                prov["warning"] = (f"N = {self.n_for(entry.features)} is below the feature dimension {extractor.dim}: the covariance is "
+            if entry.statistic == "fd" and n < extractor.dim:
+                prov["warning"] = (f"N = {n} is below the feature dimension {extractor.dim}: the covariance is "
                                    f"rank-deficient and the value is biased upward; compare only at equal N")
-        else:
-            prov["implementation"] = {"ssim": "torchmetrics' SSIM map, cropped to the valid region",
-                                      "ms-ssim": "torchmetrics MS-SSIM", "ms-ssim-reduced": "torchmetrics MS-SSIM, reduced scales"
-                                      }.get(name, "lossbench.metrics.pixel")
         self.provenance[name] = prov
 
     # what the bank holds, under the names the rest of lossbench and the tests use
@@ -161,11 +143,7 @@ class EvalContext:
 
     # ------------------------------------------------------------ per run
     def paired(self, name: str, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if name == "lpips":
-            with torch.no_grad():
-                return torch.cat([self.lpips_net(recon[i : i + 100].to(self.device), target[i : i + 100].to(self.device)).double().cpu()
-                                  for i in range(0, len(recon), 100)])
-        return METRICS[name].fn(recon, target)
+        return self.scorers[name](recon, target)
 
     def features(self, kind: str, images: torch.Tensor) -> torch.Tensor:
         """Features of the first N images, for the distribution metrics that use ``kind``."""
@@ -207,7 +185,7 @@ class EvalContext:
                              "what": (f"against the first {n} real test images: samples, {len(floor)} real training images "
                                       f"(the real floor at equal N) and those images degraded; recon, the test images "
                                       f"themselves degraded (a perfect reconstruction scores 0)")}
-            elif name in ("lpips", "ssim"):
+            elif entry.self_check:
                 value = float(self.paired(name, x[:64], x[:64]).mean())
                 out[name] = {"value": value, "what": f"{name}(x, x) on 64 test images"}
         return out
@@ -265,12 +243,3 @@ def _weights_for(name: str, explicit: dict, cache=None):
     from lossbench.weights import resolve
 
     return resolve(name, explicit.get(name), allow_download=False, cache=cache)
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "unknown"

@@ -19,33 +19,75 @@ import torch
 from lossbench.metrics.frechet import FeatureStats, fd_from_features, frechet_distance
 from lossbench.metrics.frechet import kid as kid_from_features
 from lossbench.metrics.pixel import l1, mse, psnr
-from lossbench.metrics.ssim import ms_ssim, ssim
+from lossbench.metrics.ssim import ms_ssim, ms_ssim_label, ms_ssim_scales, ssim
 
 
 @dataclass(frozen=True)
 class MetricEntry:
+    """A metric: it checks the study's images, builds what it scores with, scores, and describes
+    how its numbers were made (:meth:`prepare`), so the evaluation loop never branches on names.
+
+    Paired metrics score each reconstruction against its input, with ``fn`` or, when they need a
+    network, with the scorer ``build(bank, side)`` returns (a callable with ``provenance``).
+    Distribution metrics compare feature statistics of image sets; their features come from the
+    feature bank (``features``: a kind in lossbench.bank.FEATURE_SOURCES)."""
+
     higher_is_better: bool
     description: str
     kind: str = "paired"  # or "distribution"
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # paired metrics with no network
-    features: str | None = None  # distribution metrics: "domain", "judge" or "inception"
+    features: str | None = None  # distribution metrics: a feature kind of the bank
     statistic: str | None = None  # distribution metrics: "fd" or "kid"
+    implementation: str = "lossbench.metrics.pixel"
+    check: Callable[[int], str | None] | None = None  # image side -> the problem, if it cannot score such images
+    label: Callable[[int], str] | None = None  # image side -> what exactly is computed (a reduced-scale MS-SSIM)
+    build: Callable | None = None  # (bank, side) -> a scorer for a paired metric that needs a network
+    self_check: bool = False  # calibration reports the metric of the test images against themselves
 
     def columns(self, name: str) -> list[str]:
         return [f"{name}-recon", f"{name}-samples"] if self.kind == "distribution" else [name]
+
+    def prepare(self, name: str, bank, side: int) -> tuple[dict, Callable | None]:
+        """(provenance, scorer): raises LossbenchError for images it cannot score, and
+        WeightsUnavailable when its network's weights are missing. The scorer scores paired
+        images (``scorer(recon, target)`` -> one value per image); None for distribution metrics,
+        which the bank's features and :func:`lossbench.evaluate.score_sets` score."""
+        from lossbench.errors import LossbenchError
+
+        problem = self.check(side) if self.check else None
+        if problem:
+            raise LossbenchError(f"metrics: {name} {problem}")
+        prov = {"description": self.description, "data_range": "[0, 1]"}
+        if self.label is not None:
+            prov["label"] = self.label(side)
+        if self.kind == "distribution":
+            return prov, None
+        if self.build is not None:
+            scorer = self.build(bank, side)
+            return prov | scorer.provenance, scorer
+        return prov | {"implementation": self.implementation}, self.fn
 
 
 METRICS: dict[str, MetricEntry] = {
     "mse": MetricEntry(False, "mean squared error per image, pixels in [0, 1]", fn=mse),
     "l1": MetricEntry(False, "mean absolute error per image, pixels in [0, 1]", fn=l1),
     "psnr": MetricEntry(True, "mean of per-image PSNR in dB, data range 1", fn=psnr),
-    "ssim": MetricEntry(True, "SSIM, Gaussian 11x11 sigma 1.5, valid region (scikit-image convention)", fn=ssim),
+    "ssim": MetricEntry(True, "SSIM, Gaussian 11x11 sigma 1.5, valid region (scikit-image convention)", fn=ssim,
+                        implementation="torchmetrics' SSIM map, cropped to the valid region", self_check=True,
+                        check=lambda side: None if side > 11 else f"needs images larger than 11x11 (got {side})"),
     "ms-ssim": MetricEntry(True, "MS-SSIM, 5 scales (torchmetrics); needs images of at least 176 px per side",
-                           fn=ms_ssim),
+                           fn=ms_ssim, implementation="torchmetrics MS-SSIM",
+                           check=lambda side: None if ms_ssim_scales(side) >= 5 else (
+                               f"needs images of at least 176 px per side for its 5 scales (this dataset's are {side} px); "
+                               f"use ssim, or ms-ssim-reduced (a labelled reduced-scale variant)")),
     "ms-ssim-reduced": MetricEntry(True, "REDUCED-SCALE MS-SSIM: as many of the 5 scales as the image size allows, "
                                    "weights renormalised; not comparable with standard MS-SSIM",
-                                   fn=lambda x, y: ms_ssim(x, y, reduced=True)),
-    "lpips": MetricEntry(False, "LPIPS v0.1, AlexNet backbone with calibrated heads (needs torchvision's AlexNet weights)"),
+                                   fn=lambda x, y: ms_ssim(x, y, reduced=True),
+                                   implementation="torchmetrics MS-SSIM, reduced scales", label=lambda side: ms_ssim_label(side),
+                                   check=lambda side: None if ms_ssim_scales(side) >= 2 else (
+                                       f"needs images large enough for 2 scales (got {side} px)")),
+    "lpips": MetricEntry(False, "LPIPS v0.1, AlexNet backbone with calibrated heads (needs torchvision's AlexNet weights)",
+                         build=lambda bank, side: _LPIPSScorer(bank, side), self_check=True),
     "fd-domain": MetricEntry(False, "Fréchet distance in the dataset classifier's 128-d features (trained once, cached)",
                              kind="distribution", features="domain", statistic="fd"),
     "kid-domain": MetricEntry(False, "KID (unbiased, cubic polynomial kernel) in the dataset classifier's features",
@@ -60,6 +102,29 @@ METRICS: dict[str, MetricEntry] = {
     "kid": MetricEntry(False, "KID (unbiased, cubic polynomial kernel) of Inception-v3 pool3 features",
                        kind="distribution", features="inception", statistic="kid"),
 }
+
+
+class _LPIPSScorer:
+    """LPIPS (AlexNet) as a paired scorer: batches of 100 on the bank's device, float64 on the CPU."""
+
+    def __init__(self, bank, side: int):
+        from importlib.metadata import PackageNotFoundError, version
+
+        from lossbench.metrics.lpips import LPIPSDistance
+
+        self.net = LPIPSDistance("alex", resolved=bank.resolve("lpips-alex")).to(bank.device)
+        self.device = bank.device
+        try:
+            release = version("lpips")
+        except PackageNotFoundError:
+            release = "unknown"
+        self.provenance = self.net.provenance | {"resize": self.net.resize_note(side) or "none",
+                                                 "implementation": f"lpips {release}"}
+
+    @torch.no_grad()
+    def __call__(self, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.net(recon[i : i + 100].to(self.device), target[i : i + 100].to(self.device)).double().cpu()
+                          for i in range(0, len(recon), 100)])
 
 
 def metric_columns(names: list[str]) -> list[str]:
