@@ -201,3 +201,40 @@ def test_a_registered_feature_network_gives_a_distribution_metric(cli, write_stu
     finally:
         METRICS.pop("fd-pooled", None)
         FEATURE_SOURCES.pop("pooled", None)
+
+
+def test_a_target_module_may_register_a_dataset_and_a_metric(cli, write_study, tmp_path, monkeypatch):
+    """What a Ray worker sees: registrations made by the module a target: imports."""
+    from lossbench.data.registry import DATASETS
+    from lossbench.metrics import METRICS
+
+    (tmp_path / "lb_plugin_reg.py").write_text(textwrap.dedent('''
+        import numpy as np
+        import lossbench
+        from lossbench.losses import Term
+
+        class L2Again(Term):
+            def values(self, out, x):
+                return (out["x_hat"] - x).square().flatten(1).sum(1)
+
+        def _blocks(spec):
+            images = np.zeros((40, 16, 16, 1), np.uint8)
+            images[::2, 4:12, 4:12] = 255
+            return images, np.arange(40) % 2
+
+        lossbench.register_dataset("blocks", _blocks, side=16, replace=True)
+        lossbench.register_metric("max-error", lambda a, b: (a - b).abs().flatten(1).amax(1), replace=True)
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        out = tmp_path / "out"
+        code, _, err = cli("run", write_study({"seeds": [0], "data": {"name": "blocks"}, "metrics": ["mse", "max-error"],
+                                               "conditions": {"c": [{"term": "l2again", "target": "lb_plugin_reg.L2Again"}]}}),
+                           "--out", out)
+        assert code == 0, err
+    finally:
+        DATASETS.pop("blocks", None)
+        METRICS.pop("max-error", None)
+        from lossbench.losses import LOSS_TERMS
+
+        LOSS_TERMS.pop("l2again", None)

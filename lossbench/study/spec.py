@@ -296,6 +296,16 @@ def apply_override(raw: dict, item: str, source: str) -> None:
 
 def validate(raw: dict, source: str) -> StudySpec:
     spec = _check(StudySpec, raw, source, ())
+    # targets first: importing a user's module may register datasets, metrics or feature networks too
+    for i, m in enumerate(spec.models):
+        if isinstance(m.get("target"), str):
+            m.setdefault("name", m["target"])
+            _register_target("model", m["name"], m["target"], f"models[{i}]", source)
+    for cname, terms in spec.conditions.items():
+        for j, t in enumerate(terms or []):
+            if isinstance(t, dict) and isinstance(t.get("target"), str):
+                t.setdefault("term", t["target"])
+                _register_target("term", t["term"], t["target"], f"conditions.{cname}[{j}]", source)
     if spec.data.name not in DATASETS:
         _fail(source, "data.name", f"unknown dataset '{spec.data.name}'{did_you_mean(spec.data.name, DATASETS)}")
 
