@@ -164,3 +164,14 @@ def test_a_cache_that_is_a_file(cli, write_study, tmp_path):
     out = tmp_path / "out"
     code, _, err = cli("run", write_study({"metrics": ["mse", "fd-domain"]}), "--out", out, env={"LOSSBENCH_CACHE": str(cache)})
     _check_one_line(code, err, out, "LOSSBENCH_CACHE")
+
+
+def test_labels_cannot_name_files_outside_the_study_folder(cli, write_study, tmp_path):
+    """A model label is free text in tables; in file names it is made safe."""
+    out = tmp_path / "deep" / "out"
+    study = write_study({"seeds": [0], "models": [{"name": "ae-mlp", "label": "../../escaped", "hidden": [16], "latent_dim": 3}],
+                         "conditions": {"l2": [{"term": "l2"}]}})
+    code, _, err = cli("run", study, "--out", out)
+    assert code == 0, err
+    outside = [p for p in tmp_path.rglob("*") if not p.is_relative_to(out) and p != study and p.is_file()]
+    assert outside == [] and len(list((out / "figures").glob("progression_*escaped.png"))) == 1

@@ -25,6 +25,14 @@ from lossbench.report.figures import _originals, _tile  # noqa: E402
 
 
 
+
+def file_part(label: str) -> str:
+    """A model label as part of a file name: letters, digits, '_', '-' and '.' kept, anything else
+    (a '/', a space) made '_', and no leading dot, so no label names a file outside figures/."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", label).lstrip(".") or "_"
+
 def _representatives(runs: pd.DataFrame) -> list[pd.Series]:
     """Per model: its run of the first condition with the lowest finished seed."""
     done = runs[runs["status"] == "done"].sort_values("seed")
@@ -71,7 +79,7 @@ def progression(out_dir: Path, runs: pd.DataFrame, figures: Path) -> list[Path]:
         ax.set_xticks([])
         ax.set_title(f"{r['model']}: the same test images reconstructed during training ({r['condition']}, seed {r['seed']})",
                      fontsize=10)
-        path = figures / f"progression_{r['model']}.png"
+        path = figures / f"progression_{file_part(r['model'])}.png"
         fig.tight_layout()
         files.save_figure(path, fig)
         written.append(path)
@@ -131,7 +139,7 @@ def traversals(out_dir: Path, runs: pd.DataFrame, figures: Path) -> list[Path]:
         fig.suptitle(f"{r['model']}: one code coordinate fixed, the other two swept ({r['condition']}, seed {r['seed']})",
                      fontsize=10)
         fig.tight_layout()
-        path = figures / f"latent_traversal_{r['model']}.png"
+        path = figures / f"latent_traversal_{file_part(r['model'])}.png"
         files.save_figure(path, fig)
         written.append(path)
     return written
