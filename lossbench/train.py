@@ -149,8 +149,8 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
                         channel_means=data.train_x.mean((0, 2, 3))).to(device)
     loss = build_loss(config["condition"]["terms"], ctx.feature_network)
     loss.attach(model, shape, device)  # discriminators, built after the model: seeded too
-    optim_cls = torch.optim.AdamW if training["optimizer"] == "adamw" else torch.optim.Adam
-    optimizer = optim_cls(model.parameters(), lr=training["lr"])
+    optimizer = make_optimizer(training["optimizer"], model.parameters(), training["lr"],
+                               training.get("optimizer_impl", "auto"), device)
     generator = torch.Generator().manual_seed(config["seed"])
     amp = bool(training["amp"]) and device.type == "cuda"
     fixed = data.test_x[: report["recon_images"]]
@@ -304,6 +304,18 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
     files.write_json(run_dir / "metrics.json", stored.seal(run_dir, result))  # last: the run is finished
     resume_path.unlink(missing_ok=True)  # the run is finished: its mid-run state is no longer needed
     return result
+
+
+def make_optimizer(name: str, params, lr: float, impl: str = "auto", device: torch.device | None = None):
+    """Adam or AdamW. ``impl``: fast (fused where the device has it, else foreach), auto (torch's
+    default for the device), single (one parameter at a time), foreach (all parameters per
+    operation) or fused (one kernel per step; CPU too since torch 2.4). The same update; float
+    round-off differs between implementations."""
+    cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
+    if impl == "fast":
+        impl = "fused" if device is None or device.type in ("cpu", "cuda", "mps") else "foreach"
+    options = {"auto": {}, "single": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
+    return cls(params, lr=lr, **options)
 
 
 def train_epoch(model, loss, optimizer, batches: DeviceBatches, generator: torch.Generator, step: int,

@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+from conftest import REPO
 import torch
 
 from lossbench.losses import LOSS_TERMS, TermEntry
@@ -226,3 +227,40 @@ def test_plateau_phase_one_is_the_baseline_run_bit_for_bit(cli, write_study, tmp
     a, b = pd.read_csv(base / "steps.csv"), pd.read_csv(adv / "steps.csv")
     shared = a[a["step"] < schedule["start_step"]]
     assert len(shared) == len(a) and shared["l2"].tolist() == b["l2"].iloc[: len(shared)].tolist()
+
+
+@pytest.mark.parametrize("impl", ["fast", "single", "foreach", "fused"])
+def test_every_optimizer_implementation_is_the_same_update(impl):
+    """The fast path (fused Adam) against torch's default: the same mathematics, so after 30 steps
+    the weights agree to float round-off (they are not bit-identical, and are not claimed to be)."""
+    from lossbench.models import build_model
+    from lossbench.train import make_optimizer
+
+    def trained(which, lr=1e-2):
+        torch.manual_seed(0)
+        model = build_model("ae-mlp", (1, 16, 16), {"hidden": [32], "latent_dim": 3})
+        optimizer = make_optimizer("adamw", model.parameters(), lr, which, torch.device("cpu"))
+        x = torch.rand(64, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+        for _ in range(30):
+            loss = (model(x)["x_hat"] - x).square().sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    reference, other = trained("auto"), trained(impl)
+    torch.testing.assert_close(other, reference, rtol=1e-4, atol=1e-5)
+    with pytest.raises(AssertionError):  # the tolerance sees a 1% different learning rate: the check can fail
+        torch.testing.assert_close(trained(impl, lr=1.01e-2), reference, rtol=1e-4, atol=1e-5)
+
+
+def test_committed_studies_keep_their_run_ids():
+    """optimizer_impl: auto (what trained the committed runs) leaves a run id as it was before the
+    option existed; any other value is part of the id."""
+    from lossbench.study import load_study
+
+    study = load_study(REPO / "studies" / "ae_vs_vae.yaml")
+    committed = {p.name for p in (REPO / "results" / "ae_vs_vae" / "runs").iterdir()}
+    assert {r.run_id for r in study.runs} == committed
+    fast = load_study(REPO / "studies" / "ae_vs_vae.yaml", ["training.optimizer_impl=fast"])
+    assert not {r.run_id for r in fast.runs} & committed

@@ -12,7 +12,7 @@ import json
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
@@ -46,6 +46,11 @@ class TrainingSpec(BaseModel):
     batch_size: int = Field(128, ge=1)
     lr: float = Field(1e-3, gt=0)
     optimizer: str = Field("adam", pattern="^(adam|adamw)$")
+    optimizer_impl: Literal["fast", "auto", "single", "foreach", "fused"] = Field(
+        "fast", description="how the optimizer's update runs: fast (fused, one kernel per step, where the device has it; "
+                            "else foreach; measured in benchmarks/README.md), auto (torch's own default: one tensor at "
+                            "a time on a CPU, foreach on a GPU; what lossbench before 0.2 used), single, foreach, fused. "
+                            "The same mathematics; float round-off differs between them")
     amp: StrictBool = Field(False, description="bf16 autocast, CUDA only")
 
 
@@ -574,6 +579,8 @@ def resolve_terms(terms: list[dict], variational: bool, side: int = 0) -> tuple[
 
 def run_hash(config: dict) -> str:
     hashed = copy.deepcopy(config)
+    if hashed["training"].get("optimizer_impl") == "auto":
+        hashed["training"].pop("optimizer_impl")  # run ids from before the option stay valid
     for key in _NOT_HASHED_DATA:
         hashed["data"].pop(key, None)
     blob = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
