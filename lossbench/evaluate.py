@@ -75,7 +75,7 @@ class EvalContext:
         self.scorers: dict[str, object] = {}  # paired metric -> its scorer (lossbench.metrics.MetricEntry.prepare)
         self.calibrate = calibrate
         # networks, weights and real-set features, shared with the loss terms (lossbench.bank);
-        # Inception costs 0.2 s per image on a 2-core CPU: its metrics may use a smaller N
+        # Inception costs about 35 ms per image on a 2-core CPU: its metrics may use a smaller N
         self.bank = FeatureBank(data, self.device, cache, self.weights, distribution_n, inception_n)
         self.n, self.n_inception = self.bank.n, self.bank.n_expensive
         for name in metrics:

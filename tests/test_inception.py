@@ -106,3 +106,18 @@ def test_inception_metrics_may_use_their_own_smaller_n(lb_cache, inception):
     assert _n_label(manifest, "fid-recon") == " (N=6)" and _n_label(manifest, "mse") == ""
     assert "fid with N = 6 per set only" in _inception_note(manifest, ["fid", "mse"])
     assert _n_label({"distribution_n": 20, "inception_n": 20}, "fid-recon") == ""
+
+
+@pytest.mark.needs_weights
+def test_the_fast_inception_path_equals_the_plain_one(inception, digits):
+    """Channels-last memory, inference mode and batches of 5 against contiguous memory, no_grad and
+    batches of 50: the same features to float round-off (the speed is in benchmarks/README.md)."""
+    from lossbench.weights import load_inception
+
+    plain = load_inception(inception.resolved)
+    x = digits[:12]
+    with torch.no_grad():
+        reference = torch.cat([plain(to_uint8(to_rgb(x[i : i + 50])))[0].double() for i in range(0, len(x), 50)])
+    fast = inception(x)
+    assert inception.batch_size == 5 and inception.model.Conv2d_1a_3x3.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(fast, reference, rtol=0, atol=5e-5)
