@@ -157,6 +157,8 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
     val_x = data.val_x.to(device) if data.val_x is not None else None
     loss.prepare({"train": batches.x, "val": val_x})  # targets that depend on the images only (perceptual), once per run
     columns = loss.columns
+    # the compiled forward shares the model's parameters; state, evaluation and diagnostics use the model itself
+    trained = torch.compile(model) if training.get("compile") else model
     stopping_spec = training.get("early_stopping")
     stopping = Stopping(stopping_spec["patience"], stopping_spec["min_delta"]) if stopping_spec else None
     max_epochs = stopping_spec["max_epochs"] if stopping_spec else training["epochs"]
@@ -205,7 +207,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
     model.train()
     for epoch in range(first_epoch, max_epochs + 1):
         started = time.perf_counter()
-        table = train_epoch(model, loss, optimizer, batches, generator, step, amp, bar, epoch)
+        table = train_epoch(trained, loss, optimizer, batches, generator, step, amp, bar, epoch)
         train_seconds += time.perf_counter() - started
         step += len(table)
         steps = pd.DataFrame(table.numpy(), columns=columns)

@@ -264,3 +264,22 @@ def test_committed_studies_keep_their_run_ids():
     assert {r.run_id for r in study.runs} == committed
     fast = load_study(REPO / "studies" / "ae_vs_vae.yaml", ["training.optimizer_impl=fast"])
     assert not {r.run_id for r in fast.runs} & committed
+
+
+@pytest.mark.slow
+def test_training_compile_gives_the_eager_numbers(cli, write_study, tmp_path):
+    """training.compile: true (torch.compile of the forward pass) against eager: the same run to
+    float round-off, and a run id of its own."""
+    results = {}
+    for flag in (False, True):
+        study = write_study({"seeds": [0], "conditions": {"l2": [{"term": "l2"}]},
+                             "training": {"epochs": 2, "batch_size": 32, "compile": flag}}, name=f"s{flag}.yaml")
+        out = tmp_path / f"o{flag}"
+        code, _, err = cli("run", study, "--out", out, "--device", "cpu")
+        assert code == 0, err
+        (path,) = (out / "runs").glob("*/metrics.json")
+        results[flag] = (path.parent.name, json.loads(path.read_text())["metrics"])
+    assert results[True][0] != results[False][0]
+    for key, value in results[False][1].items():
+        if isinstance(value, float):
+            assert results[True][1][key] == pytest.approx(value, rel=1e-4, abs=1e-6), key

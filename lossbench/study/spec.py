@@ -52,6 +52,8 @@ class TrainingSpec(BaseModel):
                             "a time on a CPU, foreach on a GPU; what lossbench before 0.2 used), single, foreach, fused. "
                             "The same mathematics; float round-off differs between them")
     amp: StrictBool = Field(False, description="bf16 autocast, CUDA only")
+    compile: StrictBool = Field(False, description="torch.compile the model's forward pass for training (off by default: "
+                                "on a CPU it did not pay, benchmarks/README.md; the first epoch includes the compilation)")
 
 
 class CheckSpec(BaseModel):
@@ -581,6 +583,8 @@ def run_hash(config: dict) -> str:
     hashed = copy.deepcopy(config)
     if hashed["training"].get("optimizer_impl") == "auto":
         hashed["training"].pop("optimizer_impl")  # run ids from before the option stay valid
+    if hashed["training"].get("compile") is False:
+        hashed["training"].pop("compile")
     for key in _NOT_HASHED_DATA:
         hashed["data"].pop(key, None)
     blob = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
