@@ -51,6 +51,17 @@ def check_folder(path: str | os.PathLike, what: str) -> None:
         raise LossbenchError(f"{what} {path}: {existing} is not writable; name a folder you can write to")
 
 
+def sha256_of(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

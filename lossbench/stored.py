@@ -11,9 +11,10 @@ report reads instead.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
+
+from lossbench import files
 
 #: written beside the results but not part of them (the state of a run in progress, temporaries)
 UNSEALED = ("metrics.json", "resume.pt")
@@ -24,12 +25,7 @@ UNSEALED = ("metrics.json", "resume.pt")
 OPTIONAL = ("checkpoint.pt",)
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256 = files.sha256_of
 
 
 def seal(run_dir: Path, result: dict) -> dict:

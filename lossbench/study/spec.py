@@ -303,14 +303,15 @@ def apply_override(raw: dict, item: str, source: str) -> None:
 
 def validate(raw: dict, source: str) -> StudySpec:
     spec = _check(StudySpec, raw, source, ())
-    # targets first: importing a user's module may register datasets, metrics or feature networks too
+    # targets first (the user's own classes, imported and registered in every process that loads the
+    # study): importing a user's module may register datasets, metrics or feature networks too
     for i, m in enumerate(spec.models):
-        if isinstance(m.get("target"), str):
+        if "target" in m:
             m.setdefault("name", m["target"])
             _register_target("model", m["name"], m["target"], f"models[{i}]", source)
     for cname, terms in spec.conditions.items():
         for j, t in enumerate(terms or []):
-            if isinstance(t, dict) and isinstance(t.get("target"), str):
+            if isinstance(t, dict) and "target" in t:
                 t.setdefault("term", t["target"])
                 _register_target("term", t["term"], t["target"], f"conditions.{cname}[{j}]", source)
     if spec.data.name not in DATASETS:
@@ -328,9 +329,6 @@ def validate(raw: dict, source: str) -> StudySpec:
     outputs = []
     for i, m in enumerate(spec.models):
         where = f"models[{i}]"
-        if "target" in m:  # the user's own class, imported and registered in every process that loads the study
-            m.setdefault("name", m["target"])
-            _register_target("model", m["name"], m["target"], where, source)
         name = m.get("name")
         if not isinstance(name, str):
             _fail(source, f"{where}.name", f"required: a model name{did_you_mean('', MODELS)}")
@@ -356,9 +354,6 @@ def validate(raw: dict, source: str) -> StudySpec:
             where = f"conditions.{cname}[{j}]"
             if not isinstance(t, dict):
                 _fail(source, where, f"must be a mapping with a 'term' key (got {t!r})")
-            if "target" in t:
-                t.setdefault("term", t["target"])
-                _register_target("term", t["term"], t["target"], where, source)
             term = t.get("term")
             if term not in LOSS_TERMS:
                 problem = "required: a loss term name" if term is None else f"unknown loss term '{term}'"
