@@ -36,6 +36,7 @@ STUDY_FILES = [
     ("utf-16", TEXT.encode("utf-16"), "not UTF-8 text"),
     ("binary", bytes(range(256)) * 4, "not UTF-8 text"),
     ("deep-nesting", "name: x\ndescription: " + "[" * 5000 + "]" * 5000 + "\n", "nests too deeply"),
+    ("too-large", TEXT + "# " + "x" * (1 << 20) + "\n", "a study file is a YAML page of settings"),
     ("duplicate-key", TEXT + "seeds: [5]\n", "seeds: appears twice"),
     ("duplicate-condition", TEXT.replace("  bce:\n", "  l2:\n"), "conditions.l2: appears twice"),
     ("negative-seed", _study_text(seeds=[-1]), "seeds[0]"),
