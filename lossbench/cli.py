@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from lossbench import __version__, files
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a command-line mistake (2, one line): a code, for callers of main()
         return int(exc.code or 0)
-    args.argv = argv
+    args.argv, args.started = argv, time.perf_counter()  # the closing lines report the whole invocation's time
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
@@ -164,7 +165,8 @@ def _cmd_run(args) -> int:
                          executor=args.executor, ray_options=ray_options, data_root=os.environ.get(DATA_ENV) or None,
                          wait=args.wait, force=args.force)
     counts = ", ".join(f"{v} {k}" for k, v in manifest["counts"].items() if v)
-    print(f"{study.spec.name}: {counts} in {manifest['study_seconds']:.0f} s; see {out / 'summary.md'}")
+    print(f"{study.spec.name}: {counts} in {time.perf_counter() - args.started:.0f} s (set-up, runs and report; the runs "
+          f"{manifest['study_seconds']:.0f} s); see {out / 'summary.md'}")
     return 0
 
 
@@ -217,6 +219,7 @@ def _cmd_paradox(args) -> int:
 
 
 def _paradox(spec, out: Path, device: str, argv: list[str]) -> int:
+    started = time.perf_counter()
     from lossbench.paradox import run_paradox
     from lossbench.train import pick_device
 
@@ -228,7 +231,8 @@ def _paradox(spec, out: Path, device: str, argv: list[str]) -> int:
     manifest = run_paradox(spec, out, cache=os.environ.get(CACHE_ENV) or None, device=pick_device(device),
                            data_root=os.environ.get(DATA_ENV) or None, command=["lossbench", *argv],
                            weights=_explicit_weights())
-    print(f"paradox: {manifest['seconds']:.0f} s; see {out / 'report.md'}")
+    print(f"paradox: {time.perf_counter() - started:.0f} s in all (measurements {manifest['seconds']:.0f} s); "
+          f"see {out / 'report.md'}")
     return 0
 
 

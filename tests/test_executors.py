@@ -167,3 +167,18 @@ def test_a_dead_holders_lock_is_taken_over_and_leftovers_removed(cli, write_stud
     assert code == 0, err
     assert "4 trained" in stdout
     assert not leftover.exists() and not (out / ".lossbench.lock").exists()
+
+
+def test_the_closing_line_counts_the_whole_invocation(cli, write_study, tmp_path):
+    """A re-run that trains nothing still takes seconds (set-up, report): the line says so."""
+    import re
+    import time
+
+    study, out = write_study({"seeds": [0]}), tmp_path / "out"
+    assert cli("run", study, "--out", out)[0] == 0
+    started = time.perf_counter()
+    code, stdout, _ = cli("run", study, "--out", out)
+    took = time.perf_counter() - started
+    match = re.search(r"2 skipped \(finished before\) in (\d+) s \(set-up, runs and report; the runs (\d+) s\)", stdout)
+    assert code == 0 and match, stdout
+    assert abs(int(match.group(1)) - took) <= 1 and int(match.group(2)) <= int(match.group(1))
