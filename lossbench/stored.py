@@ -112,13 +112,22 @@ def fix_line(study_file: str | None, out_dir: Path, run_id: str) -> str:
     return f"re-run it: lossbench run {study} --out {out_dir} --only {run_id} --force"
 
 
-def damaged(run_dir: Path, study_file: str | None, out_dir: Path) -> str | None:
-    """One line for a run folder whose stored result cannot be trusted, or None (finished and
-    intact, or simply not finished)."""
-    run_dir = Path(run_dir)
+def check(run_dir: Path) -> tuple[dict | None, str | None]:
+    """(metrics.json's content, what is wrong with the run or None). (None, None): not finished."""
     result, wrong = read_metrics(run_dir)
     if wrong is None and result is not None:
         wrong = problem(run_dir, result)
-    if wrong is None:
-        return None
-    return f"{run_dir / wrong.split(':', 1)[0]}:{wrong.split(':', 1)[1]}; {fix_line(study_file, out_dir, run_dir.name)}"
+    return result, wrong
+
+
+def damage_line(run_dir: Path, wrong: str, study_file: str | None, out_dir: Path) -> str:
+    """``wrong`` (``file: problem``) with the file's full path and the fix."""
+    name, what = wrong.split(":", 1)
+    return f"{Path(run_dir) / name}:{what}; {fix_line(study_file, out_dir, Path(run_dir).name)}"
+
+
+def damaged(run_dir: Path, study_file: str | None, out_dir: Path) -> str | None:
+    """One line for a run folder whose stored result cannot be trusted, or None (finished and
+    intact, or simply not finished)."""
+    _, wrong = check(run_dir)
+    return None if wrong is None else damage_line(run_dir, wrong, study_file, out_dir)

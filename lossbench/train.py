@@ -190,6 +190,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
         """Everything the rest of the run depends on, after a finished epoch (atomic: a kill leaves
         the previous epoch's file)."""
         frame = pd.concat(step_frames, ignore_index=True)
+        step_frames[:] = [frame]  # joined once; the next checkpoint adds one epoch to it
         files.torch_save(resume_path, {
             "run_id": config["run_id"], "config": _digest(config), "epoch": epoch, "step": step,
             "train_seconds": train_seconds, "model": model.state_dict(), "optimizer": optimizer.state_dict(),

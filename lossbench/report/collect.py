@@ -50,13 +50,10 @@ def collect_runs(out_dir: Path, manifest: dict) -> pd.DataFrame:
         row = {**entry, "status": "not run", "reason": "no metrics.json (not run yet, or interrupted)", "notes": [], "flags": []}
         if (run_dir / "resume.pt").is_file():
             row["reason"] = "interrupted mid-run; the next 'lossbench run' resumes it from its last finished epoch"
-        result, wrong = stored.read_metrics(run_dir)
-        if result is not None and wrong is None:
-            wrong = stored.problem(run_dir, result)
+        result, wrong = stored.check(run_dir)
         if wrong is not None:  # out of every table and figure, with the file and the fix
-            name, what = wrong.split(":", 1)
             row.update(status="damaged",
-                       reason=f"{name}:{what}; {stored.fix_line(manifest.get('study_file'), Path(out_dir), entry['run_id'])}")
+                       reason=f"{wrong}; {stored.fix_line(manifest.get('study_file'), Path(out_dir), entry['run_id'])}")
             rows.append(row)
             continue
         if (run_dir / "config.yaml").is_file():

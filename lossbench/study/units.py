@@ -64,12 +64,10 @@ def run_one(session: Session, run, progress_position: int = 1) -> str:
     """Train and evaluate one run unless it is finished; return its outcome, a key of COUNTS."""
     run_dir = session.out_dir / "runs" / run.run_id
     done = run_dir / "metrics.json"
-    result, wrong = stored.read_metrics(run_dir)
-    if wrong is None and result is not None:
-        wrong = stored.problem(run_dir, result)
+    result, wrong = stored.check(run_dir)
     if wrong is not None:  # left as it is, out of the tables; --only ID --force trains it again
-        tqdm.write(f"run {run.title}: damaged: {run_dir / wrong.split(':', 1)[0]}:{wrong.split(':', 1)[1]}; "
-                   f"{stored.fix_line(session.study.source, session.out_dir, run.run_id)}", file=sys.stderr)
+        tqdm.write(f"run {run.title}: damaged: {stored.damage_line(run_dir, wrong, session.study.source, session.out_dir)}",
+                   file=sys.stderr)
         return "damaged"
     if result is not None and result.get("status") != "skipped":
         _complete_metrics(run, run_dir, session.ctx, session.report)
