@@ -139,174 +139,212 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
     point instead: the best weights are restored, the terms start, and the stopping rule begins
     anew on the new total (or, with an adversarial term, ``adversarial_epochs`` more epochs, the
     last of which is evaluated)."""
-    run_started = time.perf_counter()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    training = config["training"]
-    data = ctx.data
-    shape = tuple(data.test_x.shape[1:])
-    seed_everything(config["seed"])
-    model = build_model(config["model"]["name"], shape, _params(config["model"]),
-                        channel_means=data.train_x.mean((0, 2, 3))).to(device)
-    loss = build_loss(config["condition"]["terms"], ctx.feature_network)
-    loss.attach(model, shape, device)  # discriminators, built after the model: seeded too
-    optimizer = make_optimizer(training["optimizer"], model.parameters(), training["lr"],
-                               training.get("optimizer_impl", "auto"), device)
-    generator = torch.Generator().manual_seed(config["seed"])
-    amp = bool(training["amp"]) and device.type == "cuda"
-    fixed = data.test_x[: report["recon_images"]]
-    val_x = data.val_x.to(device) if data.val_x is not None else None
-    loss.prepare({"train": batches.x, "val": val_x})  # targets that depend on the images only (perceptual), once per run
-    columns = loss.columns
-    # the compiled forward shares the model's parameters; state, evaluation and diagnostics use the model itself
-    trained = torch.compile(model) if training.get("compile") else model
-    stopping_spec = training.get("early_stopping")
-    stopping = Stopping(stopping_spec["patience"], stopping_spec["min_delta"]) if stopping_spec else None
-    max_epochs = stopping_spec["max_epochs"] if stopping_spec else training["epochs"]
-    critic_plateau = any(name in loss.critics for name in loss.plateau_terms)
+    run = RunTraining(config, batches, ctx, run_dir, device, report, progress_position)
+    for epoch in range(run.first_epoch, run.max_epochs + 1):
+        started = time.perf_counter()
+        table = train_epoch(run.trained, run.loss, run.optimizer, batches, run.generator, run.step, run.amp,
+                            run.bar, epoch)
+        if run.end_epoch(epoch, table, time.perf_counter() - started):
+            break
+    return run.finish()
 
-    def snapshot() -> dict:
-        return {"model": copy.deepcopy(model.state_dict()), "optimizer": copy.deepcopy(optimizer.state_dict())}
 
-    step, train_seconds, first_epoch = 0, 0.0, 1
-    epoch_rows, step_frames, flags, critic_messages, epoch_recons = [], [], [], [], {}
-    failure, phase, phase_epoch, stopped, schedule = None, 1, 0, "epochs", {}
-    resume_path = run_dir / RESUME
-    saved = read_resume(resume_path, config)
-    if saved is not None:  # a run killed mid-way goes on from its last finished epoch
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        loss.load_state_dict(saved["loss"])
-        _set_rng(saved["rng"], generator, device)
-        step, train_seconds, first_epoch = saved["step"], saved["train_seconds"], saved["epoch"] + 1
-        epoch_rows, epoch_recons = saved["epoch_rows"], saved["epoch_recons"]
-        flags = [Flag.from_stored(f) for f in saved["flags"]]
-        step_frames = [pd.DataFrame({c: v.numpy() for c, v in saved["steps"].items()})]
-        phase, phase_epoch, schedule = saved["phase"], saved["phase_epoch"], saved["schedule"]
-        if stopping is not None:
-            stopping.load_state_dict(saved["stopping"])
-        tqdm.write(f"{_short(config)}: resumed after epoch {saved['epoch']} from {resume_path.name}", file=sys.stderr)
+class RunTraining:
+    """One run's state from its first epoch to its metrics.json: the seeded model, loss and
+    optimizer, and the bookkeeping after each epoch (history, NaN guard, balance diagnostics,
+    validation, reconstruction grids, early stopping and the plateau schedule, resume.pt).
+    :func:`train_run` drives it one run at a time; :mod:`lossbench.vectorised` drives several
+    seeds' instances from one stacked model."""
 
-    def checkpoint(epoch: int) -> None:
+    def __init__(self, config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: Path, device: torch.device,
+                 report: dict, progress_position: int = 1, resumable: bool = True, bar: bool = True):
+        self.run_started = time.perf_counter()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.config, self.batches, self.ctx, self.run_dir, self.device, self.report = config, batches, ctx, run_dir, device, report
+        self.training = training = config["training"]
+        data = ctx.data
+        shape = tuple(data.test_x.shape[1:])
+        seed_everything(config["seed"])
+        self.model = model = build_model(config["model"]["name"], shape, _params(config["model"]),
+                                         channel_means=data.train_x.mean((0, 2, 3))).to(device)
+        self.loss = loss = build_loss(config["condition"]["terms"], ctx.feature_network)
+        loss.attach(model, shape, device)  # discriminators, built after the model: seeded too
+        self.optimizer = make_optimizer(training["optimizer"], model.parameters(), training["lr"],
+                                        training.get("optimizer_impl", "auto"), device)
+        self.generator = torch.Generator().manual_seed(config["seed"])
+        self.amp = bool(training["amp"]) and device.type == "cuda"
+        self.fixed = data.test_x[: report["recon_images"]]
+        self.val_x = data.val_x.to(device) if data.val_x is not None else None
+        loss.prepare({"train": batches.x, "val": self.val_x})  # targets that depend on the images only (perceptual), once per run
+        self.columns = loss.columns
+        # the compiled forward shares the model's parameters; state, evaluation and diagnostics use the model itself
+        self.trained = torch.compile(model) if training.get("compile") else model
+        self.stopping_spec = stopping_spec = training.get("early_stopping")
+        self.stopping = Stopping(stopping_spec["patience"], stopping_spec["min_delta"]) if stopping_spec else None
+        self.max_epochs = stopping_spec["max_epochs"] if stopping_spec else training["epochs"]
+        self.critic_plateau = any(name in loss.critics for name in loss.plateau_terms)
+        self.step, self.train_seconds, self.first_epoch = 0, 0.0, 1
+        self.epoch_rows, self.step_frames, self.flags, self.critic_messages, self.epoch_recons = [], [], [], [], {}
+        self.failure, self.phase, self.phase_epoch, self.stopped, self.schedule = None, 1, 0, "epochs", {}
+        self.ended = False  # the loop ended before max_epochs: converged, failed, or its adversarial epochs done
+        self.resumable = resumable
+        self.resume_path = run_dir / RESUME
+        saved = read_resume(self.resume_path, config) if resumable else None
+        if saved is not None:  # a run killed mid-way goes on from its last finished epoch
+            model.load_state_dict(saved["model"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            loss.load_state_dict(saved["loss"])
+            _set_rng(saved["rng"], self.generator, device)
+            self.step, self.train_seconds, self.first_epoch = saved["step"], saved["train_seconds"], saved["epoch"] + 1
+            self.epoch_rows, self.epoch_recons = saved["epoch_rows"], saved["epoch_recons"]
+            self.flags = [Flag.from_stored(f) for f in saved["flags"]]
+            self.step_frames = [pd.DataFrame({c: v.numpy() for c, v in saved["steps"].items()})]
+            self.phase, self.phase_epoch, self.schedule = saved["phase"], saved["phase_epoch"], saved["schedule"]
+            if self.stopping is not None:
+                self.stopping.load_state_dict(saved["stopping"])
+            tqdm.write(f"{_short(config)}: resumed after epoch {saved['epoch']} from {self.resume_path.name}", file=sys.stderr)
+        self.bar = tqdm(total=None if self.stopping else self.max_epochs * len(batches), initial=0 if self.stopping else self.step,
+                        desc=_short(config), position=progress_position,
+                        leave=False, disable=None, unit="step", dynamic_ncols=True) if bar else None
+        self.probe = batches.x[: training["batch_size"]]  # a fixed training batch for the balance diagnostics
+        self.probe_index = torch.arange(len(self.probe), device=self.probe.device)
+        model.train()
+
+    def snapshot(self) -> dict:
+        return {"model": copy.deepcopy(self.model.state_dict()), "optimizer": copy.deepcopy(self.optimizer.state_dict())}
+
+    def checkpoint(self, epoch: int) -> None:
         """Everything the rest of the run depends on, after a finished epoch (atomic: a kill leaves
         the previous epoch's file)."""
-        frame = pd.concat(step_frames, ignore_index=True)
-        step_frames[:] = [frame]  # joined once; the next checkpoint adds one epoch to it
-        files.torch_save(resume_path, {
-            "run_id": config["run_id"], "config": _digest(config), "epoch": epoch, "step": step,
-            "train_seconds": train_seconds, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "loss": loss.state_dict(), "rng": _get_rng(generator, device),
+        frame = pd.concat(self.step_frames, ignore_index=True)
+        self.step_frames[:] = [frame]  # joined once; the next checkpoint adds one epoch to it
+        stopping = self.stopping
+        files.torch_save(self.resume_path, {
+            "run_id": self.config["run_id"], "config": _digest(self.config), "epoch": epoch, "step": self.step,
+            "train_seconds": self.train_seconds, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "loss": self.loss.state_dict(), "rng": _get_rng(self.generator, self.device),
             "stopping": stopping.state_dict() if stopping is not None else None,
-            "epoch_rows": epoch_rows, "flags": [f.to_dict() for f in flags], "epoch_recons": epoch_recons,
+            "epoch_rows": self.epoch_rows, "flags": [f.to_dict() for f in self.flags], "epoch_recons": self.epoch_recons,
             "steps": {c: torch.from_numpy(frame[c].to_numpy().copy()) for c in frame.columns},  # each column keeps its dtype
-            "phase": phase, "phase_epoch": phase_epoch, "schedule": schedule})
+            "phase": self.phase, "phase_epoch": self.phase_epoch, "schedule": self.schedule})
 
-    bar = tqdm(total=None if stopping else max_epochs * len(batches), initial=0 if stopping else step,
-               desc=_short(config), position=progress_position,
-               leave=False, disable=None, unit="step", dynamic_ncols=True)
-    probe = batches.x[: training["batch_size"]]  # a fixed training batch for the balance diagnostics
-    probe_index = torch.arange(len(probe), device=probe.device)
-    model.train()
-    for epoch in range(first_epoch, max_epochs + 1):
-        started = time.perf_counter()
-        table = train_epoch(trained, loss, optimizer, batches, generator, step, amp, bar, epoch)
-        train_seconds += time.perf_counter() - started
-        step += len(table)
+    def end_epoch(self, epoch: int, table: torch.Tensor, seconds: float) -> bool:
+        """Record a trained epoch (its steps x columns table, its training seconds) with the
+        model holding the epoch's last weights; return True when the run ends here."""
+        ended = self._end_epoch(epoch, table, seconds)
+        self.ended = self.ended or ended
+        return ended
+
+    def _end_epoch(self, epoch: int, table: torch.Tensor, seconds: float) -> bool:
+        model, loss, config, columns, stopping = self.model, self.loss, self.config, self.columns, self.stopping
+        self.train_seconds += seconds
+        self.step += len(table)
+        step = self.step
         steps = pd.DataFrame(table.numpy(), columns=columns)
         # numbered from 0, as the loss terms see them (kl's warmup, adversarial's start)
         steps.insert(0, "step", np.arange(step - len(steps), step))
         steps.insert(0, "epoch", epoch)
-        failure = _first_non_finite(steps, loss)
+        self.failure = failure = _first_non_finite(steps, loss)
         if failure:
             steps = steps[steps["step"] < failure["step"]]
-        step_frames.append(steps)
+        self.step_frames.append(steps)
         if failure:
-            break
-        norms = gradient_norms(model, loss, probe, step - 1, probe_index)  # the weights of the epoch's last step
+            return True
+        norms = gradient_norms(model, loss, self.probe, step - 1, self.probe_index)  # the weights of the epoch's last step
         for message in dominance(norms, epoch):
-            if not flags:
+            if not self.flags:
                 tqdm.write(f"warning: {_short(config)}: {message}", file=sys.stderr)
-            flags.append(Flag("loss-balance", message))
+            self.flags.append(Flag("loss-balance", message))
         grads = {f"grad[{place}]:{name}": n[place] for name, n in norms.items() for place in ("decoder", "code")}
-        val = loss.validation(model, val_x, step - 1, ctx.batch_size) if val_x is not None else {}
-        epoch_rows.append({"epoch": epoch, "step": step, "phase": phase, **steps[columns].mean().to_dict(),
-                           **{f"val[{'total' if k == 'monitor' else k}]": v for k, v in val.items()},
-                           "seconds": round(train_seconds, 4), **grads})
-        epoch_recons[epoch] = _recon_grid(model, fixed, device, run_dir, epoch, write=_shown(epoch))
+        val = loss.validation(model, self.val_x, step - 1, self.ctx.batch_size) if self.val_x is not None else {}
+        self.epoch_rows.append({"epoch": epoch, "step": step, "phase": self.phase, **steps[columns].mean().to_dict(),
+                                **{f"val[{'total' if k == 'monitor' else k}]": v for k, v in val.items()},
+                                "seconds": round(self.train_seconds, 4), **grads})
+        self.epoch_recons[epoch] = _recon_grid(model, self.fixed, self.device, self.run_dir, epoch, write=_shown(epoch))
         if stopping is not None:
-            stopping.update(val["monitor"], epoch, snapshot)
-            if bar is not None:
-                bar.set_postfix(epoch=epoch, val=f"{val['monitor']:.4g}", best=stopping.best_epoch, refresh=False)
-            if phase == 2 and critic_plateau:
-                if epoch - phase_epoch >= stopping_spec["adversarial_epochs"]:
-                    stopped, stopping.state, stopping.best_epoch = "adversarial_epochs", snapshot(), epoch
-                    break
+            stopping.update(val["monitor"], epoch, self.snapshot)
+            if self.bar is not None:
+                self.bar.set_postfix(epoch=epoch, val=f"{val['monitor']:.4g}", best=stopping.best_epoch, refresh=False)
+            if self.phase == 2 and self.critic_plateau:
+                if epoch - self.phase_epoch >= self.stopping_spec["adversarial_epochs"]:
+                    self.stopped, stopping.state, stopping.best_epoch = "adversarial_epochs", self.snapshot(), epoch
+                    return True
             elif stopping.exhausted:
-                if not (phase == 1 and loss.plateau_terms):
-                    stopped = "converged"
-                    break
+                if not (self.phase == 1 and loss.plateau_terms):
+                    self.stopped = "converged"
+                    return True
                 # the plateau: back to the best weights, switch the waiting terms on, stop anew later
                 model.load_state_dict(stopping.state["model"])
-                optimizer.load_state_dict(stopping.state["optimizer"])
+                self.optimizer.load_state_dict(stopping.state["optimizer"])
                 names = loss.start_plateau_terms(step)
-                schedule = {"plateau_epoch": epoch, "restored_epoch": stopping.best_epoch, "started": names, "start_step": step}
-                phase, phase_epoch = 2, epoch
+                self.schedule = {"plateau_epoch": epoch, "restored_epoch": stopping.best_epoch, "started": names, "start_step": step}
+                self.phase, self.phase_epoch = 2, epoch
                 stopping.reset()
-        checkpoint(epoch)
-    else:
-        if stopping is not None:
-            stopped = "max_epochs"
-            if phase == 2 and critic_plateau:  # the last epoch is evaluated after an adversarial start
-                stopping.state, stopping.best_epoch = snapshot(), len(epoch_rows)
-            waiting = [n for n in loss.plateau_terms if loss.terms[n].started_at is None]
-            flags.append(Flag("not-converged", f"not converged: max_epochs ({max_epochs}) reached while the validation "
-                              f"loss still improved" + (f"; {', '.join(waiting)} never switched on" if waiting else "")))
-    bar.close()
-    for flag in critic_flags(epoch_rows, list(loss.critics)):
-        tqdm.write(f"warning: {_short(config)}: {flag.message}", file=sys.stderr)
-        critic_messages.append(flag)
+        if self.resumable:
+            self.checkpoint(epoch)
+        return False
 
-    history = pd.DataFrame(epoch_rows) if epoch_rows else pd.DataFrame(columns=["epoch", "step", "phase", *columns, "seconds"])
-    files.write_csv(run_dir / "history.csv", history)
-    files.write_csv(run_dir / "steps.csv", pd.concat(step_frames, ignore_index=True))
-    evaluated = len(epoch_rows)
-    if stopping is not None and stopping.state is not None and not failure:
-        model.load_state_dict(stopping.state["model"])  # the weights of the epoch that is evaluated
-        evaluated = stopping.best_epoch
-    if epoch_recons:  # the progression figure: epochs 1, 2, 4, ..., the evaluated one and the last, uint8
-        kept = sorted({e for e in epoch_recons if _shown(e)} | {evaluated, max(epoch_recons)} & set(epoch_recons))
-        for e in kept:
-            if not _shown(e):
-                _write_grid(fixed, epoch_recons[e], run_dir / f"recon_epoch_{e:03d}.png")
-        files.torch_save(run_dir / "recon_epochs.pt", {"epochs": torch.tensor(kept),
-                                                        "images": torch.stack([epoch_recons[e] for e in kept])})
-    result = {
-        "run_id": config["run_id"],
-        "status": "failed" if failure else "done",
-        "reason": failure["reason"] if failure else None,
-        "train_seconds": round(train_seconds, 3),
-        "n_params": sum(p.numel() for p in model.parameters()),
-        "steps": step,
-        "epochs": len(epoch_rows),
-        "evaluated_epoch": evaluated,
-        "stopped": stopped,  # epochs (fixed count) | converged | max_epochs | adversarial_epochs
-        "schedule": schedule,
-        "device": str(device),
-        "threads": torch.get_num_threads(),  # float round-off differs between thread counts
-        "flags": [f.to_dict() for f in flags[-3:] + critic_messages],  # the latest dominance messages (the log shows the first)
-        "metrics": {},
-    }
-    if not failure:
-        files.torch_save(run_dir / "checkpoint.pt", {"model": model.state_dict(), "run_id": config["run_id"],
-                                                     "loss": loss.state_dict(), "epoch": evaluated})
-        result.update(evaluate_run(model, ctx, config["seed"], report, run_dir, config["condition"]["terms"]))
-        health = result.pop("health")
-        result["flags"] += [f.to_dict() for f in health]
-        for flag in health:
+    def finish(self, extra: dict | None = None) -> dict:
+        """After the last epoch: history, steps, the evaluated weights, the metrics; writes
+        metrics.json last and returns it. ``extra``: more keys for metrics.json."""
+        model, loss, config, stopping, run_dir = self.model, self.loss, self.config, self.stopping, self.run_dir
+        failure, epoch_rows, epoch_recons = self.failure, self.epoch_rows, self.epoch_recons
+        if not self.ended and stopping is not None:
+            self.stopped = "max_epochs"
+            if self.phase == 2 and self.critic_plateau:  # the last epoch is evaluated after an adversarial start
+                stopping.state, stopping.best_epoch = self.snapshot(), len(epoch_rows)
+            waiting = [n for n in loss.plateau_terms if loss.terms[n].started_at is None]
+            self.flags.append(Flag("not-converged", f"not converged: max_epochs ({self.max_epochs}) reached while the validation "
+                                   f"loss still improved" + (f"; {', '.join(waiting)} never switched on" if waiting else "")))
+        if self.bar is not None:
+            self.bar.close()
+        for flag in critic_flags(epoch_rows, list(loss.critics)):
             tqdm.write(f"warning: {_short(config)}: {flag.message}", file=sys.stderr)
-    result["run_seconds"] = round(time.perf_counter() - run_started, 3)
-    files.write_json(run_dir / "metrics.json", stored.seal(run_dir, result))  # last: the run is finished
-    resume_path.unlink(missing_ok=True)  # the run is finished: its mid-run state is no longer needed
-    return result
+            self.critic_messages.append(flag)
+
+        history = pd.DataFrame(epoch_rows) if epoch_rows else pd.DataFrame(columns=["epoch", "step", "phase", *self.columns, "seconds"])
+        files.write_csv(run_dir / "history.csv", history)
+        files.write_csv(run_dir / "steps.csv", pd.concat(self.step_frames, ignore_index=True))
+        evaluated = len(epoch_rows)
+        if stopping is not None and stopping.state is not None and not failure:
+            model.load_state_dict(stopping.state["model"])  # the weights of the epoch that is evaluated
+            evaluated = stopping.best_epoch
+        if epoch_recons:  # the progression figure: epochs 1, 2, 4, ..., the evaluated one and the last, uint8
+            kept = sorted({e for e in epoch_recons if _shown(e)} | {evaluated, max(epoch_recons)} & set(epoch_recons))
+            for e in kept:
+                if not _shown(e):
+                    _write_grid(self.fixed, epoch_recons[e], run_dir / f"recon_epoch_{e:03d}.png")
+            files.torch_save(run_dir / "recon_epochs.pt", {"epochs": torch.tensor(kept),
+                                                            "images": torch.stack([epoch_recons[e] for e in kept])})
+        result = {
+            "run_id": config["run_id"],
+            "status": "failed" if failure else "done",
+            "reason": failure["reason"] if failure else None,
+            "train_seconds": round(self.train_seconds, 3),
+            "n_params": sum(p.numel() for p in model.parameters()),
+            "steps": self.step,
+            "epochs": len(epoch_rows),
+            "evaluated_epoch": evaluated,
+            "stopped": self.stopped,  # epochs (fixed count) | converged | max_epochs | adversarial_epochs
+            "schedule": self.schedule,
+            "device": str(self.device),
+            "threads": torch.get_num_threads(),  # float round-off differs between thread counts
+            "flags": [f.to_dict() for f in self.flags[-3:] + self.critic_messages],  # the latest dominance messages (the log shows the first)
+            **(extra or {}),
+            "metrics": {},
+        }
+        if not failure:
+            files.torch_save(run_dir / "checkpoint.pt", {"model": model.state_dict(), "run_id": config["run_id"],
+                                                         "loss": loss.state_dict(), "epoch": evaluated})
+            result.update(evaluate_run(model, self.ctx, config["seed"], self.report, run_dir, config["condition"]["terms"]))
+            health = result.pop("health")
+            result["flags"] += [f.to_dict() for f in health]
+            for flag in health:
+                tqdm.write(f"warning: {_short(config)}: {flag.message}", file=sys.stderr)
+        result["run_seconds"] = round(time.perf_counter() - self.run_started, 3)
+        files.write_json(run_dir / "metrics.json", stored.seal(run_dir, result))  # last: the run is finished
+        self.resume_path.unlink(missing_ok=True)  # the run is finished: its mid-run state is no longer needed
+        return result
 
 
 def make_optimizer(name: str, params, lr: float, impl: str = "auto", device: torch.device | None = None):
