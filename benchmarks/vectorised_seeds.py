@@ -1,102 +1,109 @@
-"""Issue 12 §4, a probe before the feature: K seeds of one ae-mlp trained as one vectorised model
-(torch.func.stack_module_state + functional_call + vmap; each seed its own initialisation, its
-own batch order and its own Adam moments) against the same K seeds trained one after another.
+"""Issue 12 §4: K seeds of one model trained side by side as one stacked model
+(lossbench.vectorised.StackedSeeds, what ``training.vectorize_seeds: true`` runs) against the
+same K seeds trained one after another with lossbench's own epoch (lossbench.train.train_epoch).
 
-    python benchmarks/vectorised_seeds.py [--seeds 5] [--epochs 2]
+    python benchmarks/vectorised_seeds.py                              # CPU: K = 5, ae-mlp 512-256-3
+    python benchmarks/vectorised_seeds.py --device cuda --seeds 1,8,32 --models ae-mlp,ae-conv \\
+        --data synthetic --default-sizes                               # a GPU
 
-Prints the epoch time of both, and how far the vectorised weights are from the separate ones
-after the given epochs (float round-off of batched matrix products; not bit-identical).
+Each seed is built under its own seed, draws its own batch order and has its own Adam moments
+(fused Adam); the loss is l2, batch 128. Prints the images per second summed over seeds (median
+epoch of --epochs after one warm-up epoch) and, with --separate, the same K seeds trained one by
+one, and the largest relative difference between the two's per-step losses over the first epoch
+(float round-off of batched products; tests/test_vectorised.py holds whole runs to 1e-4).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import time
 
 import torch
-from torch.func import functional_call, stack_module_state, vmap
 
-from lossbench.data import load_dataset
+from lossbench.data import DeviceBatches, load_dataset
 from lossbench.data.registry import DataSpec
+from lossbench.losses import build_loss
 from lossbench.models import build_model
+from lossbench.train import make_optimizer, seed_everything, train_epoch
+from lossbench.vectorised import StackedSeeds
 
 BATCH = 128
+SIZES = {"ae-mlp": {"hidden": [512, 256], "latent_dim": 3}, "ae-conv": {"channels": [16, 32], "latent_dim": 16}}
 
 
-def seeded_models(k: int, shape):
+def seeded_models(name: str, k: int, x: torch.Tensor, params: dict, device) -> list[torch.nn.Module]:
     models = []
     for seed in range(k):
-        torch.manual_seed(seed)
-        models.append(build_model("ae-mlp", shape, {"hidden": [512, 256], "latent_dim": 3}))
+        seed_everything(seed)  # as RunTraining builds a run's model
+        models.append(build_model(name, tuple(x.shape[1:]), params, channel_means=x.mean((0, 2, 3))).to(device))
     return models
 
 
-def l2(x_hat, x):
-    return (x_hat - x).square().flatten(1).sum(1).mean()
+def sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
-def separate_epoch(models, optimizers, x, generators):
-    for model, optimizer, gen in zip(models, optimizers, generators):
-        order = torch.randperm(len(x), generator=gen)
-        for start in range(0, len(x), BATCH):
-            batch = x.index_select(0, order[start : start + BATCH])
-            loss = l2(model(batch)["x_hat"], batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+def stacked_rate(name, k, x, params, device, epochs) -> tuple[float, torch.Tensor]:
+    loss = build_loss([{"term": "l2", "label": "l2", "weight": 1.0}])
+    batches = DeviceBatches(x, BATCH, device)
+    stack = StackedSeeds(seeded_models(name, k, x, params, device), loss,
+                         [torch.Generator().manual_seed(s) for s in range(k)], "adam", 2e-3, "fast", device)
+    first = stack.epoch(batches, 0)  # warm-up: kernels, allocator
+    times = []
+    for e in range(epochs):
+        sync(device)
+        t = time.perf_counter()
+        stack.epoch(batches, (e + 1) * len(batches))
+        times.append(time.perf_counter() - t)
+    return k * len(x) / statistics.median(times), first
 
 
-def vectorised_epoch(base, params, buffers, optimizer, x, generators):
-    orders = torch.stack([torch.randperm(len(x), generator=g) for g in generators])  # K x N: each seed's own order
-
-    def one(p, b, batch):
-        return l2(functional_call(base, (p, b), (batch,))["x_hat"], batch)
-
-    loss_fn = vmap(one)
-    for start in range(0, len(x), BATCH):
-        batches = x[orders[:, start : start + BATCH]]  # K x B x C x H x W
-        losses = loss_fn(params, buffers, batches)
-        optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()  # seeds share no parameter: each gets the gradient of its own loss
-        optimizer.step()  # Adam is elementwise: one fused update over the stacked tensors = K independent ones
+def separate_rate(name, k, x, params, device, epochs) -> tuple[float, torch.Tensor]:
+    loss = build_loss([{"term": "l2", "label": "l2", "weight": 1.0}])
+    batches = DeviceBatches(x, BATCH, device)
+    models = seeded_models(name, k, x, params, device)
+    optimizers = [make_optimizer("adam", m.parameters(), 2e-3, "fast", device) for m in models]
+    gens = [torch.Generator().manual_seed(s) for s in range(k)]
+    first = torch.stack([train_epoch(m, loss, o, batches, g, 0, False) for m, o, g in zip(models, optimizers, gens)], 1)
+    times = []
+    for e in range(epochs):
+        sync(device)
+        t = time.perf_counter()
+        for m, o, g in zip(models, optimizers, gens):
+            train_epoch(m, loss, o, batches, g, (e + 1) * len(batches), False)
+        sync(device)
+        times.append(time.perf_counter() - t)
+    return k * len(x) / statistics.median(times), first
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--seeds", default="5", help="K values, comma-separated")
+    parser.add_argument("--models", default="ae-mlp")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs after the warm-up")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--data", default="mnist-5k", help="mnist-5k (4,000 training digits) or synthetic (10,000 28x28)")
+    parser.add_argument("--default-sizes", action="store_true", help="the models' default sizes (as gpu_check.py)")
+    parser.add_argument("--separate", action="store_true", help="also train the K seeds one by one")
+    parser.add_argument("--separate-max", type=int, default=8, help="... for K up to this only")
     args = parser.parse_args()
-    x = load_dataset(DataSpec(name="mnist-5k", validation_fraction=0)).train_x
-    shape = tuple(x.shape[1:])
-    k = args.seeds
-
-    models = seeded_models(k, shape)
-    optimizers = [torch.optim.Adam(m.parameters(), lr=2e-3, fused=True) for m in models]
-    params, buffers = stack_module_state(seeded_models(k, shape))
-    params = {name: p.detach().requires_grad_() for name, p in params.items()}
-    base = copy.deepcopy(models[0]).to("meta")
-    stacked_opt = torch.optim.Adam(params.values(), lr=2e-3, fused=True)
-    gens_a = [torch.Generator().manual_seed(s) for s in range(k)]
-    gens_b = [torch.Generator().manual_seed(s) for s in range(k)]
-
-    times = {"separate": [], "vectorised": []}
-    for _ in range(args.epochs):
-        t = time.perf_counter()
-        separate_epoch(models, optimizers, x, gens_a)
-        times["separate"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        vectorised_epoch(base, params, buffers, stacked_opt, x, gens_b)
-        times["vectorised"].append(time.perf_counter() - t)
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        print(f"{name:<10} {k} seeds, one epoch of {len(x)} images each: {med:.3f} s ({k * len(x) / med:,.0f} images/s)")
-    print(f"speed-up: {statistics.median(times['separate']) / statistics.median(times['vectorised']):.2f}x")
-    with torch.no_grad():
-        diff = max(float((params[n][i] - p).abs().max()) for i, m in enumerate(models) for n, p in m.named_parameters())
-        scale = max(float(p.abs().max()) for m in models for p in m.parameters())
-    print(f"largest weight difference after {args.epochs} epochs: {diff:.2e} (largest weight {scale:.2f})")
+    device = torch.device(args.device)
+    spec = DataSpec(name="synthetic", n=12_500, size=28) if args.data == "synthetic" else DataSpec(name=args.data)
+    x = load_dataset(spec).train_x
+    info = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"{info}, torch {torch.__version__}; {len(x)} images {tuple(x.shape[1:])} per seed and epoch, batch {BATCH}")
+    for name in args.models.split(","):
+        params = {} if args.default_sizes else SIZES[name]
+        for k in map(int, args.seeds.split(",")):
+            rate, first = stacked_rate(name, k, x, params, device, args.epochs)
+            line = f"{name:<8} K={k:<3} side by side: {rate:>12,.0f} images/s"
+            if args.separate and k <= args.separate_max:
+                alone, first_alone = separate_rate(name, k, x, params, device, args.epochs)
+                diff = float(((first[..., -1] - first_alone[..., -1]).abs() / first_alone[..., -1].abs()).max())
+                line += f" | one by one: {alone:>10,.0f} images/s | ratio {rate / alone:.2f}x | first epoch's losses within {diff:.1e}"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -157,6 +157,10 @@ def _cmd_run(args) -> int:
             else:
                 mark = "   [resumes mid-run]" if (out / "runs" / run_id / "resume.pt").is_file() else ""
             print(line + mark)
+        from lossbench.study.runner import plan_notes
+
+        for note in plan_notes(study):
+            print(note)
         return 0
     files.check_folder(out, "--out")
     _check_cache()

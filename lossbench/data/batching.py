@@ -27,9 +27,13 @@ class DeviceBatches:
         for _, x in self.indexed_epoch(generator):
             yield x
 
+    def order(self, generator: torch.Generator) -> torch.Tensor:
+        """One epoch's permutation of the split, on the data's device."""
+        return torch.randperm(self.x.shape[0], generator=generator).to(self.x.device)
+
     def indexed_epoch(self, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The same pass as :meth:`epoch`, each batch with its positions in the split."""
-        order = torch.randperm(self.x.shape[0], generator=generator).to(self.x.device)
+        order = self.order(generator)
         for start in range(0, order.numel(), self.batch_size):
             index = order[start : start + self.batch_size]
             yield index, self.x.index_select(0, index)

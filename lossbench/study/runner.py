@@ -15,11 +15,18 @@ from tqdm.auto import tqdm
 
 from lossbench import __version__, files, stored
 from lossbench.study.spec import Study
-from lossbench.study.units import COUNTS, Session, execute_run, open_session, run_one, unavailable_conditions  # noqa: F401
+from lossbench.study.units import COUNTS, Session, execute_run, open_session, run_group, run_one, unavailable_conditions  # noqa: F401
 
 
 def plan_lines(study: Study) -> list[str]:
     return [f"{r.run_id}  {r.model:<12} {r.condition:<16} seed {r.seed}" for r in study.runs]
+
+
+def plan_notes(study: Study) -> list[str]:
+    """Lines after the plan: how training.vectorize_seeds applies to each condition."""
+    from lossbench.vectorised import plan_notes as notes
+
+    return notes(study.runs)
 
 
 def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: list[str] | None = None,
@@ -35,6 +42,11 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
     and they train again."""
     setup_started = time.perf_counter()
     runs = select_runs(study, only)
+    if executor == "ray" and study.spec.training.vectorize_seeds:
+        from lossbench.errors import LossbenchError
+
+        raise LossbenchError(f"{study.source}: training.vectorize_seeds: true trains a condition's seeds together in one "
+                             f"process, and --executor ray makes each run a task of its own: drop one of the two")
     if not wait:
         files.check_unlocked(out_dir)  # a held folder is refused before minutes of set-up, not after
     session = open_session(study, out_dir, device_name, strict, cache, weights)
@@ -72,8 +84,13 @@ def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, comma
     if pool is not None:
         outcomes = pool.run(session, runs, *task_args)
     else:
-        bar = tqdm(runs, desc=f"study {study.spec.name}", unit="run", position=0, disable=None, dynamic_ncols=True)
-        outcomes = [run_one(session, run) for run in bar]
+        from lossbench.vectorised import group_runs
+
+        bar = tqdm(total=len(runs), desc=f"study {study.spec.name}", unit="run", position=0, disable=None, dynamic_ncols=True)
+        outcomes = []
+        for group in group_runs(runs):  # one run, or the seeds of a condition trained side by side
+            outcomes += run_group(session, group)
+            bar.update(len(group))
         bar.close()
     counts = {k: 0 for k in COUNTS}
     for outcome in outcomes:

@@ -54,6 +54,12 @@ class TrainingSpec(BaseModel):
     amp: StrictBool = Field(False, description="bf16 autocast, CUDA only")
     compile: StrictBool = Field(False, description="torch.compile the model's forward pass for training (off by default: "
                                 "on a CPU it did not pay, benchmarks/README.md; the first epoch includes the compilation)")
+    vectorize_seeds: StrictBool = Field(False, description="train the seeds of each model and condition side by side as "
+                                        "one stacked model (torch.func.vmap): pays on a GPU, not on a CPU "
+                                        "(benchmarks/README.md). Equal to separate runs to float round-off, so it "
+                                        "changes the run ids. Conditions it cannot vectorise (VAEs, adversarial or "
+                                        "plateau-started terms, LPIPS networks, user targets, compile) train their seeds "
+                                        "one by one; --dry-run says which. Serial executor only")
 
 
 class CheckSpec(BaseModel):
@@ -578,8 +584,9 @@ def run_hash(config: dict) -> str:
     hashed = copy.deepcopy(config)
     if hashed["training"].get("optimizer_impl") == "auto":
         hashed["training"].pop("optimizer_impl")  # run ids from before the option stay valid
-    if hashed["training"].get("compile") is False:
-        hashed["training"].pop("compile")
+    for key in ("compile", "vectorize_seeds"):
+        if hashed["training"].get(key) is False:
+            hashed["training"].pop(key)  # off: the run ids of studies written before the option stay
     for key in _NOT_HASHED_DATA:
         hashed["data"].pop(key, None)
     blob = json.dumps(hashed, sort_keys=True, separators=(",", ":"))

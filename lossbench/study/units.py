@@ -62,6 +62,36 @@ def open_session(study: Study, out_dir: Path, device_name: str = "auto", strict:
 
 def run_one(session: Session, run, progress_position: int = 1) -> str:
     """Train and evaluate one run unless it is finished; return its outcome, a key of COUNTS."""
+    return run_group(session, [run], progress_position)[0]
+
+
+def run_group(session: Session, group: list, progress_position: int = 1) -> list[str]:
+    """Train and evaluate the runs of ``group`` that are not finished: one by one, or, for the
+    seeds of one condition under ``training.vectorize_seeds`` (:func:`lossbench.vectorised.group_runs`),
+    side by side as one stacked model. Returns each run's outcome, a key of COUNTS."""
+    from lossbench.vectorised import train_group, why_not
+
+    outcomes = {run.run_id: _settle(session, run) for run in group}
+    pending = [run for run in group if outcomes[run.run_id] is None]
+    side_by_side = pending and pending[0].config["training"].get("vectorize_seeds") and why_not(pending[0].config) is None
+    if side_by_side:
+        results = train_group([r.config for r in pending], session.batches, session.ctx,
+                              [session.out_dir / "runs" / r.run_id for r in pending], session.device, session.report,
+                              progress_position=progress_position)
+    else:
+        results = [train_run(r.config, session.batches, session.ctx, session.out_dir / "runs" / r.run_id, session.device,
+                             session.report, progress_position=progress_position) for r in pending]
+    for run, result in zip(pending, results):
+        outcomes[run.run_id] = "trained"
+        if result["status"] != "done":
+            tqdm.write(f"run {run.title} failed: {result['reason']} (the study goes on)", file=sys.stderr)
+            outcomes[run.run_id] = "failed"
+    return [outcomes[run.run_id] for run in group]
+
+
+def _settle(session: Session, run) -> str | None:
+    """The outcome of a run that needs no training (damaged, finished before, weights
+    unavailable), or None: it trains (its config.yaml is written)."""
     run_dir = session.out_dir / "runs" / run.run_id
     done = run_dir / "metrics.json"
     result, wrong = stored.check(run_dir)
@@ -78,12 +108,7 @@ def run_one(session: Session, run, progress_position: int = 1) -> str:
         files.write_json(done, {"run_id": run.run_id, "status": "skipped", "reason": session.skipped[run.condition],
                                 "metrics": {}})
         return "skipped (weights unavailable)"
-    result = train_run(run.config, session.batches, session.ctx, run_dir, session.device, session.report,
-                       progress_position=progress_position)
-    if result["status"] != "done":
-        tqdm.write(f"run {run.title} failed: {result['reason']} (the study goes on)", file=sys.stderr)
-        return "failed"
-    return "trained"
+    return None
 
 
 #: one session per study folder and set-up in a process: a worker that gets several runs of a
