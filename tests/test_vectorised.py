@@ -61,6 +61,8 @@ def test_seeds_side_by_side_equal_their_separate_runs(cli, write_study, tmp_path
             assert mb["metrics"][metric] == pytest.approx(ma["metrics"][metric], rel=1e-3), (key, metric)
         assert (b / "checkpoint.pt").is_file() and not (b / "resume.pt").exists()
     assert len(stops) > 1, "the seeds all stopped at one epoch: the test does not check per-seed stopping"
+    assert "each seed's share of the stacked epochs" in (tmp_path / "stacked" / "summary.md").read_text()
+    assert "stacked epochs" not in (tmp_path / "separate" / "summary.md").read_text()
 
 
 def test_plan_says_which_conditions_are_trained_side_by_side(cli, write_study, tmp_path):

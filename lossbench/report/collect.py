@@ -63,6 +63,8 @@ def collect_runs(out_dir: Path, manifest: dict) -> pd.DataFrame:
                        train_seconds=result.get("train_seconds"), n_params=result.get("n_params"),
                        epochs=result.get("epochs"), evaluated_epoch=result.get("evaluated_epoch"), stopped=result.get("stopped"))
             row.update(result.get("metrics", {}))
+            if result.get("vectorised"):
+                row["side_by_side"] = True  # trained with its condition's other seeds as one stacked model
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -106,7 +106,10 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
         + _inception_note(manifest, metrics)
         + ". ↑ higher is better, ↓ lower is better. **Bold**: best mean in the column. "
         "⚑: a run of this cell is flagged (see Flags below); its numbers are in the mean. *epochs*: the evaluated "
-        "epoch (mean, range over seeds; with early stopping the best validation epoch)."
+        "epoch (mean, range over seeds; with early stopping the best validation epoch). *train s*: seconds in "
+        "training steps per run (mean over seeds; validation, diagnostics and evaluation not counted)"
+        + ("; for seeds trained side by side (training.vectorize_seeds) each seed's share of the stacked epochs"
+           if "side_by_side" in runs and runs["side_by_side"].eq(True).any() else "") + "."
         + (f" {CIRCULAR_MARK}: circular judgement (see below)." if circular else ""),
         "",
     ]
