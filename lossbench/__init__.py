@@ -1,8 +1,16 @@
-"""lossbench: loss functions and image-quality metrics for generative autoencoders, measured."""
+"""lossbench: loss functions and image-quality metrics for generative autoencoders, measured.
+
+The Python API (each imports what it needs when called, so ``import lossbench`` stays light):
+``run_study``, ``run_paradox``, ``Study`` (``Study.from_yaml``, ``Study.from_dict``),
+``load_results``, ``LossbenchError`` and the ``register_*`` functions for extensions.
+"""
+
+from __future__ import annotations
 
 __version__ = "0.1.0"
 
 
+from lossbench.errors import LossbenchError  # noqa: E402,F401
 from lossbench.registry import register_dataset, register_metric, register_model, register_term  # noqa: E402,F401
 
 
@@ -18,3 +26,25 @@ def load_results(directory):
     from lossbench.results import load_results as _load
 
     return _load(directory)
+
+
+def run_study(study, out=None, overrides=None, executor="serial", device="auto", **options):
+    """Run a study (a path, a dict or a Study) and return its results as a DataFrame (see lossbench.api.run_study)."""
+    from lossbench.api import run_study as _run
+
+    return _run(study, out, overrides, executor, device, **options)
+
+
+def run_paradox(out="results/pixel_paradox", device="auto", **options):
+    """The one-pixel / six-pixel paradox; returns its tables by name (see lossbench.api.run_paradox)."""
+    from lossbench.api import run_paradox as _run
+
+    return _run(out, device, **options)
+
+
+def __getattr__(name: str):
+    if name == "Study":  # the study model imports pydantic and the registries: only when asked for
+        from lossbench.study.spec import Study
+
+        return Study
+    raise AttributeError(f"module 'lossbench' has no attribute {name!r}")

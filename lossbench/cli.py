@@ -15,20 +15,10 @@ from pathlib import Path
 from lossbench import __version__, files
 from lossbench.errors import LossbenchError
 
-DATA_ENV = "LOSSBENCH_DATA"
-CACHE_ENV = "LOSSBENCH_CACHE"
 
 
-def _explicit_weights() -> dict[str, str]:
-    """LOSSBENCH_WEIGHTS_<NAME> (e.g. LOSSBENCH_WEIGHTS_LPIPS_ALEX) -> an explicit file per network."""
-    from lossbench.weights import NETWORKS
-
-    found = {}
-    for name in NETWORKS:
-        value = os.environ.get("LOSSBENCH_WEIGHTS_" + name.upper().replace("-", "_"))
-        if value:
-            found[name] = value
-    return found
+from lossbench.api import CACHE_ENV, DATA_ENV, check_cache as _check_cache, check_device as _check_device  # noqa: F401
+from lossbench.api import explicit_weights as _explicit_weights
 
 
 class _Parser(argparse.ArgumentParser):
@@ -118,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args) -> int:
-    from lossbench.study import load_study, plan_lines, run_study
+    from lossbench.study import load_study, plan_lines
     from lossbench.stored import damaged
     from lossbench.study.runner import select_runs
 
@@ -162,12 +152,10 @@ def _cmd_run(args) -> int:
         for note in plan_notes(study):
             print(note)
         return 0
-    files.check_folder(out, "--out")
-    _check_cache()
-    manifest = run_study(study, out, args.device, command=["lossbench", *args.argv], strict=args.strict,
-                         cache=os.environ.get(CACHE_ENV) or None, weights=_explicit_weights(), only=only,
-                         executor=args.executor, ray_options=ray_options, data_root=os.environ.get(DATA_ENV) or None,
-                         wait=args.wait, force=args.force)
+    from lossbench.api import execute
+
+    manifest = execute(study, out, args.device, command=["lossbench", *args.argv], strict=args.strict, only=only,
+                       executor=args.executor, ray_options=ray_options, wait=args.wait, force=args.force)
     counts = ", ".join(f"{v} {k}" for k, v in manifest["counts"].items() if v)
     print(f"{study.spec.name}: {counts} in {time.perf_counter() - args.started:.0f} s (set-up, runs and report; the runs "
           f"{manifest['study_seconds']:.0f} s); see {out / 'summary.md'}")
@@ -238,20 +226,6 @@ def _paradox(spec, out: Path, device: str, argv: list[str]) -> int:
     print(f"paradox: {time.perf_counter() - started:.0f} s in all (measurements {manifest['seconds']:.0f} s); "
           f"see {out / 'report.md'}")
     return 0
-
-
-def _check_cache() -> None:
-    if os.environ.get(CACHE_ENV):
-        files.check_folder(os.environ[CACHE_ENV], f"${CACHE_ENV}")
-
-
-def _check_device(name: str) -> None:
-    import torch
-
-    ok = {"cpu": True, "cuda": torch.cuda.is_available(),
-          "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}[name]
-    if not ok:
-        raise LossbenchError(f"--device {name}: not available on this machine (use --device auto or cpu)")
 
 
 def _cmd_report(args) -> int:

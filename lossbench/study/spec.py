@@ -138,6 +138,26 @@ class Study:
     source: str  # the study file as named on the command line
     runs: list[Run]
 
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides=None) -> Study:
+        """A study file (``lossbench run PATH``), with ``--set`` overrides ('key=value' strings
+        or a mapping {'training.lr': 1e-3}); $LOSSBENCH_DATA fills data.root as on the command line."""
+        from lossbench.api import _override_items, data_root
+
+        return load_study(path, _override_items(overrides), data_root=data_root())
+
+    @classmethod
+    def from_dict(cls, study: dict, overrides=None, source: str = "<dict>") -> Study:
+        """A study built in code: a dict with a study file's keys (validated as a file is;
+        ``source`` names it in error messages)."""
+        import copy
+
+        from lossbench.api import _override_items, data_root
+
+        if not isinstance(study, dict):
+            raise LossbenchError(f"{source}: a study must be a mapping of keys (name, seeds, data, models, conditions, ...)")
+        return build_study(copy.deepcopy(dict(study)), source, _override_items(overrides), data_root=data_root())
+
     @property
     def resolved(self) -> dict:
         """Every key with its value, as study.yaml stores it; training.epochs is left out when
@@ -159,6 +179,12 @@ def load_study(path: str | Path, overrides: list[str] | None = None, data_root: 
     raw = read_study_file(path)
     if not isinstance(raw, dict):
         raise LossbenchError(f"{source}: a study must be a mapping of keys (name, seeds, data, models, conditions, ...)")
+    return build_study(raw, source, overrides, data_root, resolved)
+
+
+def build_study(raw: dict, source: str, overrides: list[str] | None = None, data_root: str | None = None,
+                resolved: bool = False) -> Study:
+    """A study from its keys (``raw`` is changed: overrides and the data root are written into it)."""
     for item in overrides or []:
         apply_override(raw, item, source)
     training = raw.get("training")

@@ -1,0 +1,164 @@
+"""The Python API: what ``lossbench run`` and ``lossbench paradox`` do, for notebooks and scripts.
+
+    import lossbench
+    results = lossbench.run_study("studies/ae_vs_vae.yaml", overrides={"seeds": [0, 1]})
+    study = lossbench.Study.from_dict({...})       # or Study.from_yaml(path, overrides=...)
+    tables = lossbench.run_paradox(out="results/pixel_paradox")
+
+A mistake a user can make (a study key, a path, a value, missing data or weights) raises
+:class:`lossbench.LossbenchError`, whose message is the line the command line prints after
+``error:``; nothing is written before the study validates. The environment is read as the command
+line reads it: $LOSSBENCH_DATA (data root), $LOSSBENCH_CACHE (cache folder) and
+$LOSSBENCH_WEIGHTS_<NAME> (a network's weights file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lossbench import files
+from lossbench.errors import LossbenchError
+
+DATA_ENV = "LOSSBENCH_DATA"
+CACHE_ENV = "LOSSBENCH_CACHE"
+
+
+def data_root() -> str | None:
+    return os.environ.get(DATA_ENV) or None
+
+
+def cache_dir() -> str | None:
+    return os.environ.get(CACHE_ENV) or None
+
+
+def explicit_weights() -> dict[str, str]:
+    """LOSSBENCH_WEIGHTS_<NAME> (e.g. LOSSBENCH_WEIGHTS_LPIPS_ALEX) -> an explicit file per network."""
+    from lossbench.weights import NETWORKS
+
+    found = {}
+    for name in NETWORKS:
+        value = os.environ.get("LOSSBENCH_WEIGHTS_" + name.upper().replace("-", "_"))
+        if value:
+            found[name] = value
+    return found
+
+
+def check_cache() -> None:
+    if cache_dir():
+        files.check_folder(os.environ[CACHE_ENV], f"${CACHE_ENV}")
+
+
+def check_device(name: str, flag: str = "--device") -> None:
+    if name not in ("auto", "cpu", "cuda", "mps"):
+        raise LossbenchError(f"{flag} {name}: not a device (auto, cpu, cuda or mps)")
+    if name in ("auto", "cpu"):
+        return
+    import torch
+
+    ok = {"cuda": torch.cuda.is_available(),
+          "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}[name]
+    if not ok:
+        raise LossbenchError(f"{flag} {name}: not available on this machine (use {flag} auto or cpu)")
+
+
+def _override_items(overrides) -> list[str]:
+    """``--set`` strings from a list of 'key=value' strings or a mapping {'training.lr': 1e-3}."""
+    if overrides is None:
+        return []
+    if isinstance(overrides, Mapping):
+        return [f"{key}={json.dumps(value)}" for key, value in overrides.items()]  # JSON is YAML
+    if isinstance(overrides, str):
+        return [overrides]
+    return list(overrides)
+
+
+def as_study(study, overrides=None):
+    """A :class:`lossbench.study.Study` from a path, a dict or a Study (overrides applied to the first two)."""
+    from lossbench.study.spec import Study
+
+    if isinstance(study, Study):
+        if overrides:
+            raise LossbenchError("overrides: give them to Study.from_yaml or Study.from_dict, not with a Study")
+        return study
+    if isinstance(study, Mapping):
+        return Study.from_dict(study, overrides=overrides)
+    if isinstance(study, (str, os.PathLike)):
+        return Study.from_yaml(study, overrides=overrides)
+    raise LossbenchError(f"study: expected a path to a study file, a dict or a Study (got {type(study).__name__})")
+
+
+def execute(study, out: Path, device: str = "auto", command: list[str] | None = None, strict: bool = False,
+            only: list[str] | None = None, executor: str = "serial", ray_options: dict | None = None,
+            wait: bool = False, force: bool = False, out_flag: str = "--out") -> dict:
+    """Check the device, folders and cache, then run the study; return its manifest (the command
+    line and :func:`run_study` both call this)."""
+    from lossbench.study.runner import run_study as _run
+
+    if executor not in ("serial", "ray"):
+        raise LossbenchError(f"executor: {executor!r} is not one (serial or ray)")
+    check_device(device)
+    files.check_folder(out, out_flag)
+    check_cache()
+    return _run(study, out, device, command=command, strict=strict, cache=cache_dir(), weights=explicit_weights(),
+                only=only, executor=executor, ray_options=ray_options, data_root=data_root(), wait=wait, force=force)
+
+
+def run_study(study, out: str | Path | None = None, overrides=None, executor: str = "serial", device: str = "auto",
+              only: list[str] | None = None, force: bool = False, strict: bool = False, wait: bool = False,
+              ray_options: dict | None = None):
+    """Train and evaluate every run of ``study`` that is not finished, write the report, and
+    return the results as a pandas DataFrame, one row per run (what :func:`lossbench.load_results`
+    gives for the folder).
+
+    ``study``: a study file's path, a dict with a study file's keys, or a :class:`Study`.
+    ``out``: the study folder (default ``results/<name>``). ``overrides``: ``--set`` items, as
+    'key=value' strings or a mapping {'training.lr': 1e-3, 'seeds': [0, 1]}. ``executor``: serial
+    or ray (``ray_options``: address, cpus_per_run, gpus_per_run). ``only``/``force``: the run ids
+    to train, and whether to train them again. Raises LossbenchError for a user's mistake."""
+    from lossbench.results import load_results
+
+    study = as_study(study, overrides)
+    out = Path(out) if out is not None else Path("results") / study.spec.name
+    if force and not only:
+        raise LossbenchError("force: needs only=[RUN_ID, ...] (it deletes those runs' results; to start a whole study "
+                             "over, give a new out)")
+    if executor == "ray":
+        ray_options = {"cpus_per_run": 1.0, "gpus_per_run": 0.0, **(ray_options or {})}
+    elif ray_options:
+        raise LossbenchError("ray_options: needs executor='ray'")
+    execute(study, out, device, command=["lossbench.run_study", str(study.source)], strict=strict, only=only,
+            executor=executor, ray_options=ray_options, wait=wait, force=force, out_flag="out")
+    return load_results(out)
+
+
+def run_paradox(out: str | Path = "results/pixel_paradox", device: str = "auto", **options: Any) -> dict:
+    """The one-pixel / six-pixel paradox (``lossbench paradox``): measure, write the folder
+    ``out`` (report.md, figures, tables) and return its tables as pandas DataFrames by name
+    (values, variants, agreement, judge_controls, equal_mse). ``options``: digit, per_class,
+    seed, dataset (:class:`lossbench.paradox.ParadoxSpec`)."""
+    import pandas as pd
+    from pydantic import ValidationError
+
+    from lossbench.paradox import ParadoxSpec
+    from lossbench.paradox import run_paradox as _run
+    from lossbench.train import pick_device
+
+    try:
+        spec = ParadoxSpec(**options)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise LossbenchError(f"run_paradox: {'.'.join(map(str, err['loc']))}: {err['msg']} (got {err['input']!r})") from None
+    out = Path(out)
+    check_device(device)
+    files.check_folder(out, "out")
+    files.check_unlocked(out)
+    check_cache()
+    _run(spec, out, cache=cache_dir(), device=pick_device(device), data_root=data_root(),
+         command=["lossbench.run_paradox"], weights=explicit_weights())
+    names = {"values": "paradox_values.csv", "variants": "variants.csv", "agreement": "agreement.csv",
+             "judge_controls": "judge_controls.csv", "equal_mse": "equal_mse.csv"}
+    return {name: pd.read_csv(out / file) for name, file in names.items()}
