@@ -7,7 +7,7 @@ The Python API (each imports what it needs when called, so ``import lossbench`` 
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from lossbench._version import __version__  # noqa: E402,F401
 
 
 from lossbench.errors import LossbenchError  # noqa: E402,F401

@@ -14,7 +14,6 @@ $LOSSBENCH_WEIGHTS_<NAME> (a network's weights file).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,28 +22,7 @@ from typing import Any
 from lossbench import files
 from lossbench.errors import LossbenchError
 
-DATA_ENV = "LOSSBENCH_DATA"
-CACHE_ENV = "LOSSBENCH_CACHE"
-
-
-def data_root() -> str | None:
-    return os.environ.get(DATA_ENV) or None
-
-
-def cache_dir() -> str | None:
-    return os.environ.get(CACHE_ENV) or None
-
-
-def explicit_weights() -> dict[str, str]:
-    """LOSSBENCH_WEIGHTS_<NAME> (e.g. LOSSBENCH_WEIGHTS_LPIPS_ALEX) -> an explicit file per network."""
-    from lossbench.weights import NETWORKS
-
-    found = {}
-    for name in NETWORKS:
-        value = os.environ.get("LOSSBENCH_WEIGHTS_" + name.upper().replace("-", "_"))
-        if value:
-            found[name] = value
-    return found
+from lossbench.environment import CACHE_ENV, DATA_ENV, cache_dir, data_root, explicit_weights  # noqa: F401
 
 
 def check_cache() -> None:
@@ -63,17 +41,6 @@ def check_device(name: str, flag: str = "--device") -> None:
           "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}[name]
     if not ok:
         raise LossbenchError(f"{flag} {name}: not available on this machine (use {flag} auto or cpu)")
-
-
-def _override_items(overrides) -> list[str]:
-    """``--set`` strings from a list of 'key=value' strings or a mapping {'training.lr': 1e-3}."""
-    if overrides is None:
-        return []
-    if isinstance(overrides, Mapping):
-        return [f"{key}={json.dumps(value)}" for key, value in overrides.items()]  # JSON is YAML
-    if isinstance(overrides, str):
-        return [overrides]
-    return list(overrides)
 
 
 def as_study(study, overrides=None):

@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from lossbench import __version__, files
+from lossbench import files
+from lossbench._version import __version__
 from lossbench.errors import LossbenchError
 
 

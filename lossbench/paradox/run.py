@@ -21,7 +21,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
-from lossbench import __version__, files
+from lossbench import files
+from lossbench._version import __version__
 from lossbench.data import load_dataset
 from lossbench.data.registry import DataSpec
 from lossbench.errors import LossbenchError

@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from lossbench import __version__, files, stored
+from lossbench import files, stored
+from lossbench._version import __version__
 from lossbench.study.spec import Study
 from lossbench.study.units import COUNTS, Session, execute_run, open_session, run_group, run_one, unavailable_conditions  # noqa: F401
 

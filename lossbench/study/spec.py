@@ -12,6 +12,7 @@ import json
 import typing
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -142,9 +143,9 @@ class Study:
     def from_yaml(cls, path: str | Path, overrides=None) -> Study:
         """A study file (``lossbench run PATH``), with ``--set`` overrides ('key=value' strings
         or a mapping {'training.lr': 1e-3}); $LOSSBENCH_DATA fills data.root as on the command line."""
-        from lossbench.api import _override_items, data_root
+        from lossbench.environment import data_root
 
-        return load_study(path, _override_items(overrides), data_root=data_root())
+        return load_study(path, override_items(overrides), data_root=data_root())
 
     @classmethod
     def from_dict(cls, study: dict, overrides=None, source: str = "<dict>") -> Study:
@@ -152,11 +153,11 @@ class Study:
         ``source`` names it in error messages)."""
         import copy
 
-        from lossbench.api import _override_items, data_root
+        from lossbench.environment import data_root
 
         if not isinstance(study, dict):
             raise LossbenchError(f"{source}: a study must be a mapping of keys (name, seeds, data, models, conditions, ...)")
-        return build_study(copy.deepcopy(dict(study)), source, _override_items(overrides), data_root=data_root())
+        return build_study(copy.deepcopy(dict(study)), source, override_items(overrides), data_root=data_root())
 
     @property
     def resolved(self) -> dict:
@@ -302,6 +303,17 @@ def _check_node(node, source: str, where: str, depth: int) -> None:
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _check_node(item, source, f"{where}[{i}]", depth + 1)
+
+
+def override_items(overrides) -> list[str]:
+    """``--set`` strings from a list of 'key=value' strings or a mapping {'training.lr': 1e-3}."""
+    if overrides is None:
+        return []
+    if isinstance(overrides, Mapping):
+        return [f"{key}={json.dumps(value)}" for key, value in overrides.items()]  # JSON is YAML
+    if isinstance(overrides, str):
+        return [overrides]
+    return list(overrides)
 
 
 def apply_override(raw: dict, item: str, source: str) -> None:
