@@ -109,11 +109,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args) -> int:
-    from lossbench.study import load_study, plan_lines
+    paradox = _paradox_study(args.study, args.overrides)  # reads the file first: a missing one is reported at once
     from lossbench.stored import damaged
-    from lossbench.study.runner import select_runs
+    from lossbench.study.plan import plan_lines, plan_notes, select_runs
+    from lossbench.study.spec import load_study
 
-    paradox = _paradox_study(args.study, args.overrides)
     if paradox is not None:
         spec, name = paradox
         out = Path(args.out) if args.out else Path("results") / name
@@ -148,8 +148,6 @@ def _cmd_run(args) -> int:
             else:
                 mark = "   [resumes mid-run]" if (out / "runs" / run_id / "resume.pt").is_file() else ""
             print(line + mark)
-        from lossbench.study.runner import plan_notes
-
         for note in plan_notes(study):
             print(note)
         return 0
@@ -178,8 +176,8 @@ def _paradox_study(path: str, overrides: list[str]):
     """A study file with a ``paradox:`` mapping runs the paradox: (ParadoxSpec, name), else None."""
     from pydantic import ValidationError
 
-    from lossbench.paradox import ParadoxSpec
-    from lossbench.study.spec import _path, apply_override, read_study_file
+    from lossbench.paradox.spec import ParadoxSpec
+    from lossbench.study.source import apply_override, read_study_file
 
     raw = read_study_file(path)
     if not isinstance(raw, dict) or "paradox" not in raw:
@@ -192,6 +190,8 @@ def _paradox_study(path: str, overrides: list[str]):
     try:
         spec = ParadoxSpec.model_validate(raw["paradox"] or {})
     except ValidationError as exc:
+        from lossbench.study.spec import _path
+
         err = exc.errors()[0]
         raise LossbenchError(f"{path}: paradox.{_path(tuple(err['loc']))}: {err['msg']} (got {err['input']!r})") from None
     return spec, str(raw.get("name") or "pixel_paradox")
@@ -200,7 +200,7 @@ def _paradox_study(path: str, overrides: list[str]):
 def _cmd_paradox(args) -> int:
     from pydantic import ValidationError
 
-    from lossbench.paradox import ParadoxSpec
+    from lossbench.paradox.spec import ParadoxSpec
 
     try:
         spec = ParadoxSpec(digit=args.digit, per_class=args.per_class, seed=args.seed, dataset=args.dataset)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from torchmetrics.functional.image import structural_similarity_index_measure
 
 KERNEL_SIZE = 11
 SIGMA = 1.5
@@ -23,6 +22,10 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     agrees with scikit-image's float64 to about 4e-7 (tested to 1e-5), and float64
     convolutions are about 15x slower on a CPU. The final average is taken in float64.
     """
+    # imported here: torchmetrics takes seconds to import (torchvision, matplotlib, scipy), and the
+    # study validator, `lossbench list` and every error line import this module's callers
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
     _, full = structural_similarity_index_measure(
         x.float(), y.float(), gaussian_kernel=True, sigma=SIGMA, kernel_size=KERNEL_SIZE,
         data_range=data_range, k1=0.01, k2=0.03, reduction="none", return_full_image=True,

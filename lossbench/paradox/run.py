@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
 from lossbench import files
@@ -29,16 +28,7 @@ from lossbench.errors import LossbenchError
 import lossbench.paradox.variants as V
 from lossbench.paradox.gallery import equal_mse
 from lossbench.paradox.measure import DESCRIPTIONS, Measures, agreement, judge_controls
-
-
-class ParadoxSpec(BaseModel):
-    """The options, from the command line or from a study file's ``paradox:`` mapping."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    digit: int = Field(2, ge=0, le=9, description="the class of the faithful figure's target")
-    per_class: int = Field(20, ge=1, le=100, description="test digits per class in the systematic version")
-    seed: int = Field(0, ge=0, lt=2 ** 32, description="chooses the digits and the places of the variants")
-    dataset: str = Field("mnist-5k", pattern="^(mnist-5k|mnist)$", description="mnist-5k (embedded) or mnist")
+from lossbench.paradox.spec import ParadoxSpec
 
 
 SSIM_MARGIN = 5  # the 11x11 window's half width: SSIM's valid region leaves this border out

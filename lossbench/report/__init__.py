@@ -1,95 +1,16 @@
-"""Tables and figures, rebuilt from a study folder's stored runs alone (no training)."""
+"""Tables and figures, rebuilt from a study folder's stored runs alone (no training).
 
-from __future__ import annotations
-
-from pathlib import Path
-
-import pandas as pd
-import yaml
-
-from lossbench import files
-from lossbench.metrics import METRICS, column_metric, metric_columns
-from lossbench.report.analysis import (agreement_heatmap, distortion_perception, metric_agreement, paired_comparisons,
-                                      summary_tex)
-from lossbench.report.checks import checks_markdown, evaluate_checks, scope_lines
-from lossbench.report.collect import collect_history, collect_runs, read_manifest
-from lossbench.report.context import circular_cells
-from lossbench.report.figures import discriminator_curves, gallery, metric_bars, recon_grid, training_curves
-from lossbench.report.latent_figures import latent_figures
-from lossbench.report.rate_distortion import rate_distortion_report
-from lossbench.report.tables import aggregate, flagged_cells, summary_csv, summary_markdown
-
-
-def build_report(out_dir: str | Path) -> list[Path]:
-    """Write summary.csv/.md/.tex, comparisons.csv, metric_agreement.csv, checks.md and
-    rate_distortion.md where they apply, and figures/*.png; return the paths written."""
-    out_dir = Path(out_dir)
-    manifest = read_manifest(out_dir)
-    runs = collect_runs(out_dir, manifest)
-    metrics = [c for m in manifest["metrics"] if m not in manifest.get("unavailable", {}) for c in METRICS[m].columns(m)]
-    study = out_dir / "study.yaml"
-    spec = _study_options(study, manifest.get("study_sha256"))
-    options = spec.get("report", {}) or {}
-    written = [out_dir / "summary.csv", out_dir / "summary.md", out_dir / "summary.tex"]
-    files.write_csv(written[0], summary_csv(runs, manifest))
-    columns = [c for c in metric_columns(list(manifest["metrics"])) if column_metric(c) not in manifest.get("unavailable", {})]
-    agg = aggregate(runs, list(manifest["metrics"]))
-    flagged = flagged_cells(runs)
-    conditions = list(dict.fromkeys(runs["condition"]))
-    baseline = options.get("baseline") or conditions[0]
-    comparisons = (paired_comparisons(out_dir, runs, columns, baseline, options.get("controls"))
-                   if len(conditions) > 1 else pd.DataFrame())
-    circular = circular_cells(spec.get("conditions"), columns)
-    if not comparisons.empty:
-        comparisons["circular"] = [circular.get((c, m), "") for c, m in zip(comparisons["condition"], comparisons["metric"])]
-        files.write_csv(out_dir / "comparisons.csv", comparisons)
-    files.write_text(written[1], summary_markdown(manifest, runs, comparisons, circular))
-    files.write_text(written[2], summary_tex(agg, columns, flagged, manifest["study"], circular))
-    figures = out_dir / "figures"
-    tau = metric_agreement(agg, columns)
-    if len(agg) >= 3 and len(columns) >= 2:
-        files.write_csv(out_dir / "metric_agreement.csv", tau.reset_index(names="metric"))
-        agreement_heatmap(tau, len(agg), figures / "metric_agreement.png")
-    perception = options.get("perception") or next((c for c in columns if c.endswith("-recon")), None)
-    distortion = options.get("distortion") or "mse"
-    if perception and distortion in columns and perception in agg:
-        distortion_perception(agg, distortion, perception, flagged, figures / "distortion_perception.png")
-    training_curves(collect_history(out_dir, manifest, runs=runs), figures / "training_curves.png")
-    discriminator_curves(collect_history(out_dir, manifest, critics=True, runs=runs), figures / "discriminator.png")
-    metric_bars(runs, metrics, figures / "metrics.png")
-    recon_grid(out_dir, runs, figures / "recon_grid.png")
-    scored = next((c for c in columns if METRICS[column_metric(c)].kind == "paired"), None)
-    if scored:
-        gallery(out_dir, runs, scored, flagged, figures / "gallery.png", figures / "worst.png")
-    latent_figures(out_dir, runs, figures)
-    written += [p for p in rate_distortion_report(out_dir, runs, figures) if p.suffix == ".md"]
-    checks = options.get("checks")
-    if checks:
-        written.append(out_dir / "checks.md")
-        files.write_text(written[-1], checks_markdown(manifest.get("study", out_dir.name), evaluate_checks(checks, runs),
-                                                      scope_lines(out_dir, runs)))
-    written += sorted(figures.glob("*.png"))
-    return written
-
-
-def _study_options(path: Path, digest: str | None) -> dict:
-    """The resolved study.yaml beside the runs (the report's options, the conditions' terms),
-    checked against the digest the manifest recorded when it was written."""
-    from lossbench.errors import LossbenchError
-    from lossbench.stored import sha256
-
-    if not path.is_file():
-        return {}
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (UnicodeDecodeError, yaml.YAMLError):
-        spec = None
-    if digest is not None and sha256(path) != digest:
-        spec = None
-    if not isinstance(spec, dict) or not isinstance(spec.get("report") or {}, dict):
-        raise LossbenchError(f"{path}: cannot be read as a study (truncated or damaged); run the study again into "
-                             f"this folder (lossbench run STUDY --out {path.parent}) to rewrite it; finished runs are kept")
-    return spec
-
+``build_report`` lives in :mod:`lossbench.report.build`; it is imported on first use, so that a
+module that needs one helper of this package (the study validator reads report.checks' column
+names) does not load seaborn and every figure.
+"""
 
 __all__ = ["build_report"]
+
+
+def __getattr__(name: str):
+    if name == "build_report":
+        from lossbench.report.build import build_report
+
+        return build_report
+    raise AttributeError(f"module 'lossbench.report' has no attribute {name!r}")

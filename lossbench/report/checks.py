@@ -13,32 +13,10 @@ import math
 
 import pandas as pd
 
-from lossbench.metrics import METRICS, SCHEME_SUFFIXES, column_metric
 from lossbench.report.stats import mean_ci
 
 #: columns that evaluation adds beside the study's metrics (lossbench.latent, lossbench.train),
-#: lower is better except where listed in HIGHER
-EXTRA_COLUMNS = ("rate", "distortion", "active_units", "mean_abs_logit")
-HIGHER = {"active_units"}
-
-
-def scheme_columns(metrics: list[str]) -> list[str]:
-    """The Fréchet metrics' columns for the random-code schemes beside the default (fd-judge-prior, ...)."""
-    return [f"{m}-{s}" for m in metrics if m in METRICS and METRICS[m].kind == "distribution" and METRICS[m].statistic == "fd"
-            for s in SCHEME_SUFFIXES]
-
-
-def lower_is_better(column: str) -> bool:
-    if column in EXTRA_COLUMNS:
-        return column not in HIGHER
-    return not METRICS[column_metric(column)].higher_is_better
-
-
-def known_column(column: str, metrics: list[str]) -> bool:
-    if column in EXTRA_COLUMNS or column in scheme_columns(metrics):
-        return True
-    base = column_metric(column)
-    return base in metrics and base in METRICS and column in METRICS[base].columns(base)
+from lossbench.report.columns import EXTRA_COLUMNS, HIGHER, known_column, lower_is_better, scheme_columns  # noqa: E402,F401
 
 
 def evaluate_checks(checks: list[dict], runs: pd.DataFrame) -> pd.DataFrame:

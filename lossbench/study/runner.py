@@ -15,19 +15,9 @@ from tqdm.auto import tqdm
 
 from lossbench import files, stored
 from lossbench._version import __version__
+from lossbench.study.plan import plan_lines, plan_notes, select_runs  # noqa: F401
 from lossbench.study.spec import Study
 from lossbench.study.units import COUNTS, Session, execute_run, open_session, run_group, run_one, unavailable_conditions  # noqa: F401
-
-
-def plan_lines(study: Study) -> list[str]:
-    return [f"{r.run_id}  {r.model:<12} {r.condition:<16} seed {r.seed}" for r in study.runs]
-
-
-def plan_notes(study: Study) -> list[str]:
-    """Lines after the plan: how training.vectorize_seeds applies to each condition."""
-    from lossbench.vectorised import plan_notes as notes
-
-    return notes(study.runs)
 
 
 def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: list[str] | None = None,
@@ -107,20 +97,6 @@ def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, comma
 
     build_report(out_dir)
     return manifest
-
-
-def select_runs(study: Study, only: list[str] | None):
-    """The runs ``only`` names (``--only``, ids as --dry-run prints them), in grid order; all without it."""
-    from lossbench.errors import LossbenchError
-
-    if not only:
-        return study.runs
-    known = {r.run_id for r in study.runs}
-    unknown = [i for i in only if i not in known]
-    if unknown:
-        raise LossbenchError(f"{study.source}: --only {unknown[0]}: no such run in this study "
-                             f"(lossbench run {study.source} --dry-run lists the {len(known)} run ids)")
-    return [r for r in study.runs if r.run_id in set(only)]
 
 
 #: what describes an invocation rather than the results; kept from the previous manifest when a

@@ -7,19 +7,19 @@ Every problem a user can cause here becomes one ``LossbenchError`` line of the f
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 import hashlib
 import json
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from lossbench.data.registry import DATASETS, DataSpec
 from lossbench.errors import LossbenchError, did_you_mean
+from lossbench.study.source import MAX_BYTES, MAX_DEPTH, apply_override, override_items, read_study_file  # noqa: F401
 from lossbench.losses import LOSS_TERMS, MS_SSIM_MIN_SIDE, PLATEAU, needs_probabilities
 from lossbench.metrics import METRICS
 from lossbench.models import MODELS
@@ -199,44 +199,6 @@ def build_study(raw: dict, source: str, overrides: list[str] | None = None, data
     return Study(spec, source, expand_grid(spec))
 
 
-#: a study file is a page of settings: larger files, or deeper nesting, are not one
-MAX_BYTES = 1 << 20
-MAX_DEPTH = 50
-
-
-def read_study_file(path: str | Path) -> Any:
-    """The YAML of a study file, or one LossbenchError line: not found, not UTF-8 text, a syntax
-    error, nesting deeper than MAX_DEPTH, or a key given twice in one mapping (YAML keeps the
-    last silently: a second ``training:`` or two conditions of one name would overwrite each other)."""
-    source = str(path)
-    path = Path(path)
-    if not path.is_file():
-        raise LossbenchError(f"{source}: study file not found")
-    data = path.read_bytes()
-    if len(data) > MAX_BYTES:
-        raise LossbenchError(f"{source}: {len(data):,} bytes; a study file is a YAML page of settings (at most "
-                             f"{MAX_BYTES:,} bytes): is this the right file?")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise LossbenchError(f"{source}: not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x}); save the study "
-                             f"file as UTF-8") from None
-    if "\x00" in text:
-        raise LossbenchError(f"{source}: not UTF-8 text (it holds NUL bytes: a binary file?); save the study file as UTF-8")
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        if node is not None:
-            _check_node(node, source, "", 0)
-        return yaml.safe_load(text)
-    except RecursionError:
-        raise LossbenchError(f"{source}: nests too deeply for a study file (more than {MAX_DEPTH} levels)") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise LossbenchError(f"{source}: {where}YAML syntax error: {problem}") from None
-
-
 def _register_target(kind: str, name: str, target: str, where: str, source: str) -> None:
     from lossbench import registry
 
@@ -285,68 +247,52 @@ def _check_size(name: str, params: dict, side: int, source: str, where: str) -> 
               f"Adam state) and this machine has {have / 2 ** 30:,.0f} GiB; use smaller hidden widths or latent_dim")
 
 
-def _check_node(node, source: str, where: str, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        raise LossbenchError(f"{source}: line {node.start_mark.line + 1}: nests too deeply for a study file "
-                             f"(more than {MAX_DEPTH} levels)")
-    if isinstance(node, yaml.MappingNode):
-        seen: dict = {}
-        for key, value in node.value:
-            name = key.value if isinstance(key, yaml.ScalarNode) else None
-            path = f"{where}.{name}" if where else str(name)
-            if name is not None and name in seen:
-                raise LossbenchError(f"{source}: line {key.start_mark.line + 1}: {path}: appears twice (line "
-                                     f"{seen[name] + 1} too); YAML would keep only the last; remove or rename one")
-            if name is not None:
-                seen[name] = key.start_mark.line
-            _check_node(value, source, path, depth + 1)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _check_node(item, source, f"{where}[{i}]", depth + 1)
-
-
-def override_items(overrides) -> list[str]:
-    """``--set`` strings from a list of 'key=value' strings or a mapping {'training.lr': 1e-3}."""
-    if overrides is None:
-        return []
-    if isinstance(overrides, Mapping):
-        return [f"{key}={json.dumps(value)}" for key, value in overrides.items()]  # JSON is YAML
-    if isinstance(overrides, str):
-        return [overrides]
-    return list(overrides)
-
-
-def apply_override(raw: dict, item: str, source: str) -> None:
-    """``--set a.b.c=VALUE``: VALUE parsed as YAML; numeric parts index lists (models.0.latent_dim)."""
-    key, sep, text = item.partition("=")
-    if not sep or not key.strip():
-        raise LossbenchError(f"--set: expected KEY=VALUE, e.g. training.epochs=2 (got '{item}')")
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise LossbenchError(f"--set {key}: value is not valid YAML: {text!r}") from None
-    parts = key.strip().split(".")
-    node: Any = raw
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise LossbenchError(f"--set {key}: '{part}' is not an index of the {len(node)}-item list {'.'.join(parts[:i])}")
-            part = int(part)
-        elif not isinstance(node, dict):
-            raise LossbenchError(f"--set {key}: {'.'.join(parts[:i])} is not a mapping")
-        if last:
-            node[part] = value
-        else:
-            if isinstance(node, dict) and part not in node:
-                node[part] = {}
-            node = node[part]
-
-
 # ---------------------------------------------------------------- validation
 
 def validate(raw: dict, source: str) -> StudySpec:
+    """The study's spec, or one LossbenchError naming every problem found: the file's structure
+    first (all of pydantic's errors at once); then, if that holds, each model, term, check and
+    metric on its own, so one mistake does not hide the next."""
+    try:
+        return _validate(raw, source)
+    except _Problems as problems:
+        raise LossbenchError(problems.line(source)) from None
+
+
+class _Problems(Exception):
+    """(where, problem) pairs found while validating; raised by _fail and _check."""
+
+    def __init__(self, items: list[tuple[str, str]]):
+        super().__init__(items)
+        self.items = items
+
+    def line(self, source: str) -> str:
+        if len(self.items) == 1:
+            return f"{source}: {self.items[0][0]}: {self.items[0][1]}"
+        return f"{source}: {len(self.items)} problems: " + "; ".join(f"{w}: {p}" for w, p in self.items)
+
+
+class _Collect:
+    """Runs independent checks, keeps each one's problems, and raises them all at the end."""
+
+    def __init__(self):
+        self.items: list[tuple[str, str]] = []
+
+    @contextmanager
+    def each(self):
+        try:
+            yield
+        except _Problems as problems:
+            self.items += [item for item in problems.items if item not in self.items]
+
+    def done(self) -> None:
+        if self.items:
+            raise _Problems(self.items)
+
+
+def _validate(raw: dict, source: str) -> StudySpec:
     spec = _check(StudySpec, raw, source, ())
+    found = _Collect()
     # targets first (the user's own classes, imported and registered in every process that loads the
     # study): importing a user's module may register datasets, metrics or feature networks too
     for i, m in enumerate(spec.models):
@@ -358,131 +304,142 @@ def validate(raw: dict, source: str) -> StudySpec:
             if isinstance(t, dict) and "target" in t:
                 t.setdefault("term", t["target"])
                 _register_target("term", t["term"], t["target"], f"conditions.{cname}[{j}]", source)
-    if spec.data.name not in DATASETS:
+    if spec.data.name not in DATASETS:  # every later check reads the dataset's image size
         _fail(source, "data.name", f"unknown dataset '{spec.data.name}'{did_you_mean(spec.data.name, DATASETS)}")
 
-    if spec.training.early_stopping is not None and "epochs" in spec.training.model_fields_set:
-        _fail(source, "training.epochs", "not used with training.early_stopping, which stops at "
-              "training.early_stopping.max_epochs; remove one of the two")
-    if spec.training.early_stopping is not None and spec.data.validation_fraction == 0:
-        _fail(source, "data.validation_fraction", "training.early_stopping needs a validation split; set it above 0 "
-              "(e.g. 0.1)")
+    with found.each():
+        if spec.training.early_stopping is not None and "epochs" in spec.training.model_fields_set:
+            _fail(source, "training.epochs", "not used with training.early_stopping, which stops at "
+                  "training.early_stopping.max_epochs; remove one of the two")
+    with found.each():
+        if spec.training.early_stopping is not None and spec.data.validation_fraction == 0:
+            _fail(source, "data.validation_fraction", "training.early_stopping needs a validation split; set it above 0 "
+                  "(e.g. 0.1)")
 
     labels: dict[str, int] = {}
     variational = []
     outputs = []
     for i, m in enumerate(spec.models):
-        where = f"models[{i}]"
-        name = m.get("name")
-        if not isinstance(name, str):
-            _fail(source, f"{where}.name", f"required: a model name{did_you_mean('', MODELS)}")
-        if name not in MODELS:
-            _fail(source, f"{where}.name", f"unknown model '{name}'{did_you_mean(name, MODELS)}")
-        label = m.get("label", name)
-        if not isinstance(label, str) or not label:
-            _fail(source, f"{where}.label", f"must be a non-empty string (got {label!r})")
-        if label in labels:
-            _fail(source, f"{where}.label", f"'{label}' is used by models[{labels[label]}] too; give each a distinct label")
-        labels[label] = i
-        params = {k: v for k, v in m.items() if k not in ("name", "label", "target")}
-        checked_params = _check(MODELS[name].params, params, source, ("models", i))
-        _check_size(name, params, DATASETS[spec.data.name].side(spec.data), source, where)
-        variational.append((i, name, MODELS[name].variational))
-        outputs.append((i, checked_params.output))
+        with found.each():
+            where = f"models[{i}]"
+            name = m.get("name")
+            label = m.get("label", name)
+            if isinstance(label, str) and label and label not in labels:
+                labels[label] = i  # known before this model's own checks: a check naming it is not a second problem
+            if not isinstance(name, str):
+                _fail(source, f"{where}.name", f"required: a model name{did_you_mean('', MODELS)}")
+            if name not in MODELS:
+                _fail(source, f"{where}.name", f"unknown model '{name}'{did_you_mean(name, MODELS)}")
+            if not isinstance(label, str) or not label:
+                _fail(source, f"{where}.label", f"must be a non-empty string (got {label!r})")
+            if labels[label] != i:
+                _fail(source, f"{where}.label", f"'{label}' is used by models[{labels[label]}] too; give each a distinct label")
+            params = {k: v for k, v in m.items() if k not in ("name", "label", "target")}
+            checked_params = _check(MODELS[name].params, params, source, ("models", i))
+            _check_size(name, params, DATASETS[spec.data.name].side(spec.data), source, where)
+            variational.append((i, name, MODELS[name].variational))
+            outputs.append((i, checked_params.output))
 
     for cname, terms in spec.conditions.items():
-        if not terms:
-            _fail(source, f"conditions.{cname}", "must list at least one loss term")
+        with found.each():
+            if not terms:
+                _fail(source, f"conditions.{cname}", "must list at least one loss term")
         seen: set[str] = set()
-        for j, t in enumerate(terms):
-            where = f"conditions.{cname}[{j}]"
-            if not isinstance(t, dict):
-                _fail(source, where, f"must be a mapping with a 'term' key (got {t!r})")
-            term = t.get("term")
-            if term not in LOSS_TERMS:
-                problem = "required: a loss term name" if term is None else f"unknown loss term '{term}'"
-                _fail(source, f"{where}.term", f"{problem}{did_you_mean(term or '', LOSS_TERMS)}")
-            checked = _check(LOSS_TERMS[term].spec, t, source, ("conditions", cname, j))
-            label = checked.label or term
-            if label in seen:
-                _fail(source, f"{where}.label", f"'{label}' appears twice in this condition; give one a distinct label")
-            seen.add(label)
-            side = DATASETS[spec.data.name].side(spec.data)
-            if side and side < LOSS_TERMS[term].min_side:
-                hint = "; use ssim or mix (which falls back to SSIM)" if term == "ms-ssim" else ""
-                _fail(source, f"{where}.term", f"'{term}' needs images of at least {LOSS_TERMS[term].min_side} px per side "
-                      f"({spec.data.name} images here are {side} px){hint}")
-            problem = checked.check_images(side, spec.data.name) if side else None  # the term's own rules
-            if problem:
-                _fail(source, f"{where}.{problem[0]}", problem[1])
-            if getattr(checked, "start", 0) == PLATEAU and spec.training.early_stopping is None:
-                _fail(source, f"{where}.start", "'plateau' needs training.early_stopping (the plateau is read off the "
-                      "validation loss); add training.early_stopping or give a step number")
-            if LOSS_TERMS[term].needs_probabilities:
-                for i, output in outputs:
-                    if output == "linear":
-                        _fail(source, f"models[{i}].output", f"'linear' cannot feed '{term}' in conditions.{cname}, which "
-                              f"needs probabilities (logits through a sigmoid); use output: sigmoid or auto")
-            if LOSS_TERMS[term].variational_only:
-                for i, mname, is_var in variational:
-                    if not is_var:
-                        _fail(source, f"{where}.term", f"'{term}' needs a variational model, but models[{i}] is {mname}; "
-                              f"use a vae-* model or move this condition to a study without {mname}")
+        for j, t in enumerate(terms or []):
+            with found.each():
+                where = f"conditions.{cname}[{j}]"
+                if not isinstance(t, dict):
+                    _fail(source, where, f"must be a mapping with a 'term' key (got {t!r})")
+                term = t.get("term")
+                if term not in LOSS_TERMS:
+                    problem = "required: a loss term name" if term is None else f"unknown loss term '{term}'"
+                    _fail(source, f"{where}.term", f"{problem}{did_you_mean(term or '', LOSS_TERMS)}")
+                checked = _check(LOSS_TERMS[term].spec, t, source, ("conditions", cname, j))
+                label = checked.label or term
+                if label in seen:
+                    _fail(source, f"{where}.label", f"'{label}' appears twice in this condition; give one a distinct label")
+                seen.add(label)
+                side = DATASETS[spec.data.name].side(spec.data)
+                if side and side < LOSS_TERMS[term].min_side:
+                    hint = "; use ssim or mix (which falls back to SSIM)" if term == "ms-ssim" else ""
+                    _fail(source, f"{where}.term", f"'{term}' needs images of at least {LOSS_TERMS[term].min_side} px per side "
+                          f"({spec.data.name} images here are {side} px){hint}")
+                problem = checked.check_images(side, spec.data.name) if side else None  # the term's own rules
+                if problem:
+                    _fail(source, f"{where}.{problem[0]}", problem[1])
+                if getattr(checked, "start", 0) == PLATEAU and spec.training.early_stopping is None:
+                    _fail(source, f"{where}.start", "'plateau' needs training.early_stopping (the plateau is read off the "
+                          "validation loss); add training.early_stopping or give a step number")
+                if LOSS_TERMS[term].needs_probabilities:
+                    for i, output in outputs:
+                        if output == "linear":
+                            _fail(source, f"models[{i}].output", f"'linear' cannot feed '{term}' in conditions.{cname}, which "
+                                  f"needs probabilities (logits through a sigmoid); use output: sigmoid or auto")
+                if LOSS_TERMS[term].variational_only:
+                    for i, mname, is_var in variational:
+                        if not is_var:
+                            _fail(source, f"{where}.term", f"'{term}' needs a variational model, but models[{i}] is {mname}; "
+                                  f"use a vae-* model or move this condition to a study without {mname}")
 
-    from lossbench.report.checks import known_column
+    from lossbench.report.columns import known_column
 
     for k, check in enumerate(spec.report.checks):
-        where = f"report.checks[{k}]"
-        for key in ("better", "than"):
-            if getattr(check, key) not in labels:
-                _fail(source, f"{where}.{key}", f"'{getattr(check, key)}' is not a model label of this study"
-                      f"{did_you_mean(getattr(check, key), labels)}")
-        if check.condition is not None and check.condition not in spec.conditions:
-            _fail(source, f"{where}.condition", f"'{check.condition}' is not a condition of this study"
-                  f"{did_you_mean(check.condition, spec.conditions)}")
-        for key in ("metric", "than_metric"):
-            column = getattr(check, key)
-            if column is not None and not known_column(column, spec.metrics):
-                _fail(source, f"{where}.{key}", f"'{column}' is not a column this study computes (its metrics: "
-                      f"{', '.join(spec.metrics)}; a Fréchet metric also has -uniform (AE codes uniform in their box), "
-                      f"-prior and -aggregate (VAE) columns; VAEs: rate, distortion, active_units)")
+        with found.each():
+            where = f"report.checks[{k}]"
+            for key in ("better", "than"):
+                if getattr(check, key) not in labels:
+                    _fail(source, f"{where}.{key}", f"'{getattr(check, key)}' is not a model label of this study"
+                          f"{did_you_mean(getattr(check, key), labels)}")
+            if check.condition is not None and check.condition not in spec.conditions:
+                _fail(source, f"{where}.condition", f"'{check.condition}' is not a condition of this study"
+                      f"{did_you_mean(check.condition, spec.conditions)}")
+            for key in ("metric", "than_metric"):
+                column = getattr(check, key)
+                if column is not None and not known_column(column, spec.metrics):
+                    _fail(source, f"{where}.{key}", f"'{column}' is not a column this study computes (its metrics: "
+                          f"{', '.join(spec.metrics)}; a Fréchet metric also has -uniform (AE codes uniform in their box), "
+                          f"-prior and -aggregate (VAE) columns; VAEs: rate, distortion, active_units)")
 
     rep = spec.report
-    for condition, control in rep.controls.items():
-        for name in (condition, control):
-            if name not in spec.conditions:
-                _fail(source, f"report.controls.{condition}", f"'{name}' is not a condition of this study"
-                      f"{did_you_mean(name, spec.conditions)}")
-    if rep.baseline is not None and rep.baseline not in spec.conditions:
-        _fail(source, "report.baseline", f"'{rep.baseline}' is not a condition of this study{did_you_mean(rep.baseline, spec.conditions)}")
-    for key in ("distortion", "perception"):
-        column = getattr(rep, key)
-        if column is not None and column in METRICS and METRICS[column].kind == "distribution":
-            _fail(source, f"report.{key}", f"'{column}' is a distribution metric: name a column, e.g. {column}-recon")
-        if column is not None and not known_column(column, spec.metrics) and key == "perception":
-            _fail(source, f"report.{key}", f"'{column}' is not a column this study computes")
+    with found.each():
+        for condition, control in rep.controls.items():
+            for name in (condition, control):
+                if name not in spec.conditions:
+                    _fail(source, f"report.controls.{condition}", f"'{name}' is not a condition of this study"
+                          f"{did_you_mean(name, spec.conditions)}")
+        if rep.baseline is not None and rep.baseline not in spec.conditions:
+            _fail(source, "report.baseline", f"'{rep.baseline}' is not a condition of this study{did_you_mean(rep.baseline, spec.conditions)}")
+        for key in ("distortion", "perception"):
+            column = getattr(rep, key)
+            if column is not None and column in METRICS and METRICS[column].kind == "distribution":
+                _fail(source, f"report.{key}", f"'{column}' is a distribution metric: name a column, e.g. {column}-recon")
+            if column is not None and not known_column(column, spec.metrics) and key == "perception":
+                _fail(source, f"report.{key}", f"'{column}' is not a column this study computes")
 
     for k, metric in enumerate(spec.metrics):
-        if metric not in METRICS:
-            _fail(source, f"metrics[{k}]", f"unknown metric '{metric}'{did_you_mean(metric, METRICS)}")
-    if len(set(spec.metrics)) != len(spec.metrics):
-        _fail(source, "metrics", "lists a metric twice")
-    if len(set(spec.seeds)) != len(spec.seeds):
-        _fail(source, "seeds", f"lists a seed twice (got {spec.seeds})")
+        with found.each():
+            if metric not in METRICS:
+                _fail(source, f"metrics[{k}]", f"unknown metric '{metric}'{did_you_mean(metric, METRICS)}")
+    with found.each():
+        if len(set(spec.metrics)) != len(spec.metrics):
+            _fail(source, "metrics", "lists a metric twice")
+    with found.each():
+        if len(set(spec.seeds)) != len(spec.seeds):
+            _fail(source, "seeds", f"lists a seed twice (got {spec.seeds})")
+    found.done()
     return spec
 
 
 def _fail(source: str, where: str, problem: str):
-    raise LossbenchError(f"{source}: {where}: {problem}")
+    raise _Problems([(where, problem)])
 
 
 def _check(model: type[BaseModel], data: Any, source: str, prefix: tuple):
     try:
         return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = prefix + tuple(err["loc"])
-        _fail(source, _path(loc) or "(top level)", _problem(err, model, tuple(err["loc"])))
+    except ValidationError as exc:  # every error of this mapping, not only the first
+        raise _Problems([(_path(prefix + tuple(err["loc"])) or "(top level)", _problem(err, model, tuple(err["loc"])))
+                         for err in exc.errors()]) from None
 
 
 def _path(loc: tuple) -> str:

@@ -1,0 +1,61 @@
+"""What a new user hit (issue 13 §6): commands that only read a study file do not load the
+training and plotting libraries, and a study file's problems are reported all at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from conftest import REPO
+
+#: what validation, --dry-run and list must not import: each takes seconds (torchmetrics pulls
+#: torchvision, matplotlib and scipy; the report pulls seaborn and pandas)
+HEAVY = ("torchmetrics", "torchvision", "matplotlib", "seaborn", "scipy", "pandas", "skimage", "lpips", "torch_fidelity")
+
+
+def _modules_after(*argv: str) -> tuple[int, set[str]]:
+    """Run the CLI in a fresh interpreter; return its exit code and the top-level modules it imported."""
+    code = textwrap.dedent(f"""
+        import sys
+        from lossbench.cli import main
+        rc = main({list(argv)!r})
+        print("MODULES", " ".join(sorted({{m.split('.')[0] for m in sys.modules}})))
+        sys.exit(rc)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("MODULES"))
+    return done.returncode, set(line.split()[1:])
+
+
+def test_a_missing_study_file_is_reported_before_torch_is_imported():
+    rc, modules = _modules_after("run", "no/such/study.yaml")
+    assert rc == 2 and "torch" not in modules
+
+
+def test_validation_dry_run_and_list_leave_the_heavy_libraries_alone(tmp_path):
+    for argv in (("run", "studies/ae_vs_vae.yaml", "--set", "seeds=[-1]"),
+                 ("run", "studies/l2_vs_perceptual.yaml", "--dry-run", "--out", str(tmp_path / "o")),
+                 ("list",)):
+        rc, modules = _modules_after(*argv)
+        assert rc in (0, 2), argv
+        assert not modules & set(HEAVY), (argv, sorted(modules & set(HEAVY)))
+
+
+def test_every_problem_of_a_study_file_in_one_line(cli, write_study, tmp_path):
+    study = write_study({"seeds": [0, 1],
+                         "models": [{"name": "ae-mlp", "latent_dim": 0}, {"name": "ae-mlpp"}],
+                         "conditions": {"l2": [{"term": "l3"}], "ok": [{"term": "l2"}]},
+                         "metrics": ["mse", "psnrr", "mse"], "report": {"baseline": "l1"}})
+    code, _, err = cli("run", study, "--out", tmp_path / "o")
+    assert code == 2 and err.count("\n") == 1
+    assert f"error: {study}: 6 problems: " in err
+    for part in ("models[0].latent_dim: must be >= 1", "models[1].name: unknown model 'ae-mlpp'",
+                 "conditions.l2[0].term: unknown loss term 'l3'", "report.baseline: 'l1' is not a condition",
+                 "metrics[1]: unknown metric 'psnrr'", "metrics: lists a metric twice"):
+        assert part in err, part
+    assert not (tmp_path / "o").exists()
+    # pydantic's own errors of one mapping come together too
+    study = write_study({"training": {"lr": -1, "batch_size": 0}}, name="b.yaml")
+    code, _, err = cli("run", study, "--out", tmp_path / "o")
+    assert code == 2 and "2 problems: training.batch_size: must be >= 1" in err and "training.lr: must be > 0" in err
