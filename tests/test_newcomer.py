@@ -59,3 +59,15 @@ def test_every_problem_of_a_study_file_in_one_line(cli, write_study, tmp_path):
     study = write_study({"training": {"lr": -1, "batch_size": 0}}, name="b.yaml")
     code, _, err = cli("run", study, "--out", tmp_path / "o")
     assert code == 2 and "2 problems: training.batch_size: must be >= 1" in err and "training.lr: must be > 0" in err
+
+
+def test_numbers_in_tables_share_the_uncertainty_s_precision():
+    from lossbench.report.numbers import interval, mean_pm, plain
+
+    assert mean_pm(132.2, 200.0) == "132 ± 200"  # was "132.2 ± 2e+02"
+    assert mean_pm(0.007762, 0.00058) == "0.00776 ± 0.00058"
+    assert mean_pm(21.634, 0.42) == "21.63 ± 0.42"
+    assert mean_pm(0.5, float("nan")) == "0.5000" and mean_pm(float("nan"), 1.0) == "–"
+    assert interval(-0.00296, -0.00362, -0.0023) == "-0.00296 [-0.00362, -0.00230]"
+    assert interval(-0.001, -0.16, 0.16) == "+0.00 [-0.16, +0.16]"
+    assert plain(1234567.0) == "1.235e+06" and plain(0.843, 3) == "0.843"

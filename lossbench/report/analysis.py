@@ -19,6 +19,7 @@ import seaborn as sns  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from lossbench import files  # noqa: E402
+from lossbench.report.numbers import mean_pm  # noqa: E402
 from lossbench.metrics import METRICS, column_metric  # noqa: E402
 
 _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
@@ -49,7 +50,7 @@ def summary_tex(agg: pd.DataFrame, columns: list[str], flagged: set[tuple[str, s
         row = {"model": latex_escape(r["model"]), "condition": latex_escape(r["condition"]) + mark, "n": str(r["n"])}
         for c in columns:
             m, ci = r[c], r[f"{c}_ci"]
-            text = "--" if not np.isfinite(m) else f"{m:.4g}" + ("" if not np.isfinite(ci) else rf" $\pm$ {ci:.2g}")
+            text = "--" if not np.isfinite(m) else mean_pm(m, ci).replace(" ± ", r" $\pm$ ")
             text = rf"\textbf{{{text}}}" if c in best and m == best[c] else text
             row[latex_escape(c) + (r" $\uparrow$" if higher_is_better(c) else r" $\downarrow$")] = (
                 text + (r"$^\S$" if (r["condition"], c) in circular else ""))

@@ -78,9 +78,9 @@ def scope_lines(out_dir, runs: pd.DataFrame) -> list[str]:
 
 def checks_markdown(study_name: str, table: pd.DataFrame, scope: list[str] | None = None) -> str:
     def cell(m, c):
-        if math.isnan(m):
-            return "–"
-        return f"{m:.4g}" + ("" if math.isnan(c) else f" ± {c:.2g}")
+        from lossbench.report.numbers import mean_pm
+
+        return mean_pm(m, c)
 
     lines = [f"# {study_name}: checks", "",
              "Each check: on the metric, the first model should beat the second (mean over finished seeds, "

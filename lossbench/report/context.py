@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lossbench.metrics import METRICS, column_metric
+from lossbench.report.numbers import interval
 
 #: a perceptual term's network -> the metric features that read the same network
 _SHARED = {"domain": "domain", "inception": "inception"}
@@ -88,7 +89,7 @@ def differences_markdown(table: pd.DataFrame, columns: list[str], circular: dict
                 cells.append("–")
                 continue
             r = by_metric.loc[c]
-            text = f"{_num(r['difference'])} [{_num(r['ci_low'])}, {_num(r['ci_high'])}]"
+            text = interval(r["difference"], r["ci_low"], r["ci_high"])
             if np.isfinite(r["ci_low"]) and (r["ci_low"] > 0 or r["ci_high"] < 0):
                 text = f"**{text}** {'✓' if r['direction'] == 'better' else '✗'}"
             if (condition, c) in circular:

@@ -202,7 +202,6 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
 
 
 def _fmt(mean: float, ci: float, digits: int = 4) -> str:
-    if not np.isfinite(mean):
-        return "–"
-    text = f"{mean:.{digits}g}"
-    return text if not np.isfinite(ci) else f"{text} ± {ci:.2g}"
+    from lossbench.report.numbers import mean_pm
+
+    return mean_pm(mean, ci, digits)

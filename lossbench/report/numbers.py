@@ -1,0 +1,52 @@
+"""How a number with its uncertainty is written in every table: the half-width (or the
+interval) with two significant digits, and the value to the same decimal place, in fixed
+notation ("132 ± 200", "0.00776 ± 0.00058", "-0.00296 [-0.00362, -0.00230]"), so a reader compares
+like with like and never meets "132.2 ± 2e+02"."""
+
+from __future__ import annotations
+
+import math
+
+#: beyond this many decimals a value is shown in significant digits instead
+MAX_DECIMALS = 12
+
+
+def decimals(half_width: float) -> int | None:
+    """Decimal places that show ``half_width`` with two significant digits; None without one."""
+    if not math.isfinite(half_width) or half_width <= 0:
+        return None
+    return min(MAX_DECIMALS, max(0, 1 - math.floor(math.log10(half_width))))
+
+
+def plain(value: float, digits: int = 4) -> str:
+    """A value without an uncertainty: ``digits`` significant digits, fixed notation where it fits."""
+    if not math.isfinite(value):
+        return "–"
+    if value == 0:
+        return "0"
+    exponent = math.floor(math.log10(abs(value)))
+    if -5 <= exponent < digits + 2:
+        return f"{value:.{max(0, digits - 1 - exponent)}f}"
+    return f"{value:.{digits}g}"
+
+
+def mean_pm(mean: float, half_width: float, digits: int = 4) -> str:
+    """``mean ± half-width`` at the half-width's precision; the mean alone without a half-width."""
+    if not math.isfinite(mean):
+        return "–"
+    d = decimals(half_width)
+    if d is None:
+        return plain(mean, digits)
+    return f"{mean:.{d}f} ± {half_width:.{d}f}"
+
+
+def interval(mean: float, low: float, high: float, sign: bool = True) -> str:
+    """``mean [low, high]`` at the precision of the interval's half-width (signed: a difference)."""
+    if not math.isfinite(mean):
+        return "–"
+    d = decimals((high - low) / 2) if math.isfinite(low) and math.isfinite(high) else None
+    if d is None:
+        return plain(mean, 3)
+    s = "+" if sign else ""
+    mean, low, high = (v + 0.0 if round(v, d) else 0.0 for v in (mean, low, high))  # no "-0.00"
+    return f"{mean:{s}.{d}f} [{low:{s}.{d}f}, {high:{s}.{d}f}]"
