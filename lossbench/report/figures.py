@@ -28,8 +28,9 @@ def training_curves(history: pd.DataFrame, path: Path) -> None:
     sns.set_theme(style="whitegrid", font_scale=0.9)
     history = history.assign(panel=history["model"] + " · " + history["split"])
     terms = ["total"] + [t for t in dict.fromkeys(history["term"]) if t != "total"]
+    # band: the range over the seeds (a t-interval from two or three seeds reached below zero)
     grid = sns.relplot(data=history, x="epoch", y="value", row="term", col="panel", hue="condition",
-                       kind="line", errorbar=_t_interval, height=2.3, aspect=1.3, row_order=terms,
+                       kind="line", errorbar=("pi", 100), height=2.3, aspect=1.6, row_order=terms,
                        facet_kws={"sharey": "row", "margin_titles": True})
     grid.set_titles(row_template="{row_name}", col_template="{col_name}")
     grid.set_axis_labels("epoch", "per image, unweighted")
@@ -39,8 +40,10 @@ def training_curves(history: pd.DataFrame, path: Path) -> None:
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, integer=True))
             if positive:
                 ax.set_yscale("log")  # the converged tail is a few percent of the first epoch's loss
+    sns.move_legend(grid, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(3, history["condition"].nunique()),
+                    title=None, frameon=False)  # under the panels, not off to the side of a tall column
     grid.figure.suptitle("Loss per term on the training batches and on the validation split\n(validation total: the "
-                         "early-stopping monitor, without adversarial terms; mean over seeds, band: 95% t-interval; "
+                         "early-stopping monitor, without adversarial terms; mean over seeds, band: range over seeds; "
                          "log scale where a term is positive)", y=1.02, fontsize=10)
     files.save_figure(path, grid.figure)
 
@@ -87,13 +90,18 @@ def metric_bars(runs: pd.DataFrame, metrics: list[str], path: Path) -> None:
     long = done.melt(id_vars=["model", "condition", "seed"], value_vars=metrics, var_name="metric")
     long["value"] = long["value"].astype(float)
     sns.set_theme(style="whitegrid", font_scale=0.9)
-    grid = sns.catplot(data=long, x="model", y="value", hue="condition", col="metric", kind="bar",
-                       errorbar=_t_interval, sharey=False, height=3.0, aspect=1.1, col_wrap=min(4, len(metrics)))
+    # bars: the mean; dots: each seed (an interval from a handful of seeds can reach values the
+    # metric cannot take, e.g. SSIM above 1 or a distance below 0; the seeds themselves cannot)
+    grid = sns.catplot(data=long, x="model", y="value", hue="condition", col="metric", kind="bar", errorbar=None,
+                       alpha=0.55, sharey=False, height=3.0, aspect=1.1, col_wrap=min(4, len(metrics)))
+    order = list(dict.fromkeys(long["condition"]))
     for ax, metric in zip(grid.axes.flat, metrics):
+        sns.stripplot(data=long[long["metric"] == metric], x="model", y="value", hue="condition", hue_order=order,
+                      dodge=True, jitter=False, size=3.5, palette=["0.15"] * len(order), legend=False, ax=ax)
         arrow = "↑ better" if METRICS[column_metric(metric)].higher_is_better else "↓ better"
         ax.set_title(f"{metric} ({arrow})")
         ax.tick_params(axis="x", rotation=30)
-    grid.figure.suptitle("Test metrics (mean over seeds, bars: 95% t-interval)"
+    grid.figure.suptitle("Test metrics (bars: mean over seeds; dots: each seed; intervals: summary.md)"
                          + ("; ⚑: a run of this condition is flagged, see summary.md" if flagged else ""), y=1.02)
     files.save_figure(path, grid.figure)
 
@@ -108,8 +116,8 @@ def recon_grid(out_dir: Path, runs: pd.DataFrame, path: Path) -> None:
     conditions = list(dict.fromkeys(runs["condition"]))
     originals = _originals(out_dir)
     flagged = _flagged(runs)
-    fig, axes = plt.subplots(len(models), 1, figsize=(8, 0.9 * (len(conditions) + 1) * len(models) + 0.5), squeeze=False)
-    for ax, model in zip(axes[:, 0], models):
+    tiles = []
+    for model in models:
         rows, labels = [], []
         if originals is not None:
             rows.append(originals)
@@ -120,14 +128,19 @@ def recon_grid(out_dir: Path, runs: pd.DataFrame, path: Path) -> None:
                 continue
             rows.append(torch.load(Path(out_dir) / "runs" / match.iloc[0]["run_id"] / "recon_fixed.pt", weights_only=True))
             labels.append(c + (" ⚑" if (model, c) in flagged else ""))
+        tiles.append((model, _tile(rows), labels, rows[0].shape[-2] + 1))
+    # the figure as tall as the images need: a taller one left a blank band under the title
+    width = 6.5  # inches of image; the labels take the rest
+    heights = [width * t.shape[0] / t.shape[1] + 0.35 for _, t, _, _ in tiles]
+    fig, axes = plt.subplots(len(tiles), 1, figsize=(width + 2.5, sum(heights) + 0.4), squeeze=False,
+                             gridspec_kw={"height_ratios": heights}, layout="constrained")
+    for ax, (model, tile, labels, side) in zip(axes[:, 0], tiles):
         ax.grid(False)
-        ax.imshow(_tile(rows), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        side = rows[0].shape[-2] + 1
+        ax.imshow(tile, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         ax.set_yticks([side * i + side / 2 for i in range(len(labels))], labels)
         ax.set_xticks([])
         ax.set_title(model, loc="left")
-    fig.suptitle("Reconstructions of the same test images", y=1.0)
-    fig.tight_layout()
+    fig.suptitle("Reconstructions of the same test images (the lowest finished seed)")
     files.save_figure(path, fig)
 
 
