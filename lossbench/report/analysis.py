@@ -231,7 +231,10 @@ def distortion_perception(agg: pd.DataFrame, distortion: str, perception: str, f
                     ms=7, capsize=3, label=label, mfc="white" if i not in front else palette[r["condition"]])
     fx = ok.loc[front, distortion].to_numpy()
     fy = ok.loc[front, perception].to_numpy()
-    ax.plot(fx, fy, "k--", linewidth=1, label="Pareto front (filled markers)")
+    if len(front) > 1:
+        ax.plot(fx, fy, "k--", linewidth=1, label="Pareto front (filled markers)")
+    else:  # one cell beats every other on both axes: no front to draw, so the legend says so
+        ax.plot([], [], " ", label="Pareto front: one cell (filled marker)\nbeats every other on both axes")
     arrow = lambda c: "↑ better" if higher_is_better(c) else "↓ better"  # noqa: E731
     ax.set_xlabel(f"{distortion} ({arrow(distortion)}): distortion")
     ax.set_ylabel(f"{perception} ({arrow(perception)}): distance to real images")

@@ -49,7 +49,8 @@ def build_report(out_dir: str | Path) -> list[Path]:
     tau = metric_agreement(agg, columns)
     if len(agg) >= 3 and len(columns) >= 2:
         files.write_csv(out_dir / "metric_agreement.csv", tau.reset_index(names="metric"))
-        agreement_heatmap(tau, len(agg), figures / "metric_agreement.png")
+        valued = int(agg[[c for c in columns if c in agg]].notna().any(axis=1).sum())  # a skipped cell has no values
+        agreement_heatmap(tau, valued, figures / "metric_agreement.png")
     perception = options.get("perception") or next((c for c in columns if c.endswith("-recon")), None)
     distortion = options.get("distortion") or "mse"
     if perception and distortion in columns and perception in agg:

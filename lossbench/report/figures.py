@@ -129,16 +129,10 @@ def recon_grid(out_dir: Path, runs: pd.DataFrame, path: Path) -> None:
             rows.append(torch.load(Path(out_dir) / "runs" / match.iloc[0]["run_id"] / "recon_fixed.pt", weights_only=True))
             labels.append(c + (" ⚑" if (model, c) in flagged else ""))
         tiles.append((model, _tile(rows), labels, rows[0].shape[-2] + 1))
-    # the figure as tall as the images need: a taller one left a blank band under the title
-    width = 6.5  # inches of image; the labels take the rest
-    heights = [width * t.shape[0] / t.shape[1] + 0.35 for _, t, _, _ in tiles]
-    fig, axes = plt.subplots(len(tiles), 1, figsize=(width + 2.5, sum(heights) + 0.4), squeeze=False,
-                             gridspec_kw={"height_ratios": heights}, layout="constrained")
-    for ax, (model, tile, labels, side) in zip(axes[:, 0], tiles):
-        ax.grid(False)
+    fig, axes = _image_panels([tile for _, tile, _, _ in tiles])
+    for ax, (model, tile, labels, side) in zip(axes, tiles):
         ax.imshow(tile, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         ax.set_yticks([side * i + side / 2 for i in range(len(labels))], labels)
-        ax.set_xticks([])
         ax.set_title(model, loc="left")
     fig.suptitle("Reconstructions of the same test images (the lowest finished seed)")
     files.save_figure(path, fig)
@@ -182,8 +176,8 @@ def gallery(out_dir: Path, runs: pd.DataFrame, metric: str, flagged: set, path: 
     originals = _originals(out_dir)
     models = [m for m in dict.fromkeys(runs["model"]) if any(k[0] == m for k in reps)]  # the study's order
     conditions = [c for c in dict.fromkeys(runs["condition"]) if any(k[1] == c for k in reps)]
-    fig, axes = plt.subplots(len(models), 1, figsize=(9, 1.05 * (len(conditions) + 1) * len(models) + 0.6), squeeze=False)
-    for ax, model in zip(axes[:, 0], models):
+    panels = []
+    for model in models:
         rows, labels, scores = ([originals], ["input"], [None]) if originals is not None else ([], [], [])
         for c in conditions:
             r = reps.get((model, c))
@@ -195,43 +189,52 @@ def gallery(out_dir: Path, runs: pd.DataFrame, metric: str, flagged: set, path: 
             rows.append(recon)
             labels.append(c + (" ⚑" if (model, c) in flagged else ""))
             scores.append(per_image[metric].to_numpy()[: len(recon)] if per_image is not None and metric in per_image else None)
-        if not rows:
-            continue
-        ax.grid(False)
-        ax.imshow(_tile(rows), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        h, w = rows[0].shape[-2] + 1, rows[0].shape[-1] + 1
-        for i, s in enumerate(scores):
-            if s is None:
-                continue
-            for j, v in enumerate(s):
-                ax.text(j * w + w - 2, i * h + h - 2, f"{v:.3g}", color="yellow", fontsize=5.5, ha="right", va="bottom")
-        ax.set_yticks([h * i + h / 2 for i in range(len(labels))], labels)
-        ax.set_xticks([])
-        ax.set_title(f"{model} (each tile: its {metric} {arrow})", loc="left", fontsize=9)
-    fig.suptitle("The same test images under every condition (lowest finished seed)", y=1.0)
-    fig.tight_layout()
-    files.save_figure(path, fig)
+        if rows:
+            panels.append((model, rows, labels, scores))
+    if panels:
+        fig, axes = _image_panels([_tile(rows) for _, rows, _, _ in panels])
+        for ax, (model, rows, labels, scores) in zip(axes, panels):
+            ax.imshow(_tile(rows), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            h, w = rows[0].shape[-2] + 1, rows[0].shape[-1] + 1
+            for i, s in enumerate(scores):
+                for j, v in enumerate(s if s is not None else []):
+                    ax.text(j * w + w - 2, i * h + h - 2, f"{v:.3g}", color="yellow", fontsize=5.5, ha="right", va="bottom")
+            ax.set_yticks([h * i + h / 2 for i in range(len(labels))], labels)
+            ax.set_title(f"{model} (each tile: its {metric} {arrow})", loc="left", fontsize=9)
+        fig.suptitle("The same test images under every condition (lowest finished seed)")
+        files.save_figure(path, fig)
 
     ordered = [(m, c) for m in models for c in conditions if (m, c) in reps]
     cells = [(key, torch.load(Path(out_dir) / "runs" / reps[key]["run_id"] / "recon_worst.pt", weights_only=True))
              for key in ordered if (Path(out_dir) / "runs" / reps[key]["run_id"] / "recon_worst.pt").is_file()]
     if not cells:
         return
-    fig, axes = plt.subplots(len(cells), 1, figsize=(9, 1.35 * len(cells) + 0.6), squeeze=False)
-    for ax, ((model, c), worst) in zip(axes[:, 0], cells):
-        ax.grid(False)
-        ax.imshow(_tile([worst["input"], worst["recon"]]), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    tiles = [_tile([worst["input"], worst["recon"]]) for _, worst in cells]
+    fig, axes = _image_panels(tiles, caption=0.3)
+    for ax, tile, ((model, c), worst) in zip(axes, tiles, cells):
+        ax.imshow(tile, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         w = worst["input"].shape[-1] + 1
         h = worst["input"].shape[-2] + 1
         for j, (idx, v) in enumerate(zip(worst["indices"].tolist(), worst["values"].tolist())):
-            ax.text(j * w + w / 2, 2 * h + 1, f"#{idx}: {v:.3g}", fontsize=5.5, ha="center", va="top")
+            # two short lines under each column: one line of both overlapped its neighbours
+            ax.text(j * w + w / 2, 2 * h + 1, f"#{idx}\n{v:.3g}", fontsize=6, ha="center", va="top", linespacing=1.1)
         ax.set_yticks([h / 2, h * 1.5], ["input", "recon"])
-        ax.set_xticks([])
         ax.set_title(f"{model} / {c}{' ⚑' if (model, c) in flagged else ''}: worst {len(worst['indices'])} test images "
-                     f"by {worst['metric']}", loc="left", fontsize=8.5)
-    fig.suptitle("The worst reconstructions of each condition (lowest finished seed)", y=1.0)
-    fig.tight_layout()
+                     f"by {worst['metric']} (#: test index)", loc="left", fontsize=8.5)
+    fig.suptitle("The worst reconstructions of each condition (lowest finished seed)")
     files.save_figure(worst_path, fig)
+
+
+def _image_panels(tiles: list[np.ndarray], width: float = 6.5, caption: float = 0.0):
+    """A figure of one panel per image tile, each as tall as its tile needs at ``width`` inches
+    (plus ``caption`` inches under it): a fixed height per row left blank bands."""
+    heights = [width * t.shape[0] / t.shape[1] + 0.35 + caption for t in tiles]
+    fig, axes = plt.subplots(len(tiles), 1, figsize=(width + 2.5, sum(heights) + 0.4), squeeze=False,
+                             gridspec_kw={"height_ratios": heights}, layout="constrained")
+    for ax in axes[:, 0]:
+        ax.grid(False)
+        ax.set_xticks([])
+    return fig, list(axes[:, 0])
 
 
 def _flagged(runs: pd.DataFrame) -> set[tuple[str, str]]:
