@@ -71,3 +71,19 @@ def test_numbers_in_tables_share_the_uncertainty_s_precision():
     assert interval(-0.00296, -0.00362, -0.0023) == "-0.00296 [-0.00362, -0.00230]"
     assert interval(-0.001, -0.16, 0.16) == "+0.00 [-0.16, +0.16]"
     assert plain(1234567.0) == "1.235e+06" and plain(0.843, 3) == "0.843"
+
+
+def test_the_latent_figures_skip_a_collapsed_seed():
+    import pandas as pd
+
+    from lossbench.flags import Flag
+    from lossbench.report.latent_figures import _representatives
+
+    collapsed = [Flag("collapsed-posterior", "collapsed posterior: no active latent unit")]
+    runs = pd.DataFrame([
+        {"run_id": "a", "model": "vae", "condition": "l2", "seed": 0, "status": "done", "flags": collapsed},
+        {"run_id": "b", "model": "vae", "condition": "l2", "seed": 1, "status": "done", "flags": []},
+        {"run_id": "c", "model": "ae", "condition": "l2", "seed": 0, "status": "done", "flags": collapsed},
+    ])
+    picked = {r["model"]: (r["run_id"], r["all_collapsed"]) for r in _representatives(runs)}
+    assert picked == {"vae": ("b", False), "ae": ("c", True)}

@@ -33,15 +33,26 @@ def file_part(label: str) -> str:
 
     return re.sub(r"[^A-Za-z0-9_.-]", "_", label).lstrip(".") or "_"
 
+#: a run flagged so is not drawn as its model's latent space while a healthy seed exists
+COLLAPSED = ("collapsed-posterior", "collapsed-output")
+
+
 def _representatives(runs: pd.DataFrame) -> list[pd.Series]:
-    """Per model: its run of the first condition with the lowest finished seed."""
+    """Per model: its run of the first condition with the lowest finished seed that is not
+    flagged collapsed (a collapsed code space says nothing about the model's); ``all_collapsed``
+    is set when every seed is."""
     done = runs[runs["status"] == "done"].sort_values("seed")
     first = list(dict.fromkeys(runs["condition"]))[0] if not runs.empty else None
     out = []
     for model in dict.fromkeys(done["model"]):
         match = done[(done["model"] == model) & (done["condition"] == first)]
-        if not match.empty:
-            out.append(match.iloc[0])
+        if match.empty:
+            continue
+        healthy = [not any(getattr(f, "kind", None) in COLLAPSED for f in (flags if isinstance(flags, list) else []))
+                   for flags in match["flags"]]
+        pick = match[healthy].iloc[0].copy() if any(healthy) else match.iloc[0].copy()
+        pick["all_collapsed"] = not any(healthy)
+        out.append(pick)
     return out
 
 
@@ -136,7 +147,8 @@ def traversals(out_dir: Path, runs: pd.DataFrame, figures: Path) -> list[Path]:
             ax.set_ylabel("z2: 1st to 99th percentile")
             ax.set_xticks([])
             ax.set_yticks([])
-        fig.suptitle(f"{r['model']}: one code coordinate fixed, the other two swept ({r['condition']}, seed {r['seed']})",
+        fig.suptitle(f"{r['model']}: one code coordinate fixed, the other two swept ({r['condition']}, seed {r['seed']}"
+                     + ("; every seed of this cell is flagged collapsed" if r.get("all_collapsed") else "") + ")",
                      fontsize=10)
         fig.tight_layout()
         path = figures / f"latent_traversal_{file_part(r['model'])}.png"
