@@ -87,3 +87,28 @@ def test_the_latent_figures_skip_a_collapsed_seed():
     ])
     picked = {r["model"]: (r["run_id"], r["all_collapsed"]) for r in _representatives(runs)}
     assert picked == {"vae": ("b", False), "ae": ("c", True)}
+
+
+def test_a_check_can_compare_conditions(cli, write_study, tmp_path, lb_cache):
+    import pandas as pd
+
+    checks = [{"claim": "bce beats l2 on mse", "compare": "conditions", "metric": "mse", "better": "bce", "than": "l2"},
+              {"claim": "l2 beats bce on mse", "compare": "conditions", "metric": "mse", "better": "l2", "than": "bce",
+               "model": "ae-mlp"}]
+    study = write_study({"seeds": [0, 1, 2], "report": {"recon_images": 4, "checks": checks}})
+    code, _, err = cli("run", study, "--out", tmp_path / "o", env={"LOSSBENCH_CACHE": str(lb_cache)})
+    assert code == 0, err
+    text = (tmp_path / "o" / "checks.md").read_text()
+    runs = pd.read_csv(tmp_path / "o" / "summary.csv")
+    bce, l2 = (runs.loc[runs["condition"] == c, "mse"].mean() for c in ("bce", "l2"))
+    first, second = ("PASS", "FAIL") if bce < l2 else ("FAIL", "PASS")  # the two claims are opposite: one passes
+    rows = [line for line in text.splitlines() if line.startswith("| **")]
+    assert len(rows) == 2 and f"**{first}" in rows[0] and f"**{second}" in rows[1]
+    assert "| model ae-mlp |" in rows[0] and "| bce |" in rows[0] and "| l2 |" in rows[0]
+    # a condition named where a model belongs, and the reverse, are one line each
+    bad = write_study({"report": {"checks": [{**checks[0], "compare": "models"}]}}, name="bad.yaml")
+    code, _, err = cli("run", bad, "--out", tmp_path / "b")
+    assert code == 2 and "report.checks[0].better: 'bce' is not a model label" in err and "compare: conditions" in err
+    bad = write_study({"report": {"checks": [{**checks[0], "model": "vae"}]}}, name="bad2.yaml")
+    code, _, err = cli("run", bad, "--out", tmp_path / "b")
+    assert code == 2 and "report.checks[0].model: 'vae' is not a model label" in err

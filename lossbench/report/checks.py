@@ -23,12 +23,16 @@ def evaluate_checks(checks: list[dict], runs: pd.DataFrame) -> pd.DataFrame:
     done = runs[runs["status"] == "done"]
     rows = []
     for check in checks:
-        conditions = [check["condition"]] if check.get("condition") else list(dict.fromkeys(runs["condition"]))
+        # compare: models (the default): two models within each condition; conditions: two conditions within each model
+        by_condition = check.get("compare", "models") == "models"
+        fixed, varied = ("condition", "model") if by_condition else ("model", "condition")
+        scope = [check[fixed]] if check.get(fixed) else list(dict.fromkeys(runs[fixed]))
         column = check["metric"]
         other = check.get("than_metric") or column
-        for condition in conditions:
-            a = done[(done["model"] == check["better"]) & (done["condition"] == condition)]
-            b = done[(done["model"] == check["than"]) & (done["condition"] == condition)]
+        for within in scope:
+            a = done[(done[varied] == check["better"]) & (done[fixed] == within)]
+            b = done[(done[varied] == check["than"]) & (done[fixed] == within)]
+            condition = within if by_condition else f"model {within}"
             va = pd.to_numeric(a.get(column, pd.Series(dtype=float)), errors="coerce").dropna()
             vb = pd.to_numeric(b.get(other, pd.Series(dtype=float)), errors="coerce").dropna()
             row = {"claim": check["claim"], "condition": condition, "metric": column, "than_metric": other,
@@ -83,13 +87,14 @@ def checks_markdown(study_name: str, table: pd.DataFrame, scope: list[str] | Non
         return mean_pm(m, c)
 
     lines = [f"# {study_name}: checks", "",
-             "Each check: on the metric, the first model should beat the second (mean over finished seeds, "
+             "Each check: on the metric, the first model (or condition, `compare: conditions`) should beat the second, "
+             "within the condition (or model) of its row (mean over finished seeds, "
              "± half-width of the 95% t-interval; ↓ lower or ↑ higher is better). *Seeds agree*: in how many "
              "seeds the comparison goes the same way; *paired difference*: first minus second on the same seed, "
              "with its 95% t-interval. *(within noise)*: that interval contains 0, so the seeds cannot tell the two "
              "apart, whichever way the means fall. A FAIL is a measurement too.", "",
              *(["**Scope**: each result holds for what was run, and no further:", "", *scope, ""] if scope else []),
-             "| result | claim | condition | metric | model | value | vs model | value | seeds agree | paired difference |",
+             "| result | claim | within | metric | better | value | than | value | seeds agree | paired difference |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.to_dict("records"):
         arrow = "↓" if lower_is_better(r["metric"]) else "↑"

@@ -70,10 +70,14 @@ class CheckSpec(BaseModel):
     claim: str
     metric: str = Field(description="a summary column (mse, fd-judge-samples, ...), a Fréchet metric of another "
                                     "random-code scheme (fd-judge-uniform, -prior, -aggregate), or rate, distortion, active_units")
-    better: str = Field(description="the model label that should score better")
-    than: str = Field(description="the model label it is compared with")
-    than_metric: str | None = Field(None, description="the second model's column, if another (default: metric)")
-    condition: str | None = Field(None, description="one condition (default: each condition)")
+    compare: Literal["models", "conditions"] = Field("models", description="models: better and than are model labels, "
+                                                     "compared within each condition; conditions: they are conditions "
+                                                     "(\"bce beats l2\"), compared within each model")
+    better: str = Field(description="the model label (or condition, with compare: conditions) that should score better")
+    than: str = Field(description="the model label (or condition) it is compared with")
+    than_metric: str | None = Field(None, description="the second one's column, if another (default: metric)")
+    condition: str | None = Field(None, description="compare: models: one condition (default: each condition)")
+    model: str | None = Field(None, description="compare: conditions: one model label (default: each model)")
 
 
 class ReportSpec(BaseModel):
@@ -386,13 +390,22 @@ def _validate(raw: dict, source: str) -> StudySpec:
     for k, check in enumerate(spec.report.checks):
         with found.each():
             where = f"report.checks[{k}]"
+            names, kind = (labels, "model label") if check.compare == "models" else (spec.conditions, "condition")
             for key in ("better", "than"):
-                if getattr(check, key) not in labels:
-                    _fail(source, f"{where}.{key}", f"'{getattr(check, key)}' is not a model label of this study"
-                          f"{did_you_mean(getattr(check, key), labels)}")
-            if check.condition is not None and check.condition not in spec.conditions:
-                _fail(source, f"{where}.condition", f"'{check.condition}' is not a condition of this study"
-                      f"{did_you_mean(check.condition, spec.conditions)}")
+                if getattr(check, key) not in names:
+                    _fail(source, f"{where}.{key}", f"'{getattr(check, key)}' is not a {kind} of this study"
+                          f"{did_you_mean(getattr(check, key), names)}"
+                          + (" (compare: conditions compares conditions)" if check.compare == "models"
+                             and getattr(check, key) in spec.conditions else ""))
+            scope_key, scope, scope_kind = (("condition", spec.conditions, "condition") if check.compare == "models"
+                                            else ("model", labels, "model label"))
+            other_key = "model" if scope_key == "condition" else "condition"
+            if getattr(check, other_key) is not None:
+                _fail(source, f"{where}.{other_key}", f"not used with compare: {check.compare}; use {scope_key}")
+            value = getattr(check, scope_key)
+            if value is not None and value not in scope:
+                _fail(source, f"{where}.{scope_key}", f"'{value}' is not a {scope_kind} of this study"
+                      f"{did_you_mean(value, scope)}")
             for key in ("metric", "than_metric"):
                 column = getattr(check, key)
                 if column is not None and not known_column(column, spec.metrics):
