@@ -107,8 +107,9 @@ class EvalContext:
                 "real_statistics_key": self.bank.real_key(entry.features),
             }
             if entry.statistic == "fd" and n < extractor.dim:
-                prov["warning"] = (f"N = {n} is below the feature dimension {extractor.dim}: the covariance is "
-                                   f"rank-deficient and the value is biased upward; compare only at equal N")
+                small = (f"N = {n} is below the feature dimension {extractor.dim}: the covariance is "
+                         f"rank-deficient and the value is biased upward; compare only at equal N")
+                prov["warning"] = "; ".join(w for w in (prov.get("warning"), small) if w)
         self.provenance[name] = prov
 
     # what the bank holds, under the names the rest of lossbench and the tests use

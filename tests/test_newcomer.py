@@ -112,3 +112,25 @@ def test_a_check_can_compare_conditions(cli, write_study, tmp_path, lb_cache):
     bad = write_study({"report": {"checks": [{**checks[0], "model": "vae"}]}}, name="bad2.yaml")
     code, _, err = cli("run", bad, "--out", tmp_path / "b")
     assert code == 2 and "report.checks[0].model: 'vae' is not a model label" in err
+
+
+def test_a_domain_classifier_that_cannot_classify_is_a_warning(tmp_path):
+    """Random labels: nothing to learn, so held-out accuracy sits near chance and the provenance
+    (shown next to fd-domain in summary.md) carries a warning; a classifier above the bar carries none."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from lossbench.metrics.domain import ACCURACY_WARNING, DomainFeatures
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(300, 1, 16, 16, generator=g)
+    y = torch.randint(0, 4, (300,), generator=g)
+    data = SimpleNamespace(train_x=x[:240], train_y=y[:240], test_x=x[240:], test_y=y[240:],
+                           identity={"name": "imagefolder", "sha256": "0" * 64, "n_train": 240, "n_test": 60})
+    features = DomainFeatures(data, cache=tmp_path)
+    acc = features.card["held_out_accuracy"]
+    assert acc < ACCURACY_WARNING
+    assert "below 80%" in features.provenance["warning"] and "4 classes, chance 25%" in features.provenance["warning"]
+    features.card["held_out_accuracy"] = 0.95
+    assert "warning" not in features.provenance

@@ -22,6 +22,8 @@ from lossbench.weights import cache_dir, cached_card, content_sha256, portable, 
 RECIPE = {"version": 1, "epochs": 20, "batch_size": 128, "lr": 1e-3, "seed": 0, "shift_pixels": 2,
           "architecture": "conv32-conv64-fc128 (3x3 convs, 2x2 max-pools, dropout 0.25 before the head)"}
 MNIST_ACCURACY_REQUIRED = 0.985
+#: below this held-out accuracy (any dataset) the summary warns next to fd-domain
+ACCURACY_WARNING = 0.8
 
 
 class DomainNet(nn.Module):
@@ -119,11 +121,18 @@ class DomainFeatures:
         note = ""
         if self.card["dataset"].startswith("mnist") and acc < MNIST_ACCURACY_REQUIRED:
             note = f" (below the {MNIST_ACCURACY_REQUIRED:.1%} asked of an MNIST classifier)"
+        classes = int(self.model.head[-1].out_features)
+        warning = None
+        if acc < ACCURACY_WARNING:
+            warning = (f"the domain classifier reaches {acc:.1%} held-out accuracy on {self.card['dataset']} "
+                       f"({classes} classes, chance {1 / classes:.0%}), below {ACCURACY_WARNING:.0%}: its "
+                       f"features may not capture what tells this dataset's images apart, so fd-domain says little here")
         return {"network": f"lossbench domain classifier, recipe v{RECIPE['version']}, penultimate 128-d features",
                 "weights": portable(self.path, self.cache), "weights_sha256": self.card["sha256"],
                 "weights_content_sha256": self.card.get("content_sha256") or content_sha256(self.model.state_dict()),
                 "trained_on": f"{self.card['dataset']} train split ({self.card['n_train']} images)",
-                "held_out_accuracy": f"{acc:.4f}{note}", "input": "images in [0, 1] as they are"}
+                "held_out_accuracy": f"{acc:.4f}{note}", "input": "images in [0, 1] as they are",
+                **({"warning": warning} if warning else {})}
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
