@@ -81,11 +81,32 @@ def write_csv(path: str | os.PathLike, frame) -> None:
         frame.to_csv(tmp, index=False)
 
 
+#: formats save_figure writes (path's suffix is replaced by each); set per report by figure_formats()
+_FIGURE_FORMATS: tuple[str, ...] = ("png",)
+
+
+@contextlib.contextmanager
+def figure_formats(formats):
+    """Within the block, every save_figure writes each of ``formats`` (png, pdf, svg)."""
+    global _FIGURE_FORMATS
+    previous, _FIGURE_FORMATS = _FIGURE_FORMATS, tuple(dict.fromkeys(formats))
+    try:
+        yield
+    finally:
+        _FIGURE_FORMATS = previous
+
+
 def save_figure(path: str | os.PathLike, fig, dpi: int = 120) -> None:
+    """The figure in each format of figure_formats() (``path``'s suffix replaced): PNG; PDF with
+    its fonts embedded as TrueType (Type 42, so a journal's checker finds no Type 3 font); SVG
+    with text as paths. No creation date in PDF or SVG, so a re-run writes the same bytes."""
     import matplotlib.pyplot as plt
 
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    metadata = {"png": None, "pdf": {"CreationDate": None, "Producer": None}, "svg": {"Date": None}}
+    with plt.rc_context({"pdf.fonttype": 42, "svg.fonttype": "path", "svg.hashsalt": "lossbench"}):
+        for fmt in _FIGURE_FORMATS:
+            with atomic_path(Path(path).with_suffix(f".{fmt}")) as tmp:
+                fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=fmt, metadata=metadata[fmt])
     plt.close(fig)
 
 

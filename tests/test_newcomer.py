@@ -134,3 +134,22 @@ def test_a_domain_classifier_that_cannot_classify_is_a_warning(tmp_path):
     assert "below 80%" in features.provenance["warning"] and "4 classes, chance 25%" in features.provenance["warning"]
     features.card["held_out_accuracy"] = 0.95
     assert "warning" not in features.provenance
+
+
+def test_figures_in_the_formats_asked_for_with_one_palette(cli, write_study, tmp_path, lb_cache):
+    from lossbench.report.palette import condition_palette
+
+    study = write_study({"report": {"recon_images": 4, "figure_formats": ["png", "pdf", "svg"]}})
+    code, _, err = cli("run", study, "--out", tmp_path / "o", env={"LOSSBENCH_CACHE": str(lb_cache)})
+    assert code == 0, err
+    figures = tmp_path / "o" / "figures"
+    for name in ("metrics", "training_curves", "recon_grid"):
+        assert {(figures / f"{name}.{fmt}").is_file() for fmt in ("png", "pdf", "svg")} == {True}, name
+    pdf = (figures / "metrics.pdf").read_bytes()
+    assert b"/FontFile2" in pdf and b"/Type3" not in pdf  # TrueType fonts embedded, no Type 3
+    assert b"CreationDate" not in pdf  # a re-run writes the same bytes
+    assert (figures / "metrics.svg").read_text().lstrip().startswith("<?xml")
+    # the same condition keeps its colour whatever else a figure shows
+    assert condition_palette(["l2", "bce"])["l2"] == condition_palette(["l2", "bce", "mix"])["l2"]
+    code, _, err = cli("run", write_study({"report": {"figure_formats": ["jpg"]}}, name="b.yaml"), "--out", tmp_path / "b")
+    assert code == 2 and "report.figure_formats[0]" in err

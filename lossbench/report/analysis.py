@@ -209,7 +209,8 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i])
 
 
-def distortion_perception(agg: pd.DataFrame, distortion: str, perception: str, flagged: set, path: Path) -> None:
+def distortion_perception(agg: pd.DataFrame, distortion: str, perception: str, flagged: set, path: Path,
+                          palette: dict | None = None) -> None:
     """One point per cell with 95% t-interval bars on both axes; the Pareto front drawn."""
     if distortion not in agg or perception not in agg:
         return
@@ -223,7 +224,10 @@ def distortion_perception(agg: pd.DataFrame, distortion: str, perception: str, f
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
     models = list(dict.fromkeys(ok["model"]))
     markers = dict(zip(models, "osD^vP*X"))
-    palette = dict(zip(dict.fromkeys(ok["condition"]), sns.color_palette("tab10", ok["condition"].nunique())))
+    if palette is None:
+        from lossbench.report.palette import condition_palette
+
+        palette = condition_palette(list(ok["condition"]))
     for i, r in ok.iterrows():
         label = f"{r['model']} / {r['condition']}" + (" ⚑" if (r["model"], r["condition"]) in flagged else "")
         ax.errorbar(r[distortion], r[perception], xerr=np.nan_to_num(r[f"{distortion}_ci"]),

@@ -14,7 +14,7 @@ from lossbench.report.analysis import (agreement_heatmap, distortion_perception,
 from lossbench.report.checks import checks_markdown, evaluate_checks, scope_lines
 from lossbench.report.collect import collect_history, collect_runs, read_manifest
 from lossbench.report.context import circular_cells
-from lossbench.report.figures import discriminator_curves, gallery, metric_bars, recon_grid, training_curves
+from lossbench.report.figures import condition_palette, discriminator_curves, gallery, metric_bars, recon_grid, training_curves
 from lossbench.report.latent_figures import latent_figures
 from lossbench.report.rate_distortion import rate_distortion_report
 from lossbench.report.tables import aggregate, flagged_cells, summary_csv, summary_markdown
@@ -46,6 +46,22 @@ def build_report(out_dir: str | Path) -> list[Path]:
     files.write_text(written[1], summary_markdown(manifest, runs, comparisons, circular))
     files.write_text(written[2], summary_tex(agg, columns, flagged, manifest["study"], circular))
     figures = out_dir / "figures"
+    with files.figure_formats(options.get("figure_formats") or ["png"]):
+        written += _figures(out_dir, runs, manifest, agg, columns, metrics, flagged, options, figures, conditions)
+    checks = options.get("checks")
+    if checks:
+        written.append(out_dir / "checks.md")
+        files.write_text(written[-1], checks_markdown(manifest.get("study", out_dir.name), evaluate_checks(checks, runs),
+                                                      scope_lines(out_dir, runs)))
+    formats = options.get("figure_formats") or ["png"]
+    written += sorted(p for fmt in formats for p in figures.glob(f"*.{fmt}"))
+    return written
+
+
+def _figures(out_dir: Path, runs, manifest, agg, columns, metrics, flagged, options, figures: Path, conditions) -> list[Path]:
+    """Every figure of the report, each condition in the same colour throughout (condition_palette);
+    returns the Markdown pages written with them (rate_distortion.md)."""
+    palette = condition_palette(conditions)
     tau = metric_agreement(agg, columns)
     if len(agg) >= 3 and len(columns) >= 2:
         files.write_csv(out_dir / "metric_agreement.csv", tau.reset_index(names="metric"))
@@ -54,23 +70,16 @@ def build_report(out_dir: str | Path) -> list[Path]:
     perception = options.get("perception") or next((c for c in columns if c.endswith("-recon")), None)
     distortion = options.get("distortion") or "mse"
     if perception and distortion in columns and perception in agg:
-        distortion_perception(agg, distortion, perception, flagged, figures / "distortion_perception.png")
-    training_curves(collect_history(out_dir, manifest, runs=runs), figures / "training_curves.png")
+        distortion_perception(agg, distortion, perception, flagged, figures / "distortion_perception.png", palette)
+    training_curves(collect_history(out_dir, manifest, runs=runs), figures / "training_curves.png", palette)
     discriminator_curves(collect_history(out_dir, manifest, critics=True, runs=runs), figures / "discriminator.png")
-    metric_bars(runs, metrics, figures / "metrics.png")
+    metric_bars(runs, metrics, figures / "metrics.png", palette)
     recon_grid(out_dir, runs, figures / "recon_grid.png")
     scored = next((c for c in columns if METRICS[column_metric(c)].kind == "paired"), None)
     if scored:
         gallery(out_dir, runs, scored, flagged, figures / "gallery.png", figures / "worst.png")
     latent_figures(out_dir, runs, figures)
-    written += [p for p in rate_distortion_report(out_dir, runs, figures) if p.suffix == ".md"]
-    checks = options.get("checks")
-    if checks:
-        written.append(out_dir / "checks.md")
-        files.write_text(written[-1], checks_markdown(manifest.get("study", out_dir.name), evaluate_checks(checks, runs),
-                                                      scope_lines(out_dir, runs)))
-    written += sorted(figures.glob("*.png"))
-    return written
+    return [p for p in rate_distortion_report(out_dir, runs, figures) if p.suffix == ".md"]
 
 
 def _study_options(path: Path, digest: str | None) -> dict:

@@ -16,10 +16,10 @@ import torch  # noqa: E402
 
 from lossbench import files  # noqa: E402
 from lossbench.metrics import METRICS, column_metric  # noqa: E402
-from lossbench.report.stats import mean_ci  # noqa: E402
+from lossbench.report.palette import HATCHES, condition_palette  # noqa: E402,F401
 
 
-def training_curves(history: pd.DataFrame, path: Path) -> None:
+def training_curves(history: pd.DataFrame, path: Path, palette: dict | None = None) -> None:
     """One row per loss term, one column per model and split (training batches, validation
     split), one colour per condition; mean over the seeds still training at that epoch, with
     its 95% t-interval as a band (early-stopped runs end at different epochs)."""
@@ -29,7 +29,9 @@ def training_curves(history: pd.DataFrame, path: Path) -> None:
     history = history.assign(panel=history["model"] + " · " + history["split"])
     terms = ["total"] + [t for t in dict.fromkeys(history["term"]) if t != "total"]
     # band: the range over the seeds (a t-interval from two or three seeds reached below zero)
-    grid = sns.relplot(data=history, x="epoch", y="value", row="term", col="panel", hue="condition",
+    palette = palette or condition_palette(list(history["condition"]))
+    grid = sns.relplot(data=history, x="epoch", y="value", row="term", col="panel", hue="condition", style="condition",
+                       palette=palette, hue_order=[c for c in palette if c in set(history["condition"])],
                        kind="line", errorbar=("pi", 100), height=2.3, aspect=1.6, row_order=terms,
                        facet_kws={"sharey": "row", "margin_titles": True})
     grid.set_titles(row_template="{row_name}", col_template="{col_name}")
@@ -78,7 +80,7 @@ def discriminator_curves(history: pd.DataFrame, path: Path) -> None:
     files.save_figure(path, grid.figure)
 
 
-def metric_bars(runs: pd.DataFrame, metrics: list[str], path: Path) -> None:
+def metric_bars(runs: pd.DataFrame, metrics: list[str], path: Path, palette: dict | None = None) -> None:
     done = runs[runs["status"] == "done"]
     if done.empty:
         return
@@ -86,21 +88,32 @@ def metric_bars(runs: pd.DataFrame, metrics: list[str], path: Path) -> None:
     if not metrics:
         return
     flagged = {c for (m, c) in _flagged(runs)}
+    palette = {(c + " ⚑" if c in flagged else c): colour
+               for c, colour in (palette or condition_palette(list(runs["condition"]))).items()}
     done = done.assign(condition=[c + " ⚑" if c in flagged else c for c in done["condition"]])
     long = done.melt(id_vars=["model", "condition", "seed"], value_vars=metrics, var_name="metric")
     long["value"] = long["value"].astype(float)
     sns.set_theme(style="whitegrid", font_scale=0.9)
     # bars: the mean; dots: each seed (an interval from a handful of seeds can reach values the
     # metric cannot take, e.g. SSIM above 1 or a distance below 0; the seeds themselves cannot)
+    order = [c for c in palette if c in set(long["condition"])]
     grid = sns.catplot(data=long, x="model", y="value", hue="condition", col="metric", kind="bar", errorbar=None,
-                       alpha=0.55, sharey=False, height=3.0, aspect=1.1, col_wrap=min(4, len(metrics)))
-    order = list(dict.fromkeys(long["condition"]))
+                       palette=palette, hue_order=order, alpha=0.55, sharey=False, height=3.0, aspect=1.1,
+                       col_wrap=min(4, len(metrics)))
     for ax, metric in zip(grid.axes.flat, metrics):
+        for container, hatch in zip(ax.containers, HATCHES * 3):  # one container per condition, in hue order
+            for bar in container:
+                bar.set_hatch(hatch)
+                bar.set_edgecolor("0.3")
         sns.stripplot(data=long[long["metric"] == metric], x="model", y="value", hue="condition", hue_order=order,
                       dodge=True, jitter=False, size=3.5, palette=["0.15"] * len(order), legend=False, ax=ax)
         arrow = "↑ better" if METRICS[column_metric(metric)].higher_is_better else "↓ better"
         ax.set_title(f"{metric} ({arrow})")
         ax.tick_params(axis="x", rotation=30)
+    if grid.legend is not None:  # the legend's patches carry the same hatches as the bars
+        for handle, hatch in zip(grid.legend.legend_handles, HATCHES * 3):
+            handle.set_hatch(hatch)
+            handle.set_edgecolor("0.3")
     grid.figure.suptitle("Test metrics (bars: mean over seeds; dots: each seed; intervals: summary.md)"
                          + ("; ⚑: a run of this condition is flagged, see summary.md" if flagged else ""), y=1.02)
     files.save_figure(path, grid.figure)
@@ -152,12 +165,6 @@ def _tile(rows: list[torch.Tensor]) -> np.ndarray:
             arr = img.permute(1, 2, 0).numpy()
             canvas[i * (h + 1) : i * (h + 1) + h, j * (w + 1) : j * (w + 1) + w] = arr if c == 3 else np.repeat(arr, 3, axis=2)
     return canvas
-
-
-def _t_interval(values) -> tuple[float, float]:
-    mean, ci = mean_ci(values)
-    ci = 0.0 if not np.isfinite(ci) else ci
-    return mean - ci, mean + ci
 
 
 def _representative(runs: pd.DataFrame) -> dict[tuple[str, str], pd.Series]:

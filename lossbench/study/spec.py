@@ -96,6 +96,9 @@ class ReportSpec(BaseModel):
                                      "control, paired by seed (e.g. a schedule without the term)")
     distortion: str = Field("mse", description="x axis of the distortion-perception plot: a paired metric")
     perception: str | None = Field(None, description="its y axis: a distribution column (default: the first -recon one)")
+    figure_formats: list[Literal["png", "pdf", "svg"]] = Field(["png"], min_length=1, max_length=3, description=
+                                                              "formats every figure is written in (PDF with its fonts "
+                                                              "embedded, SVG with text as paths)")
 
 
 #: numpy and torch take seeds in [0, 2**32)
