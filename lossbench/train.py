@@ -130,7 +130,7 @@ def _set_rng(state: dict, generator: torch.Generator, device: torch.device) -> N
 
 
 def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: Path, device: torch.device,
-              report: dict, progress_position: int = 1) -> dict:
+              report: dict, progress_position: int = 1, tracker=None) -> dict:
     """Train one run and evaluate it; return what metrics.json holds.
 
     With ``training.early_stopping`` the run trains until its validation loss (every term but
@@ -139,7 +139,7 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
     point instead: the best weights are restored, the terms start, and the stopping rule begins
     anew on the new total (or, with an adversarial term, ``adversarial_epochs`` more epochs, the
     last of which is evaluated)."""
-    run = RunTraining(config, batches, ctx, run_dir, device, report, progress_position)
+    run = RunTraining(config, batches, ctx, run_dir, device, report, progress_position, tracker=tracker)
     for epoch in range(run.first_epoch, run.max_epochs + 1):
         started = time.perf_counter()
         table = train_epoch(run.trained, run.loss, run.optimizer, batches, run.generator, run.step, run.amp,
@@ -157,7 +157,7 @@ class RunTraining:
     seeds' instances from one stacked model."""
 
     def __init__(self, config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: Path, device: torch.device,
-                 report: dict, progress_position: int = 1, resumable: bool = True, bar: bool = True):
+                 report: dict, progress_position: int = 1, resumable: bool = True, bar: bool = True, tracker=None):
         self.run_started = time.perf_counter()
         run_dir.mkdir(parents=True, exist_ok=True)
         self.config, self.batches, self.ctx, self.run_dir, self.device, self.report = config, batches, ctx, run_dir, device, report
@@ -188,6 +188,7 @@ class RunTraining:
         self.failure, self.phase, self.phase_epoch, self.stopped, self.schedule = None, 1, 0, "epochs", {}
         self.ended = False  # the loop ended before max_epochs: converged, failed, or its adversarial epochs done
         self.resumable = resumable
+        self.tracker = tracker  # TensorBoard / MLflow (lossbench.tracking), or None
         self.resume_path = run_dir / RESUME
         saved = read_resume(self.resume_path, config) if resumable else None
         if saved is not None:  # a run killed mid-way goes on from its last finished epoch
@@ -261,6 +262,8 @@ class RunTraining:
                                 **{f"val[{'total' if k == 'monitor' else k}]": v for k, v in val.items()},
                                 "seconds": round(self.train_seconds, 4), **grads})
         self.epoch_recons[epoch] = _recon_grid(model, self.fixed, self.device, self.run_dir, epoch, write=_shown(epoch))
+        if self.tracker is not None:
+            self.tracker.epoch(epoch, steps, self.epoch_rows[-1], self.epoch_recons[epoch], self.fixed)
         if stopping is not None:
             stopping.update(val["monitor"], epoch, self.snapshot)
             if self.bar is not None:
@@ -344,6 +347,8 @@ class RunTraining:
         result["run_seconds"] = round(time.perf_counter() - self.run_started, 3)
         files.write_json(run_dir / "metrics.json", stored.seal(run_dir, result))  # last: the run is finished
         self.resume_path.unlink(missing_ok=True)  # the run is finished: its mid-run state is no longer needed
+        if self.tracker is not None:
+            self.tracker.finish(result)
         return result
 
 

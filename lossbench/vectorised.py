@@ -131,12 +131,14 @@ class StackedSeeds:
 
 
 def train_group(configs: list[dict], batches, ctx, run_dirs: list[Path], device: torch.device, report: dict,
-                progress_position: int = 1) -> list[dict]:
+                progress_position: int = 1, trackers: list | None = None) -> list[dict]:
     """Train the seeds of one model and condition (``configs``, differing only in seed) as one
     stacked model and evaluate each; return each run's metrics.json content."""
     from lossbench.train import RunTraining
 
-    runs = [RunTraining(c, batches, ctx, d, device, report, resumable=False, bar=False) for c, d in zip(configs, run_dirs)]
+    trackers = trackers or [None] * len(configs)
+    runs = [RunTraining(c, batches, ctx, d, device, report, resumable=False, bar=False, tracker=t)
+            for c, d, t in zip(configs, run_dirs, trackers)]
     for d in run_dirs:
         (d / "resume.pt").unlink(missing_ok=True)
     k, first = len(runs), runs[0]

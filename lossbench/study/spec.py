@@ -116,6 +116,11 @@ class StudySpec(BaseModel):
     training: TrainingSpec = TrainingSpec()
     metrics: list[str] = Field(["mse", "l1", "psnr", "ssim"], min_length=1)
     report: ReportSpec = ReportSpec()
+    logging: list[Literal["csv", "tensorboard", "mlflow"]] = Field(["csv"], min_length=1, max_length=3, description=
+                                                                  "where training is logged while it runs: csv (lossbench's "
+                                                                  "own files, always written), tensorboard "
+                                                                  "(DIR/tensorboard/), mlflow ($MLFLOW_TRACKING_URI, else "
+                                                                  "DIR/mlflow.db); the last two need lossbench[tracking]")
 
     @field_validator("name")
     @classmethod
@@ -432,6 +437,13 @@ def _validate(raw: dict, source: str) -> StudySpec:
             if column is not None and not known_column(column, spec.metrics) and key == "perception":
                 _fail(source, f"report.{key}", f"'{column}' is not a column this study computes")
 
+    from lossbench.tracking import missing
+
+    for k, sink in enumerate(spec.logging):
+        with found.each():
+            if missing(sink):
+                _fail(source, f"logging[{k}]", f"{sink} needs the package {missing(sink)}, which is not installed "
+                      f"(pip install 'lossbench[tracking]'), or drop {sink}")
     for k, metric in enumerate(spec.metrics):
         with found.each():
             if metric not in METRICS:

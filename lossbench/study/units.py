@@ -71,16 +71,20 @@ def run_group(session: Session, group: list, progress_position: int = 1) -> list
     side by side as one stacked model. Returns each run's outcome, a key of COUNTS."""
     from lossbench.vectorised import train_group, why_not
 
+    from lossbench.tracking import Tracker
+
     outcomes = {run.run_id: _settle(session, run) for run in group}
     pending = [run for run in group if outcomes[run.run_id] is None]
+    spec = session.study.spec
+    trackers = [Tracker(spec.logging, session.out_dir, spec.name, r.config) for r in pending]
     side_by_side = pending and pending[0].config["training"].get("vectorize_seeds") and why_not(pending[0].config) is None
     if side_by_side:
         results = train_group([r.config for r in pending], session.batches, session.ctx,
                               [session.out_dir / "runs" / r.run_id for r in pending], session.device, session.report,
-                              progress_position=progress_position)
+                              progress_position=progress_position, trackers=trackers)
     else:
         results = [train_run(r.config, session.batches, session.ctx, session.out_dir / "runs" / r.run_id, session.device,
-                             session.report, progress_position=progress_position) for r in pending]
+                             session.report, progress_position=progress_position, tracker=t) for r, t in zip(pending, trackers)]
     for run, result in zip(pending, results):
         outcomes[run.run_id] = "trained"
         if result["status"] != "done":
