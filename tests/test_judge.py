@@ -129,7 +129,7 @@ def test_circular_cells_mark_a_judge_that_shares_the_loss_network():
     control = table.assign(condition="l2+p", baseline="l2+p0", difference=-0.25, ci_low=-0.5, ci_high=-0.1)
     lines = "\n".join(differences_markdown(pd.concat([table, control]), ["fd-judge-recon", "fd-domain-recon"],
                                            circular_cells(conditions, columns)))
-    assert "| m | l2+p | 5 | -0.5 [-1.5, +0.5] | **-5 [-6, -4]** ✓ § |" in lines
-    assert "| m | l2+p *vs control* `l2+p0` | 5 | **-0.25 [-0.5, -0.1]** ✓ | **-0.25 [-0.5, -0.1]** ✓ § |" in lines
+    assert "| m | l2+p | 5 | -0.5 [-1.5, +0.5] | **-5.0 [-6.0, -4.0]** ✓ § |" in lines
+    assert "| m | l2+p *vs control* `l2+p0` | 5 | **-0.25 [-0.50, -0.10]** ✓ | **-0.25 [-0.50, -0.10]** ✓ § |" in lines
     assert "The smallest effect this study could detect" in lines
     assert lines.count("| fd-judge-recon | 5 |") == 1  # the detectable effect pools the baseline rows only
