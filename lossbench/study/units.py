@@ -69,9 +69,8 @@ def run_group(session: Session, group: list, progress_position: int = 1) -> list
     """Train and evaluate the runs of ``group`` that are not finished: one by one, or, for the
     seeds of one condition under ``training.vectorize_seeds`` (:func:`lossbench.vectorised.group_runs`),
     side by side as one stacked model. Returns each run's outcome, a key of COUNTS."""
-    from lossbench.vectorised import train_group, why_not
-
     from lossbench.tracking import Tracker
+    from lossbench.vectorised import train_group, why_not
 
     outcomes = {run.run_id: _settle(session, run) for run in group}
     pending = [run for run in group if outcomes[run.run_id] is None]
