@@ -14,6 +14,7 @@ from lossbench.report.analysis import (agreement_heatmap, distortion_perception,
 from lossbench.report.checks import checks_markdown, evaluate_checks, scope_lines
 from lossbench.report.collect import collect_history, collect_runs, read_manifest
 from lossbench.report.context import circular_cells
+from lossbench.report.html import build_html
 from lossbench.report.figures import condition_palette, discriminator_curves, gallery, metric_bars, recon_grid, training_curves
 from lossbench.report.latent_figures import latent_figures
 from lossbench.report.rate_distortion import rate_distortion_report
@@ -55,6 +56,10 @@ def build_report(out_dir: str | Path) -> list[Path]:
                                                       scope_lines(out_dir, runs)))
     formats = options.get("figure_formats") or ["png"]
     written += sorted(p for fmt in formats for p in figures.glob(f"*.{fmt}"))
+    # the web page embeds each figure once: its PNG, else its SVG (a PDF does not show in an <img>)
+    shown = {p.stem: p for fmt in ("svg", "png") if fmt in formats for p in sorted(figures.glob(f"*.{fmt}"))}
+    scored = next((c for c in columns if METRICS[column_metric(c)].kind == "paired"), None)
+    written.append(build_html(out_dir, runs, spec, [shown[k] for k in sorted(shown)], scored))
     return written
 
 

@@ -1,0 +1,81 @@
+"""DIR/report.html (issue 13 §3): one self-contained page with every table and figure of the
+study, checked as written and, where Chromium is installed, as a real browser renders it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+CHECKS = [{"claim": "bce beats l2", "compare": "conditions", "metric": "mse", "better": "bce", "than": "l2"}]
+
+
+@pytest.fixture(scope="module")
+def study_folder(tmp_path_factory, lb_cache):
+    import os
+
+    import yaml
+
+    from conftest import TINY
+    from lossbench.cli import main
+
+    folder = tmp_path_factory.mktemp("html")
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "seeds": [0, 1, 2], "description": "Does bce beat l2 on tiny images?",
+                                    "report": {"recon_images": 4, "checks": CHECKS}}, sort_keys=False))
+    old = os.environ.get("LOSSBENCH_CACHE")
+    os.environ["LOSSBENCH_CACHE"] = str(lb_cache)
+    try:
+        assert main(["run", str(path), "--out", str(folder / "o")]) == 0
+    finally:
+        if old is None:
+            os.environ.pop("LOSSBENCH_CACHE")
+        else:
+            os.environ["LOSSBENCH_CACHE"] = old
+    return folder / "o"
+
+
+def _tables(markdown_text: str) -> int:
+    """Markdown tables in a page: header rows followed by a |---| rule."""
+    return len(re.findall(r"^\|[^\n]*\n\|[-|: ]+\|\s*$", markdown_text, flags=re.M))
+
+
+def test_the_page_holds_every_table_and_figure_and_nothing_from_the_network(study_folder):
+    page = (study_folder / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "Does bce beat l2 on tiny images?" in page
+    assert not re.search(r'(src|href)="(https?:)?//', page) and "<link" not in page  # self-contained
+    expected = _tables((study_folder / "summary.md").read_text()) + _tables((study_folder / "checks.md").read_text())
+    assert page.count("<table>") == expected and expected >= 3
+    figures = sorted(p.name for p in (study_folder / "figures").glob("*.png"))
+    assert [m for m in re.findall(r'<figure id="fig-([^"]+)"', page)] == figures
+    assert page.index("Paired differences") < page.index("Means over seeds")  # the paired table first
+    tiles = re.findall(r'<img alt="[^"]*reconstruction \d+" title="([^"]+)"', page)
+    assert len(tiles) == 2 * 4 and all(t.startswith("mse ") for t in tiles)  # 2 conditions x 4 images, scored
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def test_a_browser_renders_it(study_folder, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium package)")
+    from PIL import Image, ImageStat
+
+    url = (study_folder / "report.html").resolve().as_uri()
+    flags = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1600"]
+    shot = tmp_path / "shot.png"
+    subprocess.run(flags + [f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True)
+    image = Image.open(shot).convert("L")
+    assert image.size == (1280, 1600)
+    low, high = image.getextrema()
+    assert high - low > 100 and ImageStat.Stat(image).stddev[0] > 10  # text and tables, not a blank page
+    dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120, check=True).stdout
+    page = (study_folder / "report.html").read_text(encoding="utf-8")
+    assert dom.count("<table") == page.count("<table") >= 3
+    assert dom.count("<figure") == len(list((study_folder / "figures").glob("*.png")))
+    sortable = page.count("<th>") - page.count("<tr><th>")  # every header but the gallery's row labels
+    assert sortable > 0 and dom.count('<th title="sort by this column">') == sortable  # the sorting script ran
