@@ -31,3 +31,14 @@ def test_stable_provenance_keeps_the_invocation_that_made_the_results():
     # results that changed stay new even when the rest is kept
     changed = {**new, "result": 2}
     assert files.stable_provenance(old, changed, ("created", "seconds"), unchanged=True) == {**old, "result": 2}
+
+
+def test_written_files_are_as_readable_as_any_file_the_user_writes(tmp_path):
+    import os
+
+    from lossbench import files
+
+    files.write_text(tmp_path / "a.md", "x")  # through mkstemp, which makes files private (0600)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.md").stat().st_mode & 0o777 == 0o666 & ~umask
