@@ -1,7 +1,7 @@
 """The Python API: what ``lossbench run`` and ``lossbench paradox`` do, for notebooks and scripts.
 
     import lossbench
-    results = lossbench.run_study("studies/ae_vs_vae.yaml", overrides={"seeds": [0, 1]})
+    results = lossbench.run_study("studies/ae_vs_vae.yaml", out="my_results/ae_vs_vae", overrides={"seeds": [0, 1]})
     study = lossbench.Study.from_dict({...})       # or Study.from_yaml(path, overrides=...)
     tables = lossbench.run_paradox(out="results/pixel_paradox")
 
