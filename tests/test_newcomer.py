@@ -153,3 +153,16 @@ def test_figures_in_the_formats_asked_for_with_one_palette(cli, write_study, tmp
     assert condition_palette(["l2", "bce"])["l2"] == condition_palette(["l2", "bce", "mix"])["l2"]
     code, _, err = cli("run", write_study({"report": {"figure_formats": ["jpg"]}}, name="b.yaml"), "--out", tmp_path / "b")
     assert code == 2 and "report.figure_formats[0]" in err
+
+
+def test_set_up_and_report_say_what_they_do_on_a_terminal(monkeypatch, capsys, write_study, tmp_path, lb_cache):
+    import sys
+
+    from lossbench.cli import main
+
+    monkeypatch.setenv("LOSSBENCH_CACHE", str(lb_cache))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert main(["run", str(write_study({"seeds": [0]})), "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert "set-up: data, the metrics' networks" in err and "report: tables, figures and report.html" in err
+    assert err.index("set-up:") < err.index("report:")

@@ -40,6 +40,8 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
                              f"process, and --executor ray makes each run a task of its own: drop one of the two")
     if not wait:
         files.check_unlocked(out_dir)  # a held folder is refused before minutes of set-up, not after
+    _status(f"set-up: data, the metrics' networks and real-set statistics ({', '.join(study.spec.metrics)}); "
+            "cached after the first time")
     session = open_session(study, out_dir, device_name, strict, cache, weights)
     pool = None
     if executor == "ray":
@@ -95,8 +97,15 @@ def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, comma
                                              counts["trained"] + counts["failed"] == 0))
     from lossbench.report import build_report
 
+    _status(f"report: tables, figures and report.html in {out_dir}")
     build_report(out_dir)
     return manifest
+
+
+def _status(line: str) -> None:
+    """What the study is doing between progress bars, on a terminal (like the bars themselves)."""
+    if sys.stderr.isatty():
+        tqdm.write(line, file=sys.stderr)
 
 
 #: what describes an invocation rather than the results; kept from the previous manifest when a
