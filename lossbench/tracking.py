@@ -40,16 +40,14 @@ def missing(sink: str) -> str | None:
     return None
 
 
-def flat_config(config: dict, prefix: str = "") -> dict[str, str]:
-    """A run's configuration as flat string parameters (nested keys joined by '.')."""
-    out: dict[str, str] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flat_config(value, name + "."))
-        else:
-            out[name] = json.dumps(value, sort_keys=True) if isinstance(value, (list, tuple)) else str(value)
-    return out
+def flat_config(config: dict) -> dict[str, str]:
+    """A run's configuration as flat string parameters (nested keys joined by '.'), flattened as
+    load_results flattens it into its config.* columns; lists as JSON."""
+    from lossbench.results import _flatten
+
+    flat: dict = {}
+    _flatten("", config, flat)
+    return {k: json.dumps(v, sort_keys=True) if isinstance(v, (list, tuple)) else str(v) for k, v in flat.items()}
 
 
 class Tracker:
@@ -61,6 +59,7 @@ class Tracker:
         self.run_id = config["run_id"]
         self._tb = None
         self._ml = None  # (client, mlflow run id)
+        self.params = flat_config({k: v for k, v in config.items() if k not in ("run_id", "notes")})
 
     @property
     def active(self) -> bool:
@@ -91,10 +90,9 @@ class Tracker:
                                         tags={"lossbench.run_id": self.run_id, "lossbench.study": self.study,
                                               "model": model, "condition": condition, "seed": str(seed)})
                 run_id = run.info.run_id
-                params = flat_config({k: v for k, v in self.config.items() if k not in ("run_id", "notes")})
                 from mlflow.entities import Param
 
-                client.log_batch(run_id, params=[Param(k, v[:6000]) for k, v in params.items()])
+                client.log_batch(run_id, params=[Param(k, v[:6000]) for k, v in self.params.items()])
             self._ml = (client, run_id)
         return self._ml
 
@@ -139,8 +137,7 @@ class Tracker:
         if tb is not None:
             for k, v in metrics.items():
                 tb.add_scalar(tag(f"metric/{k}"), v, 0)
-            params = flat_config({k: v for k, v in self.config.items() if k not in ("run_id", "notes")})
-            tb.add_hparams(params, {tag(f"hparam/{k}"): v for k, v in metrics.items()}, run_name=".")
+            tb.add_hparams(self.params, {tag(f"hparam/{k}"): v for k, v in metrics.items()}, run_name=".")
             tb.close()
         ml = self._mlflow()
         if ml is not None:

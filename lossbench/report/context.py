@@ -56,12 +56,6 @@ def circular_note(circular: dict) -> list[str]:
     return lines
 
 
-def _num(v: float, digits: int = 3) -> str:
-    if not np.isfinite(v):
-        return "–"
-    return f"{v:+.{digits}g}" if v else "0"
-
-
 def differences_markdown(table: pd.DataFrame, columns: list[str], circular: dict) -> list[str]:
     """The study's first table: per condition (rows) and metric (columns) the mean paired
     difference from the baseline on the same seed, its 95% t-interval and the seeds behind it;

@@ -94,15 +94,17 @@ def _gallery(out_dir: Path, runs: pd.DataFrame, metric: str | None) -> str:
     seed); each tile's title (shown on hover) is its per-image score."""
     import torch
 
-    done = runs[runs["status"] == "done"].sort_values("seed")
+    from lossbench.report.figures import _representative
+
+    reps = _representative(runs)  # the lowest finished seed of each cell, as gallery.png shows
     fixed = out_dir / "fixed_inputs.pt"
-    if done.empty or not fixed.is_file():
+    if not reps or not fixed.is_file():
         return ""
     inputs = torch.load(fixed, weights_only=True)
     rows = ["<tr><th>input</th>" + "".join(f'<td><img alt="test image {j}" src="{_tile_uri(img)}"></td>'
                                              for j, img in enumerate(inputs)) + "</tr>"]
-    for (model, condition), group in done.groupby(["model", "condition"], sort=False):
-        run_dir = out_dir / "runs" / group.iloc[0]["run_id"]
+    for (model, condition), rep in reps.items():
+        run_dir = out_dir / "runs" / rep["run_id"]
         if not (run_dir / "recon_fixed.pt").is_file():
             continue
         recon = torch.load(run_dir / "recon_fixed.pt", weights_only=True)
@@ -115,7 +117,7 @@ def _gallery(out_dir: Path, runs: pd.DataFrame, metric: str | None) -> str:
             tip = f"{metric} {scores[j]:.4g}" if scores is not None else "no per-image score"
             cells.append(f'<td><img alt="{html.escape(condition)} reconstruction {j}" title="{html.escape(tip)}" '
                          f'src="{_tile_uri(img)}"></td>')
-        label = html.escape(f"{model} / {condition} (seed {group.iloc[0]['seed']})")
+        label = html.escape(f"{model} / {condition} (seed {rep['seed']})")
         rows.append(f"<tr><th>{label}</th>{''.join(cells)}</tr>")
     hint = f" Hover over a tile for its {html.escape(metric)}." if metric else ""
     return (f'<h2 id="gallery">Reconstruction gallery</h2><p>The same test images under every condition.{hint}</p>'
