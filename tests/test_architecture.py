@@ -109,3 +109,41 @@ def test_committed_study_folders_match_what_their_study_files_resolve_to():
             continue
         expected = yaml.safe_dump(load_study(study_file).resolved, sort_keys=False)
         assert (folder / "study.yaml").read_text() == expected, f"re-run studies/{folder.name}.yaml and commit"
+
+
+def test_every_lazily_named_implementation_of_the_registries_resolves():
+    """The registries name their torch code by 'module:attribute' (lossbench.lazy); a typo there
+    would only surface when a study first uses the entry."""
+    import inspect
+
+    from lossbench.data import DATASETS
+    from lossbench.lazy import Lazy
+    from lossbench.losses import LOSS_TERMS, Term
+    from lossbench.metrics import METRICS
+    from lossbench.metrics.features import FEATURE_NETS
+    from lossbench.models import MODELS
+
+    named = [(f"term {k}", e.impl) for k, e in LOSS_TERMS.items()] + [(f"model {k}", e.build) for k, e in MODELS.items()]
+    named += [(f"metric {k}", f) for k, e in METRICS.items() for f in (e.fn, e.build) if f is not None]
+    named += [(f"feature net {k}", e.build) for k, e in FEATURE_NETS.items()] + [(f"dataset {k}", e.load) for k, e in DATASETS.items()]
+    lazy = [(what, ref) for what, ref in named if isinstance(ref, Lazy)]
+    assert len(lazy) >= len(LOSS_TERMS) + len(MODELS) + len(FEATURE_NETS) + 6
+    for what, ref in lazy:
+        assert callable(ref.resolve()), what
+    assert all(issubclass(e.cls, Term) for e in LOSS_TERMS.values())
+    assert all(inspect.signature(MODELS[k].build.resolve()).parameters.keys() == {"shape", "p"} for k in MODELS)
+
+
+def test_the_public_metric_functions_stay_functions_once_every_submodule_is_imported():
+    """Importing a submodule sets the package's attribute of its name: no public function of
+    lossbench.metrics may share a name with one (lossbench.metrics.lpips once did)."""
+    import importlib
+    import pkgutil
+    import types
+
+    import lossbench.metrics as metrics
+
+    for module in pkgutil.iter_modules(metrics.__path__):
+        importlib.import_module(f"lossbench.metrics.{module.name}")
+    for name in metrics.__all__:
+        assert not isinstance(getattr(metrics, name), types.ModuleType), name

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lossbench.metrics.lpips import LPIPSDistance
+from lossbench.metrics.lpips_net import LPIPSDistance
 
 
 @pytest.fixture(scope="module")

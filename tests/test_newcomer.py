@@ -42,6 +42,30 @@ def test_validation_dry_run_and_list_leave_the_heavy_libraries_alone(tmp_path):
         assert not modules & set(HEAVY), (argv, sorted(modules & set(HEAVY)))
 
 
+def test_list_and_validation_errors_do_not_import_torch(tmp_path):
+    """The registries hold their schemas and name their torch code lazily (lossbench.lazy): a
+    typo's error line and `list` come before torch's second-long import."""
+    for argv in (("run", "studies/ae_vs_vae.yaml", "--set", "seeds=[-1]"),
+                 ("run", "studies/l2_vs_perceptual.yaml", "--set", "models.0.name=ae-mlpp", "--out", str(tmp_path / "o")),
+                 ("run", "studies/l2_vs_perceptual.yaml", "--set", "conditions.l2.0.weight=-1", "--out", str(tmp_path / "o")),
+                 ("list",)):
+        rc, modules = _modules_after(*argv)
+        assert rc == (0 if argv == ("list",) else 2), argv
+        assert "torch" not in modules, argv
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_memory_check_runs_once_the_rest_of_the_file_holds(cli, write_study, tmp_path):
+    """Counting a model's parameters imports torch, so it runs after every other check: alone it
+    is reported; beside a typo, the typo is (and the size follows once the typo is fixed)."""
+    huge = {"name": "ae-mlp", "hidden": [65536, 65536, 65536, 65536, 65536]}
+    code, _, err = cli("run", write_study({"models": [huge]}), "--out", tmp_path / "o")
+    assert code == 2 and "models[0]: " in err and "GiB to train" in err
+    code, _, err = cli("run", write_study({"models": [huge], "metrics": ["psnrr"]}, name="b.yaml"), "--out", tmp_path / "o")
+    assert code == 2 and "unknown metric 'psnrr'" in err and "GiB" not in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_every_problem_of_a_study_file_in_one_line(cli, write_study, tmp_path):
     study = write_study({"seeds": [0, 1],
                          "models": [{"name": "ae-mlp", "latent_dim": 0}, {"name": "ae-mlpp"}],

@@ -5,7 +5,9 @@ for a train and a test split, labels where the source has them, and an identity 
 (name, source, split sizes, checksum) that goes into the study manifest.
 """
 
-from lossbench.data.batching import DeviceBatches
 from lossbench.data.registry import DATASETS, ImageData, load_dataset
+from lossbench.lazy import lazy_exports
+
+__getattr__ = lazy_exports(__name__, {"DeviceBatches": "lossbench.data.batching:DeviceBatches"})  # torch: when first used
 
 __all__ = ["DATASETS", "DeviceBatches", "ImageData", "load_dataset"]

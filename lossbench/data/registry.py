@@ -7,13 +7,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from lossbench.errors import LossbenchError
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_ROOT = "~/.cache/lossbench/data"
 
@@ -299,8 +301,12 @@ def _subset(x, y, size, rng, key, notes):
 
 def _to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 N×H×W×C -> float32 N×C×H×W in [0, 1]."""
+    import torch  # here, not at the top: validating a study reads DataSpec and DATASETS without torch
+
     return torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
 
 
 def _labels(y: np.ndarray | None) -> torch.Tensor | None:
+    import torch
+
     return None if y is None else torch.from_numpy(np.asarray(y, dtype=np.int64))

@@ -1,48 +1,62 @@
-"""The loss-term registry. Adding a term: one class (and its options schema) plus one line here."""
+"""The loss-term registry. Adding a term: one class (and its options schema) plus one line here.
+
+Reading the registry imports no torch: each entry holds its options schema (lossbench.losses.specs)
+and names its class lazily, so a study file is validated without building a term."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lossbench.losses.adversarial import Adversarial, AdversarialSpec
-from lossbench.losses.base import PLATEAU, PixelSpec, Term, TermSpec
-from lossbench.losses.composite import CompositeLoss
-from lossbench.losses.kl import KL, KLSpec
-from lossbench.losses.pixel import BCE, L1, L2, Lp, LpSpec
-from lossbench.losses.perceptual import Perceptual, PerceptualSpec
-from lossbench.losses.structural import MS_SSIM_MIN_SIDE, Mix, MixSpec, MSSSIMLoss, SSIMLoss
+from lossbench.lazy import Lazy, lazy_exports, resolved
+from lossbench.losses.specs import (AdversarialSpec, KLSpec, LpSpec, MixSpec, PerceptualSpec, PixelSpec, PLATEAU,  # noqa: F401
+                                    TermSpec)
+from lossbench.metrics.windows import MS_SSIM_MIN_SIDE
 
 
 @dataclass(frozen=True)
 class TermEntry:
-    cls: type[Term]
+    impl: type | Lazy  # the Term subclass, or a Lazy naming it
     spec: type[TermSpec]
     description: str
     variational_only: bool = False
     min_side: int = 0  # smallest image side the term works on (checked at validation)
     needs_probabilities: bool = False  # reads the decoder's logits: the model's output must be sigmoid
 
+    @property
+    def cls(self) -> type:
+        """The term's class (imported on first use)."""
+        return resolved(self.impl)
+
+
+def _term(name: str) -> Lazy:
+    module, cls = name.split(".")
+    return Lazy(f"lossbench.losses.{module}:{cls}")
+
 
 LOSS_TERMS: dict[str, TermEntry] = {
-    "l1": TermEntry(L1, PixelSpec, "sum of absolute pixel errors per image"),
-    "l2": TermEntry(L2, PixelSpec, "sum of squared pixel errors per image (squared L2 norm)"),
-    "lp": TermEntry(Lp, LpSpec, "sum of |error|^p per image, any p > 0"),
-    "bce": TermEntry(BCE, PixelSpec, "binary cross-entropy per image (Bernoulli NLL, nats); needs output: sigmoid",
+    "l1": TermEntry(_term("pixel.L1"), PixelSpec, "sum of absolute pixel errors per image"),
+    "l2": TermEntry(_term("pixel.L2"), PixelSpec, "sum of squared pixel errors per image (squared L2 norm)"),
+    "lp": TermEntry(_term("pixel.Lp"), LpSpec, "sum of |error|^p per image, any p > 0"),
+    "bce": TermEntry(_term("pixel.BCE"), PixelSpec, "binary cross-entropy per image (Bernoulli NLL, nats); needs output: sigmoid",
                      needs_probabilities=True),
-    "kl": TermEntry(KL, KLSpec, "KL(q(z|x) || N(0,I)) in nats, summed over latent dims; weight = beta; optional warm-up", True),
-    "ssim": TermEntry(SSIMLoss, TermSpec, "1 - SSIM per image (a mean, in [0, 2])", min_side=12),
-    "ms-ssim": TermEntry(MSSSIMLoss, TermSpec, "1 - MS-SSIM per image; images of at least 176 px", min_side=MS_SSIM_MIN_SIDE),
-    "perceptual": TermEntry(Perceptual, PerceptualSpec, "distance in a frozen feature network (network: domain, inception, "
+    "kl": TermEntry(_term("kl.KL"), KLSpec, "KL(q(z|x) || N(0,I)) in nats, summed over latent dims; weight = beta; optional warm-up", True),
+    "ssim": TermEntry(_term("structural.SSIMLoss"), TermSpec, "1 - SSIM per image (a mean, in [0, 2])", min_side=12),
+    "ms-ssim": TermEntry(_term("structural.MSSSIMLoss"), TermSpec, "1 - MS-SSIM per image; images of at least 176 px", min_side=MS_SSIM_MIN_SIDE),
+    "perceptual": TermEntry(_term("perceptual.Perceptual"), PerceptualSpec, "distance in a frozen feature network (network: domain, inception, "
                             "lpips-alex, lpips-vgg, lpips-squeeze; layers)"),
-    "mix": TermEntry(Mix, MixSpec, "Zhao et al. 2017: 0.84 (1 - MS-SSIM) + 0.16 Gaussian-weighted L1; SSIM on small images", min_side=12),
-    "adversarial": TermEntry(Adversarial, AdversarialSpec, "a discriminator (patch or global) trained alternately with the "
+    "mix": TermEntry(_term("structural.Mix"), MixSpec, "Zhao et al. 2017: 0.84 (1 - MS-SSIM) + 0.16 Gaussian-weighted L1; "
+                     "SSIM on small images", min_side=12),
+    "adversarial": TermEntry(_term("adversarial.Adversarial"), AdversarialSpec, "a discriminator (patch or global) trained alternately with the "
                              "autoencoder; hinge, non-saturating or least-squares; start step; optional adaptive weight"),
 }
 
 
-def build_loss(terms: list[dict], networks=None) -> CompositeLoss:
-    """From resolved term dicts (each with 'term' and its options, 'label' filled in).
-    ``networks(name, layers)`` supplies frozen feature networks to perceptual terms."""
+def build_loss(terms: list[dict], networks=None):
+    """The CompositeLoss of resolved term dicts (each with 'term' and its options, 'label' filled
+    in). ``networks(name, layers)`` supplies frozen feature networks to perceptual terms."""
+    from lossbench.losses.composite import CompositeLoss
+    from lossbench.losses.perceptual import Perceptual
+
     built = {}
     for t in terms:
         entry = LOSS_TERMS[t["term"]]
@@ -60,5 +74,9 @@ def needs_probabilities(terms: list[dict]) -> bool:
     """Does a condition (its term dicts) have a term that reads the decoder's logits?"""
     return any(LOSS_TERMS[t["term"]].needs_probabilities for t in terms)
 
+
+# the torch side, imported when first used
+__getattr__ = lazy_exports(__name__, {"CompositeLoss": "lossbench.losses.composite:CompositeLoss",
+                                      "Term": "lossbench.losses.base:Term"})
 
 __all__ = ["LOSS_TERMS", "PLATEAU", "CompositeLoss", "Term", "TermSpec", "build_loss", "needs_probabilities"]

@@ -15,42 +15,17 @@ maintained package offers a discriminator that composes with an arbitrary autoen
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
 import torch
 import torch.nn.functional as F
-from pydantic import Field, StrictBool
 from torch import nn
 
 from lossbench.flags import Flag
-from lossbench.losses.base import StartSpec, Term
+from lossbench.losses.base import Term
+from lossbench.losses.specs import AdversarialSpec  # noqa: F401
 
 #: clamp of the adaptive weight, as in taming-transformers' VQLPIPSWithDiscriminator
 ADAPTIVE_MAX = 1e4
 ADAPTIVE_EPS = 1e-4
-
-
-#: Adam's decay rates: in [0, 1)
-Beta = Annotated[float, Field(ge=0, lt=1)]
-
-
-class AdversarialSpec(StartSpec):
-    loss: Literal["hinge", "non-saturating", "least-squares"] = Field("hinge", description="GAN objective")
-    discriminator: Literal["patch", "global"] = Field(
-        "patch", description="patch: PatchGAN, one score per overlapping patch (Isola et al. 2017); "
-                             "global: one score per image")
-    channels: int = Field(32, ge=1, description="width of the discriminator's first layer (doubled per layer)")
-    layers: int = Field(2, ge=1, le=6, description="stride-2 layers of the discriminator")
-    lr: float = Field(2e-4, gt=0, description="the discriminator's own Adam learning rate")
-    betas: tuple[Beta, Beta] = Field((0.5, 0.9), description="the discriminator's Adam betas, each in [0, 1)")
-    def check_images(self, side: int, dataset: str) -> tuple[str, str] | None:
-        if side < 2 ** self.layers:
-            return "layers", (f"a discriminator with {self.layers} stride-2 layers needs images of at least {2 ** self.layers} "
-                              f"px per side ({dataset} images here are {side} px); use fewer layers")
-        return None
-
-    adaptive: StrictBool = Field(False, description="weight times lambda = |grad_w L_rec| / (|grad_w L_G| + 1e-4) at the "
-                                              "decoder's last layer w, clamped to [0, 1e4] (Esser et al. 2021)")
 
 
 class Discriminator(nn.Module):

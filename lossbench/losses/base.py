@@ -2,52 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 import torch
 from torch import nn
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-
-class TermSpec(BaseModel):
-    """Options every term accepts. A term's own options subclass this."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    term: str
-    weight: float = Field(1.0, ge=0, description="multiplier in the total")
-    label: str | None = Field(None, description="name in logs and tables (default: the term name)")
-
-    def check_images(self, side: int, dataset: str) -> tuple[str, str] | None:
-        """A term's own rule on the study's images, checked at validation: (key, problem) or None.
-        ``side``: the images' side in pixels, known before loading."""
-        return None
-    target: str | None = Field(None, description="your own term class, package.module.Class (see lossbench.registry)")
-
-
-class PixelSpec(TermSpec):
-    reduction: Literal["sum", "mean"] = Field("sum", description="over pixels of one image")
-
-
-#: ``start: plateau``: the term switches on once the other terms' validation loss stops improving
-PLATEAU = "plateau"
-
-
-class StartSpec(TermSpec):
-    """Options of terms that can switch on later in training (perceptual, adversarial)."""
-
-    start: Any = Field(0, description="training step before which the term is off (and not computed), or 'plateau': "
-                                      "on once the validation loss of the other terms stops improving "
-                                      "(needs training.early_stopping)")
-
-    @field_validator("start", mode="before")
-    @classmethod
-    def _start(cls, value):
-        if value == PLATEAU:
-            return value
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"must be a step number (an integer >= 0) or '{PLATEAU}' (got {value!r})")
-        return value
+from lossbench.losses.specs import PLATEAU, PixelSpec, StartSpec, TermSpec  # noqa: F401  (their home before the split)
 
 
 class Term(nn.Module):

@@ -3,13 +3,8 @@ dimensions (Kingma & Welling 2014, appendix B). With weight beta this is the bet
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from lossbench.losses.base import Term, TermSpec
-
-
-class KLSpec(TermSpec):
-    warmup: int = Field(0, ge=0, description="steps over which the weight rises linearly from 0")
+from lossbench.losses.base import Term
+from lossbench.losses.specs import KLSpec  # noqa: F401
 
 
 class KL(Term):

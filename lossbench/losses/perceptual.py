@@ -9,28 +9,9 @@ channels and averaged over positions; then averaged over layers. A per-image mea
 from __future__ import annotations
 
 import torch
-from pydantic import Field, model_validator
 
-from lossbench.losses.base import StartSpec, Term
-from lossbench.metrics.features import FEATURE_NETS
-
-
-class PerceptualSpec(StartSpec):
-    network: str = Field("domain", description=f"one of {', '.join(FEATURE_NETS)}")
-    layers: list[str] | None = Field(None, description="layers to compare (domain / inception); default: the network's")
-
-    @model_validator(mode="after")
-    def _known(self):
-        if self.network not in FEATURE_NETS:
-            raise ValueError(f"network must be one of {', '.join(FEATURE_NETS)} (got {self.network!r})")
-        entry = FEATURE_NETS[self.network]
-        if self.layers is not None:
-            if not entry.layers:
-                raise ValueError(f"{self.network} is calibrated LPIPS and takes no layers")
-            unknown = [name for name in self.layers if name not in entry.layers]
-            if unknown or not self.layers:
-                raise ValueError(f"layers of {self.network} are {', '.join(entry.layers)} (got {self.layers})")
-        return self
+from lossbench.losses.base import Term
+from lossbench.losses.specs import PerceptualSpec  # noqa: F401
 
 
 def _unit(f: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:

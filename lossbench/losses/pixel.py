@@ -5,9 +5,9 @@ negative log-likelihood of a Bernoulli decoder in nats per image."""
 from __future__ import annotations
 
 import torch.nn.functional as F
-from pydantic import Field
 
-from lossbench.losses.base import PixelSpec, Term, reduce_pixels
+from lossbench.losses.base import Term, reduce_pixels
+from lossbench.losses.specs import LpSpec
 
 
 class L1(Term):
@@ -22,10 +22,6 @@ class L2(Term):
 
     def values(self, out, x):
         return reduce_pixels((out["x_hat"] - x).square(), self.spec.reduction)
-
-
-class LpSpec(PixelSpec):
-    p: float = Field(2.0, gt=0, description="exponent: sum |x_hat - x|^p")
 
 
 class Lp(Term):

@@ -4,20 +4,17 @@ with its weights."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
-from lossbench.losses.base import Term, TermSpec
-from lossbench.metrics.ssim import KERNEL_SIZE, MS_SSIM_WEIGHTS, SIGMA, ms_ssim, ms_ssim_scales, ssim
-
-MS_SSIM_MIN_SIDE = 176  # torchmetrics' own limit for the five standard scales
+from lossbench.losses.base import Term
+from lossbench.losses.specs import MixSpec  # noqa: F401
+from lossbench.metrics.structural import KERNEL_SIZE, MS_SSIM_WEIGHTS, ms_ssim, ms_ssim_scales, ssim
+from lossbench.metrics.windows import MS_SSIM_MIN_SIDE  # noqa: F401
 
 
 class SSIMLoss(Term):
-    """1 − SSIM per image (Gaussian 11×11, σ = 1.5, valid region; lossbench.metrics.ssim)."""
+    """1 − SSIM per image (Gaussian 11×11, σ = 1.5, valid region; lossbench.metrics.structural)."""
 
     def values(self, out, x):
         return 1.0 - ssim(out["x_hat"], x).float()
@@ -28,19 +25,6 @@ class MSSSIMLoss(Term):
 
     def values(self, out, x):
         return 1.0 - ms_ssim(out["x_hat"], x).float()
-
-
-class MixSpec(TermSpec):
-    alpha: float = Field(0.84, ge=0, le=1, description="weight of the structural part (Zhao et al. 2017: 0.84)")
-    sigma: float = Field(SIGMA, gt=0, description="σ of the Gaussian that weights the L1 part")
-    structural: Literal["auto", "ms-ssim", "ssim"] = Field(
-        "auto", description="auto: MS-SSIM where the image size allows it, else SSIM (the label says which)")
-
-    def check_images(self, side: int, dataset: str) -> tuple[str, str] | None:
-        if self.structural == "ms-ssim" and side < MS_SSIM_MIN_SIDE:
-            return "structural", (f"ms-ssim needs images of at least {MS_SSIM_MIN_SIDE} px per side ({dataset} images "
-                                  f"here are {side} px); use structural: auto or ssim")
-        return None
 
 
 class Mix(Term):

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+from lossbench.lazy import Lazy, lazy_exports
+from lossbench.metrics.windows import ms_ssim_label, ms_ssim_scales
 
-from lossbench.metrics.frechet import FeatureStats, fd_from_features, frechet_distance
-from lossbench.metrics.frechet import kid as kid_from_features
-from lossbench.metrics.pixel import l1, mse, psnr
-from lossbench.metrics.ssim import ms_ssim, ms_ssim_label, ms_ssim_scales, ssim
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -69,25 +69,25 @@ class MetricEntry:
 
 
 METRICS: dict[str, MetricEntry] = {
-    "mse": MetricEntry(False, "mean squared error per image, pixels in [0, 1]", fn=mse),
-    "l1": MetricEntry(False, "mean absolute error per image, pixels in [0, 1]", fn=l1),
-    "psnr": MetricEntry(True, "mean of per-image PSNR in dB, data range 1", fn=psnr),
-    "ssim": MetricEntry(True, "SSIM, Gaussian 11x11 sigma 1.5, valid region (scikit-image convention)", fn=ssim,
+    "mse": MetricEntry(False, "mean squared error per image, pixels in [0, 1]", fn=Lazy("lossbench.metrics.pixel:mse")),
+    "l1": MetricEntry(False, "mean absolute error per image, pixels in [0, 1]", fn=Lazy("lossbench.metrics.pixel:l1")),
+    "psnr": MetricEntry(True, "mean of per-image PSNR in dB, data range 1", fn=Lazy("lossbench.metrics.pixel:psnr")),
+    "ssim": MetricEntry(True, "SSIM, Gaussian 11x11 sigma 1.5, valid region (scikit-image convention)", fn=Lazy("lossbench.metrics.structural:ssim"),
                         implementation="torchmetrics' SSIM map, cropped to the valid region", self_check=True,
                         check=lambda side: None if side > 11 else f"needs images larger than 11x11 (got {side})"),
     "ms-ssim": MetricEntry(True, "MS-SSIM, 5 scales (torchmetrics); needs images of at least 176 px per side",
-                           fn=ms_ssim, implementation="torchmetrics MS-SSIM",
+                           fn=Lazy("lossbench.metrics.structural:ms_ssim"), implementation="torchmetrics MS-SSIM",
                            check=lambda side: None if ms_ssim_scales(side) >= 5 else (
                                f"needs images of at least 176 px per side for its 5 scales (this dataset's are {side} px); "
                                f"use ssim, or ms-ssim-reduced (a labelled reduced-scale variant)")),
     "ms-ssim-reduced": MetricEntry(True, "REDUCED-SCALE MS-SSIM: as many of the 5 scales as the image size allows, "
                                    "weights renormalised; not comparable with standard MS-SSIM",
-                                   fn=lambda x, y: ms_ssim(x, y, reduced=True),
+                                   fn=Lazy("lossbench.metrics.structural:ms_ssim_reduced"),
                                    implementation="torchmetrics MS-SSIM, reduced scales", label=lambda side: ms_ssim_label(side),
                                    check=lambda side: None if ms_ssim_scales(side) >= 2 else (
                                        f"needs images large enough for 2 scales (got {side} px)")),
     "lpips": MetricEntry(False, "LPIPS v0.1, AlexNet backbone with calibrated heads (needs torchvision's AlexNet weights)",
-                         build=lambda bank, side: _LPIPSScorer(bank, side), self_check=True),
+                         build=Lazy("lossbench.metrics.lpips_net:LPIPSScorer"), self_check=True),
     "fd-domain": MetricEntry(False, "Fréchet distance in the dataset classifier's 128-d features (trained once, cached)",
                              kind="distribution", features="domain", statistic="fd"),
     "kid-domain": MetricEntry(False, "KID (unbiased, cubic polynomial kernel) in the dataset classifier's features",
@@ -102,29 +102,6 @@ METRICS: dict[str, MetricEntry] = {
     "kid": MetricEntry(False, "KID (unbiased, cubic polynomial kernel) of Inception-v3 pool3 features",
                        kind="distribution", features="inception", statistic="kid"),
 }
-
-
-class _LPIPSScorer:
-    """LPIPS (AlexNet) as a paired scorer: batches of 100 on the bank's device, float64 on the CPU."""
-
-    def __init__(self, bank, side: int):
-        from importlib.metadata import PackageNotFoundError, version
-
-        from lossbench.metrics.lpips import LPIPSDistance
-
-        self.net = LPIPSDistance("alex", resolved=bank.resolve("lpips-alex")).to(bank.device)
-        self.device = bank.device
-        try:
-            release = version("lpips")
-        except PackageNotFoundError:
-            release = "unknown"
-        self.provenance = self.net.provenance | {"resize": self.net.resize_note(side) or "none",
-                                                 "implementation": f"lpips {release}"}
-
-    @torch.no_grad()
-    def __call__(self, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.net(recon[i : i + 100].to(self.device), target[i : i + 100].to(self.device)).double().cpu()
-                          for i in range(0, len(recon), 100)])
 
 
 def metric_columns(names: list[str]) -> list[str]:
@@ -145,7 +122,9 @@ def column_metric(column: str) -> str:
 
 def lpips(x: torch.Tensor, y: torch.Tensor, net: str = "alex") -> torch.Tensor:
     """LPIPS per image (needs the backbone's ImageNet weights; see ``lossbench weights status``)."""
-    from lossbench.metrics.lpips import LPIPSDistance
+    import torch
+
+    from lossbench.metrics.lpips_net import LPIPSDistance
 
     with torch.no_grad():
         return LPIPSDistance(net)(x, y)
@@ -153,6 +132,7 @@ def lpips(x: torch.Tensor, y: torch.Tensor, net: str = "alex") -> torch.Tensor:
 
 def fid(x: torch.Tensor, y: torch.Tensor) -> float:
     """FID between two image sets (Inception pool3, TF-compatible pipeline, float64 statistics)."""
+    from lossbench.metrics.frechet import fd_from_features
     from lossbench.metrics.inception import InceptionFeatures
 
     features = InceptionFeatures()
@@ -162,6 +142,7 @@ def fid(x: torch.Tensor, y: torch.Tensor) -> float:
 def kid(x: torch.Tensor, y: torch.Tensor, subsets: int = 100, subset_size: int | None = None) -> tuple[float, float]:
     """KID (mean, std over subsets) between two image sets with Inception pool3 features; the
     subset size defaults to min(1000, half the smaller set), so the subsets differ."""
+    from lossbench.metrics.frechet import kid as kid_from_features
     from lossbench.metrics.frechet import kid_subset_size
     from lossbench.metrics.inception import InceptionFeatures
 
@@ -182,10 +163,19 @@ def fd_domain(x: torch.Tensor, y: torch.Tensor, dataset: str = "mnist", cache=No
     from lossbench.data import load_dataset
     from lossbench.data.registry import DataSpec
     from lossbench.metrics.domain import DomainFeatures
+    from lossbench.metrics.frechet import fd_from_features
 
     features = DomainFeatures(load_dataset(DataSpec(name=dataset)), cache=cache)
     return fd_from_features(features(x), features(y))
 
+
+# the torch side, imported when first used (no submodule shares a name with these functions: importing
+# one sets the package's attribute of its name, which would hide the function)
+__getattr__ = lazy_exports(__name__, {
+    **{name: f"lossbench.metrics.pixel:{name}" for name in ("l1", "mse", "psnr")},
+    **{name: f"lossbench.metrics.structural:{name}" for name in ("ssim", "ms_ssim")},
+    **{name: f"lossbench.metrics.frechet:{name}" for name in ("FeatureStats", "fd_from_features", "frechet_distance")},
+})
 
 __all__ = ["METRICS", "FeatureStats", "fd_domain", "fd_from_features", "fid", "frechet_distance", "kid", "l1",
            "lpips", "metric_columns", "ms_ssim", "mse", "psnr", "ssim"]

@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 import numpy as np
 
-from lossbench.metrics.ssim import ssim
+from lossbench.metrics.structural import ssim
 from lossbench.paradox.variants import INK_CONTROLS, ONE_PIXEL, SIX_PIXEL
 
 #: direction of every paradox metric: True if higher means closer to the target / better

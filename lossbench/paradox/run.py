@@ -137,7 +137,8 @@ def _stable_manifest(out: Path, manifest: dict, tables: dict[str, pd.DataFrame])
 
 def _measures(judges, data, cache, weights) -> Measures:
     from lossbench.losses.perceptual import Perceptual, PerceptualSpec
-    from lossbench.metrics.features import FEATURE_NETS, DomainLayers
+    from lossbench.metrics.feature_layers import DomainLayers
+    from lossbench.metrics.features import FEATURE_NETS
     from lossbench.weights import WeightsUnavailable
 
     layers = FEATURE_NETS["domain"].default_layers
@@ -145,7 +146,7 @@ def _measures(judges, data, cache, weights) -> Measures:
                             DomainLayers(judges.domain.model, layers).to(judges.device))
     try:
         from lossbench.evaluate import _weights_for
-        from lossbench.metrics.lpips import LPIPSDistance
+        from lossbench.metrics.lpips_net import LPIPSDistance
 
         return Measures(judges, perceptual, LPIPSDistance("alex", resolved=_weights_for("lpips-alex", weights or {}, cache)))
     except WeightsUnavailable as exc:
@@ -215,7 +216,7 @@ def _systematic(test_x, test_y, spec: ParadoxSpec, measures) -> tuple[pd.DataFra
 
 
 def _gallery_table(gallery, originals, measures, judges, digit: int) -> pd.DataFrame:
-    from lossbench.metrics.ssim import ssim
+    from lossbench.metrics.structural import ssim
 
     rows = []
     for image_name, items in gallery.items():

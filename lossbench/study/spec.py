@@ -331,6 +331,7 @@ def _validate(raw: dict, source: str) -> StudySpec:
     labels: dict[str, int] = {}
     variational = []
     outputs = []
+    sized = []  # models whose size is checked last
     for i, m in enumerate(spec.models):
         with found.each():
             where = f"models[{i}]"
@@ -348,7 +349,7 @@ def _validate(raw: dict, source: str) -> StudySpec:
                 _fail(source, f"{where}.label", f"'{label}' is used by models[{labels[label]}] too; give each a distinct label")
             params = {k: v for k, v in m.items() if k not in ("name", "label", "target")}
             checked_params = _check(MODELS[name].params, params, source, ("models", i))
-            _check_size(name, params, DATASETS[spec.data.name].side(spec.data), source, where)
+            sized.append((name, params, where))
             variational.append((i, name, MODELS[name].variational))
             outputs.append((i, checked_params.output))
 
@@ -454,6 +455,13 @@ def _validate(raw: dict, source: str) -> StudySpec:
     with found.each():
         if len(set(spec.seeds)) != len(spec.seeds):
             _fail(source, "seeds", f"lists a seed twice (got {spec.seeds})")
+    # last, and only in a file with no other problem: counting a model's parameters builds it (on
+    # torch's meta device), and the error line of a typo should not wait a second for torch's import
+    if not found.items:
+        side = DATASETS[spec.data.name].side(spec.data)
+        for name, params, where in sized:
+            with found.each():
+                _check_size(name, params, side, source, where)
     found.done()
     return spec
 

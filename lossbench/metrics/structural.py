@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-KERNEL_SIZE = 11
-SIGMA = 1.5
+from lossbench.metrics.windows import KERNEL_SIZE, MS_SSIM_WEIGHTS, SIGMA, ms_ssim_label, ms_ssim_scales  # noqa: F401
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
@@ -37,18 +36,6 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
 
 
 # MS-SSIM (Wang, Simoncelli & Bovik 2003): five scales with these weights.
-MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-
-
-def ms_ssim_scales(side: int) -> int:
-    """How many scales torchmetrics' MS-SSIM accepts for a side (its own size check:
-    side // max(1, scales - 1)² must exceed kernel_size - 1, and side >= 2^scales)."""
-    for scales in range(len(MS_SSIM_WEIGHTS), 1, -1):
-        if side // max(1, scales - 1) ** 2 > KERNEL_SIZE - 1 and side >= 2**scales:
-            return scales
-    return 0
-
-
 def ms_ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduced: bool = False) -> torch.Tensor:
     """MS-SSIM per image with torchmetrics (Gaussian 11×11, σ = 1.5, the standard five weights).
 
@@ -71,6 +58,6 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduced: 
         k1=0.01, k2=0.03, betas=betas, normalize=None, reduction="none").double()
 
 
-def ms_ssim_label(side: int) -> str:
-    scales = ms_ssim_scales(side)
-    return f"REDUCED-SCALE MS-SSIM: {scales} of 5 scales at {side} px, weights renormalised; not comparable with standard MS-SSIM"
+def ms_ssim_reduced(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The labelled reduced-scale MS-SSIM (:func:`ms_ssim` with ``reduced=True``)."""
+    return ms_ssim(x, y, reduced=True)

@@ -80,3 +80,24 @@ def _load_backbone(lpips_net: nn.Module, torchvision_state: dict) -> None:
         _, index, param = key.split(".", 2)
         state[key] = torchvision_state[f"features.{index}.{param}"]
     lpips_net.load_state_dict(state)
+
+
+class LPIPSScorer:
+    """LPIPS (AlexNet) as a paired scorer: batches of 100 on the bank's device, float64 on the CPU."""
+
+    def __init__(self, bank, side: int):
+        from importlib.metadata import PackageNotFoundError, version
+
+        self.net = LPIPSDistance("alex", resolved=bank.resolve("lpips-alex")).to(bank.device)
+        self.device = bank.device
+        try:
+            release = version("lpips")
+        except PackageNotFoundError:
+            release = "unknown"
+        self.provenance = self.net.provenance | {"resize": self.net.resize_note(side) or "none",
+                                                 "implementation": f"lpips {release}"}
+
+    @torch.no_grad()
+    def __call__(self, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.net(recon[i : i + 100].to(self.device), target[i : i + 100].to(self.device)).double().cpu()
+                          for i in range(0, len(recon), 100)])

@@ -1,0 +1,94 @@
+"""The frozen feature networks of :data:`lossbench.metrics.features.FEATURE_NETS` as torch
+modules: selected layers' activations of the domain classifier and of FID's Inception, and the
+builders the registry names."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lossbench.weights import INCEPTION_BLOCKS
+
+
+def domain_layers(bank, layers):
+    return DomainLayers(bank.extractor("domain").model, layers)
+
+
+def inception_layers(bank, layers):
+    return InceptionLayers(bank.extractor("inception").model, layers)
+
+
+def _lpips(net: str, bank):
+    from lossbench.metrics.lpips_net import LPIPSDistance
+
+    return LPIPSDistance(net, resolved=bank.resolve(f"lpips-{net}"))
+
+
+def lpips_alex(bank, layers):
+    return _lpips("alex", bank)
+
+
+def lpips_vgg(bank, layers):
+    return _lpips("vgg", bank)
+
+
+def lpips_squeeze(bank, layers):
+    return _lpips("squeeze", bank)
+
+
+class FrozenFeatures(nn.Module):
+    """Selected layers' activations of a frozen network; a parent's .train() does not reach it."""
+
+    def __init__(self, name: str, layers: tuple[str, ...]):
+        super().__init__()
+        self.name, self.layers = name, tuple(layers)
+
+    def train(self, mode: bool = True) -> "FrozenFeatures":
+        return super().train(False)
+
+    def freeze(self) -> "FrozenFeatures":
+        self.requires_grad_(False)
+        return self.train(False)
+
+
+class DomainLayers(FrozenFeatures):
+    _AFTER = {"conv1": 1, "conv2": 4, "fc": 9}  # index of the ReLU after each layer in DomainNet.body
+
+    def __init__(self, model, layers):
+        super().__init__("domain", layers)
+        self.body = model.body
+        self.freeze()
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out, wanted = [], {self._AFTER[name] for name in self.layers}
+        for i, module in enumerate(self.body):
+            x = module(x)
+            if i in wanted:
+                out.append(x if x.dim() == 4 else x[:, :, None, None])
+            if len(out) == len(wanted):
+                break
+        return out
+
+
+class InceptionLayers(FrozenFeatures):
+    _ORDER = INCEPTION_BLOCKS
+
+    def __init__(self, model, layers):
+        super().__init__("inception", layers)
+        self.model = model
+        self.freeze()
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
+
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        # the FID pipeline without its uint8 rounding (which has no gradient): [0, 1] -> [0, 255]
+        x = interpolate_bilinear_2d_like_tensorflow1x(x * 255, size=(299, 299), align_corners=False)
+        x = (x - 128) / 128
+        out, last = [], max(self._ORDER.index(name) for name in self.layers)
+        for _i, name in enumerate(self._ORDER[: last + 1]):
+            x = getattr(self.model, name)(x)
+            if name in self.layers:
+                out.append(x)
+        return out
