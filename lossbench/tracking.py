@@ -76,23 +76,28 @@ class Tracker:
         if self._ml is None and "mlflow" in self.sinks:
             from mlflow.tracking import MlflowClient
 
-            uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(self.out_dir / 'mlflow.db').resolve()}"
-            client = MlflowClient(uri)
-            experiment = client.get_experiment_by_name(self.study)
-            experiment_id = experiment.experiment_id if experiment is not None else client.create_experiment(
-                self.study, artifact_location=(self.out_dir / "mlflow-artifacts").resolve().as_uri())
-            model, condition, seed = self.config["model"]["label"], self.config["condition"]["name"], self.config["seed"]
-            found = client.search_runs([experiment_id], f"tags.`lossbench.run_id` = '{self.run_id}'", max_results=1)
-            if found:  # a run resumed after a kill goes on in its tracked run
-                run_id = found[0].info.run_id
-            else:
-                run = client.create_run(experiment_id, run_name=f"{model}/{condition}/s{seed}",
-                                        tags={"lossbench.run_id": self.run_id, "lossbench.study": self.study,
-                                              "model": model, "condition": condition, "seed": str(seed)})
-                run_id = run.info.run_id
-                from mlflow.entities import Param
+            from filelock import FileLock
 
-                client.log_batch(run_id, params=[Param(k, v[:6000]) for k, v in self.params.items()])
+            uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(self.out_dir / 'mlflow.db').resolve()}"
+            # runs on Ray start side by side: one at a time creates the store's tables (a new SQLite
+            # file), the study's experiment and its own tracked run; logging afterwards needs no lock
+            with FileLock(str(self.out_dir / ".mlflow.lock"), timeout=600):
+                client = MlflowClient(uri)
+                experiment = client.get_experiment_by_name(self.study)
+                experiment_id = experiment.experiment_id if experiment is not None else client.create_experiment(
+                    self.study, artifact_location=(self.out_dir / "mlflow-artifacts").resolve().as_uri())
+                model, condition, seed = self.config["model"]["label"], self.config["condition"]["name"], self.config["seed"]
+                found = client.search_runs([experiment_id], f"tags.`lossbench.run_id` = '{self.run_id}'", max_results=1)
+                if found:  # a run resumed after a kill goes on in its tracked run
+                    run_id = found[0].info.run_id
+                else:
+                    run = client.create_run(experiment_id, run_name=f"{model}/{condition}/s{seed}",
+                                            tags={"lossbench.run_id": self.run_id, "lossbench.study": self.study,
+                                                  "model": model, "condition": condition, "seed": str(seed)})
+                    run_id = run.info.run_id
+                    from mlflow.entities import Param
+
+                    client.log_batch(run_id, params=[Param(k, v[:6000]) for k, v in self.params.items()])
             self._ml = (client, run_id)
         return self._ml
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from html.parser import HTMLParser
 
 import pytest
 
@@ -79,3 +80,80 @@ def test_a_browser_renders_it(study_folder, tmp_path):
     assert dom.count("<figure") == len(list((study_folder / "figures").glob("*.png")))
     sortable = page.count("<th>") - page.count("<tr><th>")  # every header but the gallery's row labels
     assert sortable > 0 and dom.count('<th title="sort by this column">') == sortable  # the sorting script ran
+
+
+class _Tables(HTMLParser):
+    """Each sortable table of a page (the gallery left out) as rows of cell texts, header first."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._skip = 0
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            gallery = "gallery" in (dict(attrs).get("class") or "")
+            self._skip += gallery
+            if not gallery and not self._skip:
+                self.tables.append([])
+        elif tag == "tr" and not self._skip and self.tables:
+            self.tables[-1].append([])
+        elif tag in ("td", "th") and not self._skip and self.tables:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "table" and self._skip:
+            self._skip -= 1
+        elif tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _tables_of(html: str) -> list[list[list[str]]]:
+    parser = _Tables()
+    parser.feed(html)
+    return parser.tables
+
+
+def _number(text: str) -> float | None:
+    match = re.match(r"\s*([-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)", text.replace("\u2212", "-").replace("*", ""))
+    return float(match.group(1)) if match else None
+
+
+def test_a_click_on_a_header_sorts_its_table_in_the_browser(study_folder, tmp_path):
+    """A header click, made by a script added to a copy of the page, runs the page's own sort:
+    the first click sorts the column ascending, the second descending, and every row moves whole."""
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium package)")
+    page = (study_folder / "report.html").read_text(encoding="utf-8")
+    tables = _tables_of(page)
+    # the table and numeric column with the most distinct values, and not already in order
+    candidates = []
+    for t, rows in enumerate(tables):
+        for c in range(len(rows[0])):
+            values = [_number(r[c]) if c < len(r) else None for r in rows[1:]]
+            if len(values) >= 3 and None not in values and values != sorted(values):
+                candidates.append((len(set(values)), t, c))
+    assert candidates, "no table of the tiny study has an unsorted numeric column of 3+ rows"
+    _, t, c = max(candidates)
+    before = tables[t][1:]
+    flags = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1600"]
+    for clicks, descending in ((1, False), (2, True)):
+        clicker = (f'<script>var th = document.querySelectorAll("table:not(.gallery)")[{t}].querySelectorAll("th")[{c}];'
+                   f"for (var i = 0; i < {clicks}; i++) th.click();</script></body>")
+        copy = tmp_path / f"clicked{clicks}.html"
+        copy.write_text(page.replace("</body>", clicker), encoding="utf-8")
+        dom = subprocess.run(flags + ["--dump-dom", copy.as_uri()], capture_output=True, text=True, timeout=120,
+                             check=True).stdout
+        after = _tables_of(dom)[t]
+        assert after[0] == tables[t][0]  # the header stays on top
+        values = [_number(r[c]) for r in after[1:]]
+        assert values == sorted(values, reverse=descending), (clicks, values)
+        assert sorted(after[1:]) == sorted(before) and after[1:] != before  # the same rows, moved whole
+        assert ("sorted-desc" if descending else "sorted-asc") in dom

@@ -76,3 +76,30 @@ def test_without_logging_nothing_but_the_csv_files(cli, write_study, tmp_path, l
     code, _, err = cli("run", write_study({"seeds": [0]}), "--out", tmp_path / "o", env={"LOSSBENCH_CACHE": str(lb_cache)})
     assert code == 0, err
     assert not (tmp_path / "o" / "tensorboard").exists() and not (tmp_path / "o" / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_runs_on_ray_side_by_side_log_into_one_mlflow_store(cli, write_study, tmp_path, lb_cache, monkeypatch):
+    """Two Ray workers at once write DIR/mlflow.db (SQLite): the first run creates the store and
+    the experiment under a file lock, each run is tracked once, and its values equal its csv files."""
+    pytest.importorskip("ray")
+    pytest.importorskip("mlflow", reason="the [tracking] extra installs MLflow")
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    study = write_study({**STUDY, "seeds": [0, 1, 2, 3], "logging": ["csv", "mlflow"]})
+    code, stdout, err = cli("run", study, "--out", tmp_path / "o", "--executor", "ray", "--cpus-per-run", "1",
+                            env={"LOSSBENCH_CACHE": str(lb_cache)})
+    assert code == 0 and "4 trained" in stdout and "failed" not in stdout, err
+    out = tmp_path / "o"
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    assert [e.name for e in client.search_experiments() if e.name != "Default"] == ["tiny"]  # one experiment, made once
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    tracked = {r.data.tags["lossbench.run_id"]: r for r in runs}
+    assert len(runs) == len(tracked) == 4
+    for run_dir, metrics, history, _ in _runs(out):
+        ml = tracked[run_dir.name]
+        assert ml.info.status == "FINISHED"
+        mlh = {m.step: m.value for m in client.get_metric_history(ml.info.run_id, tag("epoch/total"))}
+        assert mlh == pytest.approx(dict(zip(history["epoch"], history["total"])), rel=1e-6)
+        assert ml.data.metrics["metric/mse"] == pytest.approx(metrics["metrics"]["mse"], rel=1e-6)
