@@ -157,3 +157,28 @@ def test_a_click_on_a_header_sorts_its_table_in_the_browser(study_folder, tmp_pa
         assert values == sorted(values, reverse=descending), (clicks, values)
         assert sorted(after[1:]) == sorted(before) and after[1:] != before  # the same rows, moved whole
         assert ("sorted-desc" if descending else "sorted-asc") in dom
+
+
+def test_it_fits_a_laptop_screen_and_prints(study_folder, tmp_path):
+    """At 1366 px wide the page scrolls only down (wide tables scroll inside themselves), and
+    Chromium prints it to a PDF of whole pages with the report's text in it."""
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium package)")
+    page = (study_folder / "report.html").read_text(encoding="utf-8")
+    # a table as wide as a big study's (40 metric columns), styled by the page's own CSS
+    wide = ("<table><thead><tr>" + "".join(f"<th>metric {k}</th>" for k in range(40)) + "</tr></thead><tbody><tr>"
+            + "<td>0.123456 ± 0.000123</td>" * 40 + "</tr></tbody></table>")
+    probe = (wide + '<script>document.title = "width " + document.documentElement.scrollWidth + " of " + '
+             "document.documentElement.clientWidth;</script></body>")
+    copy = tmp_path / "probe.html"
+    copy.write_text(page.replace("</body>", probe), encoding="utf-8")
+    flags = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1366,768"]
+    dom = subprocess.run(flags + ["--dump-dom", copy.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
+    width, visible = map(int, re.search(r"<title>width (\d+) of (\d+)</title>", dom).groups())
+    assert 1000 < visible <= 1366 and width <= visible, (width, visible)
+    pdf = tmp_path / "report.pdf"
+    subprocess.run(flags + [f"--print-to-pdf={pdf}", "--no-pdf-header-footer", (study_folder / "report.html").as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b", data)) >= 2
