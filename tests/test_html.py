@@ -56,14 +56,15 @@ def test_the_page_holds_every_table_and_figure_and_nothing_from_the_network(stud
     assert len(tiles) == 2 * 4 and all(t.startswith("mse ") for t in tiles)  # 2 conditions x 4 images, scored
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-def test_a_browser_renders_it(study_folder, tmp_path):
-    browser = _chromium()
-    if browser is None:
+@pytest.fixture
+def browser() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if found is None:
         pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium package)")
+    return found
+
+
+def test_a_browser_renders_it(study_folder, tmp_path, browser):
     from PIL import Image, ImageStat
 
     url = (study_folder / "report.html").resolve().as_uri()
@@ -125,12 +126,9 @@ def _number(text: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def test_a_click_on_a_header_sorts_its_table_in_the_browser(study_folder, tmp_path):
+def test_a_click_on_a_header_sorts_its_table_in_the_browser(study_folder, tmp_path, browser):
     """A header click, made by a script added to a copy of the page, runs the page's own sort:
     the first click sorts the column ascending, the second descending, and every row moves whole."""
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium package)")
     page = (study_folder / "report.html").read_text(encoding="utf-8")
     tables = _tables_of(page)
     # the table and numeric column with the most distinct values, and not already in order
@@ -159,12 +157,9 @@ def test_a_click_on_a_header_sorts_its_table_in_the_browser(study_folder, tmp_pa
         assert ("sorted-desc" if descending else "sorted-asc") in dom
 
 
-def test_it_fits_a_laptop_screen_and_prints(study_folder, tmp_path):
+def test_it_fits_a_laptop_screen_and_prints(study_folder, tmp_path, browser):
     """At 1366 px wide the page scrolls only down (wide tables scroll inside themselves), and
     Chromium prints it to a PDF of whole pages with the report's text in it."""
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium package)")
     page = (study_folder / "report.html").read_text(encoding="utf-8")
     # a table as wide as a big study's (40 metric columns), styled by the page's own CSS
     wide = ("<table><thead><tr>" + "".join(f"<th>metric {k}</th>" for k in range(40)) + "</tr></thead><tbody><tr>"
