@@ -60,7 +60,7 @@ def as_study(study, overrides=None):
 
 def execute(study, out: Path, device: str = "auto", command: list[str] | None = None, strict: bool = False,
             only: list[str] | None = None, executor: str = "serial", ray_options: dict | None = None,
-            wait: bool = False, force: bool = False, out_flag: str = "--out") -> dict:
+            wait: bool = False, force: bool = False, out_flag: str = "--out", jobs: int | str = 1) -> dict:
     """Check the device, folders and cache, then run the study; return its manifest (the command
     line and :func:`run_study` both call this)."""
     from lossbench.study.runner import run_study as _run
@@ -70,13 +70,29 @@ def execute(study, out: Path, device: str = "auto", command: list[str] | None = 
     check_device(device)
     files.check_folder(out, out_flag)
     check_cache()
+    jobs = resolve_jobs(jobs, study.spec.training.threads, executor)
     return _run(study, out, device, command=command, strict=strict, cache=cache_dir(), weights=explicit_weights(),
-                only=only, executor=executor, ray_options=ray_options, data_root=data_root(), wait=wait, force=force)
+                only=only, executor=executor, ray_options=ray_options, data_root=data_root(), wait=wait, force=force,
+                jobs=jobs)
+
+
+def resolve_jobs(jobs: int | str, threads: int | str, executor: str = "serial") -> int:
+    """``--jobs``: a number of runs at once (>= 1), or auto: as many as this machine's cores hold
+    at training.threads each. Only with the serial executor (Ray places runs itself)."""
+    if jobs == "auto":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return 1 if executor == "ray" else max(1, cores // (1 if threads == "process" else int(threads)))
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise LossbenchError(f"--jobs: must be a whole number >= 1 or auto (got {jobs!r})")
+    if jobs > 1 and executor == "ray":
+        raise LossbenchError("--jobs is for the serial executor; with --executor ray, Ray runs as many at once as "
+                             "--cpus-per-run allows")
+    return jobs
 
 
 def run_study(study, out: str | Path | None = None, overrides=None, executor: str = "serial", device: str = "auto",
               only: list[str] | None = None, force: bool = False, strict: bool = False, wait: bool = False,
-              ray_options: dict | None = None):
+              ray_options: dict | None = None, jobs: int | str = 1):
     """Train and evaluate every run of ``study`` that is not finished, write the report, and
     return the results as a pandas DataFrame, one row per run (what :func:`lossbench.load_results`
     gives for the folder).
@@ -85,7 +101,8 @@ def run_study(study, out: str | Path | None = None, overrides=None, executor: st
     ``out``: the study folder (default ``results/<name>``). ``overrides``: ``--set`` items, as
     'key=value' strings or a mapping {'training.lr': 1e-3, 'seeds': [0, 1]}. ``executor``: serial
     or ray (``ray_options``: address, cpus_per_run, gpus_per_run). ``only``/``force``: the run ids
-    to train, and whether to train them again. Raises LossbenchError for a user's mistake."""
+    to train, and whether to train them again. ``jobs``: runs trained at once in worker processes
+    (or "auto"); the numbers are the same. Raises LossbenchError for a user's mistake."""
     from lossbench.results import load_results
 
     study = as_study(study, overrides)
@@ -98,7 +115,7 @@ def run_study(study, out: str | Path | None = None, overrides=None, executor: st
     elif ray_options:
         raise LossbenchError("ray_options: needs executor='ray'")
     execute(study, out, device, command=["lossbench.run_study", str(study.source)], strict=strict, only=only,
-            executor=executor, ray_options=ray_options, wait=wait, force=force, out_flag="out")
+            executor=executor, ray_options=ray_options, wait=wait, force=force, out_flag="out", jobs=jobs)
     return load_results(out)
 
 

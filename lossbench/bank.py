@@ -51,11 +51,18 @@ def _inception(bank: FeatureBank):
     return InceptionFeatures(bank.resolve("inception-fid"), device=bank.device)
 
 
+def _spectrum(bank: FeatureBank):
+    from lossbench.metrics.blur import SpectrumFeatures
+
+    return SpectrumFeatures(bank.data)
+
+
 #: feature kinds a distribution metric may name (MetricEntry.features)
 FEATURE_SOURCES: dict[str, FeatureSource] = {
     "domain": FeatureSource(_domain),
     "judge": FeatureSource(_judge),
     "inception": FeatureSource(_inception, expensive=True),  # 0.2 s per image on a 2-core CPU
+    "spectrum": FeatureSource(_spectrum),  # no network: the blur measure's high-frequency share
 }
 
 

@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--executor", default="serial", choices=["serial", "ray"],
                      help="serial: one run after another in this process (default); ray: each run a Ray task "
                           "(pip install 'lossbench[ray]')")
+    run.add_argument("--jobs", default="1", metavar="N|auto",
+                     help="serial executor: train up to N runs at once, each in a process of its own with its "
+                          "training.threads (the numbers do not change); auto: cores / training.threads (default 1)")
     run.add_argument("--address", help="with --executor ray: join this Ray cluster (HOST:PORT of 'ray start --head'); "
                                        "default: start Ray on this machine")
     run.add_argument("--cpus-per-run", type=float, default=None, help="with --executor ray: CPUs per run (default 1)")
@@ -154,11 +157,21 @@ def _cmd_run(args) -> int:
     from lossbench.api import execute
 
     manifest = execute(study, out, args.device, command=["lossbench", *args.argv], strict=args.strict, only=only,
-                       executor=args.executor, ray_options=ray_options, wait=args.wait, force=args.force)
+                       executor=args.executor, ray_options=ray_options, wait=args.wait, force=args.force,
+                       jobs=_jobs(args.jobs))
     counts = ", ".join(f"{v} {k}" for k, v in manifest["counts"].items() if v)
     print(f"{study.spec.name}: {counts} in {time.perf_counter() - args.started:.0f} s (set-up, runs and report; the runs "
           f"{manifest['study_seconds']:.0f} s); see {out / 'summary.md'}")
     return 0
+
+
+def _jobs(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise LossbenchError(f"--jobs: must be a whole number >= 1 or auto (got {value!r})") from None
 
 
 def _ray_options(args) -> dict | None:

@@ -99,10 +99,9 @@ class EvalContext:
             self.bank.real_features(entry.features)  # computed (or read from the cache) now, before any run
             n = self.n_for(entry.features)
             prov |= extractor.provenance | {
-                "implementation": "lossbench.metrics.frechet (float64; trace from eigenvalues of Σ1Σ2)"
-                if entry.statistic == "fd" else (f"lossbench.metrics.frechet.kid ({KID_SUBSETS} random subsets of "
-                                                 f"{kid_subset_size(n)} of the {n} per set; the spread over subsets is "
-                                                 f"stored per run as <column>-std)"),
+                "implementation": STATISTICS[entry.statistic][1] if entry.statistic != "kid" else (
+                    f"lossbench.metrics.frechet.kid ({KID_SUBSETS} random subsets of {kid_subset_size(n)} of the {n} per "
+                    f"set; the spread over subsets is stored per run as <column>-std)"),
                 "n_real": n, "n_generated": n,
                 "real_statistics_key": self.bank.real_key(entry.features),
             }
@@ -158,7 +157,7 @@ class EvalContext:
         """(value, KID's standard deviation over its subsets, or None for a Fréchet distance)."""
         entry = METRICS[name]
         real_features, real_stats = self._real(entry.features)
-        return _score(entry.statistic, real_features, real_stats, fake)
+        return _score(entry.statistic, real_features, real_stats, fake, self._extractor(entry.features))
 
     def calibration(self) -> dict:
         """Every distribution metric in context, each at the N its columns use, against the real
@@ -198,14 +197,50 @@ class EvalContext:
         entry = METRICS[name]
         real_features, real_stats = self._real(entry.features)
         make = (lambda: images) if rung is None else (lambda: degrade(images, rung, amount))
-        return _score(entry.statistic, real_features, real_stats, self._cached_features(entry.features, tag, make))[0]
+        return _score(entry.statistic, real_features, real_stats, self._cached_features(entry.features, tag, make),
+                      self._extractor(entry.features))[0]
 
 
-def _score(statistic: str, real_features: torch.Tensor, real_stats: FeatureStats, fake: torch.Tensor) -> tuple[float, float | None]:
-    if statistic == "fd":
-        stats = FeatureStats(fake.shape[1]).update(fake)
-        return frechet_distance(real_stats.mean, real_stats.cov, stats.mean, stats.cov), None
+def _fd(real_features, real_stats, fake, extractor) -> tuple[float, float | None]:
+    stats = FeatureStats(fake.shape[1]).update(fake)
+    return frechet_distance(real_stats.mean, real_stats.cov, stats.mean, stats.cov), None
+
+
+def _kid(real_features, real_stats, fake, extractor) -> tuple[float, float | None]:
     return kid(real_features, fake, KID_SUBSETS, kid_subset_size(min(len(real_features), len(fake))))
+
+
+def _manifold(which: str):
+    def score(real_features, real_stats, fake, extractor) -> tuple[float, float | None]:
+        from lossbench.metrics.manifold import prdc
+
+        return prdc(real_features, fake)[which], None
+    return score
+
+
+def _blur(real_features, real_stats, fake, extractor) -> tuple[float, float | None]:
+    from lossbench.metrics.blur import equivalent_blur
+
+    return equivalent_blur(fake, extractor.scale), None
+
+
+#: what a distribution metric computes from the real and generated features (MetricEntry.statistic):
+#: (real features, their statistics, generated features, the extractor) -> (value, spread or None),
+#: and how its provenance names the implementation
+STATISTICS: dict[str, tuple] = {
+    "fd": (_fd, "lossbench.metrics.frechet (float64; trace from eigenvalues of Σ1Σ2)"),
+    "kid": (_kid, "lossbench.metrics.frechet.kid"),
+    **{name: (_manifold(name), f"prdc.compute_prdc (Naeem et al. 2020's implementation), k = 5 nearest neighbours; "
+                               f"{name} of the generated set against the N real test images")
+       for name in ("precision", "recall", "density", "coverage")},
+    "blur": (_blur, "lossbench.metrics.blur: equivalent Gaussian σ (px) from the share of spectral power above "
+                    "0.1 cycles/px, on a scale of the real test images blurred by σ = 0 to 3 px"),
+}
+
+
+def _score(statistic: str, real_features: torch.Tensor, real_stats: FeatureStats, fake: torch.Tensor,
+           extractor=None) -> tuple[float, float | None]:
+    return STATISTICS[statistic][0](real_features, real_stats, fake, extractor)
 
 
 def evaluate(model, ctx: EvalContext, seed: int, train_codes: dict):

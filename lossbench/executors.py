@@ -130,7 +130,7 @@ def _task(out_dir: str, run_id: str, device: str, cache, weights, data_root, thr
 
     from lossbench.study.units import execute_run
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads)  # set-up; each run computes with its own training.threads
     started = time.perf_counter()
     outcome = execute_run(out_dir, run_id, device=device, cache=cache, weights=weights, data_root=data_root)
     return outcome, time.perf_counter() - started
@@ -141,3 +141,87 @@ def _last_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[-1] if text else type(exc).__name__
 
+
+
+class ProcessPool:
+    """``--jobs N``: up to N runs at once on this machine, each in a worker process of its own that
+    rebuilds the study from the folder and the caches (:func:`lossbench.study.units.execute_run`)
+    and computes with the run's ``training.threads``, so a run's numbers are those it gets serially.
+    Runs that share a first phase (lossbench.train.prefix_key) go to one worker, one after another:
+    the first trains that phase, the others start from it."""
+
+    def __init__(self, jobs: int):
+        self.jobs = jobs
+
+    def run(self, session, runs, device: str, cache, weights, data_root) -> list[str]:
+        import concurrent.futures as cf
+        import multiprocessing
+
+        from tqdm.auto import tqdm
+
+        from lossbench.study.units import run_one
+        from lossbench.train import prefix_key
+
+        outcomes, pending = [], []
+        for run in runs:
+            finished = (session.out_dir / "runs" / run.run_id / "metrics.json").is_file()
+            if finished or run.condition in session.skipped:
+                outcomes.append(run_one(session, run))
+            else:
+                pending.append(run)
+        if not pending:
+            return outcomes
+        groups: dict[str, list] = {}
+        for run in pending:
+            plateau = any(t.get("start") == "plateau" for t in run.config["condition"]["terms"])
+            groups.setdefault(prefix_key(run.config) if plateau else run.run_id, []).append(run)
+        out_dir = str(session.out_dir.resolve())
+        bar = tqdm(total=len(pending), desc=f"study {session.study.spec.name} ({self.jobs} jobs)", unit="run", disable=None,
+                   dynamic_ncols=True)
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no state of this one's torch is inherited
+        with cf.ProcessPoolExecutor(max_workers=min(self.jobs, len(groups)), mp_context=context,
+                                    initializer=_init_worker, initargs=(os.getpid(),)) as pool:
+            futures = {pool.submit(_group_task, out_dir, [r.run_id for r in group], device, cache, weights, data_root): group
+                       for group in groups.values()}
+            for future in cf.as_completed(futures):
+                group = futures[future]
+                try:
+                    results = future.result()
+                except Exception as exc:  # a worker died or raised: its runs failed, the others go on
+                    results = [(run.run_id, "failed", f"failed ({_last_line(exc)}); the next 'lossbench run' retries it")
+                               for run in group]
+                for run, (_, outcome, line) in zip(group, results):
+                    outcomes.append(outcome)
+                    bar.update(1)
+                    tqdm.write(f"{run.title}: {line}", file=sys.stderr)
+        bar.close()
+        return outcomes
+
+
+def _init_worker(parent: int) -> None:
+    """A worker shows no progress bars of its own (the driver's counts runs) and ends when the
+    driver is gone (killed), instead of writing on into a folder a new driver may own."""
+    import threading
+
+    os.environ["TQDM_DISABLE"] = "1"
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _group_task(out_dir: str, run_ids: list[str], device: str, cache, weights, data_root) -> list[tuple[str, str, str]]:
+    from lossbench.study.units import execute_run
+
+    results = []
+    for run_id in run_ids:
+        started = time.perf_counter()
+        try:
+            outcome = execute_run(out_dir, run_id, device=device, cache=cache, weights=weights, data_root=data_root)
+            results.append((run_id, outcome, f"{outcome} in {time.perf_counter() - started:.0f} s"))
+        except Exception as exc:  # this run failed; the group's next run may still train
+            results.append((run_id, "failed", f"failed ({_last_line(exc)}); the next 'lossbench run' retries it"))
+    return results

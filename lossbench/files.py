@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -135,14 +136,34 @@ def torch_save(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_bytes(buffer.getvalue())
 
 
-def stable_provenance(old: Any, new: dict, volatile: tuple[str, ...], unchanged: bool) -> dict:
+def stable_provenance(old: Any, new: dict, volatile: tuple[str, ...], unchanged: bool,
+                      recomputed: tuple[str, ...] = ()) -> dict:
     """``new`` with its ``volatile`` fields (when, how long, on what) taken from ``old``, the
     manifest already on disk, when ``unchanged`` says this invocation produced nothing new:
     re-running a finished study then leaves its committed files byte-identical, and the provenance
-    keeps describing the invocation that made the results."""
+    keeps describing the invocation that made the results. ``recomputed`` fields (numbers every
+    invocation computes again, such as the calibration ladder) keep their old value when the new
+    one equals it to float round-off: another CPU orders the same sums differently (~1e-12)."""
     if not unchanged or not isinstance(old, dict) or any(key not in old for key in volatile):
         return new
-    return {key: old[key] if key in volatile else value for key, value in new.items()}
+    kept = {key: old[key] if key in volatile else value for key, value in new.items()}
+    for key in recomputed:
+        if key in old and key in new and same_numbers(old[key], new[key]):
+            kept[key] = old[key]
+    return kept
+
+
+def same_numbers(a: Any, b: Any, rel: float = 1e-9) -> bool:
+    """Whether two JSON values have the same structure, equal strings and numbers equal to ``rel``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_numbers(a[k], b[k], rel) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_numbers(x, y, rel) for x, y in zip(a, b))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)
+    return a == b
 
 
 def read_json_or_none(path: str | os.PathLike) -> Any:

@@ -90,7 +90,8 @@ def register_metric(name: str, fn: Callable | None = None, higher_is_better: boo
     """A paired metric: ``fn(x_hat, x)`` on N×C×H×W tensors in [0, 1] returns N values (one per
     image). Or, with ``features`` (a feature kind of the bank: domain, judge, inception, or one
     given to :func:`lossbench.bank.register_features`), a distribution metric: ``statistic`` fd
-    (Fréchet distance) or kid, reported as <name>-recon and <name>-samples with its real floor and
+    (Fréchet distance), kid, or precision, recall, density, coverage (k-NN manifolds),
+    reported as <name>-recon and <name>-samples with its real floor and
     calibration ladder, like fd-domain."""
     from lossbench.bank import FEATURE_SOURCES
     from lossbench.metrics import METRICS, MetricEntry
@@ -100,8 +101,9 @@ def register_metric(name: str, fn: Callable | None = None, higher_is_better: boo
         if features not in FEATURE_SOURCES:
             raise LossbenchError(f"register_metric: features '{features}' is not a feature kind (known: "
                                  f"{', '.join(FEATURE_SOURCES)}); register it first with register_features")
-        if statistic not in ("fd", "kid"):
-            raise LossbenchError(f"register_metric: statistic must be 'fd' or 'kid' (got {statistic!r})")
+        allowed = ("fd", "kid", "precision", "recall", "density", "coverage")  # blur needs the spectrum's scale
+        if statistic not in allowed:
+            raise LossbenchError(f"register_metric: statistic must be one of {', '.join(allowed)} (got {statistic!r})")
         METRICS[name] = MetricEntry(bool(higher_is_better), description or name, kind="distribution",
                                     features=features, statistic=statistic)
         return

@@ -8,11 +8,13 @@ whose presence marks the run finished. Every file is written atomically.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,23 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+@contextlib.contextmanager
+def compute_threads(threads: int | str) -> Iterator[None]:
+    """Compute with ``threads`` torch CPU threads (``training.threads``) and restore the process's
+    count afterwards; 'process' leaves it as it is. Float round-off depends on the thread count, so
+    fixing it per run makes a run the same bits in any process: serial, a --jobs worker, a Ray
+    task, a resume."""
+    if threads == "process":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def pick_device(name: str) -> torch.device:
@@ -103,6 +122,35 @@ def read_resume(path: Path, config: dict) -> dict | None:
     return None
 
 
+def prefix_key(config: dict) -> str:
+    """What a run's first phase (before its ``start: plateau`` terms switch on) depends on: the
+    whole configuration but the weights of those terms (and the run's id, study and condition
+    name). Before the plateau such a term is not computed, its weight is 0 and its discriminator
+    is built (seeded) but does not train, so runs equal but for those weights train the same
+    first phase bit for bit (tested); a weight sweep trains it once."""
+    import hashlib
+    import json
+
+    terms = [{k: v for k, v in t.items() if not (k == "weight" and t.get("start") == "plateau")}
+             for t in config["condition"]["terms"]]
+    data = {k: v for k, v in config["data"].items() if k not in ("root", "download")}
+    blob = {"model": config["model"], "terms": terms, "data": data, "training": config["training"], "seed": config["seed"],
+            "format": 1}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def read_prefix(path: Path, key: str) -> dict | None:
+    """A shared first phase (see :func:`prefix_key`), or None when there is none or it cannot be
+    used (then the run trains its first phase itself)."""
+    if not path.is_file():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # truncated or of another version: train the phase again
+        return None
+    return saved if saved.get("prefix") == key else None
+
+
 def _digest(config: dict) -> str:
     import hashlib
     import json
@@ -130,7 +178,7 @@ def _set_rng(state: dict, generator: torch.Generator, device: torch.device) -> N
 
 
 def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: Path, device: torch.device,
-              report: dict, progress_position: int = 1, tracker=None) -> dict:
+              report: dict, progress_position: int = 1, tracker=None, prefixes: Path | None = None) -> dict:
     """Train one run and evaluate it; return what metrics.json holds.
 
     With ``training.early_stopping`` the run trains until its validation loss (every term but
@@ -138,8 +186,12 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
     validation epoch's weights are evaluated. Terms with ``start: plateau`` switch on at that
     point instead: the best weights are restored, the terms start, and the stopping rule begins
     anew on the new total (or, with an adversarial term, ``adversarial_epochs`` more epochs, the
-    last of which is evaluated)."""
-    run = RunTraining(config, batches, ctx, run_dir, device, report, progress_position, tracker=tracker)
+    last of which is evaluated).
+
+    ``prefixes``: a folder where runs that differ only in the weights of their plateau-started
+    terms share the first phase (see :func:`prefix_key`): the first to reach the plateau leaves its
+    state there, the others start from it, bit for bit what training that phase again gives."""
+    run = RunTraining(config, batches, ctx, run_dir, device, report, progress_position, tracker=tracker, prefixes=prefixes)
     for epoch in range(run.first_epoch, run.max_epochs + 1):
         started = time.perf_counter()
         table = train_epoch(run.trained, run.loss, run.optimizer, batches, run.generator, run.step, run.amp,
@@ -157,7 +209,8 @@ class RunTraining:
     seeds' instances from one stacked model."""
 
     def __init__(self, config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: Path, device: torch.device,
-                 report: dict, progress_position: int = 1, resumable: bool = True, bar: bool = True, tracker=None):
+                 report: dict, progress_position: int = 1, resumable: bool = True, bar: bool = True, tracker=None,
+                 prefixes: Path | None = None):
         self.run_started = time.perf_counter()
         run_dir.mkdir(parents=True, exist_ok=True)
         self.config, self.batches, self.ctx, self.run_dir, self.device, self.report = config, batches, ctx, run_dir, device, report
@@ -191,6 +244,15 @@ class RunTraining:
         self.tracker = tracker  # TensorBoard / MLflow (lossbench.tracking), or None
         self.resume_path = run_dir / RESUME
         saved = read_resume(self.resume_path, config) if resumable else None
+        key = prefix_key(config) if resumable and prefixes is not None and loss.plateau_terms else None
+        self.prefix_path = Path(prefixes) / f"{key}.pt" if key else None
+        self.shared_phase: dict | None = None  # the first phase, when it came from another run's prefix
+        if saved is None and self.prefix_path is not None:
+            saved = read_prefix(self.prefix_path, key)
+            if saved is not None:
+                self.shared_phase = {"from_run": saved["run_id"], "epochs": saved["epoch"], "key": key}
+        elif saved is not None and saved.get("shared_phase"):
+            self.shared_phase = saved["shared_phase"]
         if saved is not None:  # a run killed mid-way goes on from its last finished epoch
             model.load_state_dict(saved["model"])
             self.optimizer.load_state_dict(saved["optimizer"])
@@ -203,7 +265,9 @@ class RunTraining:
             self.phase, self.phase_epoch, self.schedule = saved["phase"], saved["phase_epoch"], saved["schedule"]
             if self.stopping is not None:
                 self.stopping.load_state_dict(saved["stopping"])
-            tqdm.write(f"{_short(config)}: resumed after epoch {saved['epoch']} from {self.resume_path.name}", file=sys.stderr)
+            where = (f"the first phase of run {self.shared_phase['from_run']} (it differs only in the weights of its "
+                     f"plateau-started terms)") if self.shared_phase and saved.get("prefix") else self.resume_path.name
+            tqdm.write(f"{_short(config)}: starts after epoch {saved['epoch']} from {where}", file=sys.stderr)
         self.bar = tqdm(total=None if self.stopping else self.max_epochs * len(batches), initial=0 if self.stopping else self.step,
                         desc=_short(config), position=progress_position,
                         leave=False, disable=None, unit="step", dynamic_ncols=True) if bar else None
@@ -214,20 +278,25 @@ class RunTraining:
     def snapshot(self) -> dict:
         return {"model": copy.deepcopy(self.model.state_dict()), "optimizer": copy.deepcopy(self.optimizer.state_dict())}
 
-    def checkpoint(self, epoch: int) -> None:
+    def checkpoint(self, epoch: int, prefix: bool = False) -> None:
         """Everything the rest of the run depends on, after a finished epoch (atomic: a kill leaves
-        the previous epoch's file)."""
+        the previous epoch's file). ``prefix``: the first phase ended in this epoch; the same state
+        also goes to the shared prefix, for the runs that differ only in plateau terms' weights."""
         frame = pd.concat(self.step_frames, ignore_index=True)
         self.step_frames[:] = [frame]  # joined once; the next checkpoint adds one epoch to it
         stopping = self.stopping
-        files.torch_save(self.resume_path, {
+        state = {
             "run_id": self.config["run_id"], "config": _digest(self.config), "epoch": epoch, "step": self.step,
             "train_seconds": self.train_seconds, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "loss": self.loss.state_dict(), "rng": _get_rng(self.generator, self.device),
             "stopping": stopping.state_dict() if stopping is not None else None,
             "epoch_rows": self.epoch_rows, "flags": [f.to_dict() for f in self.flags], "epoch_recons": self.epoch_recons,
             "steps": {c: torch.from_numpy(frame[c].to_numpy().copy()) for c in frame.columns},  # each column keeps its dtype
-            "phase": self.phase, "phase_epoch": self.phase_epoch, "schedule": self.schedule})
+            "phase": self.phase, "phase_epoch": self.phase_epoch, "schedule": self.schedule,
+            "shared_phase": self.shared_phase}
+        files.torch_save(self.resume_path, state)
+        if prefix and self.prefix_path is not None and self.shared_phase is None:
+            files.torch_save(self.prefix_path, {**state, "config": None, "prefix": prefix_key(self.config)})
 
     def end_epoch(self, epoch: int, table: torch.Tensor, seconds: float) -> bool:
         """Record a trained epoch (its steps x columns table, its training seconds) with the
@@ -284,7 +353,7 @@ class RunTraining:
                 self.phase, self.phase_epoch = 2, epoch
                 stopping.reset()
         if self.resumable:
-            self.checkpoint(epoch)
+            self.checkpoint(epoch, prefix=self.phase == 2 and self.phase_epoch == epoch)
         return False
 
     def finish(self, extra: dict | None = None) -> dict:
@@ -333,6 +402,7 @@ class RunTraining:
             "device": str(self.device),
             "threads": torch.get_num_threads(),  # float round-off differs between thread counts
             "flags": [f.to_dict() for f in self.flags[-3:] + self.critic_messages],  # the latest dominance messages (the log shows the first)
+            **({"shared_phase": {k: v for k, v in self.shared_phase.items() if k != "key"}} if self.shared_phase else {}),
             **(extra or {}),
             "metrics": {},
         }

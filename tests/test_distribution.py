@@ -202,10 +202,12 @@ def test_each_image_set_goes_through_the_feature_network_once(mnist5k, lb_cache,
 
 
 def test_stored_paths_read_the_same_on_every_machine(domain, tmp_path, monkeypatch):
-    """Results name cached networks relative to the lossbench cache and home-folder paths with ~."""
+    """Results name shipped networks relative to the package, cached ones relative to the lossbench
+    cache, and home-folder paths with ~."""
     from lossbench.weights import portable
 
-    assert domain.provenance["weights"].startswith("<lossbench cache>/classifiers/mnist-5k-")
+    assert domain.provenance["weights"] == "lossbench/shipped/domain-mnist-5k-v1.pt"  # mnist-5k's classifier ships
+    assert domain.provenance["source"].startswith("shipped with lossbench")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert portable(tmp_path / ".cache" / "torch" / "hub" / "checkpoints") == "~/.cache/torch/hub/checkpoints"
     assert portable(tmp_path / "c" / "stats" / "x.pt", cache=tmp_path / "c") == "<lossbench cache>/stats/x.pt"

@@ -37,7 +37,7 @@ class MetricEntry:
     kind: str = "paired"  # or "distribution"
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # paired metrics with no network
     features: str | None = None  # distribution metrics: a feature kind of the bank
-    statistic: str | None = None  # distribution metrics: "fd" or "kid"
+    statistic: str | None = None  # distribution metrics: a name in lossbench.evaluate.STATISTICS (fd, kid, precision, ..., blur)
     implementation: str = "lossbench.metrics.pixel"
     check: Callable[[int], str | None] | None = None  # image side -> the problem, if it cannot score such images
     label: Callable[[int], str] | None = None  # image side -> what exactly is computed (a reduced-scale MS-SSIM)
@@ -93,10 +93,20 @@ METRICS: dict[str, MetricEntry] = {
     "kid-domain": MetricEntry(False, "KID (unbiased, cubic polynomial kernel) in the dataset classifier's features",
                               kind="distribution", features="domain", statistic="kid"),
     "fd-judge": MetricEntry(False, "Fréchet distance in the 128-d features of the judge, a network no loss term trains on "
-                            "(MNIST digits: trained on the official MNIST test split, shipped with lossbench)",
+                            "(for 28x28 MNIST digits the network shipped with lossbench, trained on the official MNIST test split; for "
+                            "other data trained on first use; the run's provenance says which)",
                             kind="distribution", features="judge", statistic="fd"),
     "kid-judge": MetricEntry(False, "KID (unbiased, cubic polynomial kernel) in the judge's features",
                              kind="distribution", features="judge", statistic="kid"),
+    **{f"{stat}-judge": MetricEntry(True, text + " (Kynkäänniemi et al. 2019; Naeem et al. 2020), k = 5, in the judge's features",
+                                    kind="distribution", features="judge", statistic=stat)
+       for stat, text in (("precision", "precision: share of generated images inside the real images' k-NN manifold (fidelity)"),
+                          ("recall", "recall: share of real images inside the generated images' k-NN manifold (diversity)"),
+                          ("density", "density: real k-NN balls holding each generated image, / k (1 for a real-like set)"),
+                          ("coverage", "coverage: share of real images whose k-NN ball holds a generated image"))},
+    "blur": MetricEntry(False, "equivalent blur in px: the Gaussian σ that gives the real test images the same share of "
+                        "spectral power above 0.1 cycles/px (0 = as sharp as real digits; no network)",
+                        kind="distribution", features="spectrum", statistic="blur", implementation="lossbench.metrics.blur"),
     "fid": MetricEntry(False, "FID: Fréchet distance of Inception-v3 pool3 features (TF-compatible pipeline)",
                        kind="distribution", features="inception", statistic="fd"),
     "kid": MetricEntry(False, "KID (unbiased, cubic polynomial kernel) of Inception-v3 pool3 features",

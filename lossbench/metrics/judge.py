@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lossbench.progress import progress_line
 from lossbench import files
 from lossbench.weights import cache_dir, cached_card, content_sha256, portable, sha256_of
 
@@ -88,15 +89,17 @@ def train_judge(train_x, train_y, device="cpu") -> JudgeNet:
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total)
     x, y = train_x.to(device), train_y.to(device)
     model.train()
-    for _ in range(RECIPE["epochs"]):
-        order = torch.randperm(len(x), generator=gen)
-        for i in range(0, len(x), bs):
-            idx = order[i : i + bs].to(device)
-            loss = F.cross_entropy(model(_affine(x[idx], gen)), y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+    with progress_line(f"fd-judge network (trained once, {len(x)} images)", total, "step") as bar:
+        for _ in range(RECIPE["epochs"]):
+            order = torch.randperm(len(x), generator=gen)
+            for i in range(0, len(x), bs):
+                idx = order[i : i + bs].to(device)
+                loss = F.cross_entropy(model(_affine(x[idx], gen)), y[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                bar.update()
     return model.eval().requires_grad_(False)
 
 

@@ -5,7 +5,9 @@
   noise. It never sees the paradox's rules: its fakes are whole reconstructions by an L2
   ae-mlp (3-d code) and an L2 ae-conv, and whole noise images (independent pixels at the
   digits' ink density; thresholded smoothed noise). Every input, real or fake, is binarised at
-  0.5, as the paradox images are. Recipe fixed and versioned; the trained network is cached
+  0.5, as the paradox images are. Recipe fixed and versioned. For mnist-5k it ships inside the
+  package (``lossbench/shipped/``, rebuilt by ``python -m lossbench.paradox.judges --ship``), so
+  every machine judges with the same weights; another dataset trains it on first use, cached
   beside the domain classifier, with its held-out accuracy.
 - ``judge-classifier``: the domain classifier's (lossbench.metrics.domain) softmax confidence
   in the digit's true class.
@@ -26,6 +28,8 @@ from lossbench.losses import build_loss
 from lossbench.losses.adversarial import Discriminator
 from lossbench.metrics.domain import DomainFeatures
 from lossbench.models import build_model
+from lossbench.progress import progress_line
+from lossbench.shipped_nets import load_shipped, shipped_label, shipped_path, write_shipped
 from lossbench.weights import cache_dir, cached_card, sha256_of
 
 RECIPE = {
@@ -36,6 +40,8 @@ RECIPE = {
               "binarised_at": 0.5},
     "discriminator": {"kind": "global", "channels": 32, "layers": 2}, "epochs": 5, "batch_size": 128, "lr": 2e-4,
 }
+#: the discriminator judge of the committed paradox (mnist-5k), shipped in lossbench/shipped/
+SHIPPED_NAME = f"paradox-discriminator-mnist-5k-v{RECIPE['version']}"
 
 
 def _binary(x: torch.Tensor) -> torch.Tensor:
@@ -118,16 +124,23 @@ class Judges:
         card_path = path.with_suffix(".json")
         spec = RECIPE["discriminator"]
         self.discriminator = Discriminator(tuple(data.train_x.shape[1:]), spec["kind"], spec["channels"], spec["layers"])
-        card = cached_card(path)
-        if card is not None:
+        shipped = load_shipped(SHIPPED_NAME, data.identity["sha256"])
+        card = None if shipped is not None else cached_card(path)
+        if shipped is not None:  # the committed paradox's judge: the same weights on every machine
+            self.discriminator.load_state_dict(shipped[0])
+            self.card, path = shipped[1] | {"source": f"shipped with lossbench ({shipped_label(shipped_path(SHIPPED_NAME))})"}, \
+                shipped_path(SHIPPED_NAME)
+        elif card is not None:
             self.discriminator.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             self.card = card
         else:
-            started = time.perf_counter()
-            trained, card = train_discriminator(data, self.device)
+            with progress_line(f"training the paradox's discriminator judge on {data.identity['name']} (once; cached)"):
+                started = time.perf_counter()
+                trained, card = train_discriminator(data, self.device)
             self.discriminator.load_state_dict({k: v.cpu() for k, v in trained.state_dict().items()})
             files.torch_save(path, self.discriminator.state_dict())
-            self.card = card | {"train_seconds": round(time.perf_counter() - started, 1), "sha256": sha256_of(path)}
+            self.card = card | {"train_seconds": round(time.perf_counter() - started, 1), "sha256": sha256_of(path),
+                                "source": "trained on first use on this machine and cached"}
             files.write_json(card_path, self.card)
         self.discriminator = self.discriminator.to(self.device).eval().requires_grad_(False)
         self.path = path
@@ -145,3 +158,26 @@ class Judges:
 
     def scores(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"judge-discriminator": self.realism(x), "judge-classifier": self.confidence(x, labels)}
+
+
+def ship(device="cpu") -> dict:
+    """Train the mnist-5k discriminator judge with the recipe and write it into lossbench/shipped/."""
+    from lossbench.data import load_dataset
+    from lossbench.data.registry import DataSpec
+
+    data = load_dataset(DataSpec(name="mnist-5k"))
+    started = time.perf_counter()
+    trained, card = train_discriminator(data, torch.device(device))
+    return write_shipped(SHIPPED_NAME, trained.state_dict(), card | {
+        "train_seconds": round(time.perf_counter() - started, 1), "rebuild": "python -m lossbench.paradox.judges --ship"})
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Train the paradox's mnist-5k discriminator judge and ship it in lossbench/shipped/.")
+    parser.add_argument("--ship", action="store_true", required=True)
+    parser.parse_args()
+    shipped = ship()
+    print(f"{shipped_path(SHIPPED_NAME)}: held-out accuracy real {shipped['held_out_accuracy_real']:.4f}, "
+          f"fake {shipped['held_out_accuracy_fake']:.4f}, sha256 {shipped['sha256']}")

@@ -23,14 +23,15 @@ from lossbench.study.units import COUNTS, Session, execute_run, open_session, ru
 def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: list[str] | None = None,
               strict: bool = False, cache: str | None = None, weights: dict | None = None,
               only: list[str] | None = None, executor: str = "serial", ray_options: dict | None = None,
-              data_root: str | None = None, wait: bool = False, force: bool = False) -> dict:
+              data_root: str | None = None, wait: bool = False, force: bool = False, jobs: int = 1) -> dict:
     """Train and evaluate every run (or the runs ``only`` names); return this invocation's
     manifest (the one written keeps the previous invocation's timing and counts when this one
     trained nothing). Data, weights and metric set-up may raise LossbenchError, all before
     anything is written into ``out_dir``. ``executor``: serial (in this process) or ray (each run
     a task, :mod:`lossbench.executors`). The folder is locked while this runs (``wait``: wait for
     another holder instead of refusing). ``force``: the selected runs' stored results are deleted
-    and they train again."""
+    and they train again. ``jobs``: with the serial executor, how many runs train at once, each in
+    a worker process of its own (lossbench.executors.ProcessPool); their numbers do not change."""
     setup_started = time.perf_counter()
     runs = select_runs(study, only)
     if executor == "ray" and study.spec.training.vectorize_seeds:
@@ -48,6 +49,10 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
         from lossbench.executors import RayPool
 
         pool = RayPool(**(ray_options or {}))  # an unreachable cluster fails here, before anything is written
+    elif jobs > 1:
+        from lossbench.executors import ProcessPool
+
+        pool = ProcessPool(jobs)
     out_dir = Path(out_dir)
     try:
         with files.folder_lock(out_dir, wait=wait):
@@ -57,7 +62,7 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
             return _run_locked(study, session, runs, out_dir, pool, command, setup_started,
                                (device_name, cache, weights, data_root))
     finally:
-        if pool is not None:
+        if pool is not None and hasattr(pool, "close"):
             pool.close()
 
 
@@ -89,12 +94,15 @@ def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, comma
     for outcome in outcomes:
         counts[outcome] += 1
 
+    if all((out_dir / "runs" / r.run_id / "metrics.json").is_file() for r in study.runs):
+        # every run that could start from a shared first phase has finished: the phases are not needed
+        shutil.rmtree(session.prefixes, ignore_errors=True)
     manifest["study_seconds"] = round(time.perf_counter() - started, 2)
     manifest["counts"] = counts
     # nothing trained: the provenance stays that of the invocation that trained the runs
     files.write_json(out_dir / "manifest.json",
                      files.stable_provenance(previous, manifest, STUDY_VOLATILE,
-                                             counts["trained"] + counts["failed"] == 0))
+                                             counts["trained"] + counts["failed"] == 0, recomputed=("calibration",)))
     from lossbench.report import build_report
 
     _status(f"report: tables, figures and report.html in {out_dir}")

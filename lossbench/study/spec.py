@@ -52,6 +52,12 @@ class TrainingSpec(BaseModel):
                             "else foreach; measured in benchmarks/README.md), auto (torch's own default: one tensor at "
                             "a time on a CPU, foreach on a GPU; what lossbench before 0.2 used), single, foreach, fused. "
                             "The same mathematics; float round-off differs between them")
+    threads: int | str = Field(1, description="torch CPU threads each run computes with, part of its "
+                                              "configuration and run id: float round-off depends on the thread count, so "
+                                              "a run gives the same bits serially, with --jobs, on Ray at any --cpus-per-run "
+                                              "and after a resume (on one CPU type). 1 (default) suits a cluster worker and a "
+                                              "laptop alike, where --jobs trains several runs at once. 'process': whatever the "
+                                              "process has (lossbench 0.2's behaviour, not in the run id; executor-dependent)")
     amp: StrictBool = Field(False, description="bf16 autocast, CUDA only")
     compile: StrictBool = Field(False, description="torch.compile the model's forward pass for training (off by default: "
                                 "on a CPU it did not pay, benchmarks/README.md; the first epoch includes the compilation)")
@@ -61,6 +67,13 @@ class TrainingSpec(BaseModel):
                                         "changes the run ids. Conditions it cannot vectorise (VAEs, adversarial or "
                                         "plateau-started terms, LPIPS networks, user targets, compile) train their seeds "
                                         "one by one; --dry-run says which. Serial executor only")
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _threads(cls, value: Any) -> int | str:
+        if value == "process" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024):
+            return value
+        raise ValueError(f"must be a whole number of threads from 1 to 1024, or 'process' (got {value!r})")
 
 
 class CheckSpec(BaseModel):
@@ -615,6 +628,8 @@ def run_hash(config: dict) -> str:
     hashed = copy.deepcopy(config)
     if hashed["training"].get("optimizer_impl") == "auto":
         hashed["training"].pop("optimizer_impl")  # run ids from before the option stay valid
+    if hashed["training"].get("threads") == "process":
+        hashed["training"].pop("threads")  # the run ids of lossbench 0.2, whose runs took the process's threads
     for key in ("compile", "vectorize_seeds"):
         if hashed["training"].get(key) is False:
             hashed["training"].pop(key)  # off: the run ids of studies written before the option stay

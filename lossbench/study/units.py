@@ -18,7 +18,7 @@ from lossbench.evaluate import EvalContext
 from lossbench.flags import HEALTH, Flag
 from lossbench.metrics import METRICS
 from lossbench.study.spec import Study
-from lossbench.train import evaluate_run, load_model, pick_device, train_run
+from lossbench.train import compute_threads, evaluate_run, load_model, pick_device, train_run
 from lossbench.weights import cache_lock
 
 
@@ -36,6 +36,16 @@ class Session:
     report: dict
     skipped: dict[str, str]
 
+    @property
+    def prefixes(self) -> Path:
+        """Where runs that differ only in the weights of plateau-started terms share their first
+        phase (lossbench.train.prefix_key); removed once every run of the study is finished."""
+        return self.out_dir / PREFIXES
+
+
+#: the study folder's shared first phases (lossbench.train.prefix_key)
+PREFIXES = ".prefixes"
+
 
 def open_session(study: Study, out_dir: Path, device_name: str = "auto", strict: bool = False,
                  cache: str | None = None, weights: dict | None = None) -> Session:
@@ -51,7 +61,7 @@ def open_session(study: Study, out_dir: Path, device_name: str = "auto", strict:
     report = study.spec.report.model_dump()
     # shared artefacts (domain classifiers, real statistics, converted weights) are built by
     # whoever comes first; concurrent workers wait for it instead of building them twice
-    with cache_lock(cache):
+    with cache_lock(cache), compute_threads(study.spec.training.threads):
         ctx = EvalContext(data, study.spec.metrics, device, cache=cache, weights=weights,
                           distribution_n=report["distribution_n"], strict=strict, batch_size=report["eval_batch_size"],
                           inception_n=report["inception_n"], calibrate=report["calibration"])
@@ -77,13 +87,15 @@ def run_group(session: Session, group: list, progress_position: int = 1) -> list
     spec = session.study.spec
     trackers = [Tracker(spec.logging, session.out_dir, spec.name, r.config) for r in pending]
     side_by_side = pending and pending[0].config["training"].get("vectorize_seeds") and why_not(pending[0].config) is None
-    if side_by_side:
-        results = train_group([r.config for r in pending], session.batches, session.ctx,
-                              [session.out_dir / "runs" / r.run_id for r in pending], session.device, session.report,
-                              progress_position=progress_position, trackers=trackers)
-    else:
-        results = [train_run(r.config, session.batches, session.ctx, session.out_dir / "runs" / r.run_id, session.device,
-                             session.report, progress_position=progress_position, tracker=t) for r, t in zip(pending, trackers)]
+    with compute_threads(spec.training.threads):
+        if side_by_side:
+            results = train_group([r.config for r in pending], session.batches, session.ctx,
+                                  [session.out_dir / "runs" / r.run_id for r in pending], session.device, session.report,
+                                  progress_position=progress_position, trackers=trackers)
+        else:
+            results = [train_run(r.config, session.batches, session.ctx, session.out_dir / "runs" / r.run_id, session.device,
+                                 session.report, progress_position=progress_position, tracker=t, prefixes=session.prefixes)
+                       for r, t in zip(pending, trackers)]
     for run, result in zip(pending, results):
         outcomes[run.run_id] = "trained"
         if result["status"] != "done":
@@ -173,7 +185,8 @@ def _complete_metrics(run, run_dir: Path, ctx, report) -> None:
     if result.get("status") != "done" or complete or not (run_dir / "checkpoint.pt").is_file():
         return
     model = load_model(run.config, run_dir, tuple(ctx.data.test_x.shape[1:]), ctx.device)
-    update = evaluate_run(model, ctx, run.config["seed"], report, run_dir, run.config["condition"]["terms"])
+    with compute_threads(run.config["training"].get("threads", "process")):
+        update = evaluate_run(model, ctx, run.config["seed"], report, run_dir, run.config["condition"]["terms"])
     result["metrics"] = {**result.get("metrics", {}), **update.pop("metrics")}
     health = update.pop("health")
     result.update(update)
