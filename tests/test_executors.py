@@ -9,7 +9,6 @@ import sys
 
 import pandas as pd
 import pytest
-import torch
 
 
 def _metrics(out):
