@@ -38,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a command-line mistake (2, one line): a code, for callers of main()
         return int(exc.code or 0)
     args.argv, args.started = argv, time.perf_counter()  # the closing lines report the whole invocation's time
+    # the command line only writes figures to files: no window, whatever $DISPLAY says. The
+    # library does not choose a backend on import, so a notebook keeps its inline plots.
+    import matplotlib
+
+    matplotlib.use("Agg")
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
@@ -114,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_run(args) -> int:
     paradox = _paradox_study(args.study, args.overrides)  # reads the file first: a missing one is reported at once
     from lossbench.stored import damaged
-    from lossbench.study.plan import plan_lines, plan_notes, select_runs
+    from lossbench.study.plan import plan_header, plan_lines, plan_notes, select_runs
     from lossbench.study.spec import load_study
 
     if paradox is not None:
@@ -136,9 +141,7 @@ def _cmd_run(args) -> int:
                              "over, give a new --out)")
     ray_options = _ray_options(args)
     if args.dry_run:
-        print(f"{study.spec.name}: {len(study.runs)} runs ({len(study.spec.models)} models × "
-              f"{len(study.spec.conditions)} conditions × {len(study.spec.seeds)} seeds) -> {out}"
-              + (f"; --only: {len(selected)} of them" if only else ""))
+        print(f"{plan_header(study)} -> {out}" + (f"; --only: {len(selected)} of them" if only else ""))
         for line in plan_lines(study):
             run_id = line.split()[0]
             if run_id not in selected:
@@ -147,7 +150,9 @@ def _cmd_run(args) -> int:
             if args.force:
                 mark = "   [will be trained again: --force]"
             elif done:
-                mark = "   [damaged: see lossbench report]" if damaged(out / "runs" / run_id, None, out) else "   [finished: will be skipped]"
+                mark = ("   [damaged: see lossbench report]" if damaged(out / "runs" / run_id, None, out) else
+                        "   [skipped before (weights unavailable): will be tried again]" if _was_skipped(out / "runs" / run_id)
+                        else "   [finished: will be skipped]")
             else:
                 mark = "   [resumes mid-run]" if (out / "runs" / run_id / "resume.pt").is_file() else ""
             print(line + mark)
@@ -163,6 +168,16 @@ def _cmd_run(args) -> int:
     print(f"{study.spec.name}: {counts} in {time.perf_counter() - args.started:.0f} s (set-up, runs and report; the runs "
           f"{manifest['study_seconds']:.0f} s); see {out / 'summary.md'}")
     return 0
+
+
+def _was_skipped(run_dir: Path) -> bool:
+    """A run whose metrics.json records a skip (its weights were missing): retried, not finished."""
+    import json
+
+    try:
+        return json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")).get("status") == "skipped"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _jobs(value: str) -> int | str:

@@ -4,6 +4,8 @@ exception type whose message is the command line's line; the example notebook ru
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -102,5 +104,18 @@ def test_the_example_notebook_runs(tmp_path, lb_cache, monkeypatch):
     assert not [o for o in outputs if o.output_type == "error"]
     text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
     assert "done" in text and "seeds[0]: must be >= 0" in text
-    assert any("image/png" in o.get("data", {}) for o in outputs)  # the seaborn plot and the reconstruction grid
+    # the seaborn cell itself shows its plot: importing lossbench (which writes figures) must not
+    # switch the kernel's inline backend to Agg, after which plt.show() shows nothing
+    seaborn_cell = next(c for c in nb.cells if c.cell_type == "code" and "sns.stripplot" in c.source)
+    assert any("image/png" in o.get("data", {}) for o in seaborn_cell.outputs)
+    grid_cell = next(c for c in nb.cells if c.cell_type == "code" and "recon_grid.png" in c.source)
+    assert any("image/png" in o.get("data", {}) for o in grid_cell.outputs)
     assert len(lossbench.load_results(tmp_path / "notebook_results" / "tiny")) == 4
+
+
+def test_importing_the_report_leaves_the_matplotlib_backend_alone():
+    """A notebook's inline backend survives `import lossbench` and the figure modules (issue 22 #1)."""
+    code = ("import matplotlib; matplotlib.use('svg'); import lossbench, lossbench.report.build, "
+            "lossbench.paradox.figures, lossbench.report.trade_off; print(matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "svg"

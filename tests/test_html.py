@@ -177,3 +177,52 @@ def test_it_fits_a_laptop_screen_and_prints(study_folder, tmp_path, browser):
                    capture_output=True, timeout=120, check=True)
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b", data)) >= 2
+
+
+PAYLOAD = "<img src=x onerror=\"document.title='ran'\">"
+
+
+@pytest.fixture(scope="module")
+def hostile_folder(tmp_path_factory, lb_cache):
+    """A study whose description, model label and condition name are markup that would run."""
+    import os
+
+    import yaml
+
+    from conftest import TINY
+    from lossbench.cli import main
+
+    folder = tmp_path_factory.mktemp("hostile")
+    path = folder / "study.yaml"
+    study = {**TINY, "seeds": [0], "description": f"<script>document.title='ran'</script> {PAYLOAD} <lossbench cache>",
+             "models": [{**TINY["models"][0], "label": f"m{PAYLOAD}"}],
+             "conditions": {f"l2{PAYLOAD}": [{"term": "l2"}], "bce": [{"term": "bce"}]},
+             "report": {"recon_images": 2}}
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    old = os.environ.get("LOSSBENCH_CACHE")
+    os.environ["LOSSBENCH_CACHE"] = str(lb_cache)
+    try:
+        assert main(["run", str(path), "--out", str(folder / "o")]) == 0
+    finally:
+        if old is None:
+            os.environ.pop("LOSSBENCH_CACHE")
+        else:
+            os.environ["LOSSBENCH_CACHE"] = old
+    return folder / "o"
+
+
+def test_names_and_descriptions_are_escaped_in_the_page(hostile_folder):
+    """Issue 21 §5 / 22 #6: no name a study chooses becomes markup in report.html."""
+    page = (hostile_folder / "report.html").read_text(encoding="utf-8")
+    assert "<img src=x" not in page and "<script>document" not in page
+    assert "&lt;lossbench cache&gt;" in page  # shown as text, not dropped as an unknown tag
+    assert page.count("<script>") == 1  # the page's own table-sorting script only
+
+
+def test_a_browser_runs_none_of_the_hostile_markup(hostile_folder, browser):
+    url = (hostile_folder / "report.html").resolve().as_uri()
+    flags = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=3000"]
+    dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120, check=True).stdout
+    title = re.search(r"<title>(.*?)</title>", dom, flags=re.S).group(1)
+    assert "ran" not in title and title.endswith("lossbench report")
+    assert "<lossbench cache>" not in dom and "&lt;lossbench cache&gt;" in dom

@@ -149,9 +149,31 @@ def test_dry_run_prints_grid_and_writes_nothing(cli, write_study, tmp_path):
     code, out, err = cli("run", write_study(), "--dry-run", "--out", tmp_path / "out")
     assert code == 0
     lines = out.strip().splitlines()
-    assert lines[0].startswith("tiny: 4 runs (1 models × 2 conditions × 2 seeds)")
+    assert lines[0].startswith("tiny: 4 runs (1 model × 2 conditions × 2 seeds)")
     assert len(lines) == 5 and all("seed" in line for line in lines[1:])
     assert not (tmp_path / "out").exists()
+
+
+def test_condition_models_trims_the_grid_and_dry_run_says_so(cli, write_study, tmp_path):
+    """A condition on some models only (condition_models); the dry run's columns align and a run
+    skipped for missing weights is not called finished (issue 22 #5)."""
+    import json
+
+    study = write_study({"models": [{"name": "ae-mlp", "label": "small", "latent_dim": 2},
+                                    {"name": "ae-mlp", "label": "a-longer-label"}],
+                         "condition_models": {"bce": ["small"]}})
+    code, out, _ = cli("run", study, "--dry-run", "--out", tmp_path / "out")
+    lines = out.strip().splitlines()
+    assert code == 0 and lines[0].startswith("tiny: 6 runs (2 models × 2 conditions × 2 seeds; bce on small only)")
+    assert [line.split()[1:3] for line in lines[1:]].count(["a-longer-label", "bce"]) == 0
+    assert len({line.index("seed") for line in lines[1:]}) == 1  # one column for the seeds
+    run_id = lines[1].split()[0]
+    (tmp_path / "out" / "runs" / run_id).mkdir(parents=True)
+    (tmp_path / "out" / "runs" / run_id / "metrics.json").write_text(json.dumps({"run_id": run_id, "status": "skipped"}))
+    _, out, _ = cli("run", study, "--dry-run", "--out", tmp_path / "out")
+    assert "[skipped before (weights unavailable): will be tried again]" in out and "finished" not in out
+    code, _, err = cli("run", write_study({"condition_models": {"bce": ["nope"]}}), "--dry-run")
+    assert code == 2 and "condition_models.bce[0]: 'nope' is not a model label" in err
 
 
 def test_unavailable_device_is_a_clear_error(cli, write_study, tmp_path):

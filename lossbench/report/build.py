@@ -18,6 +18,7 @@ from lossbench.report.html import build_html
 from lossbench.report.figures import condition_palette, discriminator_curves, gallery, metric_bars, recon_grid, training_curves
 from lossbench.report.latent_figures import latent_figures
 from lossbench.report.rate_distortion import rate_distortion_report
+from lossbench.report.trade_off import trade_off_report
 from lossbench.report.tables import aggregate, flagged_cells, summary_csv, summary_markdown
 
 
@@ -49,11 +50,15 @@ def build_report(out_dir: str | Path) -> list[Path]:
     figures = out_dir / "figures"
     with files.figure_formats(options.get("figure_formats") or ["png"]):
         written += _figures(out_dir, runs, manifest, agg, columns, metrics, flagged, options, figures, conditions)
+    with files.figure_formats(options.get("figure_formats") or ["png"]):
+        trade, verdicts = trade_off_report(out_dir, runs, figures, manifest.get("calibration"))
+    written += [p for p in trade if p.suffix != ".png"]
     checks = options.get("checks")
-    if checks:
+    if checks or verdicts:
         written.append(out_dir / "checks.md")
-        files.write_text(written[-1], checks_markdown(manifest.get("study", out_dir.name), evaluate_checks(checks, runs),
-                                                      scope_lines(out_dir, runs)))
+        text = (checks_markdown(manifest.get("study", out_dir.name), evaluate_checks(checks, runs), scope_lines(out_dir, runs))
+                if checks else f"# {manifest.get('study', out_dir.name)}: checks\n")
+        files.write_text(written[-1], text + ("\n" + "\n".join(verdicts) + "\n" if verdicts else ""))
     formats = options.get("figure_formats") or ["png"]
     written += sorted(p for fmt in formats for p in figures.glob(f"*.{fmt}"))
     # the web page embeds each figure once: its PNG, else its SVG (a PDF does not show in an <img>)

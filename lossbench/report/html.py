@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 import io
 from pathlib import Path
 
@@ -71,7 +72,15 @@ def _md(text: str) -> str:
         if line.startswith("- ") and out and out[-1].strip() and not out[-1].startswith(("- ", "  ")):
             out.append("")
         out.append(line)
-    return markdown.markdown("\n".join(out), extensions=["tables"])
+    # A shared report never runs a stranger's markup: study, model and condition names reach these
+    # pages verbatim, and Python-Markdown passes raw HTML through (it has no safe mode since 3.0).
+    # Without its raw-HTML block and inline rules, "<script>" or "<lossbench cache>" stays text
+    # (escaped on output); links may only point inside the page or at http(s)/mailto addresses.
+    md = markdown.Markdown(extensions=["tables"])
+    md.preprocessors.deregister("html_block")
+    md.inlinePatterns.deregister("html")
+    rendered = md.convert("\n".join(out))
+    return re.sub(r'(href|src)="(?!#|https?:|mailto:|data:image/)[^"]*"', r'\1="#"', rendered)
 
 
 def _png_uri(data: bytes, mime: str = "image/png") -> str:

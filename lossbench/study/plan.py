@@ -7,7 +7,24 @@ from lossbench.study.spec import Study
 
 
 def plan_lines(study: Study) -> list[str]:
-    return [f"{r.run_id}  {r.model:<12} {r.condition:<16} seed {r.seed}" for r in study.runs]
+    """One line per run; columns as wide as the longest model label and condition name."""
+    wm = max((len(r.model) for r in study.runs), default=0)
+    wc = max((len(r.condition) for r in study.runs), default=0)
+    return [f"{r.run_id}  {r.model:<{wm}}  {r.condition:<{wc}}  seed {r.seed}" for r in study.runs]
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def plan_header(study: Study) -> str:
+    """'name: N runs (models × conditions × seeds)', saying when condition_models trims the grid."""
+    spec = study.spec
+    grid = (f"{plural(len(spec.models), 'model')} × {plural(len(spec.conditions), 'condition')} × "
+            f"{plural(len(spec.seeds), 'seed')}")
+    if spec.condition_models:
+        grid += "; " + ", ".join(f"{c} on {', '.join(m)} only" for c, m in spec.condition_models.items())
+    return f"{spec.name}: {plural(len(study.runs), 'run')} ({grid})"
 
 
 def plan_notes(study: Study) -> list[str]:

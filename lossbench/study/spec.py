@@ -126,6 +126,9 @@ class StudySpec(BaseModel):
     data: DataSpec = DataSpec()
     models: list[dict[str, Any]] = Field(min_length=1)
     conditions: dict[str, list[dict[str, Any]]] = Field(min_length=1)
+    condition_models: dict[str, list[str]] = Field({}, description="conditions trained on some models only: condition "
+                                                   "name -> the model labels it runs on (default: every model); e.g. "
+                                                   "an expensive recipe on the smallest code alone")
     training: TrainingSpec = TrainingSpec()
     metrics: list[str] = Field(["mse", "l1", "psnr", "ssim"], min_length=1)
     report: ReportSpec = ReportSpec()
@@ -366,6 +369,16 @@ def _validate(raw: dict, source: str) -> StudySpec:
             variational.append((i, name, MODELS[name].variational))
             outputs.append((i, checked_params.output))
 
+    for cname, only in spec.condition_models.items():
+        with found.each():
+            if cname not in spec.conditions:
+                _fail(source, f"condition_models.{cname}", f"not a condition of this study{did_you_mean(cname, spec.conditions)}")
+            for j, lab in enumerate(only):
+                if lab not in labels:
+                    _fail(source, f"condition_models.{cname}[{j}]", f"'{lab}' is not a model label{did_you_mean(lab, labels)}")
+            if not only:
+                _fail(source, f"condition_models.{cname}", "lists no model; remove the condition or name a model label")
+
     for cname, terms in spec.conditions.items():
         with found.each():
             if not terms:
@@ -576,6 +589,8 @@ def expand_grid(spec: StudySpec) -> list[Run]:
             params = {"target": m["target"], **params}
         side = DATASETS[spec.data.name].side(spec.data)
         for cname, terms in spec.conditions.items():
+            if cname in spec.condition_models and label not in spec.condition_models[cname]:
+                continue
             resolved, notes = resolve_terms(terms, entry.variational, side)
             output = params["output"]
             if output == "auto":

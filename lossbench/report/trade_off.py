@@ -1,0 +1,308 @@
+"""The perception-distortion trade-off (after Blau & Michaeli, CVPR 2018, "The Perception-Distortion
+Tradeoff", whose Fig. 1 and 6 sweep a GAN weight): where a study runs the same condition with one
+adversarial term at several weights (a *sweep*: the conditions' terms equal but for that weight),
+distortion (MSE) against perception measures along the weight, per model.
+
+Writes trade_off.csv (per model and weight: mean and 95% seed interval of each measure),
+trade_off_steps.csv (each step between neighbouring weights, paired by seed), trade_off.md (the
+verdict per model) and figures/trade_off.png, trade_off_samples.png and sweep_grid.png.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from lossbench import files
+from lossbench.report.collect import run_config
+from lossbench.report.stats import mean_ci
+
+#: distortion, then the perception measures drawn against it (where the study has them)
+DISTORTION = "mse"
+PERCEPTION = ("fd-judge", "blur", "precision-judge", "recall-judge", "density-judge", "coverage-judge")
+#: the measure the verdict reads; the others are reported beside it
+VERDICT = "fd-judge"
+LOWER_IS_BETTER = {"fd-judge", "blur", "mse"}
+
+
+def sweep_key(config: dict) -> tuple[str, float] | None:
+    """(the condition's terms without the adversarial weight, that weight) when the condition has
+    exactly one adversarial term; None otherwise."""
+    terms = config.get("condition", {}).get("terms", [])
+    adversarial = [t for t in terms if t.get("term") == "adversarial"]
+    if len(adversarial) != 1:
+        return None
+    rest = [{k: v for k, v in t.items() if not (t.get("term") == "adversarial" and k == "weight")} for t in terms]
+    return json.dumps(rest, sort_keys=True), float(adversarial[0].get("weight", 1.0))
+
+
+def sweep_runs(out_dir: Path, runs: pd.DataFrame) -> pd.DataFrame:
+    """The finished runs of the study's largest sweep (at least 3 weights), with a ``weight`` column."""
+    done = runs[runs["status"] == "done"].copy()
+    if done.empty:
+        return done
+    keys = [sweep_key(run_config(out_dir, r)) for r in done["run_id"]]
+    done["family"] = [k[0] if k else None for k in keys]
+    done["weight"] = [k[1] if k else math.nan for k in keys]
+    done = done.dropna(subset=["family"])
+    if done.empty:
+        return done
+    sizes = done.groupby("family")["weight"].nunique()
+    best = sizes[sizes >= 3]
+    if best.empty:
+        return done.iloc[0:0]
+    family = best.sort_values(ascending=False).index[0]
+    return done[done["family"] == family].drop(columns="family")
+
+
+def _columns(runs: pd.DataFrame, which: str) -> list[str]:
+    return [f"{m}-{which}" for m in PERCEPTION if f"{m}-{which}" in runs
+            and pd.to_numeric(runs[f"{m}-{which}"], errors="coerce").notna().any()]
+
+
+def trade_off_table(sweep: pd.DataFrame) -> pd.DataFrame:
+    cols = [DISTORTION] + _columns(sweep, "recon") + _columns(sweep, "samples")
+    rows = []
+    for (model, weight), part in sweep.groupby(["model", "weight"], sort=False):
+        row = {"model": model, "weight": weight, "condition": part["condition"].iloc[0], "seeds": len(part)}
+        for c in cols:
+            row[c], row[f"{c}_ci"] = mean_ci(pd.to_numeric(part[c], errors="coerce"))
+        rows.append(row)
+    order = {m: i for i, m in enumerate(dict.fromkeys(sweep["model"]))}
+    table = pd.DataFrame(rows)
+    return table.sort_values(["model", "weight"], key=lambda c: c.map(order) if c.name == "model" else c).reset_index(drop=True)
+
+
+def paired_steps(sweep: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Each step from one weight to the next, per model and measure: the mean paired (same seed)
+    difference and its 95% t-interval."""
+    from scipy import stats
+
+    rows = []
+    for model in dict.fromkeys(sweep["model"]):
+        part = sweep[sweep["model"] == model]
+        weights = sorted(part["weight"].unique())
+        for low, high in zip(weights, weights[1:]):
+            a = part[part["weight"] == low].set_index("seed")
+            b = part[part["weight"] == high].set_index("seed")
+            seeds = a.index.intersection(b.index)
+            for c in columns:
+                d = (pd.to_numeric(b.loc[seeds, c], errors="coerce") - pd.to_numeric(a.loc[seeds, c], errors="coerce")).dropna()
+                d = d.to_numpy(dtype=float)
+                mean = float(d.mean()) if len(d) else math.nan
+                half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))) if len(d) >= 2 else math.nan
+                rows.append({"model": model, "from": low, "to": high, "metric": c, "difference": mean,
+                             "ci_low": mean - half, "ci_high": mean + half, "n_seeds": len(d)})
+    return pd.DataFrame(rows)
+
+
+def _improves(metric: str, low: float, high: float) -> str:
+    """'yes' when the interval lies on the better side of 0, 'worse' on the other, else 'unclear'."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "unclear"
+    lower_better = any(metric.startswith(m) for m in LOWER_IS_BETTER)
+    if (high < 0) if lower_better else (low > 0):
+        return "yes"
+    if (low > 0) if lower_better else (high < 0):
+        return "worse"
+    return "unclear"
+
+
+def verdict_lines(table: pd.DataFrame, steps: pd.DataFrame, perception: str) -> list[str]:
+    """Per model: does MSE rise and the perception measure improve at every step (paired intervals),
+    where does it stop paying, and how large is the trade-off (weight 0 to the best weight)."""
+    lines = [f"| model | MSE rises at each step | {perception} improves at each step | stops paying after | "
+             f"{perception}: weight 0 → best (change) | MSE: weight 0 → there (change) |", "|---|---|---|---|---|---|"]
+    gains = {}
+    for model in dict.fromkeys(table["model"]):
+        part = table[table["model"] == model].reset_index(drop=True)
+        st = steps[steps["model"] == model]
+        mse_steps = [_improves("fd", r.ci_low, r.ci_high) for r in st[st["metric"] == DISTORTION].itertuples()]
+        # MSE rising reads as 'yes' for a lower-is-better measure whose difference is > 0: flip it
+        mse_rises = ["yes" if s == "worse" else ("no" if s == "yes" else "unclear") for s in mse_steps]
+        per = [(r.to, _improves(perception, r.ci_low, r.ci_high)) for r in st[st["metric"] == perception].itertuples()]
+        weights = sorted(part["weight"])
+        first = next((i for i, (_, state) in enumerate(per) if state != "yes"), None)
+        stop_text = ("never (improves through the largest weight)" if first is None else
+                     f"weight {weights[first]:g} (the step to {per[first][0]:g}: {per[first][1]})")
+        lower = any(perception.startswith(m) for m in LOWER_IS_BETTER)
+        best = part[perception].idxmin() if lower else part[perception].idxmax()
+        p0, pb = part.loc[0, perception], part.loc[best, perception]
+        m0, mb = part.loc[0, DISTORTION], part.loc[best, DISTORTION]
+        gains[model] = (pb - p0) / abs(p0) if p0 else math.nan
+        lines.append(
+            f"| {model} | {_all(mse_rises)} | {_all([s for _, s in per])} | {stop_text} | "
+            f"{p0:.3g} → {pb:.3g} at weight {part.loc[best, 'weight']:g} ({100 * gains[model]:+.0f}%) | "
+            f"{m0:.4g} → {mb:.4g} ({100 * (mb - m0) / m0:+.0f}%) |")
+    return lines
+
+
+def _all(states: list[str]) -> str:
+    if not states:
+        return "–"
+    if all(s == "yes" for s in states):
+        return "yes"
+    return "**no**: " + ", ".join(states)
+
+
+def trade_off_report(out_dir: Path, runs: pd.DataFrame, figures: Path,
+                     calibration: dict | None = None) -> tuple[list[Path], list[str]]:
+    """The files written, and the verdict section for checks.md (both empty without a sweep)."""
+    sweep = sweep_runs(out_dir, runs)
+    if sweep.empty:
+        return [], []
+    table = trade_off_table(sweep)
+    recon, samples = _columns(sweep, "recon"), _columns(sweep, "samples")
+    if DISTORTION not in sweep or not recon:
+        return [], []
+    steps = paired_steps(sweep, [DISTORTION] + recon + samples)
+    files.write_csv(out_dir / "trade_off.csv", table)
+    files.write_csv(out_dir / "trade_off_steps.csv", steps)
+    written = [out_dir / "trade_off.md", out_dir / "trade_off.csv", out_dir / "trade_off_steps.csv"]
+    others = _baselines(out_dir, runs, sweep)
+    for which, cols, name in (("recon", recon, "trade_off.png"), ("samples", samples, "trade_off_samples.png")):
+        if cols:
+            _figure(table, others, cols, which, calibration or {}, figures / name)
+            written.append(figures / name)
+    grid = _sweep_grid(out_dir, sweep, figures / "sweep_grid.png")
+    if grid:
+        written.append(grid)
+    perception = f"{VERDICT}-recon" if f"{VERDICT}-recon" in recon else recon[0]
+    n = int(table["seeds"].min())
+    lines = ["# The perception-distortion trade-off", "",
+             "The adversarial term's weight swept with everything else fixed (weight 0: the same schedule without "
+             f"the term). Each step between neighbouring weights is paired by seed ({n} seeds per cell at least); "
+             "an interval on one side of 0 reads yes (or worse), one that straddles 0 unclear.", "",
+             "![trade-off](figures/trade_off.png)", "", "## Reconstructions", ""]
+    verdicts = ["## The perception-distortion trade-off, per model (from trade_off.md)", "",
+                f"Along the adversarial weight, paired by seed at each step ({n} seeds per cell at least); "
+                "yes: the interval lies on that side of 0.", "", "Reconstructions:", ""]
+    verdicts += verdict_lines(table, steps, perception)
+    lines += verdict_lines(table, steps, perception)
+    if f"{VERDICT}-samples" in samples:
+        lines += ["", "## Samples (decoded draws from a Gaussian fitted to the training codes)", "",
+                  "![trade-off, samples](figures/trade_off_samples.png)", ""]
+        lines += verdict_lines(table, steps, f"{VERDICT}-samples")
+        verdicts += ["", "Samples:", ""] + verdict_lines(table, steps, f"{VERDICT}-samples")
+    lines += ["", "## Every measure by weight (mean ± 95% seed interval)", ""]
+    shown = [DISTORTION] + recon + samples
+    lines += ["| model | weight | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
+    for r in table.itertuples(index=False):
+        row = r._asdict()
+        lines.append(f"| {row['model']} | {row['weight']:g} | " + " | ".join(
+            _pm(row[c], row[f"{c}_ci"]) for c in shown) + " |")
+    if grid:
+        lines += ["", "![reconstructions and samples along the sweep](figures/sweep_grid.png)"]
+    files.write_text(out_dir / "trade_off.md", "\n".join(lines) + "\n")
+    return written, verdicts
+
+
+def _pm(mean: float, half: float) -> str:
+    if not math.isfinite(mean):
+        return "–"
+    return f"{mean:.4g} ± {half:.2g}" if math.isfinite(half) else f"{mean:.4g}"
+
+
+def _baselines(out_dir: Path, runs: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
+    """The other conditions of the sweep's models (e.g. L1, BCE, a recipe): drawn as single points."""
+    done = runs[(runs["status"] == "done") & runs["model"].isin(set(sweep["model"]))
+                & ~runs["condition"].isin(set(sweep["condition"]))]
+    return done
+
+
+def _figure(table: pd.DataFrame, others: pd.DataFrame, columns: list[str], which: str, calibration: dict, path: Path) -> None:
+    """One panel per perception measure against MSE; one line per model through its weights
+    (labelled), seed intervals as error bars in both directions, the model's other conditions as
+    markers, and where calibrated the real-data floor and the blur ladder as horizontal lines."""
+    from lossbench.report.figures import plt, sns
+
+    sns.set_theme(style="whitegrid", font_scale=0.85)
+    models = list(dict.fromkeys(table["model"]))
+    palette = dict(zip(models, sns.color_palette("tab10", len(models))))
+    markers = dict(zip(dict.fromkeys(others["condition"]), "sDP^vX*"))
+    ncols = min(3, len(columns))
+    nrows = math.ceil(len(columns) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 4.2 * nrows), squeeze=False)
+    for ax in axes.flat[len(columns):]:
+        ax.axis("off")
+    for ax, col in zip(axes.flat, columns):
+        for model in models:
+            part = table[table["model"] == model]
+            ax.errorbar(part[DISTORTION], part[col], xerr=part[f"{DISTORTION}_ci"], yerr=part[f"{col}_ci"], fmt="-o",
+                        ms=4, lw=1.3, capsize=2, color=palette[model], label=f"{model}: L2 + adversarial")
+            for r in part.itertuples():
+                ax.annotate(f"{r.weight:g}", (getattr(r, DISTORTION), r._asdict()[col]), fontsize=7,
+                            xytext=(4, 3), textcoords="offset points", color=palette[model])
+            for cond, marker in markers.items():
+                sub = others[(others["model"] == model) & (others["condition"] == cond)]
+                if sub.empty or col not in sub:
+                    continue
+                ax.plot(pd.to_numeric(sub[DISTORTION]).mean(), pd.to_numeric(sub[col]).mean(), marker, ms=7,
+                        mfc="none", color=palette[model], label=f"{model}: {cond}")
+        metric = col[: -len(f"-{which}")]
+        cal = (calibration.get(metric) or {}).get("samples" if which == "samples" else "recon") or {}
+        for label, value in cal.items():
+            if label == "real" or label.startswith("blur"):
+                ax.axhline(value, ls=":" if label != "real" else "--", lw=0.9, color="0.35")
+                ax.annotate("real floor" if label == "real" else label.replace("blur", "real, blur σ ="), (1.0, value),
+                            xycoords=("axes fraction", "data"), fontsize=6.5, ha="right", va="bottom", color="0.3")
+        ax.set_xlabel("distortion: MSE (reconstructions)")
+        ax.set_ylabel(col + (" (lower: more real-like)" if metric in LOWER_IS_BETTER else " (higher: more real-like)"))
+        if metric in ("fd-judge",):
+            ax.set_yscale("log")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=7.5, frameon=False,
+               bbox_to_anchor=(0.5, -0.02 - 0.025 * math.ceil(len(labels) / 4)))
+    what = "reconstructions of the test split" if which == "recon" else "samples (a Gaussian fitted to the training codes, decoded)"
+    fig.suptitle(f"Perception against distortion along the adversarial weight (labels), {what}; mean ± 95% seed "
+                 "interval; dashed: the real floor, dotted: real digits blurred", fontsize=9.5)
+    fig.tight_layout()
+    files.save_figure(path, fig)
+
+
+def _sweep_grid(out_dir: Path, sweep: pd.DataFrame, path: Path) -> Path | None:
+    """The smallest code's fixed reconstructions and decoded samples at each weight (lowest seed)."""
+    from lossbench.latent import DEFAULT_SCHEME
+    from lossbench.report.figures import _originals, _tile, plt
+
+    configs = {m: run_config(out_dir, sweep[sweep["model"] == m]["run_id"].iloc[0]) for m in dict.fromkeys(sweep["model"])}
+    model = min(configs, key=lambda m: configs[m]["model"].get("latent_dim", math.inf))
+    part = sweep[sweep["model"] == model].sort_values(["weight", "seed"]).drop_duplicates("weight")
+    recon_rows, sample_rows, labels = [], [], []
+    originals = _originals(out_dir)
+    for r in part.itertuples():
+        run_dir = Path(out_dir) / "runs" / r.run_id
+        if not (run_dir / "recon_fixed.pt").is_file():
+            return None
+        recon_rows.append(torch.load(run_dir / "recon_fixed.pt", weights_only=True))
+        lat = torch.load(run_dir / "latent.pt", weights_only=True) if (run_dir / "latent.pt").is_file() else None
+        if lat is not None and DEFAULT_SCHEME in lat.get("random", {}):
+            sample_rows.append(lat["random"][DEFAULT_SCHEME][: recon_rows[-1].shape[0]])
+        labels.append(f"weight {r.weight:g}")
+    if originals is not None:
+        recon_rows.insert(0, originals[: recon_rows[0].shape[0]])
+    panels = [("reconstructions", recon_rows, (["input"] if originals is not None else []) + labels)]
+    if len(sample_rows) == len(labels):
+        panels.append(("samples", sample_rows, labels))
+    fig, axes = plt.subplots(1, len(panels), figsize=(0.42 * recon_rows[0].shape[0] * len(panels) + 2.0,
+                                                      0.45 * len(recon_rows) + 1.0), squeeze=False)
+    for ax, (title, rows, names) in zip(axes[0], panels):
+        tile = _tile(rows)
+        side = rows[0].shape[-2] + 1
+        ax.imshow(tile, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.grid(False)
+        ax.set_xticks([])
+        ax.set_yticks([side * i + side / 2 for i in range(len(names))], names, fontsize=8)
+        ax.set_title(title, loc="left", fontsize=9)
+    fig.suptitle(f"{model}: L2 + adversarial along the weight (seed {int(part['seed'].min())}; samples: fitted Gaussian)",
+                 fontsize=9.5)
+    fig.tight_layout()
+    files.save_figure(path, fig)
+    return path
+
+
+__all__ = ["trade_off_report", "sweep_runs", "trade_off_table", "paired_steps", "sweep_key"]
