@@ -112,6 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     wts.set_defaults(func=_cmd_weights)
 
     lst = sub.add_parser("list", help="the registered datasets, models, loss terms and metrics")
+    lst.add_argument("--verbose", "-v", action="store_true",
+                     help="also each model's and loss term's options with their defaults, each metric's columns and implementation")
     lst.set_defaults(func=_cmd_list)
     return p
 
@@ -306,9 +308,43 @@ def _cmd_list(args) -> int:
         ("feature networks (perceptual term)", {k: v.description + (f"; layers {', '.join(v.layers)}" if v.layers else "")
                                                 for k, v in FEATURE_NETS.items()}),
     ]
+    details: dict[str, dict[str, list[str]]] = {}
+    if getattr(args, "verbose", False):
+        from lossbench.study.spec import DataSpec
+
+        details = {
+            "data keys (every dataset)": {"data": _options(DataSpec)},
+            "models": {k: _options(v.params) for k, v in MODELS.items()},
+            "loss terms": {k: _options(v.spec, skip=("term",)) for k, v in LOSS_TERMS.items()},
+            "metrics": {k: [f"columns: {', '.join(v.columns(k))}", f"kind: {v.kind}"]
+                        + ([f"implementation: {v.implementation}"] if v.implementation else []) for k, v in METRICS.items()},
+        }
+    if details:
+        sections.insert(1, ("data keys (every dataset)", {"data": "a study's data: mapping"}))
     for title, entries in sections:
         print(f"{title}:")
         width = max(map(len, entries))
         for name, text in entries.items():
             print(f"  {name:<{width}}  {text}")
+            for line in details.get(title, {}).get(name, []):
+                print(f"      {line}")
+    if not details:
+        print("(lossbench list --verbose: every option and its default)")
     return 0
+
+
+def _options(model, skip: tuple[str, ...] = ()) -> list[str]:
+    """'key: type = default  description' for each field of a pydantic model (a study's keys)."""
+    lines = []
+    for key, field in model.model_fields.items():
+        if key in skip:
+            continue
+        import typing
+
+        if typing.get_origin(field.annotation) is typing.Literal:
+            kind = "one of " + "|".join(map(str, typing.get_args(field.annotation)))
+        else:
+            kind = getattr(field.annotation, "__name__", None) or str(field.annotation).replace("typing.", "")
+        default = "required" if field.is_required() else f"= {field.get_default(call_default_factory=True)!r}"
+        lines.append(f"{key}: {kind} {default}" + (f"  ({field.description})" if field.description else ""))
+    return lines

@@ -111,3 +111,15 @@ def test_list_prints_every_registry(cli):
 def test_python_dash_m_entry_point(tmp_path):
     result = subprocess.run([sys.executable, "-m", "lossbench", "run", str(tmp_path / "x.yaml")], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.strip().endswith("study file not found")
+
+
+def test_list_verbose_shows_every_option_and_default(cli):
+    """Issue 22 #11: the keys a study may set, with their defaults, without reading the source."""
+    code, out, _ = cli("list", "--verbose")
+    assert code == 0
+    assert "latent_dim: int = 3  (code size" in out
+    assert "loss: one of hinge|non-saturating|least-squares = 'hinge'" in out
+    assert "adaptive: bool = False" in out and "validation_fraction: float = 0.1" in out
+    assert "columns: precision-judge-recon, precision-judge-samples" in out
+    code, short, _ = cli("list")
+    assert "adaptive: bool" not in short and "--verbose" in short
