@@ -154,3 +154,20 @@ def test_load_results_on_a_tiny_study(ae_vae_study):
     stored = torch.load(ae_vae_study / "runs" / df["run_id"].iloc[0] / "recon_epochs.pt", weights_only=True)
     assert stored["epochs"].tolist() == [1, 2, 3]  # 1, 2 (powers of two) and 3 (the last, evaluated)
     assert stored["images"].shape == (3, 4, 1, 28, 28) and stored["images"].dtype == torch.uint8
+
+
+def test_checks_flag_a_kl_warm_up_that_never_finished(tmp_path):
+    """Issue 22 #2: β = 4 with a 500-step warm-up, evaluated after 116 steps, reached 4 × 116/500."""
+    import json
+
+    from lossbench.report.checks import _beta, beta_reached
+
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({"steps": 145, "epochs": 5, "evaluated_epoch": 4}))  # 29 per epoch
+    term = {"term": "kl", "weight": 4.0, "warmup": 500}
+    assert beta_reached(tmp_path, term, "r1") == pytest.approx(4 * 116 / 500)
+    text = _beta(tmp_path, term, ["r1"])
+    assert "β = 4 ⚠ warm-up of 500 steps unfinished: β reached 0.93" in text
+    assert _beta(tmp_path, {**term, "warmup": 100}, ["r1"]) == " (β = 4)"  # finished: no flag
+    assert _beta(tmp_path, {**term, "warmup": 0}, ["r1"]) == " (β = 4)"

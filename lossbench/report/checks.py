@@ -59,6 +59,35 @@ def evaluate_checks(checks: list[dict], runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def beta_reached(out_dir, term: dict, run_id: str) -> float | None:
+    """The KL weight in force at the run's evaluated epoch: β × min(1, steps / warmup), with the
+    steps up to that epoch from metrics.json (steps per epoch are constant); None if unknown."""
+    import json
+    from pathlib import Path
+
+    warmup = term.get("warmup") or 0
+    if warmup <= 0:
+        return float(term["weight"])
+    try:
+        result = json.loads((Path(out_dir) / "runs" / run_id / "metrics.json").read_text(encoding="utf-8"))
+        steps = result["steps"] * result["evaluated_epoch"] / result["epochs"]
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return None
+    return float(term["weight"]) * min(1.0, steps / warmup)
+
+
+def _beta(out_dir, term: dict, run_ids) -> str:
+    """' (β = 4)', or with a warm-up the evaluated epochs did not finish, the β they reached."""
+    reached = [beta_reached(out_dir, term, r) for r in run_ids]
+    known = [b for b in reached if b is not None]
+    if not known or min(known) >= term["weight"]:
+        return f" (β = {term['weight']:g})"
+    low, high = min(known), max(known)
+    span = f"{low:.2g}" if f"{low:.2g}" == f"{high:.2g}" else f"{low:.2g}–{high:.2g}"
+    return (f" (β = {term['weight']:g} ⚠ warm-up of {term['warmup']} steps unfinished: β reached {span} at the "
+            f"evaluated epoch)")
+
+
 def scope_lines(out_dir, runs: pd.DataFrame) -> list[str]:
     """What the checks were measured on, per model and condition: the loss terms with their
     weights (β for kl), the output, and the epochs evaluated and why training stopped."""
@@ -68,7 +97,7 @@ def scope_lines(out_dir, runs: pd.DataFrame) -> list[str]:
     lines = []
     for (model, condition), group in done.groupby(["model", "condition"], sort=False):
         config = run_config(out_dir, group["run_id"].iloc[0])
-        terms = ", ".join(f"{t['label']}" + (f" (β = {t['weight']:g})" if t["term"] == "kl" else
+        terms = ", ".join(f"{t['label']}" + (_beta(out_dir, t, group["run_id"]) if t["term"] == "kl" else
                                                (f" × {t['weight']:g}" if t["weight"] != 1 else ""))
                           for t in config["condition"]["terms"])
         epochs = pd.to_numeric(group.get("evaluated_epoch", pd.Series(dtype=float)), errors="coerce").dropna()
