@@ -95,6 +95,17 @@ def test_serial_jobs_and_ray_at_1_and_2_cpus_give_the_same_bits(cli, write_study
         assert "4 trained" in stdout and "failed" not in stdout
         assert _metrics(tmp_path / f"ray{cpus}") == serial
     assert (tmp_path / "ray2" / "summary.md").is_file() and not (tmp_path / "ray2" / ".lossbench.lock").exists()
+    # provenance says what each run computed with (issue 22 #3), not the writing process's threads
+    assert "4 runs with 1 CPU thread (the process writing this page:" in (tmp_path / "ray2" / "summary.md").read_text()
+
+
+def test_summary_states_the_threads_each_run_recorded():
+    from lossbench.report.tables import run_threads
+
+    runs = pd.DataFrame({"status": ["done", "done", "done", "failed"], "threads": [1, 2, None, 4]})
+    assert run_threads(runs, {"device": {"threads": 8}}) == ("1 run with 1 CPU thread; 1 run with 2 CPU threads; "
+                                                            "1 not recorded (the process writing this page: 8)")
+    assert "the process's; the runs did not record" in run_threads(pd.DataFrame({"status": ["done"]}), {"device": {"threads": 2}})
 
 
 def test_threads_is_part_of_the_run_id_and_checked(cli, write_study, tmp_path):

@@ -61,7 +61,8 @@ def collect_runs(out_dir: Path, manifest: dict) -> pd.DataFrame:
         if result is not None:
             row.update(status=result["status"], reason=result.get("reason"), flags=[Flag.from_stored(f) for f in result.get("flags") or []],
                        train_seconds=result.get("train_seconds"), n_params=result.get("n_params"),
-                       epochs=result.get("epochs"), evaluated_epoch=result.get("evaluated_epoch"), stopped=result.get("stopped"))
+                       epochs=result.get("epochs"), evaluated_epoch=result.get("evaluated_epoch"), stopped=result.get("stopped"),
+                       threads=result.get("threads"))
             row.update(result.get("metrics", {}))
             if result.get("vectorised"):
                 row["side_by_side"] = True  # trained with its condition's other seeds as one stacked model

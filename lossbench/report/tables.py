@@ -11,6 +11,20 @@ from lossbench.metrics import METRICS, column_metric, metric_columns
 from lossbench.report.stats import mean_ci
 
 
+def run_threads(runs: pd.DataFrame, manifest: dict) -> str:
+    """The CPU threads the runs computed with, as each run recorded it (a Ray or --jobs worker
+    may use fewer than the process that wrote this page); the process's own where runs predate that."""
+    done = runs[runs["status"] == "done"] if "status" in runs else runs
+    counts = pd.to_numeric(done["threads"], errors="coerce").dropna().astype(int).value_counts() if "threads" in done else None
+    process = manifest.get("device", {}).get("threads")
+    if counts is None or counts.empty:
+        return f"{process} CPU threads (the process's; the runs did not record their own)"
+    each = "; ".join(f"{n} run{'s' if n != 1 else ''} with {t} CPU thread{'s' if t != 1 else ''}"
+                     for t, n in sorted(counts.items()))
+    missing = len(done) - int(counts.sum())
+    return each + (f"; {missing} not recorded" if missing else "") + f" (the process writing this page: {process})"
+
+
 def summary_csv(runs: pd.DataFrame, manifest: dict) -> pd.DataFrame:
     """One row per run. A metric whose weights were unavailable reads 'unavailable' in its cells,
     and the reason stands in the row's 'unavailable' column."""
@@ -191,7 +205,7 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
     lines += ["", "## Provenance", "",
               f"- command: `{' '.join(manifest['command'])}` (study file `{manifest['study_file']}`, {manifest['created']})",
               f"- lossbench {v['lossbench']}, torch {v['torch']}, torchvision {v['torchvision']}, "
-              f"torchmetrics {v['torchmetrics']}, Python {v['python']}; {manifest['device']['threads']} CPU threads",
+              f"torchmetrics {v['torchmetrics']}, Python {v['python']}; {run_threads(runs, manifest)}",
               (f"- last `lossbench run` that trained anything: {manifest['study_seconds']:.0f} s in the runs ("
                + ", ".join(f"{v} {k}" for k, v in manifest.get("counts", {}).items() if v) + ")"
                + (f", after {manifest['setup_seconds']:.0f} s of set-up (data, feature networks, real-set features)"
