@@ -11,7 +11,7 @@ per lossbench run, grouped by study:
 - at the end: the final metrics (``metric/<name>``) and the run's resolved configuration as
   hyperparameters.
 
-TensorBoard writes event files under ``DIR/tensorboard/<run_id>/``; MLflow writes to
+TensorBoard writes event files under ``DIR/tensorboard/<model>__<condition>__s<seed>__<run_id>/``; MLflow writes to
 $MLFLOW_TRACKING_URI if set, else to ``DIR/mlflow.db`` (SQLite; artifacts under
 ``DIR/mlflow-artifacts/``), in the experiment named after the study. Both are optional extras
 (``pip install 'lossbench[tracking]'``); a study asking for one that is not installed is one line
@@ -50,10 +50,22 @@ def flat_config(config: dict) -> dict[str, str]:
     return {k: json.dumps(v, sort_keys=True) if isinstance(v, (list, tuple)) else str(v) for k, v in flat.items()}
 
 
+
+def tensorboard_name(config: dict) -> str:
+    """A run's folder under DIR/tensorboard/: readable in TensorBoard's run list (model, condition,
+    seed) and unique (the run id last); characters a file name or TensorBoard's regex filter trips
+    on become '_'."""
+    import re
+
+    model = config.get("model", {}).get("label") or config.get("model", {}).get("name", "model")
+    condition = config.get("condition", {}).get("name", "condition")
+    name = f"{model}__{condition}__s{config.get('seed', 0)}__{config['run_id']}"
+    return re.sub(r"[^A-Za-z0-9_.+=,-]", "_", name)
+
 class Tracker:
     """The sinks of one run. Each method is a no-op for a sink not asked for."""
 
-    def __init__(self, sinks: list[str], out_dir: Path, study: str, config: dict):
+    def __init__(self, sinks: list[str], out_dir: Path, study: str, config: dict):  # noqa: D107
         self.sinks = [s for s in sinks if s != "csv"]
         self.out_dir, self.study, self.config = Path(out_dir), study, config
         self.run_id = config["run_id"]
@@ -69,7 +81,7 @@ class Tracker:
         if self._tb is None and "tensorboard" in self.sinks:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(log_dir=str(self.out_dir / "tensorboard" / self.run_id))
+            self._tb = SummaryWriter(log_dir=str(self.out_dir / "tensorboard" / tensorboard_name(self.config)))
         return self._tb
 
     def _mlflow(self):

@@ -35,9 +35,14 @@ def test_tensorboard_and_mlflow_hold_what_the_csv_files_hold(cli, write_study, t
     tracked = {r.data.tags["lossbench.run_id"]: r for r in client.search_runs([experiment.experiment_id])}
     assert len(tracked) == 2
     for run_dir, metrics, history, steps in _runs(out):
-        events = EventAccumulator(str(out / "tensorboard" / run_dir.name), size_guidance={"scalars": 0, "images": 0})
+        # readable run names in both trackers (issue 22 #7): model / condition / seed, then the id
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        readable = f"{config['model']['label']}__{config['condition']['name']}__s{config['seed']}__{run_dir.name}"
+        assert (out / "tensorboard" / readable).is_dir(), sorted(p.name for p in (out / "tensorboard").iterdir())
+        events = EventAccumulator(str(out / "tensorboard" / readable), size_guidance={"scalars": 0, "images": 0})
         events.Reload()
         ml = tracked[run_dir.name]
+        assert ml.info.run_name == f"{config['model']['label']}/{config['condition']['name']}/s{config['seed']}"
         assert ml.info.status == "FINISHED" and ml.data.tags["seed"] in ("0", "1")
         config = yaml.safe_load((run_dir / "config.yaml").read_text())
         assert ml.data.params["training.batch_size"] == "32" and ml.data.params["condition.name"] == config["condition"]["name"]
