@@ -35,7 +35,7 @@ def run_study(study, out=None, overrides=None, executor="serial", device="auto",
     return _run(study, out, overrides, executor, device, **options)
 
 
-def run_paradox(out="results/pixel_paradox", device="auto", **options):
+def run_paradox(out="pixel_paradox", device="auto", **options):
     """The one-pixel / six-pixel paradox; returns its tables by name (see lossbench.api.run_paradox)."""
     from lossbench.api import run_paradox as _run
 

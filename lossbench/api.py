@@ -3,7 +3,7 @@
     import lossbench
     results = lossbench.run_study("studies/ae_vs_vae.yaml", out="my_results/ae_vs_vae", overrides={"seeds": [0, 1]})
     study = lossbench.Study.from_dict({...})       # or Study.from_yaml(path, overrides=...)
-    tables = lossbench.run_paradox(out="results/pixel_paradox")
+    tables = lossbench.run_paradox(out="my_results/paradox")
 
 A mistake a user can make (a study key, a path, a value, missing data or weights) raises
 :class:`lossbench.LossbenchError`, whose message is the line the command line prints after
@@ -119,7 +119,7 @@ def run_study(study, out: str | Path | None = None, overrides=None, executor: st
     return load_results(out)
 
 
-def run_paradox(out: str | Path = "results/pixel_paradox", device: str = "auto", **options: Any) -> dict:
+def run_paradox(out: str | Path = "pixel_paradox", device: str = "auto", **options: Any) -> dict:
     """The one-pixel / six-pixel paradox (``lossbench paradox``): measure, write the folder
     ``out`` (report.md, figures, tables) and return its tables as pandas DataFrames by name
     (values, variants, agreement, judge_controls, equal_mse). ``options``: digit, per_class,

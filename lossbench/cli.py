@@ -92,7 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     par = sub.add_parser("paradox", help="the one-pixel / six-pixel L2 paradox on real digits, measured")
-    par.add_argument("--out", default="results/pixel_paradox", help="output folder (default: results/pixel_paradox/)")
+    # not results/pixel_paradox: a user's variations (--digit, --seed, ...) must not overwrite the
+    # committed results in a clone; `lossbench run studies/pixel_paradox.yaml` rebuilds those
+    par.add_argument("--out", default="pixel_paradox", help="output folder (default: ./pixel_paradox/; the committed "
+                     "results/pixel_paradox/ are rebuilt by 'lossbench run studies/pixel_paradox.yaml')")
     par.add_argument("--digit", type=int, default=2, help="class of the faithful figure's target (default 2)")
     par.add_argument("--per-class", type=int, default=20, help="test digits per class in the systematic version (default 20)")
     par.add_argument("--seed", type=int, default=0, help="chooses the digits and the variants' places (default 0)")

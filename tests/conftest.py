@@ -12,6 +12,25 @@ import yaml
 from lossbench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
+_OWN_CACHE: list[str] = []
+
+
+def pytest_configure(config):
+    """Tests never write the user's cache (~/.cache/lossbench): without $LOSSBENCH_CACHE (CI sets
+    one inside the checkout) the session gets a temporary one, removed at its end."""
+    if not os.environ.get("LOSSBENCH_CACHE"):
+        import tempfile
+
+        _OWN_CACHE.append(tempfile.mkdtemp(prefix="lossbench-test-cache-"))
+        os.environ["LOSSBENCH_CACHE"] = _OWN_CACHE[0]
+
+
+def pytest_unconfigure(config):
+    if _OWN_CACHE:
+        import shutil
+
+        shutil.rmtree(_OWN_CACHE[0], ignore_errors=True)
+        os.environ.pop("LOSSBENCH_CACHE", None)
 
 
 @pytest.fixture(scope="session")

@@ -251,3 +251,20 @@ def test_bad_input_is_one_line_and_writes_nothing(cli, tmp_path, args, message):
     code, _, err = cli(*args, "--out", tmp_path / "p")
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "p").exists()
+
+
+def test_paradox_without_out_leaves_the_committed_results_alone(cli, tmp_path, monkeypatch):
+    """Issue 22 #10: `lossbench paradox` in a clone writes ./pixel_paradox/, not results/pixel_paradox/."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli("paradox", "--per-class", "1")
+    assert code == 0, err
+    assert (tmp_path / "pixel_paradox" / "report.md").is_file() and not (tmp_path / "results").exists()
+
+
+def test_the_tests_have_their_own_cache():
+    """Issue 22 #10: a test session never writes the user's ~/.cache/lossbench."""
+    import os
+    from pathlib import Path
+
+    cache = Path(os.environ["LOSSBENCH_CACHE"]).resolve()
+    assert cache != (Path.home() / ".cache" / "lossbench").resolve()
