@@ -153,18 +153,23 @@ def resolve(name: str, explicit: str | os.PathLike | None = None, allow_download
     official = hub_dir() / net.filename
     if official.is_file():
         return Resolved(name, official, "torch hub cache", _check(net, official))
+    failed = ""
     if allow_download:
         try:
             official.parent.mkdir(parents=True, exist_ok=True)
             torch.hub.download_url_to_file(net.url, str(official), hash_prefix=net.sha256_prefix, progress=False)
             return Resolved(name, official, "downloaded", _check(net, official))
-        except Exception:  # no network, proxy, HTTP error: fall through to the offline source
-            pass
+        except Exception as exc:  # no network, proxy, HTTP error: fall through to the offline source, saying why
+            reason = getattr(exc, "reason", None) or exc
+            failed = f"the download from {net.url} failed ({type(exc).__name__}: {str(reason).splitlines()[0][:160]}); "
     if name == "inception-fid":
         converted = _inception_from_fid_helper(cache, write)
         if converted is not None:
             return converted
     how = f"; or {net.offline}" if net.offline else ""
+    if failed:  # fetch was asked for: name the network error, then the way round it
+        raise WeightsUnavailable(f"weights {name}: {failed}download it on a machine with internet into "
+                                 f"{portable(official.parent)}/{net.filename}{how}")
     raise WeightsUnavailable(
         f"weights {name}: {net.filename} not found; download {net.url} into {portable(official.parent)}/ "
         f"(or run 'lossbench weights fetch {name}' with internet){how}")

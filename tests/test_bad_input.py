@@ -176,3 +176,20 @@ def test_labels_cannot_name_files_outside_the_study_folder(cli, write_study, tmp
     assert code == 0, err
     outside = [p for p in tmp_path.rglob("*") if not p.is_relative_to(out) and p != study and p.is_file()]
     assert outside == [] and len(list((out / "figures").glob("progression_*escaped.png"))) == 1
+
+
+def test_weights_fetch_offline_names_the_network_error(cli, tmp_path, monkeypatch):
+    """Issue 22 #8: 'weights fetch' without internet says which download failed and why."""
+    import urllib.error
+
+    import torch
+
+    def offline(url, dst, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    code, out, err = cli("weights", "fetch", "lpips-alex")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "the download from https://download.pytorch.org/models/alexnet-owt-7be5be79.pth failed (URLError: " in err
+    assert "Temporary failure in name resolution" in err and not (tmp_path / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth").exists()
