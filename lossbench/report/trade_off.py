@@ -112,41 +112,50 @@ def _improves(metric: str, low: float, high: float) -> str:
     return "unclear"
 
 
-def verdict_lines(table: pd.DataFrame, steps: pd.DataFrame, perception: str) -> list[str]:
+def verdict_lines(table: pd.DataFrame, steps: pd.DataFrame, perception: str, configs: dict | None = None) -> list[str]:
     """Per model: does MSE rise and the perception measure improve at every step (paired intervals),
-    where does it stop paying, and how large is the trade-off (weight 0 to the best weight)."""
-    lines = [f"| model | MSE rises at each step | {perception} improves at each step | stops paying after | "
+    where does it stop paying, and how large is the trade-off (weight 0 to the best weight); then
+    whether the smallest code (``configs``: model label -> latent_dim) shows the largest one."""
+    lines = [f"| model | MSE rises, step by step | {perception} improves, step by step | stops paying after | "
              f"{perception}: weight 0 → best (change) | MSE: weight 0 → there (change) |", "|---|---|---|---|---|---|"]
     gains = {}
     for model in dict.fromkeys(table["model"]):
         part = table[table["model"] == model].reset_index(drop=True)
         st = steps[steps["model"] == model]
-        mse_steps = [_improves("fd", r.ci_low, r.ci_high) for r in st[st["metric"] == DISTORTION].itertuples()]
-        # MSE rising reads as 'yes' for a lower-is-better measure whose difference is > 0: flip it
-        mse_rises = ["yes" if s == "worse" else ("no" if s == "yes" else "unclear") for s in mse_steps]
-        per = [(r.to, _improves(perception, r.ci_low, r.ci_high)) for r in st[st["metric"] == perception].itertuples()]
-        weights = sorted(part["weight"])
-        first = next((i for i, (_, state) in enumerate(per) if state != "yes"), None)
+        # MSE rising is the measure getting worse: _improves reads it as 'worse'
+        rises = [(r["from"], r["to"], {"worse": "yes", "yes": "no"}.get(_improves(DISTORTION, r["ci_low"], r["ci_high"]), "unclear"))
+                 for r in st[st["metric"] == DISTORTION].to_dict("records")]
+        per = [(r["from"], r["to"], _improves(perception, r["ci_low"], r["ci_high"]))
+               for r in st[st["metric"] == perception].to_dict("records")]
+        first = next((i for i, (_, _, state) in enumerate(per) if state != "yes"), None)
         stop_text = ("never (improves through the largest weight)" if first is None else
-                     f"weight {weights[first]:g} (the step to {per[first][0]:g}: {per[first][1]})")
+                     f"weight {per[first][0]:g} (the step to {per[first][1]:g}: {per[first][2]})")
         lower = any(perception.startswith(m) for m in LOWER_IS_BETTER)
         best = part[perception].idxmin() if lower else part[perception].idxmax()
         p0, pb = part.loc[0, perception], part.loc[best, perception]
         m0, mb = part.loc[0, DISTORTION], part.loc[best, DISTORTION]
         gains[model] = (pb - p0) / abs(p0) if p0 else math.nan
         lines.append(
-            f"| {model} | {_all(mse_rises)} | {_all([s for _, s in per])} | {stop_text} | "
+            f"| {model} | {_steps(rises)} | {_steps(per)} | {stop_text} | "
             f"{p0:.3g} → {pb:.3g} at weight {part.loc[best, 'weight']:g} ({100 * gains[model]:+.0f}%) | "
             f"{m0:.4g} → {mb:.4g} ({100 * (mb - m0) / m0:+.0f}%) |")
+    sizes = {m: (configs or {}).get(m) for m in gains}
+    if len(gains) >= 2 and all(isinstance(v, int) for v in sizes.values()):
+        smallest = min(sizes, key=lambda m: sizes[m])
+        largest = min(gains, key=lambda m: gains[m] if lower else -gains[m])  # the biggest relative improvement
+        lines += ["", f"Largest relative improvement of {perception} from weight 0 to the best weight: {largest} "
+                  f"({100 * gains[largest]:+.0f}%); the smallest code ({smallest}, {sizes[smallest]}-d) "
+                  + ("shows the largest trade-off." if largest == smallest else "does **not** show the largest trade-off.")]
     return lines
 
 
-def _all(states: list[str]) -> str:
+def _steps(states: list[tuple[float, float, str]]) -> str:
+    """'yes' when every step is; otherwise each step as 'a→b: state'."""
     if not states:
         return "–"
-    if all(s == "yes" for s in states):
-        return "yes"
-    return "**no**: " + ", ".join(states)
+    if all(s == "yes" for _, _, s in states):
+        return "yes, every step"
+    return "**no**: " + ", ".join(f"{a:g}→{b:g} {s}" for a, b, s in states)
 
 
 def trade_off_report(out_dir: Path, runs: pd.DataFrame, figures: Path,
@@ -168,10 +177,12 @@ def trade_off_report(out_dir: Path, runs: pd.DataFrame, figures: Path,
         if cols:
             _figure(table, others, cols, which, calibration or {}, figures / name)
             written.append(figures / name)
-    grid = _sweep_grid(out_dir, sweep, figures / "sweep_grid.png")
+    grid = _sweep_grid(out_dir, sweep, others, figures / "sweep_grid.png")
     if grid:
         written.append(grid)
     perception = f"{VERDICT}-recon" if f"{VERDICT}-recon" in recon else recon[0]
+    sizes = {m: run_config(out_dir, sweep[sweep["model"] == m]["run_id"].iloc[0])["model"].get("latent_dim")
+             for m in dict.fromkeys(sweep["model"])}
     n = int(table["seeds"].min())
     lines = ["# The perception-distortion trade-off", "",
              "The adversarial term's weight swept with everything else fixed (weight 0: the same schedule without "
@@ -181,18 +192,17 @@ def trade_off_report(out_dir: Path, runs: pd.DataFrame, figures: Path,
     verdicts = ["## The perception-distortion trade-off, per model (from trade_off.md)", "",
                 f"Along the adversarial weight, paired by seed at each step ({n} seeds per cell at least); "
                 "yes: the interval lies on that side of 0.", "", "Reconstructions:", ""]
-    verdicts += verdict_lines(table, steps, perception)
-    lines += verdict_lines(table, steps, perception)
+    verdicts += verdict_lines(table, steps, perception, sizes)
+    lines += verdict_lines(table, steps, perception, sizes)
     if f"{VERDICT}-samples" in samples:
         lines += ["", "## Samples (decoded draws from a Gaussian fitted to the training codes)", "",
                   "![trade-off, samples](figures/trade_off_samples.png)", ""]
-        lines += verdict_lines(table, steps, f"{VERDICT}-samples")
-        verdicts += ["", "Samples:", ""] + verdict_lines(table, steps, f"{VERDICT}-samples")
+        lines += verdict_lines(table, steps, f"{VERDICT}-samples", sizes)
+        verdicts += ["", "Samples:", ""] + verdict_lines(table, steps, f"{VERDICT}-samples", sizes)
     lines += ["", "## Every measure by weight (mean ± 95% seed interval)", ""]
     shown = [DISTORTION] + recon + samples
     lines += ["| model | weight | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
-    for r in table.itertuples(index=False):
-        row = r._asdict()
+    for row in table.to_dict("records"):
         lines.append(f"| {row['model']} | {row['weight']:g} | " + " | ".join(
             _pm(row[c], row[f"{c}_ci"]) for c in shown) + " |")
     if grid:
@@ -234,8 +244,8 @@ def _figure(table: pd.DataFrame, others: pd.DataFrame, columns: list[str], which
             part = table[table["model"] == model]
             ax.errorbar(part[DISTORTION], part[col], xerr=part[f"{DISTORTION}_ci"], yerr=part[f"{col}_ci"], fmt="-o",
                         ms=4, lw=1.3, capsize=2, color=palette[model], label=f"{model}: L2 + adversarial")
-            for r in part.itertuples():
-                ax.annotate(f"{r.weight:g}", (getattr(r, DISTORTION), r._asdict()[col]), fontsize=7,
+            for r in part.to_dict("records"):
+                ax.annotate(f"{r['weight']:g}", (r[DISTORTION], r[col]), fontsize=7,
                             xytext=(4, 3), textcoords="offset points", color=palette[model])
             for cond, marker in markers.items():
                 sub = others[(others["model"] == model) & (others["condition"] == cond)]
@@ -250,10 +260,11 @@ def _figure(table: pd.DataFrame, others: pd.DataFrame, columns: list[str], which
                 ax.axhline(value, ls=":" if label != "real" else "--", lw=0.9, color="0.35")
                 ax.annotate("real floor" if label == "real" else label.replace("blur", "real, blur σ ="), (1.0, value),
                             xycoords=("axes fraction", "data"), fontsize=6.5, ha="right", va="bottom", color="0.3")
-        ax.set_xlabel("distortion: MSE (reconstructions)")
+        ax.set_xlabel("distortion: MSE (reconstructions), log scale")
         ax.set_ylabel(col + (" (lower: more real-like)" if metric in LOWER_IS_BETTER else " (higher: more real-like)"))
         if metric in ("fd-judge",):
             ax.set_yscale("log")
+        ax.set_xscale("log")  # the codes' MSEs lie a factor 4 apart; a broken run's far beyond
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=7.5, frameon=False,
                bbox_to_anchor=(0.5, -0.02 - 0.025 * math.ceil(len(labels) / 4)))
@@ -264,25 +275,29 @@ def _figure(table: pd.DataFrame, others: pd.DataFrame, columns: list[str], which
     files.save_figure(path, fig)
 
 
-def _sweep_grid(out_dir: Path, sweep: pd.DataFrame, path: Path) -> Path | None:
-    """The smallest code's fixed reconstructions and decoded samples at each weight (lowest seed)."""
+def _sweep_grid(out_dir: Path, sweep: pd.DataFrame, others: pd.DataFrame, path: Path) -> Path | None:
+    """The smallest code's fixed reconstructions and decoded samples at each weight, then under its
+    other conditions (L1, BCE, a recipe), each the lowest seed."""
     from lossbench.latent import DEFAULT_SCHEME
     from lossbench.report.figures import _originals, _tile, plt
 
     configs = {m: run_config(out_dir, sweep[sweep["model"] == m]["run_id"].iloc[0]) for m in dict.fromkeys(sweep["model"])}
     model = min(configs, key=lambda m: configs[m]["model"].get("latent_dim", math.inf))
     part = sweep[sweep["model"] == model].sort_values(["weight", "seed"]).drop_duplicates("weight")
+    rest = others[others["model"] == model].sort_values("seed").drop_duplicates("condition")
     recon_rows, sample_rows, labels = [], [], []
     originals = _originals(out_dir)
-    for r in part.itertuples():
-        run_dir = Path(out_dir) / "runs" / r.run_id
+    rows = [(r["run_id"], f"L2 + adversarial × {r['weight']:g}") for r in part.to_dict("records")]
+    rows += [(r["run_id"], r["condition"]) for r in rest.to_dict("records")]
+    for run_id, label in rows:
+        run_dir = Path(out_dir) / "runs" / run_id
         if not (run_dir / "recon_fixed.pt").is_file():
             return None
         recon_rows.append(torch.load(run_dir / "recon_fixed.pt", weights_only=True))
         lat = torch.load(run_dir / "latent.pt", weights_only=True) if (run_dir / "latent.pt").is_file() else None
         if lat is not None and DEFAULT_SCHEME in lat.get("random", {}):
             sample_rows.append(lat["random"][DEFAULT_SCHEME][: recon_rows[-1].shape[0]])
-        labels.append(f"weight {r.weight:g}")
+        labels.append(label)
     if originals is not None:
         recon_rows.insert(0, originals[: recon_rows[0].shape[0]])
     panels = [("reconstructions", recon_rows, (["input"] if originals is not None else []) + labels)]
@@ -298,8 +313,8 @@ def _sweep_grid(out_dir: Path, sweep: pd.DataFrame, path: Path) -> Path | None:
         ax.set_xticks([])
         ax.set_yticks([side * i + side / 2 for i in range(len(names))], names, fontsize=8)
         ax.set_title(title, loc="left", fontsize=9)
-    fig.suptitle(f"{model}: L2 + adversarial along the weight (seed {int(part['seed'].min())}; samples: fitted Gaussian)",
-                 fontsize=9.5)
+    fig.suptitle(f"{model}: L2 + adversarial along the weight, then the other losses (lowest seed; samples: a "
+                 "Gaussian fitted to the training codes, decoded)", fontsize=9.5)
     fig.tight_layout()
     files.save_figure(path, fig)
     return path

@@ -1,0 +1,70 @@
+"""The perception-distortion report (lossbench.report.trade_off) on hand-made runs whose answer is
+known: a sweep is found from the configurations alone, steps are paired by seed, and the verdict
+says yes only where every paired interval lies on one side of 0."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from lossbench.report.trade_off import paired_steps, sweep_key, sweep_runs, trade_off_table, verdict_lines
+
+
+def _terms(weight):
+    return [{"term": "l2", "label": "l2", "weight": 1.0},
+            {"term": "adversarial", "label": "adversarial", "weight": weight, "start": "plateau", "adaptive": True}]
+
+
+def _study(tmp_path, fd_by_weight: dict, mse_by_weight: dict, latent=2, model="z2", noise=0.0):
+    rows = []
+    rng = np.random.default_rng(0)
+    for w in fd_by_weight:
+        for seed in range(5):
+            run_id = f"{model}-{w}-{seed}"
+            (tmp_path / "runs" / run_id).mkdir(parents=True)
+            config = {"model": {"name": "ae-conv", "label": model, "latent_dim": latent},
+                      "condition": {"name": f"adv{w}", "terms": _terms(w)}, "seed": seed}
+            (tmp_path / "runs" / run_id / "config.yaml").write_text(yaml.safe_dump(config))
+            rows.append({"run_id": run_id, "model": model, "condition": f"adv{w}", "seed": seed, "status": "done",
+                         "mse": mse_by_weight[w] + 1e-4 * seed, "fd-judge-recon": fd_by_weight[w] + seed + noise * rng.normal()})
+    return rows
+
+
+def test_a_sweep_is_the_conditions_that_differ_only_in_the_adversarial_weight(tmp_path):
+    assert sweep_key({"condition": {"terms": _terms(0.3)}})[1] == 0.3
+    assert sweep_key({"condition": {"terms": _terms(0.3)}})[0] == sweep_key({"condition": {"terms": _terms(3)}})[0]
+    assert sweep_key({"condition": {"terms": [{"term": "l2", "weight": 1}]}}) is None
+    rows = _study(tmp_path, {0: 10, 1: 5, 3: 2}, {0: 0.01, 1: 0.02, 3: 0.03})
+    (tmp_path / "runs" / "l1").mkdir()
+    (tmp_path / "runs" / "l1" / "config.yaml").write_text(yaml.safe_dump(
+        {"model": {"label": "z2"}, "condition": {"name": "l1", "terms": [{"term": "l1", "weight": 1}]}, "seed": 0}))
+    runs = pd.DataFrame(rows + [{"run_id": "l1", "model": "z2", "condition": "l1", "seed": 0, "status": "done", "mse": 0.5}])
+    sweep = sweep_runs(tmp_path, runs)
+    assert sorted(sweep["weight"].unique()) == [0, 1, 3] and "l1" not in set(sweep["condition"])
+    table = trade_off_table(sweep)
+    assert table["seeds"].tolist() == [5, 5, 5] and table["fd-judge-recon"].tolist() == [12, 7, 4]  # + mean seed 2
+
+
+def test_the_verdict_reads_paired_steps(tmp_path):
+    # z2: fd falls and MSE rises at every step by far more than the seed spread (a paired offset)
+    rows = _study(tmp_path, {0: 20, 1: 10, 3: 5}, {0: 0.04, 1: 0.05, 3: 0.06}, latent=2, model="z2")
+    # z16: fd improves only from 0 to 1, then gets worse; the changes are smaller relative to weight 0
+    rows += _study(tmp_path, {0: 1.0, 1: 0.9, 3: 5.0}, {0: 0.012, 1: 0.013, 3: 0.05}, latent=16, model="z16")
+    sweep = sweep_runs(tmp_path, pd.DataFrame(rows))
+    steps = paired_steps(sweep, ["mse", "fd-judge-recon"])
+    one = steps[(steps["model"] == "z2") & (steps["metric"] == "fd-judge-recon") & (steps["from"] == 0)].iloc[0]
+    assert one["difference"] == -10 and one["ci_low"] == one["ci_high"] == -10  # identical offsets: no spread
+    lines = verdict_lines(trade_off_table(sweep), steps, "fd-judge-recon", {"z2": 2, "z16": 16})
+    z2 = next(line for line in lines if line.startswith("| z2 "))
+    z16 = next(line for line in lines if line.startswith("| z16 "))
+    assert "| yes, every step | yes, every step | never" in z2 and "22 → 7 at weight 3 (-68%)" in z2
+    assert "1→3 worse" in z16 and "stops paying after | " not in z16 and "weight 1 (the step to 3: worse)" in z16
+    assert lines[-1].endswith("the smallest code (z2, 2-d) shows the largest trade-off.")
+
+
+def test_noise_larger_than_the_step_reads_unclear(tmp_path):
+    rows = _study(tmp_path, {0: 10, 1: 9.9, 3: 9.8}, {0: 0.04, 1: 0.04, 3: 0.04}, noise=5.0)
+    sweep = sweep_runs(tmp_path, pd.DataFrame(rows))
+    lines = verdict_lines(trade_off_table(sweep), paired_steps(sweep, ["mse", "fd-judge-recon"]), "fd-judge-recon")
+    assert "0→1 unclear" in lines[2] and "yes, every step" not in lines[2].split("|")[3]
