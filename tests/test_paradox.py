@@ -268,3 +268,30 @@ def test_the_tests_have_their_own_cache():
 
     cache = Path(os.environ["LOSSBENCH_CACHE"]).resolve()
     assert cache != (Path.home() / ".cache" / "lossbench").resolve()
+
+
+def test_the_bridge_to_training_reads_the_trade_off_study(tmp_path):
+    """Issue 20 #7: section 6 reads results/perception_distortion (its independent judges and the
+    stored reconstructions), not a judge's view of the main study alone."""
+    import pandas as pd
+    import torch
+
+    from lossbench.paradox.run import _training_link
+
+    for run_id in ("a", "b"):
+        (tmp_path / "runs" / run_id).mkdir(parents=True)
+        torch.save(torch.full((4, 1, 28, 28), 255 if run_id == "a" else 0, dtype=torch.uint8),
+                   tmp_path / "runs" / run_id / "recon_fixed.pt")
+    pd.DataFrame({"run_id": ["a", "b"], "model": ["z2", "z2"], "condition": ["l2", "l2+adversarial(weight 1)"],
+                  "status": ["done", "done"], "mse": [0.05, 0.06], "fd-judge-recon": [19.0, 12.0],
+                  "fd-judge-samples": [22.0, 13.0], "blur-recon": [1.2, 1.1], "precision-judge-recon": [0.4, 0.85]}
+                 ).to_csv(tmp_path / "summary.csv", index=False)
+
+    class Judges:
+        def realism(self, x):
+            return x.mean(dim=(1, 2, 3)) * 2 - 1  # +1 for white images, -1 for black
+
+    table = _training_link(tmp_path, Judges())
+    assert table["blur-recon"].tolist() == [1.2, 1.1] and table["precision-judge-recon"].tolist() == [0.4, 0.85]
+    assert table["judge-discriminator_real_share"].tolist() == [1.0, 0.0] and table["n_judged"].tolist() == [4, 4]
+    assert _training_link(tmp_path / "missing", Judges()) is None
