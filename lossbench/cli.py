@@ -39,10 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     args.argv, args.started = argv, time.perf_counter()  # the closing lines report the whole invocation's time
     # the command line only writes figures to files: no window, whatever $DISPLAY says. The
-    # library does not choose a backend on import, so a notebook keeps its inline plots.
-    import matplotlib
-
-    matplotlib.use("Agg")
+    # library does not choose a backend on import, so a notebook keeps its inline plots. Not
+    # imported here: validation, --dry-run and list stay light (matplotlib reads $MPLBACKEND).
+    if "matplotlib" in sys.modules:
+        sys.modules["matplotlib"].use("Agg")
+    else:
+        os.environ.setdefault("MPLBACKEND", "Agg")
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

@@ -190,3 +190,50 @@ def test_set_up_and_report_say_what_they_do_on_a_terminal(monkeypatch, capsys, w
     err = capsys.readouterr().err
     assert "set-up: data, the metrics' networks" in err and "report: tables, figures and report.html" in err
     assert err.index("set-up:") < err.index("report:")
+
+
+def test_figures_wrap_tell_seeds_apart_and_show_zero_bars():
+    """Issue 22 #9: 8 models' training curves wrap into rows (the beta sweep's were 6830 px wide),
+    each seed of a discriminator plot has its own line style, and a 0% bar of the paradox's
+    agreement chart carries its number."""
+    import matplotlib
+    import pandas as pd
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lossbench.report import figures
+
+    saved = {}
+    real_save = figures.files.save_figure
+    figures.files.save_figure = lambda path, fig: saved.__setitem__(path, (fig.get_size_inches() * fig.dpi, fig))
+    try:
+        rows = [{"model": f"m{m}", "condition": c, "seed": s, "epoch": e, "split": split, "term": t, "value": 1.0 + e}
+                for m in range(8) for c in ("a", "b") for s in (0, 1) for e in range(3) for split in ("train", "val")
+                for t in ("total", "bce")]
+        figures.training_curves(pd.DataFrame(rows), "curves.png")
+        (width, height), _ = saved["curves.png"]
+        assert width < 2500 and height > width  # rows of models, not one row of 16 panels
+        critic = [{"model": "m", "condition": "adv", "seed": s, "epoch": e, "term": f"d_acc_real[adversarial]", "value": 0.5}
+                  for s in (0, 1, 2) for e in range(3)]
+        figures.discriminator_curves(pd.DataFrame(critic), "disc.png")
+        _, fig = saved["disc.png"]
+        labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+        assert {"seed 0", "seed 1", "seed 2"} <= set(labels)
+        from types import SimpleNamespace
+
+        from lossbench.paradox import figures as paradox_figures
+
+        agree = pd.DataFrame([{"pair_kind": f"{one}-vs-extension", "metric": m, "prefers_six_pixel": v, "ci_low": v,
+                               "ci_high": v, "n_pairs": 10} for one in ("stray", "hole") for m, v in (("l2", 0.0), ("ssim", 0.3))])
+        real_paradox_save = paradox_figures.files.save_figure
+        paradox_figures.files.save_figure = figures.files.save_figure
+        try:
+            paradox_figures.agreement_chart(agree, "agree.png", SimpleNamespace(per_class=1, seed=0))
+        finally:
+            paradox_figures.files.save_figure = real_paradox_save
+        _, fig = saved["agree.png"]
+        assert sum(t.get_text() == "0%" for t in fig.axes[0].texts) == 2  # l2's two empty bars, labelled
+    finally:
+        figures.files.save_figure = real_save
+        plt.close("all")

@@ -99,8 +99,13 @@ def agreement_chart(agree: pd.DataFrame, path: Path, spec) -> None:
             err = np.vstack([part["prefers_six_pixel"] - part["ci_low"], part["ci_high"] - part["prefers_six_pixel"]])
             ax.barh(y, part["prefers_six_pixel"], height=0.36, color=colours[one], xerr=err, capsize=2,
                     label=f"{one} (1 pixel) vs {six} (6 pixels)")
+            # a bar of 0% has no width: a tick at its value and its number, so "never" is seen, not missed
+            ax.plot(part["prefers_six_pixel"], y, "|", color=colours[one], ms=8, mew=2)
+            for value, at in zip(part["prefers_six_pixel"], y):
+                if np.isfinite(value) and value < 0.03:
+                    ax.text(value + 0.015, at, f"{value:.0%}", va="center", fontsize=6.5, color=colours[one])
         ax.axvline(0.5, color="grey", linestyle="--", linewidth=0.8)
-        ax.set_xlim(0, 1)
+        ax.set_xlim(-0.02, 1)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("share of pairs where the metric prefers the 6-pixel image")
         ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)

@@ -20,7 +20,8 @@ from lossbench.report.palette import HATCHES, condition_palette  # noqa: E402,F4
 
 def training_curves(history: pd.DataFrame, path: Path, palette: dict | None = None) -> None:
     """One row per loss term, one column per model and split (training batches, validation
-    split), one colour per condition; mean over the seeds still training at that epoch, with
+    split), one colour per condition; with more than 4 such panels, one row per model and one
+    column per term instead, the split as the line style (a grid that wraps, not one long row); mean over the seeds still training at that epoch, with
     its 95% t-interval as a band (early-stopped runs end at different epochs)."""
     if history.empty:
         return
@@ -29,15 +30,19 @@ def training_curves(history: pd.DataFrame, path: Path, palette: dict | None = No
     terms = ["total"] + [t for t in dict.fromkeys(history["term"]) if t != "total"]
     # band: the range over the seeds (a t-interval from two or three seeds reached below zero)
     palette = palette or condition_palette(list(history["condition"]))
-    grid = sns.relplot(data=history, x="epoch", y="value", row="term", col="panel", hue="condition", style="condition",
-                       palette=palette, hue_order=[c for c in palette if c in set(history["condition"])],
-                       kind="line", errorbar=("pi", 100), height=2.3, aspect=1.6, row_order=terms,
-                       facet_kws={"sharey": "row", "margin_titles": True})
+    wide = history["panel"].nunique() > 4  # e.g. 8 models × 2 splits: 16 panels side by side were 6830 px wide
+    layout = (dict(row="model", col="term", style="split", col_order=terms, facet_kws={"sharey": "col", "margin_titles": True})
+              if wide else
+              dict(row="term", col="panel", style="condition", row_order=terms, facet_kws={"sharey": "row", "margin_titles": True}))
+    grid = sns.relplot(data=history, x="epoch", y="value", hue="condition", palette=palette,
+                       hue_order=[c for c in palette if c in set(history["condition"])],
+                       kind="line", errorbar=("pi", 100), height=2.3, aspect=1.6, **layout)
     grid.set_titles(row_template="{row_name}", col_template="{col_name}")
     grid.set_axis_labels("epoch", "per image, unweighted")
-    for term, row in zip(terms, grid.axes):  # one row of panels per term
-        positive = bool((history.loc[history["term"] == term, "value"] > 0).all())
-        for ax in row:
+    for i, row in enumerate(grid.axes):
+        for j, ax in enumerate(row):
+            term = terms[j] if wide else terms[i]
+            positive = bool((history.loc[history["term"] == term, "value"] > 0).all())
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, integer=True))
             if positive:
                 ax.set_yscale("log")  # the converged tail is a few percent of the first epoch's loss
@@ -63,8 +68,10 @@ def discriminator_curves(history: pd.DataFrame, path: Path) -> None:
         series = series + " / " + split["critic"]
     history = history.assign(quantity=split["quantity"].map(names).fillna(split["quantity"]), series=series)
     sns.set_theme(style="whitegrid", font_scale=0.9)
-    grid = sns.relplot(data=history, x="epoch", y="value", col="quantity", col_wrap=2, hue="series", units="seed",
-                       estimator=None, kind="line", height=2.6, aspect=1.4, marker="o", markersize=3,
+    # each seed its own marker and dash, so that seeds of one condition can be told apart
+    history = history.assign(seed=history["seed"].map(lambda s: f"seed {s}"))
+    grid = sns.relplot(data=history, x="epoch", y="value", col="quantity", col_wrap=2, hue="series", style="seed",
+                       markers=True, dashes=True, estimator=None, kind="line", height=2.6, aspect=1.4, markersize=4,
                        col_order=[q for q in names.values() if q in set(history["quantity"])],
                        facet_kws={"sharey": False})
     grid.set_titles(col_template="{col_name}")
