@@ -214,7 +214,7 @@ def test_figures_wrap_tell_seeds_apart_and_show_zero_bars():
         figures.training_curves(pd.DataFrame(rows), "curves.png")
         (width, height), _ = saved["curves.png"]
         assert width < 2500 and height > width  # rows of models, not one row of 16 panels
-        critic = [{"model": "m", "condition": "adv", "seed": s, "epoch": e, "term": f"d_acc_real[adversarial]", "value": 0.5}
+        critic = [{"model": "m", "condition": "adv", "seed": s, "epoch": e, "term": "d_acc_real[adversarial]", "value": 0.5}
                   for s in (0, 1, 2) for e in range(3)]
         figures.discriminator_curves(pd.DataFrame(critic), "disc.png")
         _, fig = saved["disc.png"]
