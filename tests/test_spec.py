@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import TINY
 from lossbench.study.spec import load_study
 
 BAD = [
@@ -204,3 +205,14 @@ def test_the_readme_study_example_validates():
     assert len(study.runs) == 2 * 3 * 5 and study.spec.report.baseline == "l2"
     assert study.spec.training.early_stopping.adversarial_epochs == 20
     assert {r.config["model"]["output"] for r in study.runs if r.condition == "bce+beta4"} == {"sigmoid"}
+
+
+def test_an_embedded_dataset_does_not_record_the_data_folder(tmp_path):
+    """$LOSSBENCH_DATA reaches data.root only where the dataset reads files there: a committed
+    mnist-5k study must not carry the machine's path (issue 21 §1)."""
+    from lossbench.study.spec import build_study
+
+    embedded = build_study({**TINY, "data": {"name": "mnist-5k"}}, "s.yaml", data_root="/some/machine/path")
+    assert embedded.spec.data.root is None and all(r.config["data"]["root"] is None for r in embedded.runs)
+    files = build_study({**TINY, "data": {"name": "mnist"}}, "s.yaml", data_root="/some/machine/path")
+    assert files.spec.data.root == "/some/machine/path"

