@@ -165,6 +165,11 @@ def _cmd_run(args) -> int:
             print(line + mark)
         for note in plan_notes(study):
             print(note)
+        threads = study.spec.training.threads
+        print(f"numbers: each run computes with training.threads = {threads} "
+              + ("(the process's: its numbers depend on the executor's thread count)" if threads == "process" else
+                 f"CPU thread{'' if threads == 1 else 's'}: bit-identical on one CPU type whichever executor trains it")
+              + "; on a GPU (--device cuda) cuDNN and TF32 kernels are not bit-reproducible: expect the last digits to differ")
         return 0
     from lossbench.api import execute
 
