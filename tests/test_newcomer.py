@@ -237,3 +237,20 @@ def test_figures_wrap_tell_seeds_apart_and_show_zero_bars():
     finally:
         figures.files.save_figure = real_save
         plt.close("all")
+
+
+def test_a_classifier_trained_on_first_use_draws_a_progress_bar(monkeypatch, capsys):
+    """Issue 22 #4: set-up that takes minutes shows a bar as training does (on a terminal)."""
+    import sys
+
+    import torch
+
+    from lossbench.metrics import domain
+
+    monkeypatch.setitem(domain.RECIPE, "epochs", 2)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    x = torch.rand(64, 1, 16, 16)
+    y = torch.arange(64) % 2
+    domain.train_domain_classifier(x, y, x[:16], y[:16])
+    err = capsys.readouterr().err
+    assert "domain classifier (trained once, 64 images)" in err and "2/2" in err
