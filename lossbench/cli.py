@@ -298,8 +298,8 @@ def _cmd_weights(args) -> int:
         return 0
     if args.name not in weights.NETWORKS:
         raise LossbenchError(f"weights fetch: unknown network '{args.name}'{did_you_mean(args.name, weights.NETWORKS)}")
-    r = weights.resolve(args.name, allow_download=True, cache=cache)
-    print(f"{r.name}: {r.where}: {r.path}  sha256 {r.sha256}")
+    got = weights.resolve(args.name, allow_download=True, cache=cache)
+    print(f"{got.name}: {got.where}: {got.path}  sha256 {got.sha256}")
     return 0
 
 

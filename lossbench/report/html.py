@@ -67,7 +67,7 @@ def _md(text: str) -> str:
 
     # Python-Markdown starts a list only after a blank line; lossbench's pages put "- item" right
     # under their paragraph, so a blank line is added there
-    lines, out = text.splitlines(), []
+    lines, out = text.splitlines(), list[str]()
     for line in lines:
         if line.startswith("- ") and out and out[-1].strip() and not out[-1].startswith(("- ", "  ")):
             out.append("")

@@ -161,8 +161,8 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
     if not bad.empty:
         lines += ["", "## Runs not in the averages", ""]
         lines += [f"- `{r.run_id}` {r.model} / {r.condition} / seed {r.seed}: **{r.status}**: {r.reason}" for r in bad.itertuples()]
-    flagged = [r for r in runs.itertuples() if isinstance(r.flags, list) and r.flags]
-    if flagged:
+    flagged_runs = [r for r in runs.itertuples() if isinstance(r.flags, list) and r.flags]
+    if flagged_runs:
         lines += ["", "## Flags (runs still in the averages; read their numbers with the flag in mind)", "",
                   "Loss balance: a term's gradient more than 100x another's (the smaller barely trains). "
                   "Discriminator: it wins (accuracy >= 0.99 on real and reconstructed images) or collapses "
@@ -170,11 +170,11 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
                   "carries more than 0.01 nats. Collapsed output: reconstructions barely depend on the input. "
                   "Saturated output: a sigmoid decoder's logits so large that terms training through the sigmoid "
                   "cannot move the pixels. Not converged: max_epochs reached while the validation loss improved.", ""]
-        for r in flagged:
+        for r in flagged_runs:
             balance = [f.message for f in r.flags if f.kind == "loss-balance"]
             shown = ([f"loss balance, {balance[-1]}"] if balance else []) + [f.message for f in r.flags if f.kind != "loss-balance"]
             lines += [f"- `{r.run_id}` {r.model} / {r.condition} / seed {r.seed}: {f}" for f in shown]
-    notes = {}
+    notes: dict[str, list[str]] = {}
     for r in runs.itertuples():
         for note in r.notes:
             notes.setdefault(note, []).append(f"{r.model} / {r.condition}")

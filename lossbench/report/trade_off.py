@@ -139,8 +139,8 @@ def verdict_lines(table: pd.DataFrame, steps: pd.DataFrame, perception: str, con
             f"| {model} | {_steps(rises)} | {_steps(per)} | {stop_text} | "
             f"{p0:.3g} → {pb:.3g} at weight {part.loc[best, 'weight']:g} ({100 * gains[model]:+.0f}%) | "
             f"{m0:.4g} → {mb:.4g} ({100 * (mb - m0) / m0:+.0f}%) |")
-    sizes = {m: (configs or {}).get(m) for m in gains}
-    if len(gains) >= 2 and all(isinstance(v, int) for v in sizes.values()):
+    sizes: dict[str, int] = {m: v for m in gains if isinstance(v := (configs or {}).get(m), int)}
+    if len(gains) >= 2 and len(sizes) == len(gains):
         smallest = min(sizes, key=lambda m: sizes[m])
         largest = min(gains, key=lambda m: gains[m] if lower else -gains[m])  # the biggest relative improvement
         lines += ["", f"Largest relative improvement of {perception} from weight 0 to the best weight: {largest} "
@@ -305,9 +305,9 @@ def _sweep_grid(out_dir: Path, sweep: pd.DataFrame, others: pd.DataFrame, path: 
         panels.append(("samples", sample_rows, labels))
     fig, axes = plt.subplots(1, len(panels), figsize=(0.42 * recon_rows[0].shape[0] * len(panels) + 2.0,
                                                       0.45 * len(recon_rows) + 1.0), squeeze=False)
-    for ax, (title, rows, names) in zip(axes[0], panels):
-        tile = _tile(rows)
-        side = rows[0].shape[-2] + 1
+    for ax, (title, images, names) in zip(axes[0], panels):
+        tile = _tile(images)
+        side = images[0].shape[-2] + 1
         ax.imshow(tile, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         ax.grid(False)
         ax.set_xticks([])
