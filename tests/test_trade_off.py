@@ -60,7 +60,7 @@ def test_the_verdict_reads_paired_steps(tmp_path):
     z16 = next(line for line in lines if line.startswith("| z16 "))
     assert "| yes, every step | yes, every step | never" in z2 and "22 → 7 at weight 3 (-68%)" in z2
     assert "1→3 worse" in z16 and "stops paying after | " not in z16 and "weight 1 (the step to 3: worse)" in z16
-    assert lines[-1].endswith("the smallest code (z2, 2-d) shows the largest trade-off.")
+    assert "the smallest code (z2, 2-d) shows the largest gain." in lines[-1]
 
 
 def test_noise_larger_than_the_step_reads_unclear(tmp_path):

@@ -145,7 +145,8 @@ def verdict_lines(table: pd.DataFrame, steps: pd.DataFrame, perception: str, con
         largest = min(gains, key=lambda m: gains[m] if lower else -gains[m])  # the biggest relative improvement
         lines += ["", f"Largest relative improvement of {perception} from weight 0 to the best weight: {largest} "
                   f"({100 * gains[largest]:+.0f}%); the smallest code ({smallest}, {sizes[smallest]}-d) "
-                  + ("shows the largest trade-off." if largest == smallest else "does **not** show the largest trade-off.")]
+                  + ("shows the largest gain." if largest == smallest else "does **not** show the largest gain.")
+                  + " Whether that gain cost MSE is the table's last column: a trade-off needs both."]
     return lines
 
 
@@ -265,6 +266,11 @@ def _figure(table: pd.DataFrame, others: pd.DataFrame, columns: list[str], which
         if metric in ("fd-judge",):
             ax.set_yscale("log")
         ax.set_xscale("log")  # the codes' MSEs lie a factor 4 apart; a broken run's far beyond
+        import matplotlib.ticker as ticker
+
+        ax.xaxis.set_major_locator(ticker.FixedLocator([0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]))
+        ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=7.5, frameon=False,
                bbox_to_anchor=(0.5, -0.02 - 0.025 * math.ceil(len(labels) / 4)))
