@@ -14,6 +14,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
+from lossbench.degrade import degrade, rung_name  # noqa: F401  (the calibration ladder; also read by metrics.blur)
 from lossbench.bank import FeatureBank
 from lossbench.errors import LossbenchError
 from lossbench.metrics import METRICS
@@ -25,21 +26,6 @@ KID_SUBSETS = 100
 #: far as real digits blurred by sigma 0.8". Blur: Gaussian, sigma in pixels; noise: additive
 #: Gaussian, clipped to [0, 1], seeded.
 LADDER = (("blur", 0.5), ("blur", 0.75), ("blur", 1.0), ("noise", 0.1), ("noise", 0.2))
-
-
-def degrade(x: torch.Tensor, kind: str, amount: float, seed: int = 0) -> torch.Tensor:
-    """One rung of the calibration ladder applied to images in [0, 1]."""
-    if kind == "blur":
-        from torchvision.transforms.functional import gaussian_blur
-
-        size = 2 * int(torch.ceil(torch.tensor(3 * amount))) + 1
-        return gaussian_blur(x, [size, size], [amount, amount])
-    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype)
-    return (x + amount * noise).clamp(0, 1)
-
-
-def rung_name(kind: str, amount: float) -> str:
-    return f"{kind} {amount:g}"
 
 
 @torch.no_grad()

@@ -194,6 +194,8 @@ class Study:
         spec = self.spec.model_dump(mode="json")
         if spec["training"].get("early_stopping") is not None:
             spec["training"].pop("epochs")
+        if not spec["condition_models"]:
+            spec.pop("condition_models")  # study.yaml of a full grid stays as lossbench 0.2 wrote it
         return spec
 
 
