@@ -265,9 +265,12 @@ class RunTraining:
             self.phase, self.phase_epoch, self.schedule = saved["phase"], saved["phase_epoch"], saved["schedule"]
             if self.stopping is not None:
                 self.stopping.load_state_dict(saved["stopping"])
-            where = (f"the first phase of run {self.shared_phase['from_run']} (it differs only in the weights of its "
-                     f"plateau-started terms)") if self.shared_phase and saved.get("prefix") else self.resume_path.name
-            tqdm.write(f"{_short(config)}: starts after epoch {saved['epoch']} from {where}", file=sys.stderr)
+            if self.shared_phase and saved.get("prefix"):
+                said = (f"starts after epoch {saved['epoch']} from the first phase of run {self.shared_phase['from_run']} "
+                        f"(it differs only in the weights of its plateau-started terms)")
+            else:
+                said = f"resumed after epoch {saved['epoch']} from {self.resume_path.name}"
+            tqdm.write(f"{_short(config)}: {said}", file=sys.stderr)
         self.bar = tqdm(total=None if self.stopping else self.max_epochs * len(batches), initial=0 if self.stopping else self.step,
                         desc=_short(config), position=progress_position,
                         leave=False, disable=None, unit="step", dynamic_ncols=True) if bar else None
