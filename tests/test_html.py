@@ -226,3 +226,11 @@ def test_a_browser_runs_none_of_the_hostile_markup(hostile_folder, browser):
     title = re.search(r"<title>(.*?)</title>", dom, flags=re.S).group(1)
     assert "ran" not in title and title.endswith("lossbench report")
     assert "<lossbench cache>" not in dom and "&lt;lossbench cache&gt;" in dom
+
+
+def test_markdown_links_with_a_script_scheme_are_neutralised():
+    from lossbench.report.html import _md
+
+    page = _md("[a](javascript:alert(1)) [b](runs/abc/) [c](https://example.org) <b>x</b>")
+    assert 'href="#">a<' in page and 'href="runs/abc/"' in page and 'href="https://example.org"' in page
+    assert "<b>" not in page and "&lt;b&gt;" in page

@@ -75,12 +75,14 @@ def _md(text: str) -> str:
     # A shared report never runs a stranger's markup: study, model and condition names reach these
     # pages verbatim, and Python-Markdown passes raw HTML through (it has no safe mode since 3.0).
     # Without its raw-HTML block and inline rules, "<script>" or "<lossbench cache>" stays text
-    # (escaped on output); links may only point inside the page or at http(s)/mailto addresses.
+    # (escaped on output); links with a script-running scheme are neutralised.
     md = markdown.Markdown(extensions=["tables"])
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
     rendered = md.convert("\n".join(out))
-    return re.sub(r'(href|src)="(?!#|https?:|mailto:|data:image/)[^"]*"', r'\1="#"', rendered)
+    # a link with a scheme other than these (javascript:, vbscript:, data:text/html, ...) is neutralised;
+    # relative links (runs/<id>/, figures/...) stay as they are
+    return re.sub(r'(href|src)="\s*(?!https?:|mailto:|data:image/)[A-Za-z][A-Za-z0-9+.-]*:[^"]*"', r'\1="#"', rendered)
 
 
 def _png_uri(data: bytes, mime: str = "image/png") -> str:
