@@ -97,6 +97,7 @@ def test_the_example_notebook_runs(tmp_path, lb_cache, monkeypatch):
     nbclient = pytest.importorskip("nbclient", reason="the [test] extra installs nbclient")
     monkeypatch.setenv("LOSSBENCH_CACHE", str(lb_cache))
     monkeypatch.delenv("LOSSBENCH_DATA", raising=False)
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # an in-process CLI test sets it to Agg; a user's kernel has its own
     notebook = Path(shutil.copy(REPO / "examples" / "quickstart.ipynb", tmp_path))
     nb = nbformat.read(notebook, as_version=4)
     nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
