@@ -13,29 +13,36 @@ import pytest
 CHECKS = [{"claim": "bce beats l2", "compare": "conditions", "metric": "mse", "better": "bce", "than": "l2"}]
 
 
-@pytest.fixture(scope="module")
-def study_folder(tmp_path_factory, lb_cache):
+def _run(study, out, cache):
+    """Run a study file into ``out`` with ``cache`` as $LOSSBENCH_CACHE (restored after); return ``out``."""
     import os
 
-    import yaml
-
-    from conftest import TINY
     from lossbench.cli import main
 
-    folder = tmp_path_factory.mktemp("html")
-    path = folder / "study.yaml"
-    path.write_text(yaml.safe_dump({**TINY, "seeds": [0, 1, 2], "description": "Does bce beat l2 on tiny images?",
-                                    "report": {"recon_images": 4, "checks": CHECKS}}, sort_keys=False))
     old = os.environ.get("LOSSBENCH_CACHE")
-    os.environ["LOSSBENCH_CACHE"] = str(lb_cache)
+    os.environ["LOSSBENCH_CACHE"] = str(cache)
     try:
-        assert main(["run", str(path), "--out", str(folder / "o")]) == 0
+        assert main(["run", str(study), "--out", str(out)]) == 0
     finally:
         if old is None:
             os.environ.pop("LOSSBENCH_CACHE")
         else:
             os.environ["LOSSBENCH_CACHE"] = old
-    return folder / "o"
+    return out
+
+
+@pytest.fixture(scope="module")
+def study_folder(tmp_path_factory, lb_cache):
+
+    import yaml
+
+    from conftest import TINY
+
+    folder = tmp_path_factory.mktemp("html")
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "seeds": [0, 1, 2], "description": "Does bce beat l2 on tiny images?",
+                                    "report": {"recon_images": 4, "checks": CHECKS}}, sort_keys=False))
+    return _run(path, folder / "o", lb_cache)
 
 
 def _tables(markdown_text: str) -> int:
@@ -185,12 +192,10 @@ PAYLOAD = "<img src=x onerror=\"document.title='ran'\">"
 @pytest.fixture(scope="module")
 def hostile_folder(tmp_path_factory, lb_cache):
     """A study whose description, model label and condition name are markup that would run."""
-    import os
 
     import yaml
 
     from conftest import TINY
-    from lossbench.cli import main
 
     folder = tmp_path_factory.mktemp("hostile")
     path = folder / "study.yaml"
@@ -199,16 +204,7 @@ def hostile_folder(tmp_path_factory, lb_cache):
              "conditions": {f"l2{PAYLOAD}": [{"term": "l2"}], "bce": [{"term": "bce"}]},
              "report": {"recon_images": 2}}
     path.write_text(yaml.safe_dump(study, sort_keys=False))
-    old = os.environ.get("LOSSBENCH_CACHE")
-    os.environ["LOSSBENCH_CACHE"] = str(lb_cache)
-    try:
-        assert main(["run", str(path), "--out", str(folder / "o")]) == 0
-    finally:
-        if old is None:
-            os.environ.pop("LOSSBENCH_CACHE")
-        else:
-            os.environ["LOSSBENCH_CACHE"] = old
-    return folder / "o"
+    return _run(path, folder / "o", lb_cache)
 
 
 def test_names_and_descriptions_are_escaped_in_the_page(hostile_folder):
