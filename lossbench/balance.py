@@ -42,8 +42,8 @@ def dominance(norms: dict[str, dict[str, float]], epoch: int) -> list[str]:
         reaching = {name: n[place] for name, n in norms.items() if n[place] > 0}
         if len(reaching) < 2:
             continue
-        big = max(reaching, key=reaching.get)
-        small = min(reaching, key=reaching.get)
+        big = max(reaching, key=reaching.__getitem__)
+        small = min(reaching, key=reaching.__getitem__)
         ratio = reaching[big] / reaching[small]
         if ratio > DOMINANCE:
             messages.append(f"epoch {epoch}: at the {place} the gradient of {big} is {ratio:,.0f}x that of {small} "

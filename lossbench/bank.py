@@ -157,10 +157,12 @@ class FeatureBank:
         from lossbench.metrics.features import FEATURE_NETS
 
         entry = FEATURE_NETS[name]
-        layers = tuple(layers or entry.default_layers)
-        key = (name, layers)
+        chosen = tuple(layers or entry.default_layers)
+        key = (name, chosen)
         if key not in self._feature_nets:
-            self._feature_nets[key] = entry.build(self, layers).to(self.device)
+            if entry.build is None:
+                raise ValueError(f"{name} gives a calibrated distance, not features a perceptual term can read")
+            self._feature_nets[key] = entry.build(self, chosen).to(self.device)
         return self._feature_nets[key]
 
 

@@ -10,6 +10,8 @@ degradations (see :meth:`EvalContext.calibration`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
@@ -21,6 +23,9 @@ from lossbench.metrics import METRICS
 from lossbench.metrics.frechet import FeatureStats, frechet_distance, kid, kid_subset_size
 from lossbench.weights import WeightsUnavailable
 
+if TYPE_CHECKING:
+    from lossbench.models.ae import Autoencoder
+
 KID_SUBSETS = 100
 #: the calibration ladder: known degradations of real images, so that a distance reads as "about as
 #: far as real digits blurred by sigma 0.8". Blur: Gaussian, sigma in pixels; noise: additive
@@ -29,7 +34,7 @@ LADDER = (("blur", 0.5), ("blur", 0.75), ("blur", 1.0), ("noise", 0.1), ("noise"
 
 
 @torch.no_grad()
-def reconstruct(model: torch.nn.Module, x: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
+def reconstruct(model: Autoencoder, x: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
     """Reconstructions of ``x`` in [0, 1] (eval mode: a VAE decodes its posterior mean; a linear
     output is clamped to the data range), float32 on the CPU."""
     was_training = model.training
@@ -58,7 +63,8 @@ class EvalContext:
         self.cache, self.weights, self.batch_size = cache, weights or {}, batch_size
         self.unavailable: dict[str, str] = {}
         self.provenance: dict[str, dict] = {}
-        self.scorers: dict[str, object] = {}  # paired metric -> its scorer (lossbench.metrics.MetricEntry.prepare)
+        # paired metric -> its scorer (lossbench.metrics.MetricEntry.prepare); None for a distribution metric
+        self.scorers: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None] = {}
         self.calibrate = calibrate
         # networks, weights and real-set features, shared with the loss terms (lossbench.bank);
         # Inception costs about 35 ms per image on a 2-core CPU: its metrics may use a smaller N
@@ -81,15 +87,15 @@ class EvalContext:
         side = min(self.data.test_x.shape[-2:])
         prov, self.scorers[name] = entry.prepare(name, self.bank, side)
         if entry.kind == "distribution":
-            extractor = self.bank.extractor(entry.features)
-            self.bank.real_features(entry.features)  # computed (or read from the cache) now, before any run
-            n = self.n_for(entry.features)
+            extractor = self.bank.extractor(entry.feature_kind)
+            self.bank.real_features(entry.feature_kind)  # computed (or read from the cache) now, before any run
+            n = self.n_for(entry.feature_kind)
             prov |= extractor.provenance | {
-                "implementation": STATISTICS[entry.statistic][1] if entry.statistic != "kid" else (
+                "implementation": STATISTICS[entry.statistic_name][1] if entry.statistic != "kid" else (
                     f"lossbench.metrics.frechet.kid ({KID_SUBSETS} random subsets of {kid_subset_size(n)} of the {n} per "
                     f"set; the spread over subsets is stored per run as <column>-std)"),
                 "n_real": n, "n_generated": n,
-                "real_statistics_key": self.bank.real_key(entry.features),
+                "real_statistics_key": self.bank.real_key(entry.feature_kind),
             }
             if entry.statistic == "fd" and n < extractor.dim:
                 small = (f"N = {n} is below the feature dimension {extractor.dim}: the covariance is "
@@ -129,7 +135,10 @@ class EvalContext:
 
     # ------------------------------------------------------------ per run
     def paired(self, name: str, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.scorers[name](recon, target)
+        scorer = self.scorers[name]
+        if scorer is None:
+            raise TypeError(f"{name} is a distribution metric: it scores image sets, not pairs")
+        return scorer(recon, target)
 
     def features(self, kind: str, images: torch.Tensor) -> torch.Tensor:
         """Features of the first N images, for the distribution metrics that use ``kind``."""
@@ -142,8 +151,8 @@ class EvalContext:
     def distribution_with_spread(self, name: str, fake: torch.Tensor) -> tuple[float, float | None]:
         """(value, KID's standard deviation over its subsets, or None for a Fréchet distance)."""
         entry = METRICS[name]
-        real_features, real_stats = self._real(entry.features)
-        return _score(entry.statistic, real_features, real_stats, fake, self._extractor(entry.features))
+        real_features, real_stats = self._real(entry.feature_kind)
+        return _score(entry.statistic_name, real_features, real_stats, fake, self._extractor(entry.feature_kind))
 
     def calibration(self) -> dict:
         """Every distribution metric in context, each at the N its columns use, against the real
@@ -158,8 +167,8 @@ class EvalContext:
                 continue
             entry = METRICS[name]
             if entry.kind == "distribution":
-                n = self.n_for(entry.features)
-                floor = self.floor_images(entry.features)
+                n = self.n_for(entry.feature_kind)
+                floor = self.floor_images(entry.feature_kind)
                 samples = {"real": self._real_set_score(name, "floor", floor)}
                 recon = {}
                 if self.calibrate:
@@ -181,10 +190,10 @@ class EvalContext:
         """A distribution metric of real ``images`` (degraded by a ladder rung, if given) against the
         real test images; their features cached under ``tag``."""
         entry = METRICS[name]
-        real_features, real_stats = self._real(entry.features)
+        real_features, real_stats = self._real(entry.feature_kind)
         make = (lambda: images) if rung is None else (lambda: degrade(images, rung, amount))
-        return _score(entry.statistic, real_features, real_stats, self._cached_features(entry.features, tag, make),
-                      self._extractor(entry.features))[0]
+        return _score(entry.statistic_name, real_features, real_stats, self._cached_features(entry.feature_kind, tag, make),
+                      self._extractor(entry.feature_kind))[0]
 
 
 def _fd(real_features, real_stats, fake, extractor) -> tuple[float, float | None]:
@@ -249,12 +258,12 @@ def evaluate(model, ctx: EvalContext, seed: int, train_codes: dict):
             values[name] = float(per_image[name].mean())
         else:
             if samples is None:
-                n = max(ctx.n_for(METRICS[m].features) for m in ctx.metrics if METRICS[m].kind == "distribution")
+                n = max(ctx.n_for(METRICS[m].feature_kind) for m in ctx.metrics if METRICS[m].kind == "distribution")
                 samples, how = sample_images(model, train_codes, n, seed, ctx.batch_size, ctx.device)
             for which, images in (("recon", recon), ("samples", samples)):
-                key = (entry.features, which)
+                key = (entry.feature_kind, which)
                 if key not in features:
-                    features[key] = ctx.features(entry.features, images)
+                    features[key] = ctx.features(entry.feature_kind, images)
                 values[f"{name}-{which}"], spread = ctx.distribution_with_spread(name, features[key])
                 if spread is not None:
                     values[f"{name}-{which}-std"] = spread  # KID's spread over its subsets

@@ -11,6 +11,7 @@ every node sees, and pass ``--address HEAD:6379``.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -36,7 +37,7 @@ class RayPool:
             _reachable(address)
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=True, configure_logging=False,
-                     logging_level="ERROR", ignore_reinit_error=True)
+                     logging_level=logging.ERROR, ignore_reinit_error=True)
         except Exception as exc:  # ConnectionError, ValueError, RuntimeError: Ray's way of saying "not there"
             raise LossbenchError(f"--address {address}: cannot reach a Ray cluster there ({_last_line(exc)}); "
                                  f"start one with 'ray start --head' or leave --address out for a local one") from None

@@ -137,7 +137,7 @@ def latent_artifacts(model, ctx: EvalContext, seed: int, train: dict[str, torch.
 
     data, device, bs = ctx.data, ctx.device, ctx.batch_size
     test = codes(model, data.test_x, bs, device)
-    out = {"mu": test["mu"], "labels": data.test_y.clone() if data.test_y is not None else None}
+    out: dict = {"mu": test["mu"], "labels": data.test_y.clone() if data.test_y is not None else None}
     extra: dict[str, float] = {}
     if "logvar" in test:
         per_dim = kl_per_dim(test["mu"], test["logvar"])
@@ -148,18 +148,19 @@ def latent_artifacts(model, ctx: EvalContext, seed: int, train: dict[str, torch.
             extra["distortion"] = bernoulli_nll(model, test["mu"], data.test_x, bs, device)
     scored = [m for m in ctx.metrics if METRICS[m].kind == "distribution" and METRICS[m].statistic == "fd"
               and m not in ctx.unavailable]
-    n = max([N_RANDOM] + [ctx.n_for(METRICS[m].features) for m in scored])
+    n = max([N_RANDOM] + [ctx.n_for(METRICS[m].feature_kind) for m in scored])
     schemes = random_codes(model, train, n, seed)
-    out["random"] = {}
+    decoded_random: dict[str, torch.Tensor] = {}
+    out["random"] = decoded_random
     for scheme, z in schemes.items():
         # the default scheme's metrics are the -samples columns already: only its pictures here
         extra_scheme = scheme != DEFAULT_SCHEME and scored
         images = decode(model, z if extra_scheme else z[:N_RANDOM], bs, device)
-        out["random"][scheme] = _uint8(images[:N_RANDOM])
+        decoded_random[scheme] = _uint8(images[:N_RANDOM])
         if extra_scheme:
-            features = {}
+            features: dict[str, torch.Tensor] = {}
             for metric in scored:
-                kind = METRICS[metric].features
+                kind = METRICS[metric].feature_kind
                 if kind not in features:
                     features[kind] = ctx.features(kind, images)
                 extra[f"{metric}-{scheme}"] = ctx.distribution(metric, features[kind])

@@ -24,6 +24,7 @@ import importlib.util
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 SINKS = ("csv", "tensorboard", "mlflow")
@@ -65,7 +66,7 @@ def tensorboard_name(config: dict) -> str:
 class Tracker:
     """The sinks of one run. Each method is a no-op for a sink not asked for."""
 
-    def __init__(self, sinks: list[str], out_dir: Path, study: str, config: dict):  # noqa: D107
+    def __init__(self, sinks: Sequence[str], out_dir: Path, study: str, config: dict):  # noqa: D107
         self.sinks = [s for s in sinks if s != "csv"]
         self.out_dir, self.study, self.config = Path(out_dir), study, config
         self.run_id = config["run_id"]

@@ -83,7 +83,17 @@ class Stopping:
         self.reset()
 
     def reset(self) -> None:
-        self.best, self.best_epoch, self.wait, self.state = math.inf, None, 0, None
+        self.best: float = math.inf
+        self.best_epoch: int | None = None
+        self.wait = 0
+        self.state: dict | None = None  # the best epoch's snapshot (model and optimizer state)
+
+    @property
+    def best_state(self) -> dict:
+        """The best epoch's snapshot; an error before any epoch was recorded."""
+        if self.state is None:
+            raise RuntimeError("early stopping has recorded no epoch yet")
+        return self.state
 
     def update(self, value: float, epoch: int, snapshot) -> bool:
         """Record an epoch's validation loss; keep ``snapshot()`` if it is the new best."""
@@ -160,8 +170,8 @@ def _digest(config: dict) -> str:
 
 def _get_rng(generator: torch.Generator, device: torch.device) -> dict:
     """Every random stream a run draws from: python, numpy, torch (CPU and CUDA) and the batch order."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"python": random.getstate(), "numpy": (kind, torch.as_tensor(keys.astype(np.int64)), pos, has_gauss, cached),
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # legacy: the MT19937 tuple
+    return {"python": random.getstate(), "numpy": (kind, torch.as_tensor(np.asarray(keys, dtype=np.int64)), pos, has_gauss, cached),
             "torch": torch.get_rng_state(), "batches": generator.get_state(),
             "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
 
@@ -237,17 +247,23 @@ class RunTraining:
         self.max_epochs = stopping_spec["max_epochs"] if stopping_spec else training["epochs"]
         self.critic_plateau = any(name in loss.critics for name in loss.plateau_terms)
         self.step, self.train_seconds, self.first_epoch = 0, 0.0, 1
-        self.epoch_rows, self.step_frames, self.flags, self.critic_messages, self.epoch_recons = [], [], [], [], {}
-        self.failure, self.phase, self.phase_epoch, self.stopped, self.schedule = None, 1, 0, "epochs", {}
+        self.epoch_rows: list[dict] = []
+        self.step_frames: list[pd.DataFrame] = []
+        self.flags: list[Flag] = []
+        self.critic_messages: list[Flag] = []
+        self.epoch_recons: dict[int, torch.Tensor] = {}
+        self.failure: dict | None = None
+        self.phase, self.phase_epoch, self.stopped = 1, 0, "epochs"
+        self.schedule: dict = {}
         self.ended = False  # the loop ended before max_epochs: converged, failed, or its adversarial epochs done
         self.resumable = resumable
         self.tracker = tracker  # TensorBoard / MLflow (lossbench.tracking), or None
         self.resume_path = run_dir / RESUME
         saved = read_resume(self.resume_path, config) if resumable else None
         key = prefix_key(config) if resumable and prefixes is not None and loss.plateau_terms else None
-        self.prefix_path = Path(prefixes) / f"{key}.pt" if key else None
+        self.prefix_path = Path(prefixes) / f"{key}.pt" if key and prefixes is not None else None
         self.shared_phase: dict | None = None  # the first phase, when it came from another run's prefix
-        if saved is None and self.prefix_path is not None:
+        if saved is None and self.prefix_path is not None and key is not None:
             saved = read_prefix(self.prefix_path, key)
             if saved is not None:
                 self.shared_phase = {"from_run": saved["run_id"], "epochs": saved["epoch"], "key": key}
@@ -349,8 +365,8 @@ class RunTraining:
                     self.stopped = "converged"
                     return True
                 # the plateau: back to the best weights, switch the waiting terms on, stop anew later
-                model.load_state_dict(stopping.state["model"])
-                self.optimizer.load_state_dict(stopping.state["optimizer"])
+                model.load_state_dict(stopping.best_state["model"])
+                self.optimizer.load_state_dict(stopping.best_state["optimizer"])
                 names = loss.start_plateau_terms(step)
                 self.schedule = {"plateau_epoch": epoch, "restored_epoch": stopping.best_epoch, "started": names, "start_step": step}
                 self.phase, self.phase_epoch = 2, epoch
@@ -383,7 +399,8 @@ class RunTraining:
         evaluated = len(epoch_rows)
         if stopping is not None and stopping.state is not None and not failure:
             model.load_state_dict(stopping.state["model"])  # the weights of the epoch that is evaluated
-            evaluated = stopping.best_epoch
+            if stopping.best_epoch is not None:
+                evaluated = stopping.best_epoch
         if epoch_recons:  # the progression figure: epochs 1, 2, 4, ..., the evaluated one and the last, uint8
             kept = sorted({e for e in epoch_recons if _shown(e)} | {evaluated, max(epoch_recons)} & set(epoch_recons))
             for e in kept:
@@ -433,8 +450,9 @@ def make_optimizer(name: str, params, lr: float, impl: str = "auto", device: tor
     cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
     if impl == "fast":
         impl = "fused" if device is None or device.type in ("cpu", "cuda", "mps") else "foreach"
-    options = {"auto": {}, "single": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
-    return cls(params, lr=lr, **options)
+    # None: torch's default for the device
+    foreach, fused = {"auto": (None, None), "single": (False, None), "foreach": (True, None), "fused": (None, True)}[impl]
+    return cls(params, lr=lr, foreach=foreach, fused=fused)
 
 
 def train_epoch(model, loss, optimizer, batches: DeviceBatches, generator: torch.Generator, step: int,

@@ -247,8 +247,9 @@ def convert_fid_helper(torchscript: Path) -> dict[str, torch.Tensor]:
     state = {}
     for i, block in enumerate(blocks):
         weight, beta, mean, var = source[4 * i : 4 * i + 4]
-        if weight.shape != block.conv.weight.shape:
-            raise ValueError(f"conv {i}: shape {tuple(weight.shape)} vs {tuple(block.conv.weight.shape)}")
+        conv = block.get_submodule("conv")
+        if not isinstance(conv, torch.nn.Conv2d) or weight.shape != conv.weight.shape:
+            raise ValueError(f"conv {i}: shape {tuple(weight.shape)} vs {conv}")
         prefix = names[block]
         state[f"{prefix}.conv.weight"] = weight
         state[f"{prefix}.bn.weight"] = torch.ones_like(beta)
@@ -256,8 +257,11 @@ def convert_fid_helper(torchscript: Path) -> dict[str, torch.Tensor]:
         state[f"{prefix}.bn.running_mean"] = mean
         state[f"{prefix}.bn.running_var"] = var
         state[f"{prefix}.bn.num_batches_tracked"] = torch.tensor(0)
-    state["fc.weight"] = torch.zeros_like(skeleton.fc.weight)
-    state["fc.bias"] = torch.zeros_like(skeleton.fc.bias)
+    fc = skeleton.get_submodule("fc")
+    if not isinstance(fc, torch.nn.Linear):
+        raise ValueError(f"torch-fidelity's Inception has no linear fc layer: {fc}")
+    state["fc.weight"] = torch.zeros_like(fc.weight)
+    state["fc.bias"] = torch.zeros_like(fc.bias)
     return state
 
 

@@ -202,7 +202,7 @@ def _load_imagefolder(spec: DataSpec, root: Path) -> _Raw:
     for p in files:
         try:
             with Image.open(p) as im:
-                im = im.convert(mode).resize((spec.size, spec.size), Image.BILINEAR)
+                im = im.convert(mode).resize((spec.size, spec.size), Image.Resampling.BILINEAR)
                 images.append(np.asarray(im, dtype=np.uint8).reshape(spec.size, spec.size, -1))
         except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
             raise LossbenchError(f"data.path: cannot read image {p} ({exc})") from None

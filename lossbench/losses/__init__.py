@@ -55,13 +55,14 @@ def build_loss(terms: list[dict], networks=None):
     """The CompositeLoss of resolved term dicts (each with 'term' and its options, 'label' filled
     in). ``networks(name, layers)`` supplies frozen feature networks to perceptual terms."""
     from lossbench.losses.composite import CompositeLoss
+    from lossbench.losses.base import Term
     from lossbench.losses.perceptual import Perceptual
 
-    built = {}
+    built: dict[str, Term] = {}
     for t in terms:
         entry = LOSS_TERMS[t["term"]]
         spec = entry.spec(**t)
-        if entry.cls is Perceptual:
+        if isinstance(spec, PerceptualSpec):
             if networks is None:
                 raise ValueError("a perceptual term needs a feature-network provider")
             built[spec.label or spec.term] = Perceptual(spec, networks(spec.network, spec.layers))

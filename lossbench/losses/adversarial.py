@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lossbench.flags import Flag
-from lossbench.losses.base import Term
+from lossbench.losses.base import Critic
 from lossbench.losses.specs import AdversarialSpec  # noqa: F401
 
 #: clamp of the adaptive weight, as in taming-transformers' VQLPIPSWithDiscriminator
@@ -45,6 +45,7 @@ class Discriminator(nn.Module):
         if min(h, w) < 1:
             raise ValueError(f"a {layers}-layer discriminator needs images of at least {2 ** layers} px per side")
         self.body = nn.Sequential(*body)
+        self.head: nn.Module
         if kind == "patch":
             self.head = nn.Conv2d(c, 1, 4, stride=1, padding=1 if min(h, w) >= 3 else 2)
         else:
@@ -89,11 +90,12 @@ def adaptive_weight(rec: torch.Tensor, gan: torch.Tensor, last: torch.Tensor) ->
     return (g_rec.norm() / (g_gan.norm() + ADAPTIVE_EPS)).clamp(0.0, ADAPTIVE_MAX).detach()
 
 
-class Adversarial(Term):
+class Adversarial(Critic):
     """``values``: the generator loss per image (mean over its patch scores). Must be
     :meth:`attach`-ed to the model before use (the discriminator's size follows the images)."""
 
     critic_columns = ("d_loss", "d_acc_real", "d_acc_recon")
+    spec: AdversarialSpec
 
     def __init__(self, spec: AdversarialSpec):
         super().__init__(spec)
@@ -107,12 +109,22 @@ class Adversarial(Term):
         """The decoder's last-layer weight (the adaptive weight's gradients are taken there)."""
         return self._last[0] if self._last else None
 
+    def _attached(self) -> tuple[Discriminator, torch.optim.Optimizer, torch.Tensor]:
+        """The discriminator, its optimizer and the decoder's last weight; an error before :meth:`attach`."""
+        if self.discriminator is None or self.optimizer is None or not self._last:
+            raise RuntimeError("the adversarial term must be attached to a model first")
+        return self.discriminator, self.optimizer, self._last[0]
+
     def attach(self, model: nn.Module, shape: tuple[int, int, int], device) -> None:
         s = self.spec
         self.discriminator = Discriminator(shape, s.discriminator, s.channels, s.layers).to(device)
         self.discriminator.requires_grad_(False)  # frozen except inside critic_step
-        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=s.lr, betas=tuple(s.betas))
-        self._last = (model.last_layer.weight,)
+        beta1, beta2 = s.betas
+        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=s.lr, betas=(beta1, beta2))
+        last = model.last_layer
+        if not isinstance(last, nn.Module) or not isinstance(last.weight, torch.Tensor):
+            raise TypeError(f"{type(model).__name__}.last_layer must be a layer with a weight (the adaptive weight reads it)")
+        self._last = (last.weight,)
 
     def weight_at(self, step: int):
         if not self.active(step):
@@ -122,26 +134,25 @@ class Adversarial(Term):
     def adapt(self, rec: torch.Tensor, gan: torch.Tensor, step: int) -> None:
         """Set λ for this step from the reconstruction loss (all other weighted terms)."""
         if self.spec.adaptive and self.active(step):
-            self.lam = adaptive_weight(rec, gan, self.last)
+            self.lam = adaptive_weight(rec, gan, self._attached()[2])
 
     def values(self, out, x):
-        if self.discriminator is None:
-            raise RuntimeError("the adversarial term must be attached to a model first")
-        scores = self.discriminator(out["x_hat"].float())
+        d, _, _ = self._attached()
+        scores = d(out["x_hat"].float())
         return generator_loss(self.spec.loss, scores).mean(1)
 
     def critic_step(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         """One discriminator update; returns [loss, accuracy on real, accuracy on reconstructions]
         (fractions of scores on the right side of the threshold), kept on the device."""
-        d = self.discriminator
+        d, optimizer, _ = self._attached()
         d.requires_grad_(True)
         try:
             real = d(x.float())
             fake = d(x_hat.detach().float())
             loss = discriminator_loss(self.spec.loss, real, fake)
-            self.optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            self.optimizer.step()
+            optimizer.step()
         finally:
             d.requires_grad_(False)
         t = threshold(self.spec.loss)
@@ -151,12 +162,13 @@ class Adversarial(Term):
         """The discriminator's weights are in the state_dict as a submodule; its optimizer and the
         adaptive weight of the last step are here."""
         lam = self.lam if torch.is_tensor(self.lam) else torch.tensor(float(self.lam))
-        return {**super().get_extra_state(), "optimizer": self.optimizer.state_dict(), "lam": lam.detach().cpu()}
+        return {**super().get_extra_state(), "optimizer": self._attached()[1].state_dict(), "lam": lam.detach().cpu()}
 
     def set_extra_state(self, state: dict) -> None:
         super().set_extra_state(state)
-        self.optimizer.load_state_dict(state["optimizer"])  # maps onto the discriminator's parameters by position
-        self.lam = state["lam"].to(self.last.device) if "lam" in state else 1.0
+        _, optimizer, last = self._attached()
+        optimizer.load_state_dict(state["optimizer"])  # maps onto the discriminator's parameters by position
+        self.lam = state["lam"].to(last.device) if "lam" in state else 1.0
 
 
 #: a discriminator is flagged when its epoch-mean accuracies stay at an extreme this long
@@ -171,7 +183,7 @@ def critic_flags(epoch_rows: list[dict], names: list[str], epochs: int = STUCK_E
     long: the discriminator stopped discriminating)."""
     messages = []
     for name in names:
-        states = []
+        states: list[str | None] = []
         for row in epoch_rows:
             real, recon = row.get(f"d_acc_real[{name}]"), row.get(f"d_acc_recon[{name}]")
             if real is None or recon is None:

@@ -35,6 +35,9 @@ class Term(nn.Module):
     def weight_at(self, step: int) -> float:
         return self.spec.weight if self.active(step) else 0.0
 
+    def prepare(self, images: dict[str, torch.Tensor]) -> None:
+        """Precompute what depends on each split's images only (``{"train": x, "val": x}``); most terms need nothing."""
+
     def values(self, out: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -47,6 +50,32 @@ class Term(nn.Module):
 
     def set_extra_state(self, state: dict) -> None:
         self.started_at = state.get("started_at")
+
+
+class IndexedTerm(Term):
+    """A term whose ``values`` also takes the batch's positions in a split (``index``, ``split``),
+    to read per-image targets that :meth:`prepare` cached."""
+
+    def values(self, out: dict[str, torch.Tensor], x: torch.Tensor, index: torch.Tensor | None = None,
+               split: str = "train") -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Critic(Term):
+    """A term that trains a network of its own alongside the autoencoder (a discriminator):
+    :meth:`attach` builds it for a model, :meth:`critic_step` updates it once per training step and
+    returns ``critic_columns`` (kept on the device), :meth:`adapt` sets an adaptive weight."""
+
+    critic_columns: tuple[str, ...] = ()
+
+    def attach(self, model: nn.Module, shape: tuple[int, int, int], device) -> None:
+        raise NotImplementedError
+
+    def adapt(self, rec: torch.Tensor, gan: torch.Tensor, step: int) -> None:
+        """Set this step's adaptive weight from the other terms' weighted loss ``rec`` (default: none)."""
+
+    def critic_step(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
 
 def reduce_pixels(per_pixel: torch.Tensor, reduction: str) -> torch.Tensor:

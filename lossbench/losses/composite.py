@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 
-from lossbench.losses.base import Term
+from lossbench.losses.base import Critic, IndexedTerm, Term
 
 
 class CompositeLoss(nn.Module):
@@ -15,13 +16,13 @@ class CompositeLoss(nn.Module):
     (``parts``; labels may hold characters a module name may not), so ``state_dict()`` holds
     every term's training state, discriminators and their optimizers included."""
 
-    def __init__(self, terms: dict[str, Term]):
+    def __init__(self, terms: Mapping[str, Term]):
         super().__init__()
         self.parts = nn.ModuleList(terms.values())
         self.terms: dict[str, Term] = dict(terms)
         # terms that train a network of their own (the adversarial term's discriminator); fixed
         # once here, not looked up on every training step
-        self.critics: dict[str, Term] = {name: t for name, t in terms.items() if hasattr(t, "critic_step")}
+        self.critics: dict[str, Critic] = {name: t for name, t in terms.items() if isinstance(t, Critic)}
 
     @property
     def names(self) -> list[str]:
@@ -58,13 +59,14 @@ class CompositeLoss(nn.Module):
         """Let terms precompute what depends on the images of each split only (perceptual targets):
         ``{"train": ..., "val": ...}``."""
         for term in self.terms.values():
-            if hasattr(term, "prepare"):
-                term.prepare(images)
+            term.prepare(images)
 
     def term_values(self, name: str, out, x: torch.Tensor, index: torch.Tensor | None = None, split: str = "train"):
         """One term's per-image values; ``index`` (positions in ``split``) for terms with cached targets."""
         term = self.terms[name]
-        return term.values(out, x, index, split) if getattr(term, "uses_index", False) else term.values(out, x)
+        if isinstance(term, IndexedTerm):
+            return term.values(out, x, index, split)
+        return term.values(out, x)
 
     def forward(self, out: dict[str, torch.Tensor], x: torch.Tensor, step: int,
                  index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

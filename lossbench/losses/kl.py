@@ -4,10 +4,12 @@ dimensions (Kingma & Welling 2014, appendix B). With weight beta this is the bet
 from __future__ import annotations
 
 from lossbench.losses.base import Term
-from lossbench.losses.specs import KLSpec  # noqa: F401
+from lossbench.losses.specs import KLSpec
 
 
 class KL(Term):
+    spec: KLSpec
+
     def weight_at(self, step: int) -> float:
         if self.spec.warmup <= 0:
             return self.spec.weight

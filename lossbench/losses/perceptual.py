@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from lossbench.losses.base import Term
-from lossbench.losses.specs import PerceptualSpec  # noqa: F401
+from lossbench.losses.base import IndexedTerm
+from lossbench.losses.specs import PerceptualSpec
 
 
 def _unit(f: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
@@ -23,13 +23,13 @@ def _unit(f: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
 TARGET_CACHE_BYTES = 2 * 1024**3
 
 
-class Perceptual(Term):
+class Perceptual(IndexedTerm):
     """With :meth:`prepare`, the target side (the frozen network's unit-normalised features of the
     training images, which never change) is computed once per run instead of on every batch;
     a batch then names its images by ``index``. Values equal the per-batch computation to float
     round-off (tested to 1e-6)."""
 
-    uses_index = True
+    spec: PerceptualSpec
 
     @property
     def network(self) -> torch.nn.Module:

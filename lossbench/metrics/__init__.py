@@ -47,6 +47,20 @@ class MetricEntry:
     def columns(self, name: str) -> list[str]:
         return [f"{name}-recon", f"{name}-samples"] if self.kind == "distribution" else [name]
 
+    @property
+    def feature_kind(self) -> str:
+        """A distribution metric's feature kind (``features``); an error for a paired metric."""
+        if self.features is None:
+            raise TypeError(f"a {self.kind} metric has no feature kind: {self.description}")
+        return self.features
+
+    @property
+    def statistic_name(self) -> str:
+        """A distribution metric's statistic (``statistic``); an error for a paired metric."""
+        if self.statistic is None:
+            raise TypeError(f"a {self.kind} metric has no statistic: {self.description}")
+        return self.statistic
+
     def prepare(self, name: str, bank, side: int) -> tuple[dict, Callable | None]:
         """(provenance, scorer): raises LossbenchError for images it cannot score, and
         WeightsUnavailable when its network's weights are missing. The scorer scores paired

@@ -14,6 +14,8 @@ version, with its held-out accuracy beside it; provenance says which of the two 
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import time
 
 import torch
@@ -25,7 +27,18 @@ from lossbench.progress import progress_line
 from lossbench.shipped_nets import load_shipped, shipped_label, shipped_path, write_shipped
 from lossbench.weights import cache_dir, cached_card, content_sha256, portable, sha256_of
 
-RECIPE = {"version": 1, "epochs": 20, "batch_size": 128, "lr": 1e-3, "seed": 0, "shift_pixels": 2,
+class Recipe(TypedDict):
+    """How the domain classifier is trained (recorded on its card)."""
+    version: int
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    shift_pixels: int
+    architecture: str
+
+
+RECIPE: Recipe = {"version": 1, "epochs": 20, "batch_size": 128, "lr": 1e-3, "seed": 0, "shift_pixels": 2,
           "architecture": "conv32-conv64-fc128 (3x3 convs, 2x2 max-pools, dropout 0.25 before the head)"}
 MNIST_ACCURACY_REQUIRED = 0.985
 #: below this held-out accuracy (any dataset) the summary warns next to fd-domain

@@ -44,7 +44,7 @@ class InceptionFeatures:
         self.device = torch.device(device)
         # channels-last lets oneDNN (CPU) and cuDNN pick their fast convolutions: 14 -> 31 images/s on
         # 2 CPU cores with batches of 5, whose 299x299 activations stay in cache (benchmarks/README.md)
-        self.model = load_inception(self.resolved).to(self.device, memory_format=torch.channels_last)
+        self.model = load_inception(self.resolved).to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes memory_format; torch's stubs omit it
         self.batch_size = batch_size or (CPU_BATCH if self.device.type == "cpu" else 50)
 
     @property

@@ -22,6 +22,8 @@ Inputs are images in [0, 1] as they are (no resize, no normalisation).
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import argparse
 import math
 import time
@@ -35,7 +37,23 @@ from lossbench.progress import progress_line
 from lossbench import files
 from lossbench.weights import cache_dir, cached_card, content_sha256, portable, sha256_of
 
-RECIPE = {
+class Recipe(TypedDict):
+    """How the judge is trained (recorded on its card)."""
+    version: int
+    seed: int
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    schedule: str
+    optimizer: str
+    augmentation: str
+    architecture: str
+    held_out: int
+
+
+RECIPE: Recipe = {
     "version": 1, "seed": 1, "epochs": 12, "batch_size": 128, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
     "schedule": "cosine to 0 over all steps", "optimizer": "SGD, Nesterov momentum",
     "augmentation": "random affine per image: rotation ±10°, translation ±2 px, scale 0.9-1.1 (bilinear, zero fill)",
@@ -116,6 +134,8 @@ def official_split(root: str | Path) -> dict:
     from lossbench.data.registry import DataSpec
 
     whole = load_dataset(DataSpec(name="mnist", root=str(root), validation_fraction=0, test_fraction=0.5))
+    if whole.train_y is None or whole.test_y is None:
+        raise ValueError(f"the MNIST test split under {root} has no labels: the judge is a classifier and needs them")
     x, y = torch.cat([whole.train_x, whole.test_x]), torch.cat([whole.train_y, whole.test_y])
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(RECIPE["seed"]))
     held, train = order[: RECIPE["held_out"]], order[RECIPE["held_out"] :]

@@ -54,9 +54,10 @@ class LPIPSDistance(nn.Module):
 
     @property
     def provenance(self) -> dict:
+        resolved = self.resolved
         return {"network": f"LPIPS v0.1 {self.net_name} (lpips package, calibrated heads)",
-                "weights": "RANDOM backbone (plumbing test only)" if self.random_backbone else self.resolved.where,
-                "weights_sha256": None if self.random_backbone else self.resolved.sha256,
+                "weights": "RANDOM backbone (plumbing test only)" if resolved is None else resolved.where,
+                "weights_sha256": None if resolved is None else resolved.sha256,
                 "input": "[0, 1] -> [-1, 1], grey repeated to RGB"}
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -21,23 +21,25 @@ import math
 import torch
 from torch import nn
 
+from lossbench.models.nets import Decoder, Encoder
+
 OUTPUTS = ("sigmoid", "linear")
 
 
 class Autoencoder(nn.Module):
     variational = False
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, output: str = "linear"):
+    def __init__(self, encoder: Encoder, decoder: Decoder, latent_dim: int, output: str = "linear"):
         super().__init__()
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {', '.join(OUTPUTS)} (got {output!r})")
         self.encoder, self.decoder, self.latent_dim, self.output = encoder, decoder, latent_dim, output
-        self.head = nn.Linear(encoder.out_features, latent_dim)
+        self.head: nn.Linear = nn.Linear(encoder.out_features, latent_dim)
 
     @property
-    def last_layer(self) -> nn.Module:
+    def last_layer(self) -> nn.Linear | nn.ConvTranspose2d:
         """The decoder's last layer (its weights anchor gradient-balancing diagnostics)."""
-        return self.decoder.last
+        return self.decoder.output_layer()
 
     @torch.no_grad()
     def init_output(self, channel_means: torch.Tensor) -> None:
@@ -46,7 +48,9 @@ class Autoencoder(nn.Module):
         level instead of 0.5 (sigmoid) or 0 (linear). Uses no random numbers."""
         means = channel_means.double().clamp(1e-3, 1 - 1e-3)
         values = torch.logit(means) if self.output == "sigmoid" else channel_means.double()
-        bias = self.decoder.last.bias
+        bias = self.last_layer.bias
+        if bias is None:
+            raise ValueError("the decoder's last layer has no bias to initialise")
         per_channel = bias.view(len(values), -1)  # conv: (C,); fully connected: C*H*W in C, H, W order
         per_channel.copy_(values.to(bias.dtype)[:, None].expand_as(per_channel))
 

@@ -7,7 +7,21 @@ import torch
 from torch import nn
 
 
-class MLPEncoder(nn.Module):
+class Encoder(nn.Module):
+    """An encoder body: images to a flat vector of ``out_features`` (the code's head follows)."""
+
+    out_features: int
+
+
+class Decoder(nn.Module):
+    """A decoder body: codes to images; :meth:`output_layer` is its last layer (its bias is
+    initialised to the data's mean, its weight anchors the adaptive adversarial weight)."""
+
+    def output_layer(self) -> nn.Linear | nn.ConvTranspose2d:
+        raise NotImplementedError
+
+
+class MLPEncoder(Encoder):
     def __init__(self, shape: tuple[int, int, int], hidden: list[int]):
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
@@ -22,7 +36,7 @@ class MLPEncoder(nn.Module):
         return self.net(x)
 
 
-class MLPDecoder(nn.Module):
+class MLPDecoder(Decoder):
     def __init__(self, shape: tuple[int, int, int], hidden: list[int], latent_dim: int):
         super().__init__()
         self.shape = shape
@@ -34,11 +48,14 @@ class MLPDecoder(nn.Module):
         self.body = nn.Sequential(*layers)
         self.last = nn.Linear(width, shape[0] * shape[1] * shape[2])
 
+    def output_layer(self) -> nn.Linear:
+        return self.last
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.last(self.body(z)).view(-1, *self.shape)
 
 
-class ConvEncoder(nn.Module):
+class ConvEncoder(Encoder):
     """Stride-2 3×3 convolutions, each halving the side (rounding up), then flatten."""
 
     def __init__(self, shape: tuple[int, int, int], channels: list[int]):
@@ -57,7 +74,7 @@ class ConvEncoder(nn.Module):
         return self.net(x)
 
 
-class ConvDecoder(nn.Module):
+class ConvDecoder(Decoder):
     """Mirror of :class:`ConvEncoder`; transposed convolutions are told the exact output size,
     so odd sides (e.g. 28 -> 14 -> 7 -> 14 -> 28, or 30 -> 15 -> 8 -> 15 -> 30) come back exactly."""
 
@@ -73,6 +90,11 @@ class ConvDecoder(nn.Module):
     @property
     def last(self) -> nn.Module:
         return self.ups[-1]
+
+    def output_layer(self) -> nn.ConvTranspose2d:
+        last = self.ups[-1]
+        assert isinstance(last, nn.ConvTranspose2d)
+        return last
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.fc(z)).view(-1, *self.start)

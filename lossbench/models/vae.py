@@ -8,12 +8,13 @@ import torch
 from torch import nn
 
 from lossbench.models.ae import Autoencoder
+from lossbench.models.nets import Decoder, Encoder
 
 
 class VariationalAutoencoder(Autoencoder):
     variational = True
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, output: str = "linear"):
+    def __init__(self, encoder: Encoder, decoder: Decoder, latent_dim: int, output: str = "linear"):
         super().__init__(encoder, decoder, latent_dim, output)
         self.head = nn.Linear(encoder.out_features, 2 * latent_dim)
 

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+from typing import Any, TypedDict
+
 import time
 
 import numpy as np
@@ -32,7 +34,33 @@ from lossbench.progress import progress_line
 from lossbench.shipped_nets import load_shipped, shipped_label, shipped_path, write_shipped
 from lossbench.weights import cache_dir, cached_card, sha256_of
 
-RECIPE = {
+class Fakes(TypedDict):
+    autoencoders: list[list[Any]]  # [model name, its options] (lists: the card's JSON compares equal)
+    autoencoder_loss: str
+    autoencoder_epochs: int
+    autoencoder_lr: float
+    noise: list[str]
+    binarised_at: float
+
+
+class DiscriminatorRecipe(TypedDict):
+    kind: str
+    channels: int
+    layers: int
+
+
+class Recipe(TypedDict):
+    """How the paradox's discriminator judge and its fakes are made (recorded on its card)."""
+    version: int
+    seed: int
+    fakes: Fakes
+    discriminator: DiscriminatorRecipe
+    epochs: int
+    batch_size: int
+    lr: float
+
+
+RECIPE: Recipe = {
     "version": 2, "seed": 0,
     "fakes": {"autoencoders": [["ae-mlp", {"latent_dim": 3, "output": "linear"}], ["ae-conv", {"channels": [16, 32], "output": "linear"}]],
               "autoencoder_loss": "l2", "autoencoder_epochs": 3, "autoencoder_lr": 2e-3,
@@ -53,9 +81,10 @@ def _autoencoder_fakes(train_x: torch.Tensor, xs: list[torch.Tensor], device) ->
     from lossbench.evaluate import reconstruct
     from lossbench.train import train_epoch
 
-    fakes = [[] for _ in xs]
+    fakes: list[list[torch.Tensor]] = [[] for _ in xs]
+    c, h, w = train_x.shape[1:]
     for name, params in RECIPE["fakes"]["autoencoders"]:
-        model = build_model(name, tuple(train_x.shape[1:]), params).to(device)
+        model = build_model(name, (c, h, w), params).to(device)
         loss = build_loss([{"term": RECIPE["fakes"]["autoencoder_loss"], "label": "l2"}])
         optimizer = torch.optim.Adam(model.parameters(), lr=RECIPE["fakes"]["autoencoder_lr"])
         batches = DeviceBatches(train_x, RECIPE["batch_size"], device)

@@ -173,7 +173,7 @@ def _figure_digit(test_x, test_y, digit: int, rng) -> dict | None:
         stray = min(strays, key=lambda p: (np.abs(np.array(p) - beyond).sum(), p))
         depth = ndimage.distance_transform_cdt(s, metric="taxicab")  # most interior: the clearest hole
         hole = max(holes, key=lambda p: (depth[p], -p[0], -p[1]))
-        chosen = {"index": int(index), "target": s, "stray": [tuple(map(int, stray))], "hole": [tuple(map(int, hole))],
+        chosen: dict = {"index": int(index), "target": s, "stray": [tuple(map(int, stray))], "hole": [tuple(map(int, hole))],
                   "extension (end)": V.extension_block(s, end["end"], end["direction"]),
                   "extension (start)": V.extension_block(s, start["end"], start["direction"])}
         margin = SSIM_MARGIN

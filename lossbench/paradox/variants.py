@@ -148,7 +148,8 @@ def thickening_from(s: np.ndarray, start: tuple[int, int], n: int = 6) -> list[t
 
     if not rim(start):
         return None
-    seen, queue, chosen = {start}, deque([start]), []
+    seen, queue = {start}, deque([start])
+    chosen: list[tuple[int, int]] = []
     while queue and len(chosen) < n:
         p = queue.popleft()
         chosen.append(p)

@@ -41,7 +41,7 @@ def build_report(out_dir: str | Path) -> list[Path]:
     baseline = options.get("baseline") or conditions[0]
     comparisons = (paired_comparisons(out_dir, runs, columns, baseline, options.get("controls"))
                    if len(conditions) > 1 else pd.DataFrame())
-    circular = circular_cells(spec.get("conditions"), columns)
+    circular = circular_cells(spec.get("conditions") or {}, columns)
     if not comparisons.empty:
         comparisons["circular"] = [circular.get((c, m), "") for c, m in zip(comparisons["condition"], comparisons["metric"])]
         files.write_csv(out_dir / "comparisons.csv", comparisons)

@@ -191,7 +191,9 @@ def gallery(out_dir: Path, runs: pd.DataFrame, metric: str, flagged: set, path: 
     conditions = [c for c in dict.fromkeys(runs["condition"]) if any(k[1] == c for k in reps)]
     panels = []
     for model in models:
-        rows, labels, scores = ([originals], ["input"], [None]) if originals is not None else ([], [], [])
+        rows: list[torch.Tensor] = [originals] if originals is not None else []
+        labels: list[str] = ["input"] if originals is not None else []
+        scores: list[np.ndarray | None] = [None] if originals is not None else []
         for c in conditions:
             r = reps.get((model, c))
             if r is None:
@@ -210,7 +212,7 @@ def gallery(out_dir: Path, runs: pd.DataFrame, metric: str, flagged: set, path: 
             ax.imshow(_tile(rows), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
             h, w = rows[0].shape[-2] + 1, rows[0].shape[-1] + 1
             for i, s in enumerate(scores):
-                for j, v in enumerate(s if s is not None else []):
+                for j, v in enumerate(s if s is not None else ()):
                     ax.text(j * w + w - 2, i * h + h - 2, f"{v:.3g}", color="yellow", fontsize=5.5, ha="right", va="bottom")
             ax.set_yticks([h * i + h / 2 for i in range(len(labels))], labels)
             ax.set_title(f"{model} (each tile: its {metric} {arrow})", loc="left", fontsize=9)

@@ -9,6 +9,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
@@ -18,6 +19,9 @@ from lossbench._version import __version__
 from lossbench.study.plan import plan_lines, plan_notes, select_runs  # noqa: F401
 from lossbench.study.spec import Study
 from lossbench.study.units import COUNTS, Session, execute_run, open_session, run_group, run_one, unavailable_conditions  # noqa: F401
+
+if TYPE_CHECKING:
+    from lossbench.executors import ProcessPool, RayPool
 
 
 def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: list[str] | None = None,
@@ -44,7 +48,7 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
     _status(f"set-up: data, the metrics' networks and real-set statistics ({', '.join(study.spec.metrics)}); "
             "cached after the first time")
     session = open_session(study, out_dir, device_name, strict, cache, weights)
-    pool = None
+    pool: RayPool | ProcessPool | None = None
     if executor == "ray":
         from lossbench.executors import RayPool
 

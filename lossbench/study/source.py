@@ -93,12 +93,13 @@ def apply_override(raw: dict, item: str, source: str) -> None:
         raise LossbenchError(f"--set {key}: value is not valid YAML: {text!r}") from None
     parts = key.strip().split(".")
     node: Any = raw
-    for i, part in enumerate(parts):
+    for i, name in enumerate(parts):
         last = i == len(parts) - 1
+        part: str | int = name
         if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise LossbenchError(f"--set {key}: '{part}' is not an index of the {len(node)}-item list {'.'.join(parts[:i])}")
-            part = int(part)
+            if not name.isdigit() or int(name) >= len(node):
+                raise LossbenchError(f"--set {key}: '{name}' is not an index of the {len(node)}-item list {'.'.join(parts[:i])}")
+            part = int(name)
         elif not isinstance(node, dict):
             raise LossbenchError(f"--set {key}: {'.'.join(parts[:i])} is not a mapping")
         if last:

@@ -13,9 +13,10 @@ import json
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from lossbench.data.registry import DATASETS, DataSpec
 from lossbench.errors import LossbenchError, did_you_mean
@@ -236,10 +237,10 @@ def build_study(raw: dict, source: str, overrides: list[str] | None = None, data
 def _register_target(kind: str, name: str, target: str, where: str, source: str) -> None:
     from lossbench import registry
 
-    table = MODELS if kind == "model" else LOSS_TERMS
     cls = registry.resolve_target(target, where, source, kind)
-    current = table.get(name)
-    if current is not None and (current.build if kind == "model" else current.cls) is not cls:
+    model, term = MODELS.get(name), LOSS_TERMS.get(name)
+    current = (model.build if model else None) if kind == "model" else (term.cls if term else None)
+    if current is not None and current is not cls:
         if name in BUILT_IN[kind]:
             _fail(source, f"{where}.{'name' if kind == 'model' else 'term'}", f"'{name}' is a built-in {kind}; give "
                   f"{target} another name")
@@ -309,7 +310,7 @@ class _Problems(Exception):
 class _Collect:
     """Runs independent checks, keeps each one's problems, and raises them all at the end."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.items: list[tuple[str, str]] = []
 
     @contextmanager
@@ -400,7 +401,7 @@ def _validate(raw: dict, source: str) -> StudySpec:
                     problem = "required: a loss term name" if term is None else f"unknown loss term '{term}'"
                     _fail(source, f"{where}.term", f"{problem}{did_you_mean(term or '', LOSS_TERMS)}")
                 checked = _check(LOSS_TERMS[term].spec, t, source, ("conditions", cname, j))
-                label = checked.label or term
+                label = checked.label or checked.term
                 if label in seen:
                     _fail(source, f"{where}.label", f"'{label}' appears twice in this condition; give one a distinct label")
                 seen.add(label)
@@ -409,9 +410,9 @@ def _validate(raw: dict, source: str) -> StudySpec:
                     hint = "; use ssim or mix (which falls back to SSIM)" if term == "ms-ssim" else ""
                     _fail(source, f"{where}.term", f"'{term}' needs images of at least {LOSS_TERMS[term].min_side} px per side "
                           f"({spec.data.name} images here are {side} px){hint}")
-                problem = checked.check_images(side, spec.data.name) if side else None  # the term's own rules
-                if problem:
-                    _fail(source, f"{where}.{problem[0]}", problem[1])
+                image_problem = checked.check_images(side, spec.data.name) if side else None  # the term's own rules
+                if image_problem:
+                    _fail(source, f"{where}.{image_problem[0]}", image_problem[1])
                 if getattr(checked, "start", 0) == PLATEAU and spec.training.early_stopping is None:
                     _fail(source, f"{where}.start", "'plateau' needs training.early_stopping (the plateau is read off the "
                           "validation loss); add training.early_stopping or give a step number")
@@ -498,7 +499,7 @@ def _validate(raw: dict, source: str) -> StudySpec:
     return spec
 
 
-def _fail(source: str, where: str, problem: str):
+def _fail(source: str, where: str, problem: str) -> NoReturn:
     raise _Problems([(where, problem)])
 
 
@@ -540,11 +541,11 @@ _MESSAGES = {
 }
 
 
-def _value_error(err: dict) -> str:
+def _value_error(err: ErrorDetails) -> str:
     return str(err.get("ctx", {}).get("error", err["msg"]))
 
 
-def _problem(err: dict, model: type[BaseModel], loc: tuple) -> str:
+def _problem(err: ErrorDetails, model: type[BaseModel], loc: tuple) -> str:
     kind, ctx = err["type"], err.get("ctx", {})
     if kind == "missing":
         return "required key missing"

@@ -101,7 +101,13 @@ def run_group(session: Session, group: list, progress_position: int = 1) -> list
         if result["status"] != "done":
             tqdm.write(f"run {run.title} failed: {result['reason']} (the study goes on)", file=sys.stderr)
             outcomes[run.run_id] = "failed"
-    return [outcomes[run.run_id] for run in group]
+    return [_settled(outcomes[run.run_id]) for run in group]
+
+
+def _settled(outcome: str | None) -> str:
+    if outcome is None:  # every pending run was given its outcome above
+        raise RuntimeError("a run of the group has no outcome")
+    return outcome
 
 
 def _settle(session: Session, run) -> str | None:
