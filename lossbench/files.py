@@ -136,6 +136,14 @@ def torch_save(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_bytes(buffer.getvalue())
 
 
+#: how far a recomputed number may move and still be "the same": the ladder's features are float32,
+#: and another CPU's kernels (AVX-512 against AVX2, oneDNN's choice) round them differently. Measured:
+#: the committed ladders written on an Intel Xeon and recomputed on an AMD EPYC differ by up to
+#: 4.4e-8 relative (fd-domain's real floor 9.2313313 against 9.2313317); 1e-5 leaves 200x room
+#: and is still 100x below the 3-4 digits any table shows.
+RECOMPUTED_REL = 1e-5
+
+
 def stable_provenance(old: Any, new: dict, volatile: tuple[str, ...], unchanged: bool,
                       recomputed: tuple[str, ...] = ()) -> dict:
     """``new`` with its ``volatile`` fields (when, how long, on what) taken from ``old``, the
@@ -143,12 +151,12 @@ def stable_provenance(old: Any, new: dict, volatile: tuple[str, ...], unchanged:
     re-running a finished study then leaves its committed files byte-identical, and the provenance
     keeps describing the invocation that made the results. ``recomputed`` fields (numbers every
     invocation computes again, such as the calibration ladder) keep their old value when the new
-    one equals it to float round-off: another CPU orders the same sums differently (~1e-12)."""
+    one equals it to float32 round-off (:data:`RECOMPUTED_REL`)."""
     if not unchanged or not isinstance(old, dict) or any(key not in old for key in volatile):
         return new
     kept = {key: old[key] if key in volatile else value for key, value in new.items()}
     for key in recomputed:
-        if key in old and key in new and same_numbers(old[key], new[key]):
+        if key in old and key in new and same_numbers(old[key], new[key], RECOMPUTED_REL):
             kept[key] = old[key]
     return kept
 

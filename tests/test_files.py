@@ -33,6 +33,25 @@ def test_stable_provenance_keeps_the_invocation_that_made_the_results():
     assert files.stable_provenance(old, changed, ("created", "seconds"), unchanged=True) == {**old, "result": 2}
 
 
+def test_a_recomputed_ladder_keeps_its_committed_value_across_cpus_but_not_across_changes():
+    # the calibration ladder of results/perception_distortion, written on an Intel Xeon (old) and
+    # recomputed from an empty cache on an AMD EPYC (new): float32 features, rounded differently
+    old = {"created": "then", "calibration": {"fd-domain": {"real": 9.231331292194682, "blur 0.5": 22.341392922793602},
+                                              "fd-judge": {"real": 0.2372675383446179}}}
+    new = {"created": "now", "calibration": {"fd-domain": {"real": 9.231331698585564, "blur 0.5": 22.341391940098674},
+                                             "fd-judge": {"real": 0.23726752882694768}}}
+    kept = files.stable_provenance(old, new, ("created",), unchanged=True, recomputed=("calibration",))
+    assert kept == old  # byte-identical on a rebuild elsewhere
+    # a real change (another network, another N) is a change: the new numbers are written
+    moved = {"created": "now", "calibration": {**new["calibration"], "fd-judge": {"real": 0.2373}}}
+    assert files.stable_provenance(old, moved, ("created",), unchanged=True,
+                                   recomputed=("calibration",))["calibration"] == moved["calibration"]
+    # and a rung more or less is another ladder
+    grown = {"created": "now", "calibration": {**old["calibration"], "blur": {"real": 0.33}}}
+    assert files.stable_provenance(old, grown, ("created",), unchanged=True,
+                                   recomputed=("calibration",))["calibration"] == grown["calibration"]
+
+
 def test_written_files_are_as_readable_as_any_file_the_user_writes(tmp_path):
     import os
 
