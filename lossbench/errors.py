@@ -19,6 +19,22 @@ class LossbenchError(Exception):
         super().__init__(" ".join(str(message).split("\n")))
 
 
+class DiskFull(LossbenchError):
+    """No space (or quota) left where lossbench writes. Every write is atomic (lossbench.files),
+    so what is on disk is whole: finished runs are kept and an unfinished one resumes from its
+    last saved epoch once there is room. A study stops at the first one instead of failing run
+    after run."""
+
+    def __init__(self, path: str):
+        self.path = path
+        super().__init__(f"no space left on the device holding {path}: free some space (or give --out / "
+                         f"$LOSSBENCH_CACHE on another disk) and run the same command again; finished runs are kept "
+                         f"and an unfinished one resumes from its last saved epoch")
+
+    def __reduce__(self):  # raised in a worker process (--jobs, Ray): it crosses back to the driver as itself
+        return DiskFull, (self.path,)
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' when a close match exists, else the list of valid names."""
     choices = sorted(choices)

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 
-from lossbench.errors import LossbenchError
+from lossbench.errors import DiskFull, LossbenchError
 
 
 class RayPool:
@@ -89,6 +89,12 @@ class RayPool:
                 outcome, seconds = ray.get(ready[0])
                 line = f"{run.title}: {outcome} in {seconds:.0f} s"
             except Exception as exc:  # the worker died or the task raised: this run failed, the others go on
+                full = _disk_full(exc)
+                if full is not None:  # every other run would fail the same way: stop the study, one line
+                    for future in waiting:
+                        ray.cancel(future)
+                    bar.close()
+                    raise full from None
                 outcome = "failed"
                 line = f"{run.title}: failed ({_last_line(exc)}); the next 'lossbench run' retries it"
             counts["failed" if outcome == "failed" else "done"] += 1
@@ -135,6 +141,12 @@ def _task(out_dir: str, run_id: str, device: str, cache, weights, data_root, thr
     started = time.perf_counter()
     outcome = execute_run(out_dir, run_id, device=device, cache=cache, weights=weights, data_root=data_root)
     return outcome, time.perf_counter() - started
+
+
+def _disk_full(exc: BaseException) -> DiskFull | None:
+    """The DiskFull a Ray task raised (Ray wraps it in a RayTaskError whose ``cause`` it is)."""
+    cause = getattr(exc, "cause", exc)
+    return cause if isinstance(cause, DiskFull) else None
 
 
 def _last_line(exc: BaseException) -> str:
@@ -188,6 +200,10 @@ class ProcessPool:
                 group = futures[future]
                 try:
                     results = future.result()
+                except DiskFull:  # every other run would fail the same way: stop the study, one line
+                    pool.shutdown(wait=True, cancel_futures=True)  # the runs under way end (or hit it too)
+                    bar.close()
+                    raise
                 except Exception as exc:  # a worker died or raised: its runs failed, the others go on
                     results = [(run.run_id, "failed", f"failed ({_last_line(exc)}); the next 'lossbench run' retries it")
                                for run in group]
@@ -223,6 +239,8 @@ def _group_task(out_dir: str, run_ids: list[str], device: str, cache, weights, d
         try:
             outcome = execute_run(out_dir, run_id, device=device, cache=cache, weights=weights, data_root=data_root)
             results.append((run_id, outcome, f"{outcome} in {time.perf_counter() - started:.0f} s"))
+        except DiskFull:  # not this run's fault: the driver stops the study
+            raise
         except Exception as exc:  # this run failed; the group's next run may still train
             results.append((run_id, "failed", f"failed ({_last_line(exc)}); the next 'lossbench run' retries it"))
     return results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -22,18 +23,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     (matplotlib, torchvision.utils.save_image) still work.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
         yield tmp
         # mkstemp makes the file private (0600); a result is as readable as any file this user writes
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno in _NO_SPACE:
+            from lossbench.errors import DiskFull
+
+            raise DiskFull(str(path)) from None
+        raise
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
+
+
+#: errno values that mean "the device (or this user's quota) is full"
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def _umask() -> int:
