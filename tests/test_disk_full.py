@@ -1,7 +1,7 @@
 """A full disk as `--out` (a real tmpfs, filled for real: the kernel's ENOSPC, no mock of a write):
 one line and exit 2, nothing half-written, and once space is freed the same command resumes the
-run and ends bit-identical to a run that never met a full disk. Serially and with `--jobs 2`,
-where the error is raised in a worker process and must reach the driver as itself."""
+run and ends bit-identical to a run that never met a full disk. Serially, with `--jobs 2` and on
+Ray, where the error is raised in a worker process and must reach the driver as itself."""
 
 from __future__ import annotations
 
@@ -60,8 +60,10 @@ def _cli(study: Path, out: Path, cache: Path, hook: Path, *extra: str, fill: Pat
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [(), ("--jobs", "2")], ids=["serial", "jobs2"])
+@pytest.mark.parametrize("extra", [(), ("--jobs", "2"), ("--executor", "ray")], ids=["serial", "jobs2", "ray"])
 def test_a_full_disk_stops_with_one_line_and_the_rerun_after_freeing_space_is_bit_identical(tmp_path, lb_cache, extra):
+    if "ray" in extra:
+        pytest.importorskip("ray", reason="the Ray executor needs ray (pip install 'lossbench[ray]')")
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
