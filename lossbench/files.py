@@ -148,11 +148,12 @@ def torch_save(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_bytes(buffer.getvalue())
 
 
-#: how far a recomputed number may move and still be "the same": the ladder's features are float32,
-#: and another CPU's kernels (AVX-512 against AVX2, oneDNN's choice) round them differently. Measured:
-#: the committed ladders written on an Intel Xeon and recomputed on an AMD EPYC differ by up to
-#: 4.4e-8 relative (fd-domain's real floor 9.2313313 against 9.2313317); 1e-5 leaves 200x room
-#: and is still 100x below the 3-4 digits any table shows.
+#: how far a recomputed number may move and still be "the same": networks compute in float32, and
+#: another CPU's kernels (AVX-512 against AVX2, oneDNN's choice) round differently. Measured, the
+#: committed results written on an Intel Xeon and recomputed on an AMD EPYC: the calibration ladders
+#: up to 4.4e-8 relative (fd-domain's real floor 9.2313313 against 9.2313317), the paradox's judge
+#: scores up to 1.0e-6 of their column's scale (the classifier's probabilities); 1e-5 leaves 10x
+#: room and is still 10x below the 3-4 digits any table shows.
 RECOMPUTED_REL = 1e-5
 
 

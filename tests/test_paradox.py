@@ -295,3 +295,22 @@ def test_the_bridge_to_training_reads_the_trade_off_study(tmp_path):
     assert table["blur-recon"].tolist() == [1.2, 1.1] and table["precision-judge-recon"].tolist() == [0.4, 0.85]
     assert table["judge-discriminator_real_share"].tolist() == [1.0, 0.0] and table["n_judged"].tolist() == [4, 4]
     assert _training_link(tmp_path / "missing", Judges()) is None
+
+
+def test_a_rebuild_on_another_cpu_keeps_the_committed_measurements_but_not_changed_ones(tmp_path):
+    from lossbench.paradox.run import _kept_raw_tables
+
+    # judge-discriminator logits of the committed variants.csv (Intel Xeon) and as an AMD EPYC
+    # recomputes them: 3.6e-6 apart near 0 (float32 kernels), 3e-7 of the column's scale
+    old = pd.DataFrame({"digit": [26, 26, 31], "kind": ["stray", "hole", "extension"], "pixels": ["4,8", "9,9", "1,2"],
+                        "psnr": [28.94, math.inf, 30.1], "judge": [-0.0123, 1.1522401571273804, -11.9],
+                        "ssim": [0.98, float("nan"), 0.97]})
+    old.to_csv(tmp_path / "variants.csv", index=False)
+    amd = old.assign(judge=[-0.0123 + 3.5762786865234375e-06, 1.1522398, -11.9 - 2e-6])
+    kept = _kept_raw_tables(tmp_path, {"variants.csv": amd})
+    assert kept is not None and kept["variants.csv"]["judge"].tolist() == old["judge"].tolist()
+    # a real change, a string, an infinity or a NaN that moved, a row more: the new measurements stand
+    for changed in (old.assign(judge=[-0.0123, 1.16, -11.9]), old.assign(kind=["stray", "hole", "thickening"]),
+                    old.assign(psnr=[28.94, 40.0, 30.1]), old.assign(ssim=[0.98, 0.5, 0.97]), pd.concat([old, old[:1]])):
+        assert _kept_raw_tables(tmp_path, {"variants.csv": changed}) is None
+    assert _kept_raw_tables(tmp_path, {"missing.csv": old}) is None
