@@ -3,6 +3,8 @@ implementation (torch-fidelity), hand-made cases, and the controls that earn the
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -116,3 +118,16 @@ def test_new_metrics_are_listed(cli):
     assert code == 0
     for name in ("precision-judge", "recall-judge", "density-judge", "coverage-judge", "blur"):
         assert name in out
+
+
+@pytest.mark.parametrize("sigma", [0.3, 1.0, 3.0])
+def test_the_separable_blur_is_torchvisions_gaussian_blur(sigma):
+    from torchvision.transforms.functional import gaussian_blur as torchvision_blur
+
+    from lossbench.degrade import gaussian_blur
+
+    x = torch.rand(7, 3, 28, 31, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    size = 2 * math.ceil(3 * sigma) + 1
+    reference = torchvision_blur(x, [size, size], [sigma, sigma])
+    assert torch.allclose(gaussian_blur(x, sigma), reference, rtol=0, atol=1e-12)
+    assert torch.allclose(gaussian_blur(x.float(), sigma), reference.float(), rtol=0, atol=5e-6)
