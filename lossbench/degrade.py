@@ -35,4 +35,3 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     flat = F.conv2d(flat, kernel.view(1, 1, 1, -1))
     flat = F.conv2d(flat, kernel.view(1, 1, -1, 1))
     return flat.reshape(shape)
-

@@ -133,7 +133,7 @@ def _kept_raw_tables(out: Path, new: dict[str, pd.DataFrame]) -> dict[str, pd.Da
     """The measurement tables already in ``out`` when they hold the same rows and strings as ``new``
     and the same numbers to float32 round-off (:data:`lossbench.files.RECOMPUTED_REL`): another CPU's
     kernels round the judges' float32 outputs differently (measured, Intel Xeon against AMD EPYC: up to
-    2.3e-6 relative, the discriminator's logits). Shares and intervals are then derived from the
+    1.0e-6 of a column's scale, the classifier's probabilities). Shares and intervals are then derived from the
     committed values, so a rebuild elsewhere leaves the folder byte-identical; and a preference
     that only round-off decides (the classifier judge's saturated probabilities) is not re-drawn."""
     kept = {}
