@@ -59,21 +59,30 @@ def _cli(study: Path, out: Path, cache: Path, hook: Path, *extra: str, fill: Pat
                            *extra], env=env, capture_output=True, text=True, timeout=600, cwd=Path(__file__).parent)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("extra", [(), ("--jobs", "2"), ("--executor", "ray")], ids=["serial", "jobs2", "ray"])
-def test_a_full_disk_stops_with_one_line_and_the_rerun_after_freeing_space_is_bit_identical(tmp_path, lb_cache, extra):
-    if "ray" in extra:
-        pytest.importorskip("ray", reason="the Ray executor needs ray (pip install 'lossbench[ray]')")
-    hook = tmp_path / "hook"
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, lb_cache):
+    """The study file, the hook folder, and the run as it ends without a full disk (serially: every
+    executor gives these bits at the default training.threads, test_executors)."""
+    folder = tmp_path_factory.mktemp("disk-full")
+    hook = folder / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    study = tmp_path / "study.yaml"
+    study = folder / "study.yaml"
     study.write_text(yaml.safe_dump(STUDY, sort_keys=False))
-    whole = tmp_path / "whole"
-    done = _cli(study, whole, lb_cache, hook, *extra)
+    done = _cli(study, folder / "whole", lb_cache, hook)
     assert done.returncode == 0, done.stderr[-3000:]
-    reference = _results(_run_dir(whole))
+    reference = _results(_run_dir(folder / "whole"))
     assert reference["metrics.json"]["epochs"] > 1  # the disk fills mid-run
+    return study, hook, reference
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra", [(), ("--jobs", "2"), ("--executor", "ray")], ids=["serial", "jobs2", "ray"])
+def test_a_full_disk_stops_with_one_line_and_the_rerun_after_freeing_space_is_bit_identical(tmp_path, lb_cache, extra,
+                                                                                            uninterrupted):
+    if "ray" in extra:
+        pytest.importorskip("ray", reason="the Ray executor needs ray (pip install 'lossbench[ray]')")
+    study, hook, reference = uninterrupted
 
     disk = tmp_path / "disk"
     _mount_tmpfs(disk, "64m")
