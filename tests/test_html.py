@@ -128,6 +128,14 @@ def _tables_of(html: str) -> list[list[list[str]]]:
     return parser.tables
 
 
+def _harness(page: str, script: str) -> str:
+    """A copy of the page with a test's own script before </body>. The page's Content-Security-
+    Policy admits only its sorting script, so the copy leaves the policy out (the policy has a
+    test of its own: test_the_content_policy_blocks_inline_script)."""
+    page = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page)
+    return page.replace("</body>", f"<script>{script}</script></body>")
+
+
 def _number(text: str) -> float | None:
     match = re.match(r"\s*([-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)", text.replace("\u2212", "-").replace("*", ""))
     return float(match.group(1)) if match else None
@@ -150,10 +158,10 @@ def test_a_click_on_a_header_sorts_its_table_in_the_browser(study_folder, tmp_pa
     before = tables[t][1:]
     flags = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1600"]
     for clicks, descending in ((1, False), (2, True)):
-        clicker = (f'<script>var th = document.querySelectorAll("table:not(.gallery)")[{t}].querySelectorAll("th")[{c}];'
-                   f"for (var i = 0; i < {clicks}; i++) th.click();</script></body>")
+        clicker = (f'var th = document.querySelectorAll("table:not(.gallery)")[{t}].querySelectorAll("th")[{c}];'
+                   f"for (var i = 0; i < {clicks}; i++) th.click();")
         copy = tmp_path / f"clicked{clicks}.html"
-        copy.write_text(page.replace("</body>", clicker), encoding="utf-8")
+        copy.write_text(_harness(page, clicker), encoding="utf-8")
         dom = subprocess.run(flags + ["--dump-dom", copy.as_uri()], capture_output=True, text=True, timeout=120,
                              check=True).stdout
         after = _tables_of(dom)[t]
@@ -171,10 +179,10 @@ def test_it_fits_a_laptop_screen_and_prints(study_folder, tmp_path, browser):
     # a table as wide as a big study's (40 metric columns), styled by the page's own CSS
     wide = ("<table><thead><tr>" + "".join(f"<th>metric {k}</th>" for k in range(40)) + "</tr></thead><tbody><tr>"
             + "<td>0.123456 ± 0.000123</td>" * 40 + "</tr></tbody></table>")
-    probe = (wide + '<script>document.title = "width " + document.documentElement.scrollWidth + " of " + '
-             "document.documentElement.clientWidth;</script></body>")
+    probe = ('document.body.insertAdjacentHTML("beforeend", ' + repr(wide) + '); document.title = "width " + '
+             "document.documentElement.scrollWidth + \" of \" + document.documentElement.clientWidth;")
     copy = tmp_path / "probe.html"
-    copy.write_text(page.replace("</body>", probe), encoding="utf-8")
+    copy.write_text(_harness(page, probe), encoding="utf-8")
     flags = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1366,768"]
     dom = subprocess.run(flags + ["--dump-dom", copy.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
     width, visible = map(int, re.search(r"<title>width (\d+) of (\d+)</title>", dom).groups())
@@ -187,6 +195,15 @@ def test_it_fits_a_laptop_screen_and_prints(study_folder, tmp_path, browser):
 
 
 PAYLOAD = "<img src=x onerror=\"document.title='ran'\">"
+#: script that sets the title to "ran", written without quotes (a Markdown link target ends at a space)
+RAN = "void(document.title=String.fromCharCode(114,97,110))"
+#: Markdown links whose target is a script once the browser decodes it (issue 31 §1): a character
+#: reference for the colon or the first letter, with and without its semicolon, a tab inside the
+#: scheme, a reference-style link, an image
+LINKS = {"condition": f"[click](javascript&#58;{RAN})", "label": f"[m](&#106;avascript:{RAN})",
+         "description": f"[d](&#x6A;avascript&colon;{RAN}) [e](&#106avascript:{RAN})",
+         "claim": f"[k](java&#9;script:{RAN}) ![i](javascript:{RAN})",
+         "metric": f"[q](vbscript:{RAN}) [s](data:text/html,<script>{RAN}</script>) [ok](runs/) [web](https://example.org/)"}
 
 
 @pytest.fixture(scope="module")
@@ -197,14 +214,26 @@ def hostile_folder(tmp_path_factory, lb_cache):
 
     from conftest import TINY
 
+    import lossbench
+    from lossbench.metrics import METRICS
+
     folder = tmp_path_factory.mktemp("hostile")
     path = folder / "study.yaml"
-    study = {**TINY, "seeds": [0], "description": f"<script>document.title='ran'</script> {PAYLOAD} <lossbench cache>",
-             "models": [{**TINY["models"][0], "label": f"m{PAYLOAD}"}],
-             "conditions": {f"l2{PAYLOAD}": [{"term": "l2"}], "bce": [{"term": "bce"}]},
-             "report": {"recon_images": 2}}
+    condition = f"l2{PAYLOAD} {LINKS['condition']}"
+    study = {**TINY, "seeds": [0], "description": f"<script>document.title='ran'</script> {PAYLOAD} <lossbench cache> "
+                                                   f"{LINKS['description']}",
+             "models": [{**TINY["models"][0], "label": f"m{PAYLOAD} {LINKS['label']}"}],
+             "conditions": {condition: [{"term": "l2"}], "bce": [{"term": "bce"}]},
+             "metrics": [*TINY["metrics"], "hostile-metric"],
+             "report": {"recon_images": 2, "checks": [{"claim": LINKS["claim"], "compare": "conditions", "metric": "mse",
+                                                       "better": "bce", "than": condition}]}}
     path.write_text(yaml.safe_dump(study, sort_keys=False))
-    return _run(path, folder / "o", lb_cache)
+    lossbench.register_metric("hostile-metric", lambda x_hat, x: (x_hat - x).abs().flatten(1).mean(1),
+                              description=LINKS["metric"])
+    try:
+        return _run(path, folder / "o", lb_cache)
+    finally:
+        METRICS.pop("hostile-metric")
 
 
 def test_names_and_descriptions_are_escaped_in_the_page(hostile_folder):
@@ -222,6 +251,77 @@ def test_a_browser_runs_none_of_the_hostile_markup(hostile_folder, browser):
     title = re.search(r"<title>(.*?)</title>", dom, flags=re.S).group(1)
     assert "ran" not in title and title.endswith("lossbench report")
     assert "<lossbench cache>" not in dom and "&lt;lossbench cache&gt;" in dom
+
+
+#: clicks every link of the page; a link to a script runs, any other is stopped before it leaves
+#: the page; then the title lists the schemes the browser's own URL parser saw
+CLICK_EVERY_LINK = """
+var seen = [];
+document.addEventListener("click", function (e) {
+  var a = e.target.closest("a"); if (!a) return;
+  var scheme = new URL(a.href, document.baseURI).protocol; seen.push(scheme);
+  if (scheme !== "javascript:") e.preventDefault();
+}, true);
+var links = document.querySelectorAll("a"); links.forEach(function (a) { a.click(); });
+setTimeout(function () { if (document.title !== "ran") document.title = "clicked " + links.length + ": " + seen.join(" "); }, 500);
+"""
+
+
+def _click_every_link(browser: str, page: str, tmp_path) -> str:
+    copy = tmp_path / "clicks.html"
+    copy.write_text(_harness(page, CLICK_EVERY_LINK), encoding="utf-8")
+    flags = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000"]
+    dom = subprocess.run(flags + ["--dump-dom", copy.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
+    return re.search(r"<title>(.*?)</title>", dom, flags=re.S).group(1)
+
+
+def test_a_click_on_every_link_of_a_hostile_study_runs_nothing(hostile_folder, browser, tmp_path):
+    """Issue 31 §1: names, a description, a check's claim and a registered metric's description
+    that are Markdown links to script once the browser decodes them. Every link of the page is
+    clicked in Chromium, with the page's Content-Security-Policy left out (the escaping alone is
+    tested); the same clicks on a link the old filter let through do run it (the test can fail)."""
+    page = (hostile_folder / "report.html").read_text(encoding="utf-8")
+    for text in (">click</a>", ">m</a>", ">k</a>", ">q</a>", ">s</a>"):  # condition, label, claim, metric
+        assert text in page  # each payload reached the page as a link, not as dropped text
+    title = _click_every_link(browser, page, tmp_path)
+    assert title.startswith("clicked ") and "javascript" not in title, title
+    clicked = int(title.split()[1].rstrip(":"))
+    assert clicked >= 10 and title.count("file:") + title.count("https:") == clicked, title  # all relative or https
+    unsafe = page.replace("</body>", f'<a href="javascript&#58;{RAN}">old filter</a></body>')
+    assert _click_every_link(browser, unsafe, tmp_path) == "ran"
+
+
+def test_the_content_policy_blocks_inline_script(hostile_folder, browser, tmp_path):
+    """The second wall: the page's policy runs its own sorting script and no other. An inline event
+    handler and a script element added to the page do not run; without the policy they do."""
+    page = (hostile_folder / "report.html").read_text(encoding="utf-8")
+    injected = f"<img src=x onerror=\"{RAN}\"><script>document.body.dataset.ran = 1;</script></body>"
+    flags = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=3000"]
+    for policy in (True, False):
+        text = page if policy else re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page)
+        copy = tmp_path / f"policy{policy}.html"
+        copy.write_text(text.replace("</body>", injected), encoding="utf-8")
+        dom = subprocess.run(flags + ["--dump-dom", copy.as_uri()], capture_output=True, text=True, timeout=120,
+                             check=True).stdout
+        ran = re.search(r"<title>(.*?)</title>", dom, flags=re.S).group(1) == "ran" or 'data-ran="1"' in dom
+        assert ran is not policy, policy
+        assert 'title="sort by this column"' in dom  # the page's own script runs under the policy
+
+
+@pytest.mark.parametrize("target", ["javascript&#58;x()", "&#106;avascript:x()", "&#106avascript:x()", "&#x6A;avascript:x()",
+                                    "java&#9;script:x()", "java\tscript:x()", " JavaScript:x()", "vbscript:x()",
+                                    "data:text/html,x", "javascript&colon;x()", "file:///etc/passwd"])
+def test_a_link_is_judged_by_what_the_browser_decodes(target):
+    from lossbench.report.html import _md
+
+    assert 'href="#"' in _md(f"[a]({target})"), target
+
+
+def test_reference_links_and_images_are_judged_too():
+    from lossbench.report.html import _md
+
+    page = _md("[r][x] ![i][y] [ok][z]\n\n[x]: JavaScript:x()\n[y]: javascript&#58;x()\n[z]: runs/abc/")
+    assert page.count('href="#"') == 1 and 'src="#"' in page and 'href="runs/abc/"' in page
 
 
 def test_markdown_links_with_a_script_scheme_are_neutralised():
