@@ -211,91 +211,135 @@ def json_default(obj: Any) -> Any:
 LOCK_NAME = ".lossbench.lock"
 
 
-def _age(path: Path) -> float:
-    import time
-
-    try:
-        return time.time() - path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process, but alive
-        return True
-    return True
-
-
 def _holder(lock: Path) -> tuple[dict, dict]:
     import socket
 
-    return read_json_or_none(lock) or {}, {"pid": os.getpid(), "host": socket.gethostname()}
+    holder = read_json_or_none(lock)
+    return holder if isinstance(holder, dict) else {}, {"pid": os.getpid(), "host": socket.gethostname()}
 
 
 def _held_error(folder: Path, holder: dict, me: dict):
     from lossbench.errors import LossbenchError
 
-    where = "" if holder.get("host") == me["host"] else f" on {holder.get('host')}"
-    return LossbenchError(f"{folder}: another lossbench process (PID {holder.get('pid')}{where}) is writing this folder; "
+    if holder.get("host") not in (None, me["host"]):
+        return LossbenchError(f"{folder}: a lossbench process on {holder.get('host')} (PID {holder.get('pid')}) holds this "
+                              f"folder; wait for it to end, or add --wait; if none runs there any more, delete "
+                              f"{folder / LOCK_NAME}")
+    return LossbenchError(f"{folder}: another lossbench process (PID {holder.get('pid')}) is writing this folder; "
                           f"wait for it to end, or add --wait")
 
 
-def _live(holder: dict, me: dict) -> bool:
-    pid = holder.get("pid")
-    return isinstance(pid, int) and (holder.get("host") != me["host"] or _alive(pid))
+def _foreign(holder: dict, me: dict) -> bool:
+    """A lock file naming a process of another machine (a folder on a shared disk). Its flock
+    says nothing reliable on every network file system, so the file itself holds: the lock of a
+    machine that died is deleted by hand, as the error line says."""
+    return isinstance(holder.get("pid"), int) and holder.get("host") not in (None, me["host"])
+
+
+def _take(lock: Path, block: bool) -> int | None:
+    """A descriptor of ``lock`` that holds its exclusive flock, or None while another process
+    holds it. The kernel releases a flock when its holder exits, however it ends, so the lock of
+    a killed process is free at once, and two contenders can never both take it over: taking it
+    is one system call, not a check followed by a write (lossbench 0.3's pid file, which two
+    processes that found the same dead holder could both replace). A holder deletes the file
+    before it lets go, so a contender that locked the deleted file tries again on the new one."""
+    import fcntl
+
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if exc.errno in _NO_SPACE:
+                from lossbench.errors import DiskFull
+
+                raise DiskFull(str(lock)) from None
+            raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # locked a file its holder had already deleted: try the one at the path now
+
+
+def _write_holder(fd: int, lock: Path, me: dict) -> None:
+    """Name this process in the lock it holds (for the error line of the next contender). A full
+    disk leaves no lock behind: one line, nothing half-written."""
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(me).encode("utf-8"))
+    except OSError as exc:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+        if exc.errno in _NO_SPACE:
+            from lossbench.errors import DiskFull
+
+            raise DiskFull(str(lock)) from None
+        raise
 
 
 def check_unlocked(folder: str | os.PathLike) -> None:
-    """Refuse at once (before a long set-up) if a live process holds ``folder``'s lock; writes nothing."""
+    """Refuse at once (before a long set-up) if another process holds ``folder``'s lock; writes
+    nothing (a lock file is only looked at, never made)."""
+    import fcntl
+
     lock = Path(folder) / LOCK_NAME
-    if lock.is_file():
-        holder, me = _holder(lock)
-        if _live(holder, me):
-            raise _held_error(Path(folder), holder, me)
+    if not lock.is_file():
+        return
+    holder, me = _holder(lock)
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return  # gone meanwhile, or unreadable: the lock itself decides later
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise _held_error(Path(folder), holder, me) from None
+    finally:
+        os.close(fd)
+    if _foreign(holder, me):
+        raise _held_error(Path(folder), holder, me)
 
 
 @contextlib.contextmanager
 def folder_lock(folder: str | os.PathLike, wait: bool = False, poll: float = 2.0) -> Iterator[None]:
-    """Hold ``folder``'s lock (a file naming this process) while writing into it. Another holder
-    that is alive makes this a one-line error naming its PID (or, with ``wait``, a wait); the lock
-    of a process that died is taken over. On entry, temporary files that a killed write left
-    behind (``.name.XXXX.tmp.ext``, see :func:`atomic_path`) are removed."""
-    import socket
+    """Hold ``folder``'s lock while writing into it: an exclusive flock on ``.lossbench.lock``,
+    which also names this process (PID, host). Another holder makes this a one-line error naming
+    its PID, or with ``wait`` a wait; the lock of a process that died is free. On entry,
+    temporary files that a killed write left behind (``.name.XXXX.tmp.ext``, see
+    :func:`atomic_path`) are removed."""
     import time
-
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     lock = folder / LOCK_NAME
-    me = {"pid": os.getpid(), "host": socket.gethostname()}
     while True:
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            holder, me = _holder(lock)
-            if holder.get("pid") is None and _age(lock) < 10:  # just created, its holder not yet written into it
-                time.sleep(0.2)
-                continue
-            if _live(holder, me):
-                if wait:
-                    time.sleep(poll)
-                    continue
-                raise _held_error(folder, holder, me) from None
-            lock.unlink(missing_ok=True)  # its holder died: take it over
-            continue
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(me, handle)
-        break
+        fd = _take(lock, block=wait)
+        holder, me = _holder(lock)
+        if fd is not None and not _foreign(holder, me):
+            break
+        if fd is not None:
+            os.close(fd)  # free here, but named by a process of another machine
+        if not wait:
+            for _ in range(10):  # a holder names itself a moment after it takes the lock
+                if holder.get("pid") is not None:
+                    break
+                time.sleep(0.05)
+                holder, me = _holder(lock)
+            raise _held_error(folder, holder, me)
+        time.sleep(poll)
+    _write_holder(fd, lock, me)
     try:
         for leftover in folder.rglob(".*.tmp*"):
             if leftover.is_file():
                 leftover.unlink()
         yield
     finally:
-        if (read_json_or_none(lock) or {}).get("pid") == me["pid"]:
-            lock.unlink(missing_ok=True)
-
+        lock.unlink(missing_ok=True)  # still holding it: no other process can have replaced it
+        os.close(fd)
