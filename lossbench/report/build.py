@@ -14,6 +14,7 @@ from lossbench.report.analysis import (agreement_heatmap, distortion_perception,
 from lossbench.report.checks import checks_markdown, evaluate_checks, scope_lines
 from lossbench.report.collect import collect_history, collect_runs, read_manifest
 from lossbench.report.context import circular_cells
+from lossbench.report.drawing import Drawing
 from lossbench.report.html import build_html
 from lossbench.report.figures import condition_palette, discriminator_curves, gallery, metric_bars, recon_grid, training_curves
 from lossbench.report.latent_figures import latent_figures
@@ -48,10 +49,10 @@ def build_report(out_dir: str | Path) -> list[Path]:
     files.write_text(written[1], summary_markdown(manifest, runs, comparisons, circular))
     files.write_text(written[2], summary_tex(agg, columns, flagged, manifest["study"], circular))
     figures = out_dir / "figures"
+    drawing = Drawing(figures)
     with files.figure_formats(options.get("figure_formats") or ["png"]):
-        written += _figures(out_dir, runs, manifest, agg, columns, metrics, flagged, options, figures, conditions)
-    with files.figure_formats(options.get("figure_formats") or ["png"]):
-        trade, verdicts = trade_off_report(out_dir, runs, figures, manifest.get("calibration"))
+        written += _figures(out_dir, runs, manifest, agg, columns, metrics, flagged, options, figures, conditions, drawing)
+        trade, verdicts = trade_off_report(out_dir, runs, figures, manifest.get("calibration"), drawing)
     written += [p for p in trade if p.suffix != ".png"]
     checks = options.get("checks")
     if checks or verdicts:
@@ -64,32 +65,37 @@ def build_report(out_dir: str | Path) -> list[Path]:
     # the web page embeds each figure once: its PNG, else its SVG (a PDF does not show in an <img>)
     shown = {p.stem: p for fmt in ("svg", "png") if fmt in formats for p in sorted(figures.glob(f"*.{fmt}"))}
     scored = next((c for c in columns if METRICS[column_metric(c)].kind == "paired"), None)
-    written.append(build_html(out_dir, runs, spec, [shown[k] for k in sorted(shown)], scored))
+    written.append(build_html(out_dir, runs, spec, [shown[k] for k in sorted(shown)], scored, drawing.failed))
     return written
 
 
-def _figures(out_dir: Path, runs, manifest, agg, columns, metrics, flagged, options, figures: Path, conditions) -> list[Path]:
-    """Every figure of the report, each condition in the same colour throughout (condition_palette);
-    returns the Markdown pages written with them (rate_distortion.md)."""
+def _figures(out_dir: Path, runs, manifest, agg, columns, metrics, flagged, options, figures: Path, conditions,
+             draw: Drawing) -> list[Path]:
+    """Every figure of the report, each condition in the same colour throughout (condition_palette),
+    each drawn on its own (``draw``: one that fails is named and the rest are drawn); returns the
+    Markdown pages written with them (rate_distortion.md)."""
     palette = condition_palette(conditions)
     tau = metric_agreement(agg, columns)
     if len(agg) >= 3 and len(columns) >= 2:
         files.write_csv(out_dir / "metric_agreement.csv", tau.reset_index(names="metric"))
         valued = int(agg[[c for c in columns if c in agg]].notna().any(axis=1).sum())  # a skipped cell has no values
-        agreement_heatmap(tau, valued, figures / "metric_agreement.png")
+        draw("metric_agreement.png", agreement_heatmap, tau, valued, figures / "metric_agreement.png")
     perception = options.get("perception") or next((c for c in columns if c.endswith("-recon")), None)
     distortion = options.get("distortion") or "mse"
     if perception and distortion in columns and perception in agg:
-        distortion_perception(agg, distortion, perception, flagged, figures / "distortion_perception.png", palette)
-    training_curves(collect_history(out_dir, manifest, runs=runs), figures / "training_curves.png", palette)
-    discriminator_curves(collect_history(out_dir, manifest, critics=True, runs=runs), figures / "discriminator.png")
-    metric_bars(runs, metrics, figures / "metrics.png", palette)
-    recon_grid(out_dir, runs, figures / "recon_grid.png")
+        draw("distortion_perception.png", distortion_perception, agg, distortion, perception, flagged,
+             figures / "distortion_perception.png", palette)
+    draw("training_curves.png", training_curves, collect_history(out_dir, manifest, runs=runs), figures / "training_curves.png",
+         palette)
+    draw("discriminator.png", discriminator_curves, collect_history(out_dir, manifest, critics=True, runs=runs),
+         figures / "discriminator.png")
+    draw("metrics.png", metric_bars, runs, metrics, figures / "metrics.png", palette)
+    draw("recon_grid.png", recon_grid, out_dir, runs, figures / "recon_grid.png")
     scored = next((c for c in columns if METRICS[column_metric(c)].kind == "paired"), None)
     if scored:
-        gallery(out_dir, runs, scored, flagged, figures / "gallery.png", figures / "worst.png")
-    latent_figures(out_dir, runs, figures)
-    return [p for p in rate_distortion_report(out_dir, runs, figures) if p.suffix == ".md"]
+        draw("gallery.png", gallery, out_dir, runs, scored, flagged, figures / "gallery.png", figures / "worst.png")
+    latent_figures(out_dir, runs, figures, draw)
+    return [p for p in rate_distortion_report(out_dir, runs, figures, draw) if p.suffix == ".md"]
 
 
 def _study_options(path: Path, digest: str | None) -> dict:

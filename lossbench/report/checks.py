@@ -110,6 +110,8 @@ def scope_lines(out_dir, runs: pd.DataFrame) -> list[str]:
 
 
 def checks_markdown(study_name: str, table: pd.DataFrame, scope: list[str] | None = None) -> str:
+    from lossbench.report.numbers import md_row
+
     def cell(m, c):
         from lossbench.report.numbers import mean_pm
 
@@ -128,9 +130,9 @@ def checks_markdown(study_name: str, table: pd.DataFrame, scope: list[str] | Non
     for r in table.to_dict("records"):
         arrow = "↓" if lower_is_better(r["metric"]) else "↑"
         metric = r["metric"] if r["than_metric"] == r["metric"] else f"{r['metric']} vs {r['than_metric']}"
-        lines.append(f"| **{r['result']}** | {r['claim']} | {r['condition']} | {metric} {arrow} | {r['better']} "
-                     f"| {cell(r['mean_better'], r['ci_better'])} | {r['than']} | {cell(r['mean_than'], r['ci_than'])} "
-                     f"| {r['seeds_agree']} | {cell(r['difference'], r['difference_ci'])} |")
+        lines.append(md_row([f"**{r['result']}**", r["claim"], r["condition"], f"{metric} {arrow}", r["better"],
+                             cell(r["mean_better"], r["ci_better"]), r["than"], cell(r["mean_than"], r["ci_than"]),
+                             r["seeds_agree"], cell(r["difference"], r["difference_ci"])]))
     passed = table["result"].str.startswith("PASS").sum()
     clear = (table["result"] == "PASS").sum() + (table["result"] == "FAIL").sum()
     lines += ["", f"{passed} of {len(table)} checks pass; {clear} of {len(table)} are decided beyond the seed-to-seed noise."]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lossbench.metrics import METRICS, column_metric
-from lossbench.report.numbers import interval
+from lossbench.report.numbers import interval, md_row
 
 #: a perceptual term's network -> the metric features that read the same network
 _SHARED = {"domain": "domain", "inception": "inception"}
@@ -73,7 +73,7 @@ def differences_markdown(table: pd.DataFrame, columns: list[str], circular: dict
              "seeds cannot tell the condition from the baseline. *n*: seeds in both. p-values (paired t over seeds; "
              "Wilcoxon over test images, which holds the trained models fixed; Holm-adjusted): `comparisons.csv`."
              + (f" {CIRCULAR_MARK}: circular judgement (below)." if circular else ""), "",
-             "| model | condition | n | " + " | ".join(f"{c} {arrows[c]}" for c in shown) + " |",
+             md_row(["model", "condition", "n"] + [f"{c} {arrows[c]}" for c in shown]),
              "|---|---|---|" + "---|" * len(shown)]
     for (model, condition, against), group in table.groupby(["model", "condition", "baseline"], sort=False):
         by_metric = group.set_index("metric")
@@ -91,7 +91,7 @@ def differences_markdown(table: pd.DataFrame, columns: list[str], circular: dict
             cells.append(text)
         n = int(group["n_seeds"].max())
         label = condition if against == baseline else f"{condition} *vs control* `{against}`"
-        lines.append(f"| {model} | {label} | {n} | " + " | ".join(cells) + " |")
+        lines.append(md_row([model, label, n, *cells]))
     # the smallest effect the study could detect: per metric, from the pooled spread of the paired differences
     lines += ["", "**The smallest effect this study could detect** (a paired t-test over the seeds, two-sided α = 0.05, "
               "80% power; from the standard deviation of the paired differences pooled over the conditions). A true "
@@ -109,8 +109,8 @@ def differences_markdown(table: pd.DataFrame, columns: list[str], circular: dict
         pooled = float(np.sqrt(np.sum((ns[ok] - 1) * sds[ok] ** 2) / np.sum(ns[ok] - 1)))
         n = int(np.median(ns[ok]))
         base = rows["baseline_mean"].dropna()
-        lines.append(f"| {c} | {n} | {pooled:.3g} | {detectable_effect(pooled, n):.3g} | "
-                     f"{(f'{base.iloc[0]:.4g}' if len(base) else '–')} |")
+        lines.append(md_row([c, n, f"{pooled:.3g}", f"{detectable_effect(pooled, n):.3g}",
+                             f"{base.iloc[0]:.4g}" if len(base) else "–"]))
     return lines + [""]
 
 
@@ -144,16 +144,16 @@ def calibration_markdown(manifest: dict, agg: pd.DataFrame, columns: list[str]) 
              "this N); the rungs degrade real images by a Gaussian blur of σ px or additive Gaussian noise of σ (in "
              "[0, 1] units). For `-recon` the rungs degrade the test images themselves (a perfect reconstruction "
              "scores 0). A model's distance reads as the degradation that scores the same.", "",
-             "| metric | N | real | " + " | ".join(rungs) + " |", "|---|---|---|" + "---|" * len(rungs)]
+             md_row(["metric", "N", "real", *rungs]), "|---|---|---|" + "---|" * len(rungs)]
     for metric, c in calibration.items():
         for part in ("samples", "recon"):
             real = f"{c['samples']['real']:.4g}" if part == "samples" else "0"
-            lines.append(f"| {metric}-{part} | {c['n']} | {real} | " + " | ".join(
-                f"{c[part][r]:.4g}" if r in c[part] else "–" for r in rungs) + " |")
+            lines.append(md_row([f"{metric}-{part}", c["n"], real, *(f"{c[part][r]:.4g}" if r in c[part] else "–"
+                                                                    for r in rungs)]))
     dist = [col for col in columns if column_metric(col) in calibration and col.endswith(("-recon", "-samples"))]
     if dist and not agg.empty:
         lines += ["", "Each cell's mean, read on the blur rungs (samples also as a multiple of the real floor):", "",
-                  "| model | condition | " + " | ".join(dist) + " |", "|---|---|" + "---|" * len(dist)]
+                  md_row(["model", "condition", *dist]), "|---|---|" + "---|" * len(dist)]
         for _, r in agg.iterrows():
             cells = []
             for col in dist:
@@ -166,5 +166,5 @@ def calibration_markdown(manifest: dict, agg: pd.DataFrame, columns: list[str]) 
                 floor = c["samples"]["real"] if part == "samples" else 0.0
                 ratio = f", {value / floor:.1f}× real" if part == "samples" and floor > 0 else ""
                 cells.append(f"{value:.4g} ({equivalent(value, c[part], floor) or 'off the ladder'}{ratio})")
-            lines.append(f"| {r['model']} | {r['condition']} | " + " | ".join(cells) + " |")
+            lines.append(md_row([r["model"], r["condition"], *cells]))
     return lines + [""]

@@ -86,6 +86,14 @@ def discriminator_curves(history: pd.DataFrame, path: Path) -> None:
     files.save_figure(path, grid.figure)
 
 
+def legend_label(name: str, width: int = 28) -> str:
+    """A name as a legend shows it: wrapped into lines of ``width`` characters when longer (seaborn
+    widens a figure for its legend and fails outright when the legend is wider than the figure)."""
+    import textwrap
+
+    return name if len(name) <= width else textwrap.fill(name, width)
+
+
 def metric_bars(runs: pd.DataFrame, metrics: list[str], path: Path, palette: dict | None = None) -> None:
     done = runs[runs["status"] == "done"]
     if done.empty:
@@ -94,9 +102,12 @@ def metric_bars(runs: pd.DataFrame, metrics: list[str], path: Path, palette: dic
     if not metrics:
         return
     flagged = {c for (m, c) in _flagged(runs)}
-    palette = {(c + " ⚑" if c in flagged else c): colour
-               for c, colour in (palette or condition_palette(list(runs["condition"]))).items()}
-    done = done.assign(condition=[c + " ⚑" if c in flagged else c for c in done["condition"]])
+
+    def label(c: str) -> str:
+        return legend_label(c + " ⚑" if c in flagged else c)
+
+    palette = {label(c): colour for c, colour in (palette or condition_palette(list(runs["condition"]))).items()}
+    done = done.assign(condition=[label(c) for c in done["condition"]])
     long = done.melt(id_vars=["model", "condition", "seed"], value_vars=metrics, var_name="metric")
     long["value"] = long["value"].astype(float)
     sns.set_theme(style="whitegrid", font_scale=0.9)

@@ -185,8 +185,10 @@ def content_policy() -> str:
             "base-uri 'none'; form-action 'none'")
 
 
-def build_html(out_dir: Path, runs: pd.DataFrame, spec: dict, figures: list[Path], metric: str | None) -> Path:
-    """Write DIR/report.html from the Markdown pages and figures the report just wrote."""
+def build_html(out_dir: Path, runs: pd.DataFrame, spec: dict, figures: list[Path], metric: str | None,
+               not_drawn: dict[str, str] | None = None) -> Path:
+    """Write DIR/report.html from the Markdown pages and figures the report just wrote;
+    ``not_drawn``: figures that failed (name -> why), listed where the figures are."""
     out_dir = Path(out_dir)
     name = spec.get("name") or out_dir.name
     parts = [f"<h1>{html.escape(name)}: report</h1>"]
@@ -200,6 +202,9 @@ def build_html(out_dir: Path, runs: pd.DataFrame, spec: dict, figures: list[Path
             text = (out_dir / page).read_text(encoding="utf-8").replace("](figures/", "](#fig-")
             parts.append(_md("#" + text if text.startswith("# ") else text))
     parts.append('<h2 id="figures">Figures</h2>')
+    if not_drawn:
+        parts.append("<p><strong>Not drawn</strong> (the numbers are in the tables above): " + "; ".join(
+            f"<code>{html.escape(name)}</code> ({html.escape(why)})" for name, why in not_drawn.items()) + "</p>")
     for path in figures:
         mime = "image/svg+xml" if path.suffix == ".svg" else "image/png"
         parts.append(f'<figure id="fig-{path.name}"><img alt="{html.escape(path.stem)}" '

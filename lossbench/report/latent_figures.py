@@ -8,6 +8,7 @@ are left out, never replaced.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -16,7 +17,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from lossbench import files  # noqa: E402
+from lossbench import files
+from lossbench.report.drawing import direct  # noqa: E402
 from lossbench.latent import DEFAULT_SCHEME, SCHEMES  # noqa: E402
 from lossbench.metrics import METRICS  # noqa: E402
 from lossbench.report.figures import _originals, _tile  # noqa: E402
@@ -182,9 +184,12 @@ def latent_scatter(out_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None
     return path
 
 
-def latent_figures(out_dir: Path, runs: pd.DataFrame, figures: Path) -> list[Path]:
-    written = progression(out_dir, runs, figures)
-    written += [p for p in (random_codes(out_dir, runs, figures / "random_codes.png"),
-                            latent_scatter(out_dir, runs, figures / "latent_scatter.png")) if p]
-    written += traversals(out_dir, runs, figures)
+def latent_figures(out_dir: Path, runs: pd.DataFrame, figures: Path, draw: Callable | None = None) -> list[Path]:
+    """The latent-space figures; ``draw``: how each is drawn (lossbench.report.drawing.Drawing;
+    default: directly)."""
+    draw = draw or direct
+    written = draw("progression_*.png", progression, out_dir, runs, figures) or []
+    written += [p for p in (draw("random_codes.png", random_codes, out_dir, runs, figures / "random_codes.png"),
+                            draw("latent_scatter.png", latent_scatter, out_dir, runs, figures / "latent_scatter.png")) if p]
+    written += draw("latent_traversal_*.png", traversals, out_dir, runs, figures) or []
     return written

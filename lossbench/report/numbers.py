@@ -50,3 +50,14 @@ def interval(mean: float, low: float, high: float, sign: bool = True) -> str:
     s = "+" if sign else ""
     mean, low, high = (v + 0.0 if round(v, d) else 0.0 for v in (mean, low, high))  # no "-0.00"
     return f"{mean:{s}.{d}f} [{low:{s}.{d}f}, {high:{s}.{d}f}]"
+
+
+def md_cell(text: object) -> str:
+    """A table cell's text in Markdown: a ``|`` escaped (a condition named ``a|b`` would otherwise
+    end its cell and shift the row), a line break made a space (it would end the row)."""
+    return " ".join(str(text).replace("|", "\\|").splitlines())
+
+
+def md_row(cells) -> str:
+    """One row of a Markdown table, every cell through :func:`md_cell`."""
+    return "| " + " | ".join(md_cell(c) for c in cells) + " |"

@@ -10,6 +10,7 @@ states per model whether rate falls and distortion rises monotonically with β.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -17,7 +18,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from lossbench import files  # noqa: E402
+from lossbench import files
+from lossbench.report.drawing import direct
+from lossbench.report.numbers import md_cell  # noqa: E402
 from lossbench.report.collect import run_config  # noqa: E402
 
 
@@ -48,7 +51,10 @@ def monotone(values: list[float], rising: bool) -> bool:
     return all(b > a for a, b in pairs) if rising else all(b < a for a, b in pairs)
 
 
-def rate_distortion_report(out_dir: Path, runs: pd.DataFrame, figures: Path) -> list[Path]:
+def rate_distortion_report(out_dir: Path, runs: pd.DataFrame, figures: Path, draw: Callable | None = None) -> list[Path]:
+    """rate_distortion.md/.csv and its two figures, for a study with 3 or more β values (else nothing);
+    ``draw``: how each figure is drawn (lossbench.report.drawing.Drawing; default: directly)."""
+    draw = draw or direct
     table = rate_table(out_dir, runs)
     if table.empty or table["beta"].nunique() < 3:
         return []
@@ -56,10 +62,10 @@ def rate_distortion_report(out_dir: Path, runs: pd.DataFrame, figures: Path) -> 
     sns.set_theme(style="whitegrid", font_scale=0.9)
     models = list(dict.fromkeys(table["model"]))
     palette = dict(zip(models, sns.color_palette("tab10" if len(models) <= 10 else "husl", len(models))))
-    _lines(table, models, palette, "rate", "distortion", figures / "rate_distortion.png", annotate=True,
+    draw("rate_distortion.png", _lines, table, models, palette, "rate", "distortion", figures / "rate_distortion.png", annotate=True,
            labels=("rate: KL(q(z|x) || p(z)), nats per image", "distortion: -log p(x|z = mean), nats per image"),
            title="Rate against distortion; labels: β (KL weight)")
-    _lines(table, models, palette, "beta", "active_units", figures / "active_units.png", log_x=True,
+    draw("active_units.png", _lines, table, models, palette, "beta", "active_units", figures / "active_units.png", log_x=True,
            labels=("β (KL weight), log scale", "active latent units (KL > 0.01 nats)"), title="Active units against β")
 
     lines = ["# Rate and distortion against β", "",
@@ -73,7 +79,7 @@ def rate_distortion_report(out_dir: Path, runs: pd.DataFrame, figures: Path) -> 
         part = table[table["model"] == model]
         rate_ok = monotone(part["rate"].tolist(), rising=False)
         dist_ok = monotone(part["distortion"].tolist(), rising=True)
-        lines.append(f"| {model} | {'yes' if rate_ok else '**no**'} | {'yes' if dist_ok else '**no**'} | "
+        lines.append(f"| {md_cell(model)} | {'yes' if rate_ok else '**no**'} | {'yes' if dist_ok else '**no**'} | "
                      + ", ".join(f"{b:g}: {v:.1f}" for b, v in zip(part["beta"], part["rate"])) + " | "
                      + ", ".join(f"{b:g}: {v:.1f}" for b, v in zip(part["beta"], part["distortion"])) + " | "
                      + ", ".join(f"{b:g}: {v:.0f}" if math.isfinite(v) else f"{b:g}: –" for b, v in zip(part["beta"], part["active_units"]))

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from lossbench.report.numbers import md_row
 from lossbench.metrics import METRICS, column_metric, metric_columns
 from lossbench.report.stats import mean_ci
 
@@ -131,7 +132,7 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
         lines[4:4] = differences_markdown(comparisons, available, circular) + ["## Means over seeds", ""]
     header = ["model", "condition", "n"] + [f"{c}{_n_label(manifest, c)} {'↑' if METRICS[column_metric(c)].higher_is_better else '↓'}"
                                             for c in columns] + ["epochs", "train s"]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += [md_row(header), "|" + "---|" * len(header)]
     best = {}
     for m in columns:
         col = agg[m].dropna()
@@ -148,7 +149,7 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
             text = f"**{text}**" if m in best and r[m] == best[m] else text
             cells.append(text + (f" {CIRCULAR_MARK}" if (r["condition"], m) in circular else ""))
         cells += [r["epochs"], _fmt(r["train_seconds"], math.nan, digits=3)]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(md_row(cells))
     if circular:
         lines += [""] + circular_note(circular)
     not_converged = runs[runs.get("stopped", pd.Series(dtype=object)) == "max_epochs"] if "stopped" in runs else runs.iloc[0:0]

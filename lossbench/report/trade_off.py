@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from lossbench import files
+from lossbench.report.drawing import direct
+from lossbench.report.numbers import md_cell, md_row
 from lossbench.report.collect import run_config
 from lossbench.report.stats import mean_ci
 
@@ -136,7 +139,7 @@ def verdict_lines(table: pd.DataFrame, steps: pd.DataFrame, perception: str, con
         m0, mb = part.loc[0, DISTORTION], part.loc[best, DISTORTION]
         gains[model] = (pb - p0) / abs(p0) if p0 else math.nan
         lines.append(
-            f"| {model} | {_steps(rises)} | {_steps(per)} | {stop_text} | "
+            f"| {md_cell(model)} | {_steps(rises)} | {_steps(per)} | {stop_text} | "
             f"{p0:.3g} → {pb:.3g} at weight {part.loc[best, 'weight']:g} ({100 * gains[model]:+.0f}%) | "
             f"{m0:.4g} → {mb:.4g} ({100 * (mb - m0) / m0:+.0f}%) |")
     sizes: dict[str, int] = {m: v for m in gains if isinstance(v := (configs or {}).get(m), int)}
@@ -159,9 +162,12 @@ def _steps(states: list[tuple[float, float, str]]) -> str:
     return "**no**: " + ", ".join(f"{a:g}→{b:g} {s}" for a, b, s in states)
 
 
-def trade_off_report(out_dir: Path, runs: pd.DataFrame, figures: Path,
-                     calibration: dict | None = None) -> tuple[list[Path], list[str]]:
-    """The files written, and the verdict section for checks.md (both empty without a sweep)."""
+def trade_off_report(out_dir: Path, runs: pd.DataFrame, figures: Path, calibration: dict | None = None,
+                     draw: Callable | None = None) -> tuple[list[Path], list[str]]:
+    """The files written, and the verdict section for checks.md (both empty without a sweep).
+    ``draw``: how each figure is drawn (:class:`lossbench.report.drawing.Drawing`; default: one
+    that fails raises)."""
+    draw = draw or direct
     sweep = sweep_runs(out_dir, runs)
     if sweep.empty:
         return [], []
@@ -176,9 +182,9 @@ def trade_off_report(out_dir: Path, runs: pd.DataFrame, figures: Path,
     others = _baselines(out_dir, runs, sweep)
     for which, cols, name in (("recon", recon, "trade_off.png"), ("samples", samples, "trade_off_samples.png")):
         if cols:
-            _figure(table, others, cols, which, calibration or {}, figures / name)
+            draw(name, _figure, table, others, cols, which, calibration or {}, figures / name)
             written.append(figures / name)
-    grid = _sweep_grid(out_dir, sweep, others, figures / "sweep_grid.png")
+    grid = draw("sweep_grid.png", _sweep_grid, out_dir, sweep, others, figures / "sweep_grid.png")
     if grid:
         written.append(grid)
     perception = f"{VERDICT}-recon" if f"{VERDICT}-recon" in recon else recon[0]
@@ -204,8 +210,7 @@ def trade_off_report(out_dir: Path, runs: pd.DataFrame, figures: Path,
     shown = [DISTORTION] + recon + samples
     lines += ["| model | weight | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
     for row in table.to_dict("records"):
-        lines.append(f"| {row['model']} | {row['weight']:g} | " + " | ".join(
-            _pm(row[c], row[f"{c}_ci"]) for c in shown) + " |")
+        lines.append(md_row([row["model"], f"{row['weight']:g}", *(_pm(row[c], row[f"{c}_ci"]) for c in shown)]))
     if grid:
         lines += ["", "![reconstructions and samples along the sweep](figures/sweep_grid.png)"]
     files.write_text(out_dir / "trade_off.md", "\n".join(lines) + "\n")
