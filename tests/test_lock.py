@@ -131,3 +131,32 @@ def test_a_full_disk_before_the_start_is_one_line_and_leaves_no_lock(tmp_path, w
         assert sorted(p.name for p in out.iterdir()) == []  # no 0-byte lock, nothing else
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_two_writers_with_wait_report_every_finished_run(tmp_path, write_study):
+    """Issue 31 §5: seeds [0] and seeds [1] of one study into one folder, both with --wait, at once:
+    whichever writes last, the report covers all four runs and says that it does."""
+    import pandas as pd
+
+    study, out = write_study(), tmp_path / "out"
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    env.pop("LOSSBENCH_DATA", None)
+    procs = [subprocess.Popen([sys.executable, "-m", "lossbench", "run", str(study), "--out", str(out), "--wait",
+                               "--set", f"seeds=[{seed}]"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for seed in (0, 1)]
+    errs = [p.communicate(timeout=600)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 4 and summary["status"].eq("done").all() and sorted(set(summary["seed"])) == [0, 1]
+    assert sum("the report also covers 2 finished run(s)" in e for e in errs) == 1, errs  # the one that wrote last
+    assert "Seeds: [0, 1]" in (out / "summary.md").read_text()
+    import yaml
+
+    assert yaml.safe_load((out / "study.yaml").read_text())["seeds"] == [0, 1]
+    # a study of another condition into the same folder does not report the earlier one's runs
+    other = write_study({"conditions": {"l1": [{"term": "l1"}]}}, name="other.yaml")
+    done = subprocess.run([sys.executable, "-m", "lossbench", "run", str(other), "--out", str(out)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "also covers" not in done.stderr, done.stderr
+    assert set(pd.read_csv(out / "summary.csv")["condition"]) == {"l1"}

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from lossbench import files, stored
 from lossbench._version import __version__
 from lossbench.study.plan import plan_lines, plan_notes, select_runs  # noqa: F401
+from lossbench.report.collect import RUN_ID
 from lossbench.study.spec import Study
 from lossbench.study.units import COUNTS, Session, execute_run, open_session, run_group, run_one, unavailable_conditions  # noqa: F401
 
@@ -73,9 +74,17 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
 def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, command, setup_started: float,
                 task_args: tuple) -> dict:
     (out_dir / "runs").mkdir(parents=True, exist_ok=True)
-    files.write_yaml(out_dir / "study.yaml", study.resolved)
     previous = files.read_json_or_none(out_dir / "manifest.json")
-    manifest = build_manifest(study, session.ctx.data.identity, session.device, command, session.ctx)
+    earlier = earlier_runs(out_dir, previous, study)
+    resolved = study.resolved
+    if earlier:
+        seeds = sorted({e["seed"] for e in earlier})
+        resolved["seeds"] = sorted(set(resolved["seeds"]) | set(seeds))
+        print(f"note: the report also covers {len(earlier)} finished run(s) of seed(s) {', '.join(map(str, seeds))} that an "
+              f"earlier invocation wrote into {out_dir} (the same study but for the seeds); study.yaml lists every seed",
+              file=sys.stderr)
+    files.write_yaml(out_dir / "study.yaml", resolved)
+    manifest = build_manifest(study, session.ctx.data.identity, session.device, command, session.ctx, earlier)
     manifest["study_sha256"] = stored.sha256(out_dir / "study.yaml")  # the report checks it is this one
     manifest["setup_seconds"] = round(time.perf_counter() - setup_started, 2)
     files.write_json(out_dir / "manifest.json", manifest)
@@ -125,9 +134,54 @@ def _status(line: str) -> None:
 STUDY_VOLATILE = ("command", "created", "versions", "device", "setup_seconds", "study_seconds", "counts")
 
 
-def build_manifest(study: Study, identity: dict, device: torch.device, command: list[str] | None, ctx) -> dict:
+def cell_key(config: dict) -> str:
+    """What a run computes but for its seed: runs with equal keys are seeds of one cell."""
+    from lossbench.study.spec import run_hash
+
+    return run_hash({**{k: config[k] for k in ("model", "condition", "data", "training")}, "seed": None})
+
+
+def earlier_runs(out_dir: Path, previous, study: Study) -> list[dict]:
+    """Finished runs that the folder's manifest lists and this study's grid lacks only by seed: two
+    invocations with ``--wait`` (seeds [0] and seeds [1]) into one folder report all four runs,
+    whichever writes last. A run of another condition, model, data or training is left out, as
+    before (an edited study file into an old folder reports what it now asks for)."""
+    import yaml
+
+    if not isinstance(previous, dict) or previous.get("study") != study.spec.name or not isinstance(previous.get("runs"), list):
+        return []
+    current = {r.run_id for r in study.runs}
+    cells = {cell_key(r.config) for r in study.runs}
+    kept = []
+    for entry in previous["runs"]:
+        run_id = entry.get("run_id") if isinstance(entry, dict) else None
+        if not isinstance(run_id, str) or run_id in current or not RUN_ID.fullmatch(run_id):
+            continue
+        run_dir = out_dir / "runs" / run_id
+        if not (run_dir / "metrics.json").is_file():
+            continue
+        try:
+            config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+            same = cell_key(config) in cells and config.get("seed") == entry.get("seed")
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError, KeyError, TypeError):
+            continue  # a damaged earlier run is not this study's to report
+        if same:
+            kept.append({k: entry[k] for k in ("run_id", "model", "condition", "seed")})
+    return kept
+
+
+def build_manifest(study: Study, identity: dict, device: torch.device, command: list[str] | None, ctx,
+                   earlier: list[dict] | None = None) -> dict:
+    """The study folder's manifest; ``earlier``: finished runs of other seeds already in the folder
+    (:func:`earlier_runs`), listed with this study's runs, in the grid's order and by seed."""
     import torchmetrics
     import torchvision
+
+    runs: list[dict] = [{"run_id": r.run_id, "model": r.model, "condition": r.condition, "seed": r.seed} for r in study.runs]
+    order: dict[tuple[str, str], int] = {}
+    for r in study.runs:
+        order.setdefault((r.model, r.condition), len(order))
+    runs = sorted(runs + list(earlier or []), key=lambda e: (order.get((e["model"], e["condition"]), len(order)), e["seed"]))
 
     return {
         "study": study.spec.name,
@@ -149,7 +203,7 @@ def build_manifest(study: Study, identity: dict, device: torch.device, command: 
         "distribution_n": ctx.n,
         "inception_n": ctx.n_inception,
         "calibration": ctx.calibration(),
-        "runs": [{"run_id": r.run_id, "model": r.model, "condition": r.condition, "seed": r.seed} for r in study.runs],
+        "runs": runs,
     }
 
 
