@@ -24,7 +24,7 @@ import torch
 
 from lossbench import files
 from lossbench.metrics.frechet import FeatureStats
-from lossbench.weights import cache_dir, cached_card, sha256_of
+from lossbench.weights import cache_dir, load_cached, sha256_of
 
 
 @dataclass(frozen=True)
@@ -122,8 +122,9 @@ class FeatureBank:
         ex = self.extractor(kind)
         key = self.real_key(kind) if tag == "test" else f"{self.real_key(kind)}-{tag.replace(' ', '')}"
         path = cache_dir(self.cache) / "stats" / f"{key}.pt"
-        if cached_card(path) is not None:
-            return torch.load(path, weights_only=True)
+        cached = load_cached(path, lambda x: isinstance(x, torch.Tensor) and x.ndim == 2 and x.is_floating_point())
+        if cached is not None:
+            return cached
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             features = ex(images())

@@ -30,16 +30,44 @@ sha256 = files.sha256_of
 
 def seal(run_dir: Path, result: dict) -> dict:
     """``result`` with ``files``: size and sha256 of every file of the run folder (written just
-    before metrics.json, which :func:`problem` checks them against)."""
+    before metrics.json, which :func:`problem` checks them against), and ``seal``: the sha256 of
+    the result itself (:func:`self_digest`), so that a number edited in metrics.json is noticed
+    as an edited per_image.csv is."""
     listed = {}
     for path in sorted(Path(run_dir).iterdir()):
         if path.is_file() and path.name not in UNSEALED and not path.name.startswith("."):
             listed[path.name] = {"bytes": path.stat().st_size, "sha256": sha256(path)}
-    return {**result, "files": listed}
+    sealed = {k: v for k, v in result.items() if k != "seal"}
+    sealed["files"] = listed
+    return {**sealed, "seal": self_digest(sealed)}
+
+
+def self_digest(result: dict) -> str:
+    """The sha256 of a result's content but its ``seal``, written canonically (sorted keys, no
+    spaces): the same for the file as written and as read back, on any machine (JSON numbers
+    read back to the same floats, whose shortest form is printed again)."""
+    import hashlib
+
+    blob = json.dumps({k: v for k, v in result.items() if k != "seal"}, sort_keys=True, separators=(",", ":"),
+                      default=files.json_default)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+#: fields of metrics.json that tables add up: each a number (or null) where present
+NUMERIC = ("train_seconds", "n_params", "steps", "epochs", "evaluated_epoch", "threads", "n_test", "n_distribution",
+           "run_seconds")
+
+
+def _number(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def read_metrics(run_dir: Path) -> tuple[dict | None, str | None]:
-    """(metrics.json's content, None), or (None, what is wrong with it); (None, None) if absent."""
+    """(metrics.json's content, None), or (None, what is wrong with it); (None, None) if absent.
+    A result written before lossbench 0.4 has no ``seal`` and is read as it is (its numbers are
+    still checked to be numbers)."""
+    if Path(run_dir).exists() and not Path(run_dir).is_dir():
+        return None, f"{FOLDER}: a file, not a run's folder"
     path = Path(run_dir) / "metrics.json"
     if not path.is_file():
         return None, None
@@ -55,6 +83,14 @@ def read_metrics(run_dir: Path) -> tuple[dict | None, str | None]:
         return None, f"metrics.json: written for run {result.get('run_id')!r}, not this folder's"
     if result["status"] == "done" and not isinstance(result.get("metrics"), dict):
         return None, "metrics.json: a finished run without its metrics"
+    if "seal" in result and result["seal"] != self_digest(result):
+        return None, "metrics.json: its content changed since it was written (its seal, the sha256 of the rest, differs)"
+    for key in NUMERIC:
+        if not _number(result.get(key)):
+            return None, f"metrics.json: {key} is {result[key]!r}, not a number"
+    for key, value in (result.get("metrics") or {}).items():
+        if not _number(value):
+            return None, f"metrics.json: metrics.{key} is {value!r}, not a number"
     return result, None
 
 
@@ -107,6 +143,10 @@ def _legacy_problem(run_dir: Path) -> str | None:
     return None
 
 
+#: how :func:`read_metrics` names the run folder itself in what is wrong (``runs/<id>`` is a file)
+FOLDER = "(the run's folder)"
+
+
 def fix_line(study_file: str | None, out_dir: Path, run_id: str) -> str:
     study = study_file or "STUDY.yaml"
     return f"re-run it: lossbench run {study} --out {out_dir} --only {run_id} --force"
@@ -123,7 +163,8 @@ def check(run_dir: Path) -> tuple[dict | None, str | None]:
 def damage_line(run_dir: Path, wrong: str, study_file: str | None, out_dir: Path) -> str:
     """``wrong`` (``file: problem``) with the file's full path and the fix."""
     name, what = wrong.split(":", 1)
-    return f"{Path(run_dir) / name}:{what}; {fix_line(study_file, out_dir, Path(run_dir).name)}"
+    where = Path(run_dir) if name == FOLDER else Path(run_dir) / name
+    return f"{where}:{what}; {fix_line(study_file, out_dir, Path(run_dir).name)}"
 
 
 def damaged(run_dir: Path, study_file: str | None, out_dir: Path) -> str | None:

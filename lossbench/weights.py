@@ -19,9 +19,10 @@ import contextlib
 import hashlib
 import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import torch
@@ -103,6 +104,32 @@ def cached_card(path: Path) -> dict | None:
     if isinstance(card, dict) and card.get("sha256") == sha256_of(Path(path)):
         return card
     return None
+
+
+def load_cached(path: Path, check: Callable[[Any], bool] | None = None) -> Any:
+    """The cached artefact at ``path`` when its card vouches for it (:func:`cached_card`), it
+    loads as plain tensors (``weights_only``: a planted pickle is refused, never run) and
+    ``check`` accepts it; else None, and the caller builds it again. A card rewritten to match a
+    file that is not what lossbench wrote must cost a rebuild, not a traceback."""
+    if cached_card(path) is None:
+        return None
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # UnpicklingError for a planted object, RuntimeError for a broken archive, ...
+        return None
+    return loaded if check is None or check(loaded) else None
+
+
+def load_cached_state(path: Path, model) -> bool:
+    """Whether a cached network's weights were loaded into ``model`` (see :func:`load_cached`)."""
+    state = load_cached(path, lambda s: isinstance(s, dict))
+    if state is None:
+        return False
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError, KeyError):  # other keys or shapes than this network's
+        return False
+    return True
 
 
 def cache_dir(cache: str | os.PathLike | None = None) -> Path:

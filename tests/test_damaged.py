@@ -5,6 +5,7 @@ and the rest of the study reports; ``--only ID --force`` repairs it."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pandas as pd
@@ -39,6 +40,26 @@ def _edit_value(path):
     path.write_text(text[:i] + str((int(text[i]) + 1) % 10) + text[i + 1 :])
 
 
+def _edit_metric(path):
+    """A number edited by hand (issue 31 §7: mse 123 was reported as it was)."""
+    result = json.loads(path.read_text())
+    result["metrics"]["mse"] = 123.0
+    path.write_text(json.dumps(result, indent=2))
+
+
+def _string_unsealed(path):
+    """A string where a number belongs, in a result written before metrics.json sealed itself."""
+    result = json.loads(path.read_text())
+    result.pop("seal")
+    result["metrics"]["mse"] = "abc"
+    path.write_text(json.dumps(result, indent=2))
+
+
+def _folder_is_file(path):
+    shutil.rmtree(path)
+    path.write_text("not a folder")
+
+
 DAMAGE = [
     ("metrics.json", _truncate, "metrics.json: cannot be read"),
     ("metrics.json", _garbage, "metrics.json: cannot be read"),
@@ -52,6 +73,9 @@ DAMAGE = [
     ("history.csv", lambda p: p.unlink(), "history.csv: missing"),
     ("latent.pt", _garbage, "latent.pt:"),
     ("recon_fixed.pt", _truncate, "recon_fixed.pt:"),
+    ("metrics.json", _edit_metric, "metrics.json: its content changed since it was written (its seal"),
+    ("metrics.json", _string_unsealed, "metrics.json: metrics.mse is 'abc', not a number"),
+    (".", _folder_is_file, ": a file, not a run's folder"),
 ]
 
 
@@ -85,6 +109,8 @@ def test_a_damaged_run_is_named_left_out_and_repaired(finished, tmp_path, cli, n
 
     code, _, err = cli("report", out)
     assert code == 0 and "Traceback" not in err, err
+    named = [line for line in err.splitlines() if line.startswith("report: left out")]  # what it left out, on stderr
+    assert len(named) == 1 and expected in named[0] and f"--only {run_id} --force" in named[0], err
     summary = pd.read_csv(out / "summary.csv")
     row = summary[summary["run_id"] == run_id].iloc[0]
     assert row["status"] == "damaged" and expected in row["reason"] and f"--only {run_id} --force" in row["reason"]
@@ -113,6 +139,52 @@ def test_a_damaged_study_file_is_one_line_and_run_rewrites_it(finished, tmp_path
     code, stdout, err = cli("run", study, "--out", out)
     assert code == 0 and "4 skipped (finished before)" in stdout, err
     assert cli("report", out)[0] == 0
+
+
+def test_a_damaged_fixed_inputs_file_costs_the_figures_their_inputs_row_only(finished, tmp_path, cli):
+    """Issue 31 §6: report with a damaged fixed_inputs.pt was a traceback."""
+    study, original = finished
+    out = tmp_path / "out"
+    shutil.copytree(original, out)
+    _truncate(out / "fixed_inputs.pt")
+    code, _, err = cli("report", out)
+    assert code == 0 and "Traceback" not in err and "not drawn" not in err, err
+    assert err.count("\n") == 1 and f"{out / 'fixed_inputs.pt'}: cannot be read" in err and "lossbench run" in err
+    assert (out / "figures" / "recon_grid.png").is_file() and (out / "report.html").is_file()
+    assert cli("run", study, "--out", out)[0] == 0  # writes it again
+    code, _, err = cli("report", out)
+    assert code == 0 and err == ""
+
+
+def test_a_planted_pickle_behind_a_matching_card_is_rebuilt_never_run(cli, write_study, tmp_path):
+    """Issue 31 §6: a cached real-set features file replaced by a pickle whose payload would run,
+    and its card rewritten to the new file's sha256. The file is refused (weights_only), the
+    features are computed again, the numbers are the same, and the payload never runs."""
+    import pickle
+
+    from lossbench.weights import sha256_of
+
+    cache, ran = tmp_path / "cache", tmp_path / "payload-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {ran}",))
+
+    study = write_study({"seeds": [0], "metrics": ["mse", "fd-domain"]})
+    env = {"LOSSBENCH_CACHE": str(cache)}
+    assert cli("run", study, "--out", tmp_path / "a", env=env)[0] == 0
+    stats = sorted((cache / "stats").glob("*.pt"))
+    assert stats
+    for path in stats:
+        path.write_bytes(pickle.dumps(Payload()))
+        card = json.loads(path.with_suffix(".json").read_text())
+        card["sha256"] = sha256_of(path)
+        path.with_suffix(".json").write_text(json.dumps(card))
+    code, _, err = cli("run", study, "--out", tmp_path / "b", env=env)
+    assert code == 0 and "Traceback" not in err, err
+    assert not ran.exists()
+    first, second = (pd.read_csv(tmp_path / d / "summary.csv").set_index("run_id")["fd-domain-recon"] for d in "ab")
+    assert first.equals(second)
 
 
 def test_a_checkpoint_of_another_run_is_not_used(finished, tmp_path):
@@ -171,6 +243,7 @@ def test_runs_shared_without_checkpoints_are_finished(finished, tmp_path, cli, s
         if not sealed:  # as lossbench 0.1 wrote them: no digests
             result = json.loads((run / "metrics.json").read_text())
             result.pop("files")
+            result.pop("seal")  # 0.1 wrote neither
             (run / "metrics.json").write_text(json.dumps(result))
     code, stdout, err = cli("run", study, "--out", out)
     assert code == 0 and "4 skipped (finished before)" in stdout and "damaged" not in err, err

@@ -25,7 +25,7 @@ from torch import nn
 from lossbench import files
 from lossbench.progress import progress_line
 from lossbench.shipped_nets import load_shipped, shipped_label, shipped_path, write_shipped
-from lossbench.weights import cache_dir, cached_card, content_sha256, portable, sha256_of
+from lossbench.weights import cache_dir, cached_card, content_sha256, load_cached_state, portable, sha256_of
 
 class Recipe(TypedDict):
     """How the domain classifier is trained (recorded on its card)."""
@@ -131,8 +131,7 @@ class DomainFeatures:
         if shipped is not None:
             self.model.load_state_dict(shipped[0])
             self.card, path = shipped[1], shipped_path(SHIPPED_NAME)
-        elif card is not None:
-            self.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        elif card is not None and load_cached_state(path, self.model):
             self.card = card
         else:
             started = time.perf_counter()

@@ -35,7 +35,7 @@ from torch import nn
 
 from lossbench.progress import progress_line
 from lossbench import files
-from lossbench.weights import cache_dir, cached_card, content_sha256, portable, sha256_of
+from lossbench.weights import cache_dir, cached_card, content_sha256, load_cached_state, portable, sha256_of
 
 class Recipe(TypedDict):
     """How the judge is trained (recorded on its card)."""
@@ -189,8 +189,9 @@ class JudgeFeatures:
             self.path, self.name = cache_dir(cache) / "judges" / f"{key}.pt", f"judge-{ident['name']}"
             card_path = self.path.with_suffix(".json")
             card = cached_card(self.path)
-            if card is not None:
-                state, self.card = torch.load(self.path, map_location="cpu", weights_only=True), card
+            probe = JudgeNet(channels, classes)
+            if card is not None and load_cached_state(self.path, probe):
+                state, self.card = probe.state_dict(), card
             else:
                 started = time.perf_counter()
                 model = train_judge(data.train_x, data.train_y, self.device)

@@ -12,7 +12,7 @@ from lossbench.metrics import METRICS, column_metric, metric_columns
 from lossbench.report.analysis import (agreement_heatmap, distortion_perception, metric_agreement, paired_comparisons,
                                       summary_tex)
 from lossbench.report.checks import checks_markdown, evaluate_checks, scope_lines
-from lossbench.report.collect import collect_history, collect_runs, read_manifest
+from lossbench.report.collect import collect_history, collect_runs, fixed_inputs, read_manifest
 from lossbench.report.context import circular_cells
 from lossbench.report.drawing import Drawing
 from lossbench.report.html import build_html
@@ -23,12 +23,16 @@ from lossbench.report.trade_off import trade_off_report
 from lossbench.report.tables import aggregate, flagged_cells, summary_csv, summary_markdown
 
 
-def build_report(out_dir: str | Path) -> list[Path]:
+def build_report(out_dir: str | Path, announce: bool = True) -> list[Path]:
     """Write summary.csv/.md/.tex, comparisons.csv, metric_agreement.csv, checks.md and
-    rate_distortion.md where they apply, and figures/*.png; return the paths written."""
+    rate_distortion.md where they apply, and figures/*.png; return the paths written.
+    ``announce``: name on stderr the runs left out of the tables (``lossbench run`` has named
+    them already) and a damaged fixed_inputs.pt."""
     out_dir = Path(out_dir)
     manifest = read_manifest(out_dir)
     runs = collect_runs(out_dir, manifest)
+    if announce:
+        _announce(out_dir, manifest, runs)
     metrics = [c for m in manifest["metrics"] if m not in manifest.get("unavailable", {}) for c in METRICS[m].columns(m)]
     study = out_dir / "study.yaml"
     spec = _study_options(study, manifest.get("study_sha256"))
@@ -96,6 +100,23 @@ def _figures(out_dir: Path, runs, manifest, agg, columns, metrics, flagged, opti
         draw("gallery.png", gallery, out_dir, runs, scored, flagged, figures / "gallery.png", figures / "worst.png")
     latent_figures(out_dir, runs, figures, draw)
     return [p for p in rate_distortion_report(out_dir, runs, figures, draw) if p.suffix == ".md"]
+
+
+def _announce(out_dir: Path, manifest: dict, runs: pd.DataFrame) -> None:
+    """One line per damaged run the tables leave out, one for the runs not finished, one for
+    a damaged fixed_inputs.pt (the figures then show no row of inputs)."""
+    import sys
+
+    for r in runs[runs["status"] == "damaged"].itertuples():
+        print(f"report: left out {r.model} / {r.condition} / seed {r.seed} (damaged): {r.reason}", file=sys.stderr)
+    unfinished = runs[~runs["status"].isin(["done", "damaged"])]
+    if not unfinished.empty:
+        print(f"report: {len(unfinished)} of {len(runs)} runs not in the tables ({', '.join(sorted(set(unfinished['status'])))}); "
+              f"summary.md lists them under 'Runs not in the averages'", file=sys.stderr)
+    _, wrong = fixed_inputs(out_dir)
+    if wrong:
+        print(f"report: {out_dir / 'fixed_inputs.pt'}: {wrong}; the figures show no row of test images; "
+              f"lossbench run {manifest.get('study_file') or 'STUDY'} --out {out_dir} writes it again", file=sys.stderr)
 
 
 def _study_options(path: Path, digest: str | None) -> dict:

@@ -52,6 +52,7 @@ def collect_runs(out_dir: Path, manifest: dict) -> pd.DataFrame:
             row["reason"] = "interrupted mid-run; the next 'lossbench run' resumes it from its last finished epoch"
         result, wrong = stored.check(run_dir)
         if wrong is not None:  # out of every table and figure, with the file and the fix
+            wrong = wrong.replace(stored.FOLDER, f"runs/{entry['run_id']}")
             row.update(status="damaged",
                        reason=f"{wrong}; {stored.fix_line(manifest.get('study_file'), Path(out_dir), entry['run_id'])}")
             rows.append(row)
@@ -68,6 +69,23 @@ def collect_runs(out_dir: Path, manifest: dict) -> pd.DataFrame:
                 row["side_by_side"] = True  # trained with its condition's other seeds as one stacked model
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def fixed_inputs(out_dir: Path):
+    """(the study's fixed test images, None), or (None, what is wrong with fixed_inputs.pt), or
+    (None, None) without one. A damaged file costs the figures their row of inputs, never the report."""
+    import torch
+
+    path = Path(out_dir) / "fixed_inputs.pt"
+    if not path.is_file():
+        return None, None
+    try:
+        images = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any reader's error on a damaged file: named, not raised
+        return None, f"cannot be read ({type(exc).__name__})"
+    if not (isinstance(images, torch.Tensor) and images.dtype == torch.uint8 and images.ndim == 4):
+        return None, "not the study's test images (a uint8 N×C×H×W tensor)"
+    return images, None
 
 
 CRITIC_COLUMNS = ("weight", "d_loss", "d_acc_real", "d_acc_recon")

@@ -169,8 +169,9 @@ def recon_grid(out_dir: Path, runs: pd.DataFrame, path: Path) -> None:
 
 
 def _originals(out_dir: Path):
-    path = Path(out_dir) / "fixed_inputs.pt"
-    return torch.load(path, weights_only=True) if path.is_file() else None
+    from lossbench.report.collect import fixed_inputs
+
+    return fixed_inputs(out_dir)[0]
 
 
 def _tile(rows: list[torch.Tensor]) -> np.ndarray:

@@ -145,13 +145,14 @@ def _gallery(out_dir: Path, runs: pd.DataFrame, metric: str | None) -> str:
 
     from lossbench.report.figures import _representative
 
+    from lossbench.report.collect import fixed_inputs
+
     reps = _representative(runs)  # the lowest finished seed of each cell, as gallery.png shows
-    fixed = out_dir / "fixed_inputs.pt"
-    if not reps or not fixed.is_file():
+    inputs, _ = fixed_inputs(out_dir)
+    if not reps:
         return ""
-    inputs = torch.load(fixed, weights_only=True)
-    rows = ["<tr><th>input</th>" + "".join(f'<td><img alt="test image {j}" src="{_tile_uri(img)}"></td>'
-                                             for j, img in enumerate(inputs)) + "</tr>"]
+    rows = [] if inputs is None else ["<tr><th>input</th>" + "".join(
+        f'<td><img alt="test image {j}" src="{_tile_uri(img)}"></td>' for j, img in enumerate(inputs)) + "</tr>"]
     for (model, condition), rep in reps.items():
         run_dir = out_dir / "runs" / rep["run_id"]
         if not (run_dir / "recon_fixed.pt").is_file():

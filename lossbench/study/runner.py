@@ -63,7 +63,11 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
         with files.folder_lock(out_dir, wait=wait):
             if force:
                 for run in runs:
-                    shutil.rmtree(out_dir / "runs" / run.run_id, ignore_errors=True)
+                    run_dir = out_dir / "runs" / run.run_id
+                    if run_dir.is_dir():
+                        shutil.rmtree(run_dir, ignore_errors=True)
+                    else:
+                        run_dir.unlink(missing_ok=True)  # a file where the run's folder should be
             return _run_locked(study, session, runs, out_dir, pool, command, setup_started,
                                (device_name, cache, weights, data_root))
     finally:
@@ -119,7 +123,7 @@ def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, comma
     from lossbench.report import build_report
 
     _status(f"report: tables, figures and report.html in {out_dir}")
-    build_report(out_dir)
+    build_report(out_dir, announce=False)  # the runs left out were named as they were met
     return manifest
 
 
