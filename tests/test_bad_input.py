@@ -55,6 +55,12 @@ STUDY_FILES = [
     ("string-bool-data", _with(["data", "download"], "no"), "data.download"),
     ("name-dotdot", _study_text(name=".."), "name"),
     ("name-dot", _study_text(name="."), "name"),
+    # issue 31 §8: accepted before, and failed (or was only flagged) after files were written
+    ("test-size-1", _with(["data", "test_size"], 1), "data.test_size: must be >= 2"),
+    ("name-300-chars", _study_text(name="x" * 300), "name: is 300 characters long; at most 100"),
+    ("distortion-nope", _with(["report", "distortion"], "nope"), "report.distortion: 'nope' is not a column"),
+    ("conv-too-deep", _with(["models", 0], {"name": "ae-conv", "channels": [8, 16, 32, 64, 128, 256]}),
+     "channels: 6 stride-2 layers, but 4 already bring 16x16 images down to 1x1; use at most 4"),
 ]
 
 
@@ -104,7 +110,8 @@ DATA = [
     ("not-gzip", lambda t: {"name": "mnist", "root": str(_mnist_root(t, garbage=True))}, "t10k-images-idx3-ubyte.gz"),
     ("short-labels", lambda t: {"name": "mnist", "root": str(_mnist_root(t, labels=7))}, "labels"),
     ("no-classes-needed-but-empty", lambda t: {"name": "imagefolder", "path": str(_empty(t)), "size": 16}, "no images"),
-    ("too-few-for-a-metric", lambda t: {"name": "synthetic", "n": 10, "size": 16, "test_fraction": 0.05}, "test"),
+    ("too-few-for-a-metric", lambda t: {"name": "synthetic", "n": 10, "size": 16, "test_fraction": 0.05},
+     "data.test_fraction: 0.05 of 10 images leaves 1 test image(s), and at least 2 are needed"),
 ]
 
 

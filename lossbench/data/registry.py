@@ -30,7 +30,8 @@ class DataSpec(BaseModel):
     path: str | None = Field(None, description="imagefolder only: the folder of images")
     download: StrictBool = False
     train_size: int | None = Field(None, ge=1)
-    test_size: int | None = Field(None, ge=1)
+    test_size: int | None = Field(None, ge=2, description="test images (at least 2: a spread, a distribution, a latent "
+                                  "plane need two)")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="held out where the source has no test split")
     validation_fraction: float = Field(0.1, ge=0, lt=1, description="of the training split, held out for validation "
                                        "(early stopping, validation curves); 0: none")
@@ -256,6 +257,11 @@ def load_dataset(spec: DataSpec) -> ImageData:
         train, test, train_y, test_y = raw.train, raw.test, raw.train_labels, raw.test_labels
     train, train_y = _subset(train, train_y, spec.train_size, rng, "train_size", notes)
     test, test_y = _subset(test, test_y, spec.test_size, rng, "test_size", notes)
+    if len(test) < 2 and raw.test is None:
+        raise LossbenchError(f"data.test_fraction: {spec.test_fraction} of {len(raw.train)} images leaves {len(test)} "
+                             f"test image(s), and at least 2 are needed; raise data.test_fraction or use more images")
+    if len(test) < 2:
+        raise LossbenchError(f"data: the test split has {len(test)} image(s), and at least 2 are needed")
     if len(train) == 0:
         raise LossbenchError(f"data: {len(test)} image(s) in all, none left to train on after the test split "
                              f"(data.test_fraction={spec.test_fraction}); more images are needed")

@@ -63,7 +63,10 @@ class ConvEncoder(Encoder):
         layers: list[nn.Module] = []
         c, h, w = shape
         self.sizes = [(h, w)]  # spatial size before each conv, read by the decoder
-        for out in channels:
+        for k, out in enumerate(channels):
+            if min(h, w) < 2:  # a stride-2 convolution of a 1-pixel map halves nothing: the stack is too deep
+                raise ValueError(f"channels: {len(channels)} stride-2 layers, but {k} already bring {shape[1]}x{shape[2]} "
+                                 f"images down to {h}x{w}; use at most {k} layers for this image size")
             layers += [nn.Conv2d(c, out, 3, stride=2, padding=1), nn.ReLU()]
             c, h, w = out, (h + 1) // 2, (w + 1) // 2
             self.sizes.append((h, w))

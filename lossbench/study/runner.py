@@ -185,7 +185,8 @@ def build_manifest(study: Study, identity: dict, device: torch.device, command: 
     order: dict[tuple[str, str], int] = {}
     for r in study.runs:
         order.setdefault((r.model, r.condition), len(order))
-    runs = sorted(runs + list(earlier or []), key=lambda e: (order.get((e["model"], e["condition"]), len(order)), e["seed"]))
+    if earlier:  # else the grid's own order, as before
+        runs = sorted(runs + list(earlier), key=lambda e: (order.get((e["model"], e["condition"]), len(order)), e["seed"]))
 
     return {
         "study": study.spec.name,

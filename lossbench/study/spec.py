@@ -22,7 +22,7 @@ from lossbench.data.registry import DATASETS, DataSpec
 from lossbench.errors import LossbenchError, did_you_mean
 from lossbench.study.source import MAX_BYTES, MAX_DEPTH, apply_override, override_items, read_study_file  # noqa: F401
 from lossbench.losses import LOSS_TERMS, MS_SSIM_MIN_SIDE, PLATEAU, needs_probabilities
-from lossbench.metrics import METRICS
+from lossbench.metrics import METRICS, metric_columns
 from lossbench.models import MODELS
 
 
@@ -115,6 +115,10 @@ class ReportSpec(BaseModel):
                                                               "embedded, SVG with text as paths)")
 
 
+#: the longest study name: results/<name> and the tracking runs' names stay far below a file
+#: system's 255 bytes per name
+MAX_NAME = 100
+
 #: numpy and torch take seeds in [0, 2**32)
 Seed = Annotated[int, Field(ge=0, lt=2 ** 32)]
 
@@ -144,6 +148,9 @@ class StudySpec(BaseModel):
     def _folder_name(cls, value: str) -> str:
         if set(value) == {"."}:
             raise ValueError(f"{value!r} would name a folder outside results/; use letters, digits, _ . -")
+        if len(value) > MAX_NAME:
+            raise ValueError(f"is {len(value)} characters long; at most {MAX_NAME} (it names the output folder, "
+                             f"and file systems allow 255 bytes per name)")
         return value
 
 
@@ -468,8 +475,10 @@ def _validate(raw: dict, source: str) -> StudySpec:
             column = getattr(rep, key)
             if column is not None and column in METRICS and METRICS[column].kind == "distribution":
                 _fail(source, f"report.{key}", f"'{column}' is a distribution metric: name a column, e.g. {column}-recon")
-            if column is not None and not known_column(column, spec.metrics) and key == "perception":
-                _fail(source, f"report.{key}", f"'{column}' is not a column this study computes")
+            explicit = key == "perception" or key in rep.model_fields_set  # distortion's default, mse, may be absent
+            if column is not None and explicit and not known_column(column, spec.metrics):
+                _fail(source, f"report.{key}", f"'{column}' is not a column this study computes"
+                      f"{did_you_mean(column, metric_columns(spec.metrics))}")
 
     from lossbench.tracking import missing
 
