@@ -52,7 +52,7 @@ def test_validation_is_carved_from_the_training_split():
     assert d.identity["sha256"] != whole.identity["sha256"]  # the identity says which images train
     assert any("validation: 400 of the 4000 training images" in n for n in d.identity["notes"])
     with pytest.raises(LossbenchError, match="validation_fraction"):
-        load_dataset(DataSpec(name="synthetic", n=10, validation_fraction=0.95, test_fraction=0.1))
+        load_dataset(DataSpec(name="synthetic", n=10, validation_fraction=0.95, test_fraction=0.2))
 
 
 def test_official_mnist_test_split_alone_loads_and_is_split(shared_data_root):
