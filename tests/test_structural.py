@@ -85,3 +85,40 @@ def test_structural_terms_end_to_end_and_mix_says_it_used_ssim(cli, write_study,
     mix_run = summary[summary["condition"] == "mix"]["run_id"].iloc[0]
     history = pd.read_csv(tmp_path / "o" / "runs" / mix_run / "history.csv")
     assert "mix(ssim)" in history.columns
+
+
+def test_the_separable_ssim_loss_equals_scikit_image_and_torchmetrics(digits):
+    """Issue 32 §6: the loss's SSIM (two 1-d passes over the valid region) against scikit-image's
+    float64 reference per image, and against torchmetrics' map (the metric), values and gradients."""
+    from skimage.metrics import structural_similarity
+
+    from lossbench.losses import separable_ssim
+
+    g = torch.Generator().manual_seed(1)
+    x = digits[:16]
+    y = (x + 0.15 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    fast = separable_ssim.ssim(y, x)
+    reference = torch.tensor([structural_similarity(a[0].double().numpy(), b[0].double().numpy(), data_range=1,
+                                                    gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+                              for a, b in zip(y, x)])
+    assert torch.allclose(fast.double(), reference, atol=2e-6), (fast.double() - reference).abs().max()
+    assert torch.allclose(fast, metrics.ssim(y, x).float(), atol=5e-7)
+    grads = []
+    for fn in (separable_ssim.ssim, metrics.ssim):
+        leaf = y.clone().requires_grad_(True)
+        (1 - fn(leaf, x)).sum().backward()
+        grads.append(leaf.grad)
+    assert torch.allclose(grads[0], grads[1].float(), atol=1e-6, rtol=1e-4), (grads[0] - grads[1]).abs().max()
+    assert grads[0].abs().max() > 1e-3  # a gradient, not zeros on both sides
+
+
+@pytest.mark.parametrize("shape, scales", [((2, 1, 192, 180), 5), ((3, 3, 64, 64), 3)])
+def test_the_separable_ms_ssim_equals_torchmetrics(shape, scales):
+    from lossbench.losses import separable_ssim
+
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(shape, generator=g)
+    y = (x + 0.2 * torch.randn(shape, generator=g)).clamp(0, 1)
+    fast = separable_ssim.ms_ssim(y, x, scales=scales)
+    reference = metrics.ms_ssim(y, x, reduced=scales < 5).float()
+    assert torch.allclose(fast, reference, atol=1e-5), (fast - reference).abs().max()

@@ -8,23 +8,29 @@ import torch
 import torch.nn.functional as F
 
 from lossbench.losses.base import Term
+from lossbench.losses.separable_ssim import ms_ssim, ssim
 from lossbench.losses.specs import MixSpec  # noqa: F401
-from lossbench.metrics.structural import KERNEL_SIZE, MS_SSIM_WEIGHTS, ms_ssim, ms_ssim_scales, ssim
+from lossbench.metrics.structural import KERNEL_SIZE, MS_SSIM_WEIGHTS, ms_ssim_scales
 from lossbench.metrics.windows import MS_SSIM_MIN_SIDE  # noqa: F401
 
 
 class SSIMLoss(Term):
-    """1 − SSIM per image (Gaussian 11×11, σ = 1.5, valid region; lossbench.metrics.structural)."""
+    """1 − SSIM per image (Gaussian 11×11, σ = 1.5, valid region): the metric's value
+    (lossbench.metrics.structural) by separable convolutions (lossbench.losses.separable_ssim)."""
 
     def values(self, out, x):
-        return 1.0 - ssim(out["x_hat"], x).float()
+        return 1.0 - ssim(out["x_hat"], x)
 
 
 class MSSSIMLoss(Term):
-    """1 − MS-SSIM per image (five scales; images of at least 176 px per side)."""
+    """1 − MS-SSIM per image (five scales; images of at least 176 px per side), as torchmetrics
+    computes it, by separable convolutions (lossbench.losses.separable_ssim)."""
 
     def values(self, out, x):
-        return 1.0 - ms_ssim(out["x_hat"], x).float()
+        side = min(x.shape[-2:])
+        if ms_ssim_scales(side) < len(MS_SSIM_WEIGHTS):
+            raise ValueError(f"ms-ssim needs images of at least {MS_SSIM_MIN_SIDE} px per side for its 5 scales (got {side})")
+        return 1.0 - ms_ssim(out["x_hat"], x)
 
 
 class Mix(Term):
@@ -38,7 +44,7 @@ class Mix(Term):
         kind = self.spec.structural
         if kind == "auto":
             kind = "ms-ssim" if ms_ssim_scales(min(x.shape[-2:])) == len(MS_SSIM_WEIGHTS) else "ssim"
-        structural = 1.0 - (ms_ssim(x_hat, x) if kind == "ms-ssim" else ssim(x_hat, x)).float()
+        structural = 1.0 - (ms_ssim(x_hat, x) if kind == "ms-ssim" else ssim(x_hat, x))
         return self.spec.alpha * structural + (1 - self.spec.alpha) * gaussian_weighted_l1(x_hat, x, self.spec.sigma)
 
 
