@@ -36,26 +36,28 @@ def summary_tex(agg: pd.DataFrame, columns: list[str], flagged: set[tuple[str, s
                 circular: dict | None = None) -> str:
     """summary.md's table as a booktabs LaTeX table (pandas renders it; cells escaped here).
     ``circular``: (condition, column) cells scored by the network their perceptual term trains on."""
+    from lossbench.report.numbers import column_places
+    from lossbench.report.tables import best_rows
+
     circular = circular or {}
-    best = {}
-    for c in columns:
-        col = agg[c].dropna()
-        if not col.empty:
-            best[c] = col.max() if higher_is_better(c) else col.min()
+    best = best_rows(agg, columns, flagged)
+    places = {c: column_places(agg[f"{c}_ci"]) for c in columns if f"{c}_ci" in agg}
     rows = []
-    for _, r in agg.iterrows():
+    for i, (_, r) in enumerate(agg.iterrows()):
         mark = r"$^\dagger$" if (r["model"], r["condition"]) in flagged else ""
         row = {"model": latex_escape(r["model"]), "condition": latex_escape(r["condition"]) + mark, "n": str(r["n"])}
         for c in columns:
             m, ci = r[c], r[f"{c}_ci"]
-            text = "--" if not np.isfinite(m) else mean_pm(m, ci).replace(" ± ", r" $\pm$ ")
-            text = rf"\textbf{{{text}}}" if c in best and m == best[c] else text
+            text = "--" if not np.isfinite(m) else mean_pm(m, ci, places=places.get(c)).replace(" ± ", r" $\pm$ ")
+            text = rf"\textbf{{{text}}}" if best.get(c) == i else text
             row[latex_escape(c) + (r" $\uparrow$" if higher_is_better(c) else r" $\downarrow$")] = (
                 text + (r"$^\S$" if (r["condition"], c) in circular else ""))
         rows.append(row)
     table = pd.DataFrame(rows)
     body = table.to_latex(index=False, escape=False, column_format="ll" + "r" * (len(table.columns) - 2))
-    note = r"$^\dagger$: a run of this cell is flagged (see summary.md)." if flagged else ""
+    note = (r"Bold: the best mean of its column, among cells without a flag, whose interval is clear of the "
+            r"runner-up's. ")
+    note += r"$^\dagger$: a run of this cell is flagged (see summary.md)." if flagged else ""
     if circular:
         note += (r" $^\S$: circular judgement, the condition's perceptual term trains on the network behind this "
                  r"metric.")

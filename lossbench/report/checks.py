@@ -35,9 +35,10 @@ def evaluate_checks(checks: list[dict], runs: pd.DataFrame) -> pd.DataFrame:
             condition = within if by_condition else f"model {within}"
             va = pd.to_numeric(a.get(column, pd.Series(dtype=float)), errors="coerce").dropna()
             vb = pd.to_numeric(b.get(other, pd.Series(dtype=float)), errors="coerce").dropna()
+            flagged = any(isinstance(f, list) and f for f in pd.concat([a["flags"], b["flags"]])) if "flags" in done else False
             row = {"claim": check["claim"], "condition": condition, "metric": column, "than_metric": other,
                    "better": check["better"],
-                   "than": check["than"], "n_better": len(va), "n_than": len(vb)}
+                   "than": check["than"], "n_better": len(va), "n_than": len(vb), "flagged": flagged}
             if va.empty or vb.empty:
                 row.update(result="not measured", mean_better=math.nan, ci_better=math.nan, mean_than=math.nan,
                            ci_than=math.nan, seeds_agree="", difference=math.nan, difference_ci=math.nan)
@@ -123,14 +124,16 @@ def checks_markdown(study_name: str, table: pd.DataFrame, scope: list[str] | Non
              "± half-width of the 95% t-interval; ↓ lower or ↑ higher is better). *Seeds agree*: in how many "
              "seeds the comparison goes the same way; *paired difference*: first minus second on the same seed, "
              "with its 95% t-interval. *(within noise)*: that interval contains 0, so the seeds cannot tell the two "
-             "apart, whichever way the means fall. A FAIL is a measurement too.", "",
+             "apart, whichever way the means fall. A FAIL is a measurement too. ⚑: a run of one of the two cells is "
+             "flagged (summary.md, Flags): the result is not in bold, and is no verdict until the flag is understood.", "",
              *(["**Scope**: each result holds for what was run, and no further:", "", *scope, ""] if scope else []),
              "| result | claim | within | metric | better | value | than | value | seeds agree | paired difference |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.to_dict("records"):
         arrow = "↓" if lower_is_better(r["metric"]) else "↑"
         metric = r["metric"] if r["than_metric"] == r["metric"] else f"{r['metric']} vs {r['than_metric']}"
-        lines.append(md_row([f"**{r['result']}**", r["claim"], r["condition"], f"{metric} {arrow}", r["better"],
+        result = f"{r['result']} ⚑" if r.get("flagged") else f"**{r['result']}**"  # no verdict in bold for a flagged run
+        lines.append(md_row([result, r["claim"], r["condition"], f"{metric} {arrow}", r["better"],
                              cell(r["mean_better"], r["ci_better"]), r["than"], cell(r["mean_than"], r["ci_than"]),
                              r["seeds_agree"], cell(r["difference"], r["difference_ci"])]))
     passed = table["result"].str.startswith("PASS").sum()

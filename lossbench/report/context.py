@@ -56,10 +56,14 @@ def circular_note(circular: dict) -> list[str]:
     return lines
 
 
-def differences_markdown(table: pd.DataFrame, columns: list[str], circular: dict) -> list[str]:
+def differences_markdown(table: pd.DataFrame, columns: list[str], circular: dict,
+                         flagged: set[tuple[str, str]] | None = None) -> list[str]:
     """The study's first table: per condition (rows) and metric (columns) the mean paired
     difference from the baseline on the same seed, its 95% t-interval and the seeds behind it;
-    then the smallest difference the seeds could detect, per metric."""
+    then the smallest difference the seeds could detect, per metric. ``flagged``: (model,
+    condition) cells with a flagged run; a row whose cell or whose baseline cell is flagged carries
+    ⚑ and no verdict (no bold, no ✓ or ✗): a collapsed model's "gain" is no gain."""
+    flagged = flagged or set()
     if table.empty:
         return []
     baseline = table["baseline"].iloc[0]
@@ -70,13 +74,16 @@ def differences_markdown(table: pd.DataFrame, columns: list[str], circular: dict
              f"Each cell: mean over seeds of (condition − `{baseline}`) on the same seed, and its 95% t-interval"
              + (" (rows *vs control*: condition − its control, `report.controls`)" if not controls.empty else "") + ". "
              "**Bold**: the interval excludes 0 (✓ better, ✗ worse in the metric's direction, ↑ or ↓); otherwise the "
-             "seeds cannot tell the condition from the baseline. *n*: seeds in both. p-values (paired t over seeds; "
+             "seeds cannot tell the condition from the baseline. ⚑: a run of the condition or of the one it is "
+             "compared with is flagged (see Flags below): no verdict is drawn, whatever the interval. "
+             "*n*: seeds in both. p-values (paired t over seeds; "
              "Wilcoxon over test images, which holds the trained models fixed; Holm-adjusted): `comparisons.csv`."
              + (f" {CIRCULAR_MARK}: circular judgement (below)." if circular else ""), "",
              md_row(["model", "condition", "n"] + [f"{c} {arrows[c]}" for c in shown]),
              "|---|---|---|" + "---|" * len(shown)]
     for (model, condition, against), group in table.groupby(["model", "condition", "baseline"], sort=False):
         by_metric = group.set_index("metric")
+        suspect = (model, condition) in flagged or (model, against) in flagged
         cells = []
         for c in shown:
             if c not in by_metric.index:
@@ -84,13 +91,16 @@ def differences_markdown(table: pd.DataFrame, columns: list[str], circular: dict
                 continue
             r = by_metric.loc[c]
             text = interval(r["difference"], r["ci_low"], r["ci_high"])
-            if np.isfinite(r["ci_low"]) and (r["ci_low"] > 0 or r["ci_high"] < 0):
+            if suspect:
+                text += " ⚑"
+            elif np.isfinite(r["ci_low"]) and (r["ci_low"] > 0 or r["ci_high"] < 0):
                 text = f"**{text}** {'✓' if r['direction'] == 'better' else '✗'}"
             if (condition, c) in circular:
                 text += f" {CIRCULAR_MARK}"
             cells.append(text)
         n = int(group["n_seeds"].max())
         label = condition if against == baseline else f"{condition} *vs control* `{against}`"
+        label += " ⚑" if (model, condition) in flagged else ""
         lines.append(md_row([model, label, n, *cells]))
     # the smallest effect the study could detect: per metric, from the pooled spread of the paired differences
     lines += ["", "**The smallest effect this study could detect** (a paired t-test over the seeds, two-sided α = 0.05, "
@@ -132,8 +142,11 @@ def equivalent(value: float, ladder: dict, floor: float, kind: str = "blur") -> 
     return f"> {kind} {points[-1][0]:g}"
 
 
-def calibration_markdown(manifest: dict, agg: pd.DataFrame, columns: list[str]) -> list[str]:
-    """The ladder of each distribution metric, then every cell's distribution columns read on it."""
+def calibration_markdown(manifest: dict, agg: pd.DataFrame, columns: list[str],
+                         flagged: set[tuple[str, str]] | None = None) -> list[str]:
+    """The ladder of each distribution metric, then every cell's distribution columns read on it
+    (a cell with a flagged run carries ⚑)."""
+    flagged = flagged or set()
     calibration = {m: c for m, c in (manifest.get("calibration") or {}).items() if "samples" in c}
     if not calibration:
         return []
@@ -166,5 +179,5 @@ def calibration_markdown(manifest: dict, agg: pd.DataFrame, columns: list[str]) 
                 floor = c["samples"]["real"] if part == "samples" else 0.0
                 ratio = f", {value / floor:.1f}× real" if part == "samples" and floor > 0 else ""
                 cells.append(f"{value:.4g} ({equivalent(value, c[part], floor) or 'off the ladder'}{ratio})")
-            lines.append(md_row([r["model"], r["condition"], *cells]))
+            lines.append(md_row([r["model"], r["condition"] + (" ⚑" if (r["model"], r["condition"]) in flagged else ""), *cells]))
     return lines + [""]

@@ -101,13 +101,11 @@ def metric_bars(runs: pd.DataFrame, metrics: list[str], path: Path, palette: dic
     metrics = [m for m in metrics if m in done and done[m].notna().any()]
     if not metrics:
         return
-    flagged = {c for (m, c) in _flagged(runs)}
-
-    def label(c: str) -> str:
-        return legend_label(c + " ⚑" if c in flagged else c)
-
-    palette = {label(c): colour for c, colour in (palette or condition_palette(list(runs["condition"]))).items()}
-    done = done.assign(condition=[label(c) for c in done["condition"]])
+    flagged = _flagged(runs)  # (model, condition) cells: the ⚑ goes on that cell's bar, not on the whole condition
+    labels = {c: legend_label(c) for c in dict.fromkeys(runs["condition"])}
+    palette = {labels.get(c, c): colour for c, colour in (palette or condition_palette(list(runs["condition"]))).items()}
+    done = done.assign(condition=[labels[c] for c in done["condition"]])
+    flagged = {(m, labels.get(c, c)) for m, c in flagged}
     long = done.melt(id_vars=["model", "condition", "seed"], value_vars=metrics, var_name="metric")
     long["value"] = long["value"].astype(float)
     sns.set_theme(style="whitegrid", font_scale=0.9)
@@ -117,11 +115,15 @@ def metric_bars(runs: pd.DataFrame, metrics: list[str], path: Path, palette: dic
     grid = sns.catplot(data=long, x="model", y="value", hue="condition", col="metric", kind="bar", errorbar=None,
                        palette=palette, hue_order=order, alpha=0.55, sharey=False, height=3.0, aspect=1.1,
                        col_wrap=min(4, len(metrics)))
+    models = list(dict.fromkeys(long["model"]))  # the x axis's order
     for ax, metric in zip(grid.axes.flat, metrics):
-        for container, hatch in zip(ax.containers, HATCHES * 3):  # one container per condition, in hue order
-            for bar in container:
+        for container, hatch, condition in zip(ax.containers, HATCHES * 3, order):  # one container per condition, in hue order
+            for bar, model in zip(container, models):
                 bar.set_hatch(hatch)
                 bar.set_edgecolor("0.3")
+                if (model, condition) in flagged and np.isfinite(bar.get_height()):
+                    ax.annotate("⚑", (bar.get_x() + bar.get_width() / 2, max(bar.get_height(), 0)), ha="center",
+                                va="bottom", fontsize=9, color="0.1")
         sns.stripplot(data=long[long["metric"] == metric], x="model", y="value", hue="condition", hue_order=order,
                       dodge=True, jitter=False, size=3.5, palette=["0.15"] * len(order), legend=False, ax=ax)
         arrow = "↑ better" if METRICS[column_metric(metric)].higher_is_better else "↓ better"
@@ -132,7 +134,8 @@ def metric_bars(runs: pd.DataFrame, metrics: list[str], path: Path, palette: dic
             handle.set_hatch(hatch)
             handle.set_edgecolor("0.3")
     grid.figure.suptitle("Test metrics (bars: mean over seeds; dots: each seed; intervals: summary.md)"
-                         + ("; ⚑: a run of this condition is flagged, see summary.md" if flagged else ""), y=1.02)
+                         + ("\n⚑ on a bar: a run of that model and condition is flagged, see summary.md" if flagged else ""),
+                         y=1.1 if flagged else 1.02)
     files.save_figure(path, grid.figure)
 
 

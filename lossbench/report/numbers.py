@@ -30,14 +30,40 @@ def plain(value: float, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
-def mean_pm(mean: float, half_width: float, digits: int = 4) -> str:
-    """``mean ± half-width`` at the half-width's precision; the mean alone without a half-width."""
+def mean_pm(mean: float, half_width: float, digits: int = 4, places: int | None = None) -> str:
+    """``mean ± half-width`` at the half-width's precision; the mean alone without a half-width.
+    ``places``: this many decimals instead (one column of a table written alike, :func:`column_places`)."""
     if not math.isfinite(mean):
         return "–"
-    d = decimals(half_width)
+    d = decimals(half_width) if places is None else places
     if d is None:
         return plain(mean, digits)
+    if not math.isfinite(half_width):
+        return f"{mean:.{d}f}"
     return f"{mean:.{d}f} ± {half_width:.{d}f}"
+
+
+def column_places(half_widths) -> int | None:
+    """The decimals for a whole column: the finest any of its half-widths needs, so that the
+    column's numbers line up (None when no cell has a half-width)."""
+    found = [d for d in (decimals(float(h)) for h in half_widths) if d is not None]
+    return max(found) if found else None
+
+
+def clear_best(means, half_widths, higher_is_better: bool, eligible) -> int | None:
+    """The position of the best mean when it is clearly best: among the ``eligible`` cells (not
+    flagged), with finite means and half-widths, the best one's interval must not overlap the
+    runner-up's. None otherwise: no cell is called best when the seeds cannot tell it from the next."""
+    cells = [(float(m), float(h), i) for i, (m, h, ok) in enumerate(zip(means, half_widths, eligible))
+             if ok and math.isfinite(float(m))]
+    if len(cells) < 2:
+        return None
+    cells.sort(key=lambda c: -c[0] if higher_is_better else c[0])
+    (m1, h1, i1), (m2, h2, _) = cells[0], cells[1]
+    if not (math.isfinite(h1) and math.isfinite(h2)):
+        return None
+    apart = (m1 - h1 > m2 + h2) if higher_is_better else (m1 + h1 < m2 - h2)
+    return i1 if apart else None
 
 
 def interval(mean: float, low: float, high: float, sign: bool = True) -> str:

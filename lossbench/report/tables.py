@@ -88,6 +88,23 @@ def _inception_note(manifest: dict, metrics: list[str]) -> str:
             f"biased upward and far noisier than at N = {manifest.get('distribution_n')}; compare only within this table")
 
 
+def best_rows(agg: pd.DataFrame, columns: list[str], flagged: set[tuple[str, str]]) -> dict[str, int]:
+    """Per column, the row (position in ``agg``) whose mean is clearly best: not flagged, and its
+    interval clear of the runner-up's (:func:`lossbench.report.numbers.clear_best`). A column
+    where no cell is clearly best has no entry: nothing is bolded there."""
+    from lossbench.report.numbers import clear_best
+
+    eligible = [(m, c) not in flagged for m, c in zip(agg["model"], agg["condition"])] if not agg.empty else []
+    out = {}
+    for c in columns:
+        if c not in agg:
+            continue
+        i = clear_best(agg[c].tolist(), agg[f"{c}_ci"].tolist(), METRICS[column_metric(c)].higher_is_better, eligible)
+        if i is not None:
+            out[c] = i
+    return out
+
+
 def flagged_cells(runs: pd.DataFrame) -> set[tuple[str, str]]:
     """(model, condition) cells with at least one flagged run."""
     return {(r.model, r.condition) for r in runs.itertuples() if isinstance(r.flags, list) and r.flags}
@@ -119,7 +136,8 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
         + (f"; distribution metrics (`-recon`: reconstructions, `-samples`: generated images, each against "
            f"the real test images) with N = {manifest['distribution_n']} per set" if any(METRICS[m].kind == "distribution" for m in metrics) else "")
         + _inception_note(manifest, metrics)
-        + ". ↑ higher is better, ↓ lower is better. **Bold**: best mean in the column. "
+        + ". ↑ higher is better, ↓ lower is better. **Bold**: the best mean in the column, among cells without ⚑, "
+        "when its interval is clear of the runner-up's (else nothing is bolded: the seeds cannot rank them). "
         "⚑: a run of this cell is flagged (see Flags below); its numbers are in the mean. *epochs*: the evaluated "
         "epoch (mean, range over seeds; with early stopping the best validation epoch). *train s*: seconds in "
         "training steps per run (mean over seeds; validation, diagnostics and evaluation not counted)"
@@ -129,24 +147,20 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
         "",
     ]
     if comparisons is not None and not comparisons.empty:
-        lines[4:4] = differences_markdown(comparisons, available, circular) + ["## Means over seeds", ""]
+        lines[4:4] = differences_markdown(comparisons, available, circular, flagged_cells(runs)) + ["## Means over seeds", ""]
     header = ["model", "condition", "n"] + [f"{c}{_n_label(manifest, c)} {'↑' if METRICS[column_metric(c)].higher_is_better else '↓'}"
                                             for c in columns] + ["epochs", "train s"]
     lines += [md_row(header), "|" + "---|" * len(header)]
-    best = {}
-    for m in columns:
-        col = agg[m].dropna()
-        if not col.empty:
-            best[m] = col.max() if METRICS[column_metric(m)].higher_is_better else col.min()
     flagged = flagged_cells(runs)
-    for _, r in agg.iterrows():
+    best = best_rows(agg, columns, flagged)
+    for i, (_, r) in enumerate(agg.iterrows()):
         mark = " ⚑" if (r["model"], r["condition"]) in flagged else ""
         cells = [str(r["model"]), str(r["condition"]) + mark, f"{r['n']}" + (f" ({r['not_done']})" if r["failed"] else "")]
         for m in columns:
             text = "unavailable" if column_metric(m) in unavailable else _fmt(r[m], r[f"{m}_ci"])
             if column_metric(m) not in unavailable and r[f"{m}_n"] != r["n"]:
                 text += f" (n={r[f'{m}_n']})"  # finished runs without this value (a metric added later)
-            text = f"**{text}**" if m in best and r[m] == best[m] else text
+            text = f"**{text}**" if best.get(m) == i else text
             cells.append(text + (f" {CIRCULAR_MARK}" if (r["condition"], m) in circular else ""))
         cells += [r["epochs"], _fmt(r["train_seconds"], math.nan, digits=3)]
         lines.append(md_row(cells))
@@ -156,7 +170,7 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
     if not not_converged.empty:
         lines += ["", f"**{len(not_converged)} run(s) reached max_epochs before their validation loss stopped improving**: "
                   "not converged (listed under Flags)."]
-    lines += [""] + calibration_markdown(manifest, agg, available)
+    lines += [""] + calibration_markdown(manifest, agg, available, flagged)
 
     bad = runs[runs["status"] != "done"]
     if not bad.empty:

@@ -71,7 +71,8 @@ def trade_off_table(sweep: pd.DataFrame) -> pd.DataFrame:
     cols = [DISTORTION] + _columns(sweep, "recon") + _columns(sweep, "samples")
     rows = []
     for (model, weight), part in sweep.groupby(["model", "weight"], sort=False):
-        row = {"model": model, "weight": weight, "condition": part["condition"].iloc[0], "seeds": len(part)}
+        row = {"model": model, "weight": weight, "condition": part["condition"].iloc[0], "seeds": len(part),
+               "flagged": int(sum(isinstance(f, list) and bool(f) for f in part.get("flags", [])))}
         for c in cols:
             row[c], row[f"{c}_ci"] = mean_ci(pd.to_numeric(part[c], errors="coerce"))
         rows.append(row)
@@ -206,11 +207,13 @@ def trade_off_report(out_dir: Path, runs: pd.DataFrame, figures: Path, calibrati
                   "![trade-off, samples](figures/trade_off_samples.png)", ""]
         lines += verdict_lines(table, steps, f"{VERDICT}-samples", sizes)
         verdicts += ["", "Samples:", ""] + verdict_lines(table, steps, f"{VERDICT}-samples", sizes)
-    lines += ["", "## Every measure by weight (mean ± 95% seed interval)", ""]
+    lines += ["", "## Every measure by weight (mean ± 95% seed interval; ⚑ k: k of the cell's runs are flagged, "
+              "summary.md)", ""]
     shown = [DISTORTION] + recon + samples
     lines += ["| model | weight | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
     for row in table.to_dict("records"):
-        lines.append(md_row([row["model"], f"{row['weight']:g}", *(_pm(row[c], row[f"{c}_ci"]) for c in shown)]))
+        flag = f" ⚑ {row['flagged']}" if row.get("flagged") else ""
+        lines.append(md_row([row["model"], f"{row['weight']:g}{flag}", *(_pm(row[c], row[f"{c}_ci"]) for c in shown)]))
     if grid:
         lines += ["", "![reconstructions and samples along the sweep](figures/sweep_grid.png)"]
     files.write_text(out_dir / "trade_off.md", "\n".join(lines) + "\n")
