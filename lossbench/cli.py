@@ -327,7 +327,7 @@ def _cmd_list(args) -> int:
             "models": {k: _options(v.params) for k, v in MODELS.items()},
             "loss terms": {k: _options(v.spec, skip=("term",)) for k, v in LOSS_TERMS.items()},
             "metrics": {k: [f"columns: {', '.join(v.columns(k))}", f"kind: {v.kind}"]
-                        + ([f"implementation: {v.implementation}"] if v.implementation else []) for k, v in METRICS.items()},
+                        + [f"implementation: {v.implemented_by()}"] for k, v in METRICS.items()},
         }
     if details:
         sections.insert(1, ("data keys (every dataset)", {"data": "a study's data: mapping"}))

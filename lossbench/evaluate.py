@@ -19,7 +19,7 @@ import torch
 from lossbench.degrade import degrade, rung_name  # noqa: F401  (the calibration ladder; also read by metrics.blur)
 from lossbench.bank import FeatureBank
 from lossbench.errors import LossbenchError
-from lossbench.metrics import METRICS
+from lossbench.metrics import METRICS, STATISTIC_TEXT
 from lossbench.metrics.frechet import FeatureStats, frechet_distance, kid, kid_subset_size
 from lossbench.weights import WeightsUnavailable
 
@@ -182,7 +182,7 @@ class EvalContext:
                                       f"themselves degraded (a perfect reconstruction scores 0)")}
             elif entry.self_check:
                 value = float(self.paired(name, x[:64], x[:64]).mean())
-                out[name] = {"value": value, "what": f"{name}(x, x) on 64 test images"}
+                out[name] = {"value": value, "what": f"{name}(x, x) on {len(x[:64])} test images"}
         return out
 
 
@@ -223,13 +223,10 @@ def _blur(real_features, real_stats, fake, extractor) -> tuple[float, float | No
 #: (real features, their statistics, generated features, the extractor) -> (value, spread or None),
 #: and how its provenance names the implementation
 STATISTICS: dict[str, tuple] = {
-    "fd": (_fd, "lossbench.metrics.frechet (float64; trace from eigenvalues of Σ1Σ2)"),
-    "kid": (_kid, "lossbench.metrics.frechet.kid"),
-    **{name: (_manifold(name), f"prdc.compute_prdc (Naeem et al. 2020's implementation), k = 5 nearest neighbours; "
-                               f"{name} of the generated set against the N real test images")
-       for name in ("precision", "recall", "density", "coverage")},
-    "blur": (_blur, "lossbench.metrics.blur: equivalent Gaussian σ (px) from the share of spectral power above "
-                    "0.1 cycles/px, on a scale of the real test images blurred by σ = 0 to 3 px"),
+    "fd": (_fd, STATISTIC_TEXT["fd"]),
+    "kid": (_kid, STATISTIC_TEXT["kid"]),
+    **{name: (_manifold(name), STATISTIC_TEXT[name]) for name in ("precision", "recall", "density", "coverage")},
+    "blur": (_blur, STATISTIC_TEXT["blur"]),
 }
 
 

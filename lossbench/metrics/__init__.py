@@ -22,6 +22,19 @@ if TYPE_CHECKING:
     import torch
 
 
+#: how each distribution statistic is computed, as provenance and ``lossbench list --verbose`` name it
+#: (the functions are lossbench.evaluate.STATISTICS; these texts are here so that listing imports no torch)
+STATISTIC_TEXT = {
+    "fd": "lossbench.metrics.frechet (float64; trace from eigenvalues of Σ1Σ2)",
+    "kid": "lossbench.metrics.frechet.kid",
+    **{name: f"prdc.compute_prdc (Naeem et al. 2020's implementation), k = 5 nearest neighbours; "
+             f"{name} of the generated set against the N real test images"
+       for name in ("precision", "recall", "density", "coverage")},
+    "blur": "lossbench.metrics.blur: equivalent Gaussian σ (px) from the share of spectral power above "
+            "0.1 cycles/px, on a scale of the real test images blurred by σ = 0 to 3 px",
+}
+
+
 @dataclass(frozen=True)
 class MetricEntry:
     """A metric: it checks the study's images, builds what it scores with, scores, and describes
@@ -38,11 +51,26 @@ class MetricEntry:
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # paired metrics with no network
     features: str | None = None  # distribution metrics: a feature kind of the bank
     statistic: str | None = None  # distribution metrics: a name in lossbench.evaluate.STATISTICS (fd, kid, precision, ..., blur)
-    implementation: str = "lossbench.metrics.pixel"
+    implementation: str | None = None  # what computes it, when the code's name alone does not say (see implemented_by)
     check: Callable[[int], str | None] | None = None  # image side -> the problem, if it cannot score such images
     label: Callable[[int], str] | None = None  # image side -> what exactly is computed (a reduced-scale MS-SSIM)
     build: Callable | None = None  # (bank, side) -> a scorer for a paired metric that needs a network
     self_check: bool = False  # calibration reports the metric of the test images against themselves
+
+    def implemented_by(self) -> str:
+        """What computes the metric, as ``lossbench list --verbose`` and the provenance say: the text
+        given, else the function or scorer class it names, else (a distribution metric) its
+        statistic in its features; for a function registered in Python, that function's module and name."""
+        if self.implementation:
+            return self.implementation
+        for part in (self.fn, self.build):
+            if isinstance(part, Lazy):
+                return part.path.replace(":", ".")
+            if part is not None:
+                return f"{getattr(part, '__module__', '?')}.{getattr(part, '__qualname__', type(part).__name__)}"
+        if self.kind == "distribution":
+            return f"{STATISTIC_TEXT.get(str(self.statistic), str(self.statistic))}; in the '{self.features}' features (lossbench.bank)"
+        return "unknown"
 
     def columns(self, name: str) -> list[str]:
         return [f"{name}-recon", f"{name}-samples"] if self.kind == "distribution" else [name]
@@ -79,7 +107,7 @@ class MetricEntry:
         if self.build is not None:
             scorer = self.build(bank, side)
             return prov | scorer.provenance, scorer
-        return prov | {"implementation": self.implementation}, self.fn
+        return prov | {"implementation": self.implemented_by()}, self.fn
 
 
 METRICS: dict[str, MetricEntry] = {

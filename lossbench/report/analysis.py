@@ -182,6 +182,22 @@ def metric_agreement(agg: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return tau
 
 
+#: below this many cells no Kendall τ differs from 0 at α = 0.05: even τ = ±1 has p = 2 / n! (two-sided,
+#: exact), 0.33 at 3 cells, 0.083 at 4, 0.017 at 5
+TAU_MIN_CELLS = 5
+
+
+def few_cells_caveat(n_cells: int) -> str:
+    """The heatmap's warning when its τ values are too coarse to mean anything: with n cells τ takes
+    only n(n-1)/2 + 1 values (±1 and ±1/3 at 3 cells), and none is significant below 5 cells."""
+    if n_cells >= TAU_MIN_CELLS:
+        return ""
+    import math
+
+    return (f"\n⚠ {n_cells} cells: τ can take only {n_cells * (n_cells - 1) // 2 + 1} values, and even τ = ±1 has "
+            f"p = {2 / math.factorial(n_cells):.2g}; a ranking of {n_cells} cells, not evidence of agreement")
+
+
 def agreement_heatmap(tau: pd.DataFrame, n_cells: int, path: Path) -> None:
     if tau.empty or tau.isna().all().all():
         return
@@ -190,7 +206,7 @@ def agreement_heatmap(tau: pd.DataFrame, n_cells: int, path: Path) -> None:
     sns.heatmap(tau.astype(float), annot=True, fmt=".2f", vmin=-1, vmax=1, cmap="RdBu", square=True, ax=ax,
                 cbar_kws={"label": "Kendall τ"})
     ax.set_title(f"Do the metrics rank the {n_cells} model × condition cells alike?\n(τ = 1: same order of better and "
-                 "worse; -1: reversed)", fontsize=10)
+                 "worse; -1: reversed)" + few_cells_caveat(n_cells), fontsize=10)
     fig.tight_layout()
     files.save_figure(path, fig)
 

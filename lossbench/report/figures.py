@@ -43,14 +43,16 @@ def training_curves(history: pd.DataFrame, path: Path, palette: dict | None = No
         for j, ax in enumerate(row):
             term = terms[j] if wide else terms[i]
             positive = bool((history.loc[history["term"] == term, "value"] > 0).all())
+            if ax.get_ylabel():  # total is the weighted sum the optimiser sees; each term is its own, unweighted
+                ax.set_ylabel("per image, weighted sum" if term == "total" else "per image, unweighted")
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, integer=True))
             if positive:
                 ax.set_yscale("log")  # the converged tail is a few percent of the first epoch's loss
     sns.move_legend(grid, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(3, history["condition"].nunique()),
                     title=None, frameon=False)  # under the panels, not off to the side of a tall column
-    grid.figure.suptitle("Loss per term on the training batches and on the validation split\n(validation total: the "
-                         "early-stopping monitor, without adversarial terms; mean over seeds, band: range over seeds; "
-                         "log scale where a term is positive)", y=1.02, fontsize=10)
+    grid.figure.suptitle("Loss per term on the training batches and on the validation split\n(total: the terms' weighted "
+                         "sum; each term unweighted; validation total: the early-stopping monitor, without adversarial "
+                         "terms; mean over seeds, band: range over seeds; log scale where a term is positive)", y=1.02, fontsize=10)
     files.save_figure(path, grid.figure)
 
 
