@@ -179,6 +179,10 @@ def _cmd_run(args) -> int:
     counts = ", ".join(f"{v} {k}" for k, v in manifest["counts"].items() if v)
     print(f"{study.spec.name}: {counts} in {time.perf_counter() - args.started:.0f} s (set-up, runs and report; the runs "
           f"{manifest['study_seconds']:.0f} s); see {out / 'summary.md'}")
+    from lossbench.study.runner import closing_notes
+
+    for line in closing_notes(out, manifest):
+        print(line)
     return 0
 
 

@@ -126,8 +126,9 @@ def test_a_check_can_compare_conditions(cli, write_study, tmp_path, lb_cache):
     runs = pd.read_csv(tmp_path / "o" / "summary.csv")
     bce, l2 = (runs.loc[runs["condition"] == c, "mse"].mean() for c in ("bce", "l2"))
     first, second = ("PASS", "FAIL") if bce < l2 else ("FAIL", "PASS")  # the two claims are opposite: one passes
-    rows = [line for line in text.splitlines() if line.startswith("| **")]
-    assert len(rows) == 2 and f"**{first}" in rows[0] and f"**{second}" in rows[1]
+    rows = [line for line in text.splitlines() if line.startswith(("| **PASS", "| **FAIL", "| PASS", "| FAIL"))]
+    # (one epoch collapses these tiny models: a flagged cell's result is not in bold, so either form)
+    assert len(rows) == 2 and f"| {first}" in rows[0].replace("**", "") and f"| {second}" in rows[1].replace("**", "")
     assert "| model ae-mlp |" in rows[0] and "| bce |" in rows[0] and "| l2 |" in rows[0]
     # a condition named where a model belongs, and the reverse, are one line each
     bad = write_study({"report": {"checks": [{**checks[0], "compare": "models"}]}}, name="bad.yaml")

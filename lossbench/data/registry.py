@@ -35,6 +35,10 @@ class DataSpec(BaseModel):
     test_fraction: float = Field(0.2, gt=0, lt=1, description="held out where the source has no test split")
     validation_fraction: float = Field(0.1, ge=0, lt=1, description="of the training split, held out for validation "
                                        "(early stopping, validation curves); 0: none")
+    judge_fraction: float = Field(0, ge=0, lt=1, description="of the training split, held out from the study for the judge "
+                                  "behind fd-judge, kid-judge and precision/recall-judge: it trains on images the study "
+                                  "never trains or tests on (needed for your own folder; a source with images the study "
+                                  "leaves unused, e.g. data.train_size below the split, has them already); 0: none")
     seed: int = Field(0, ge=0, lt=2 ** 32, description="seed of the split and subsets; the same for every run of a study")
     size: int | None = Field(None, ge=8, le=1024, description="image side for imagefolder / synthetic")
     channels: Literal[1, 3] | None = Field(None, description="imagefolder: 1 (grey) or 3 (RGB)")
@@ -50,6 +54,12 @@ class ImageData:
     identity: dict = field(default_factory=dict)
     val_x: torch.Tensor | None = None  # carved from the training split (data.validation_fraction)
     val_y: torch.Tensor | None = None
+    # images of the source the study never uses (not trained, validated or tested on): what an
+    # independent judge may train on (data.judge_fraction, and what train_size/test_size leave out);
+    # at most JUDGE_POOL_MAX, a seeded choice
+    pool_x: torch.Tensor | None = None
+    pool_y: torch.Tensor | None = None
+    clamped: list[str] = field(default_factory=list)  # sizes asked for that the source cannot give (said at the door)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -255,8 +265,21 @@ def load_dataset(spec: DataSpec) -> ImageData:
         test_y = raw.train_labels[test_idx] if raw.train_labels is not None else None
     else:
         train, test, train_y, test_y = raw.train, raw.test, raw.train_labels, raw.test_labels
-    train, train_y = _subset(train, train_y, spec.train_size, rng, "train_size", notes)
-    test, test_y = _subset(test, test_y, spec.test_size, rng, "test_size", notes)
+    pool: list[tuple[np.ndarray, np.ndarray | None]] = []
+    if spec.judge_fraction > 0:
+        order = np.random.default_rng([spec.seed, 2]).permutation(len(train))
+        n_judge = int(round(len(train) * spec.judge_fraction))
+        if not 1 <= n_judge < len(train):
+            raise LossbenchError(f"data.judge_fraction: {spec.judge_fraction} of {len(train)} training images holds out "
+                                 f"{n_judge}; it must leave at least one image to the judge and one to the study")
+        held, kept = np.sort(order[:n_judge]), np.sort(order[n_judge:])
+        pool.append((train[held], train_y[held] if train_y is not None else None))
+        train, train_y = train[kept], (train_y[kept] if train_y is not None else None)
+        notes.append(f"judge: {n_judge} of the {len(train) + n_judge} training images held out for the judge "
+                     f"(data.judge_fraction={spec.judge_fraction}, data.seed={spec.seed}); the study never uses them")
+    clamped: list[str] = []
+    train, train_y = _subset(train, train_y, spec.train_size, rng, "train_size", notes, pool, clamped)
+    test, test_y = _subset(test, test_y, spec.test_size, rng, "test_size", notes, pool, clamped)
     if len(test) < 2 and raw.test is None:
         raise LossbenchError(f"data.test_fraction: {spec.test_fraction} of {len(raw.train)} images leaves {len(test)} "
                              f"test image(s), and at least 2 are needed; raise data.test_fraction or use more images")
@@ -292,17 +315,44 @@ def load_dataset(spec: DataSpec) -> ImageData:
         "split_seed": spec.seed,
         "notes": notes,
     }
+    pool_x, pool_y = _pool(pool, spec.seed)
     return ImageData(_to_tensor(train), _to_tensor(test), _labels(train_y), _labels(test_y), identity,
-                     _to_tensor(val) if len(val) else None, _labels(val_y) if len(val) else None)
+                     _to_tensor(val) if len(val) else None, _labels(val_y) if len(val) else None,
+                     pool_x, pool_y, clamped)
 
 
-def _subset(x, y, size, rng, key, notes):
+#: the most unused images kept for the judge (a seeded choice): the shipped MNIST judge trains on
+#: 9,000 and holds 1,000 out; more would cost set-up time, not accuracy worth having
+JUDGE_POOL_MAX = 10_000
+
+
+def _pool(parts: list, seed: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The images no split of the study uses, as tensors (at most JUDGE_POOL_MAX), or (None, None)."""
+    parts = [(x, y) for x, y in parts if len(x)]
+    if not parts:
+        return None, None
+    x = np.concatenate([p[0] for p in parts])
+    y = None if any(p[1] is None for p in parts) else np.concatenate([p[1] for p in parts])
+    if len(x) > JUDGE_POOL_MAX:
+        keep = np.sort(np.random.default_rng([seed, 3]).permutation(len(x))[:JUDGE_POOL_MAX])
+        x, y = x[keep], (y[keep] if y is not None else None)
+    return _to_tensor(x), _labels(y)
+
+
+def _subset(x, y, size, rng, key, notes, pool: list | None = None, clamped: list | None = None):
+    """A seeded subset of ``size`` images; what it leaves out goes to ``pool`` (the judge's images).
+    A size above what the source has uses all of it, and says so in ``clamped``."""
     if size is None or size >= len(x):
         if size is not None:
             notes.append(f"data.{key}={size} >= available {len(x)}: all used")
+            if size > len(x) and clamped is not None:
+                clamped.append(f"data.{key}: {size:,} asked, {len(x):,} available: all {len(x):,} used")
         return x, y
-    keep = np.sort(rng.permutation(len(x))[:size])
+    order = rng.permutation(len(x))
+    keep, left = np.sort(order[:size]), np.sort(order[size:])
     notes.append(f"data.{key}={size}: a seeded subset of {len(x)}")
+    if pool is not None:
+        pool.append((x[left], y[left] if y is not None else None))
     return x[keep], (y[keep] if y is not None else None)
 
 

@@ -115,7 +115,10 @@ class DomainFeatures:
         if data.train_y is None or data.test_y is None or int(data.train_y.min()) < 0:
             from lossbench.errors import LossbenchError
 
-            raise LossbenchError(f"fd-domain: dataset {data.identity['name']} has no class labels to train a domain classifier on")
+            raise LossbenchError(f"metrics: fd-domain (and kid-domain, perceptual with network: domain) trains a classifier on "
+                                 f"{data.identity['name']}'s class labels, and these images have none; with data.name: "
+                                 f"imagefolder put them in one sub-folder per class under data.path (data.path/<class>/"
+                                 f"<image>), or drop those metrics and terms (mse, l1, psnr, ssim, blur need no labels)")
         self.device = torch.device(device)
         ident = data.identity
         self.name = f"domain-{ident['name']}"

@@ -164,6 +164,7 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
             cells.append(text + (f" {CIRCULAR_MARK}" if (r["condition"], m) in circular else ""))
         cells += [r["epochs"], _fmt(r["train_seconds"], math.nan, digits=3)]
         lines.append(md_row(cells))
+    lines += judge_lines(manifest, [m for m in metrics if m not in unavailable])
     if circular:
         lines += [""] + circular_note(circular)
     not_converged = runs[runs.get("stopped", pd.Series(dtype=object)) == "max_epochs"] if "stopped" in runs else runs.iloc[0:0]
@@ -228,6 +229,32 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
               if "study_seconds" in manifest else "- study wall time: not recorded (interrupted?)",
               "- per-run files, configurations and per-image metrics: `runs/<run_id>/`; everything here is rebuilt by `lossbench report`"]
     return "\n".join(lines) + "\n"
+
+
+def judge_lines(manifest: dict, metrics: list[str]) -> list[str]:
+    """Under the means: each judge network's held-out accuracy and whether it shares images with
+    the study, once per network (fd-judge, kid-judge, precision-judge... read one); then every
+    metric's warning, where its numbers are read, not only in the provenance at the page's end."""
+    lines, seen = [], set()
+    for m in metrics:
+        prov = manifest["metrics"].get(m) or {}
+        if "held_out_accuracy" not in prov or "independent" not in prov:
+            continue
+        key = prov.get("weights_sha256")
+        if key in seen:
+            continue
+        seen.add(key)
+        users = [n for n in metrics if (manifest["metrics"].get(n) or {}).get("weights_sha256") == key]
+        lines.append(f"- The network behind {', '.join(f'`{n}`' for n in users)}: held-out accuracy "
+                     f"{float(prov['held_out_accuracy']):.3f}; independent of the study: {prov['independent']} "
+                     f"(trained on {prov.get('trained_on', 'unrecorded images')}).")
+    warned: dict[str, list[str]] = {}
+    for m in metrics:
+        warning = (manifest["metrics"].get(m) or {}).get("warning")
+        if warning:
+            warned.setdefault(warning, []).append(m)
+    lines += [f"- ⚠ {', '.join(f'`{n}`' for n in names)}: **{warning}**." for warning, names in warned.items()]
+    return [""] + lines if lines else []
 
 
 def _fmt(mean: float, ci: float, digits: int = 4) -> str:

@@ -49,6 +49,8 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
     _status(f"set-up: data, the metrics' networks and real-set statistics ({', '.join(study.spec.metrics)}); "
             "cached after the first time")
     session = open_session(study, out_dir, device_name, strict, cache, weights)
+    for line in setup_notices(session.ctx):  # said before the runs, not minutes later in summary.md alone
+        print(line, file=sys.stderr)
     pool: RayPool | ProcessPool | None = None
     if executor == "ray":
         from lossbench.executors import RayPool
@@ -138,6 +140,47 @@ def _status(line: str) -> None:
 STUDY_VOLATILE = ("command", "created", "versions", "device", "setup_seconds", "study_seconds", "counts")
 
 
+def setup_notices(ctx) -> list[str]:
+    """What the user must know before the runs: sizes the data could not give, metrics that will
+    not be computed, and each metric's warning (a judge that shares the study's images, one whose
+    held-out accuracy is low, a rank-deficient covariance), once per warning."""
+    lines = [f"warning: {c}" for c in ctx.data.clamped]
+    lines += [f"warning: {m} unavailable, not computed: {reason}" for m, reason in ctx.unavailable.items()]
+    warned: dict[str, list[str]] = {}
+    for m, prov in ctx.provenance.items():
+        if isinstance(prov, dict) and prov.get("warning"):
+            warned.setdefault(prov["warning"], []).append(m)
+    lines += [f"warning: {', '.join(names)}: {w}" for w, names in warned.items()]
+    return lines
+
+
+def closing_notes(out_dir: Path, manifest: dict) -> list[str]:
+    """The lines under ``run``'s closing line: unavailable metrics, flagged runs by kind, sizes
+    clamped to what the data has, and metric warnings, each pointing at summary.md."""
+    from lossbench import stored
+
+    lines = []
+    if manifest.get("unavailable"):
+        lines.append("  unavailable (not computed, never replaced): " + "; ".join(
+            f"{m} ({reason})" for m, reason in manifest["unavailable"].items()))
+    kinds: dict[str, int] = {}
+    flagged = 0
+    for entry in manifest.get("runs", []):
+        result, wrong = stored.read_metrics(out_dir / "runs" / entry["run_id"])
+        if result is None or wrong is not None or not result.get("flags"):
+            continue
+        flagged += 1
+        for kind in dict.fromkeys(f.get("kind", "?") for f in result["flags"] if isinstance(f, dict)):
+            kinds[kind] = kinds.get(kind, 0) + 1
+    if flagged:
+        lines.append(f"  flagged: {flagged} of {len(manifest.get('runs', []))} runs (" + ", ".join(
+            f"{k} {v}" for k, v in kinds.items()) + "); their numbers are in the means, marked ⚑ (summary.md, Flags)")
+    lines += [f"  clamped: {c}" for c in manifest.get("clamped", [])]
+    warned = dict.fromkeys(p["warning"] for p in manifest.get("metrics", {}).values() if isinstance(p, dict) and p.get("warning"))
+    lines += [f"  warning: {w}" for w in warned]
+    return lines
+
+
 def cell_key(config: dict) -> str:
     """What a run computes but for its seed: runs with equal keys are seeds of one cell."""
     from lossbench.study.spec import run_hash
@@ -205,6 +248,7 @@ def build_manifest(study: Study, identity: dict, device: torch.device, command: 
         "dataset": identity,
         "metrics": ctx.provenance,
         "unavailable": ctx.unavailable,
+        **({"clamped": ctx.data.clamped} if ctx.data.clamped else {}),
         "distribution_n": ctx.n,
         "inception_n": ctx.n_inception,
         "calibration": ctx.calibration(),

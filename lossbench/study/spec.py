@@ -204,6 +204,7 @@ class Study:
             spec["training"].pop("epochs")
         if not spec["condition_models"]:
             spec.pop("condition_models")  # study.yaml of a full grid stays as lossbench 0.2 wrote it
+        spec["data"] = data_config(self.spec.data)
         return spec
 
 
@@ -620,7 +621,7 @@ def expand_grid(spec: StudySpec) -> list[Run]:
                 config = {
                     "model": {"name": m["name"], "label": label, **params, "output": output},
                     "condition": {"name": cname, "terms": resolved},
-                    "data": spec.data.model_dump(mode="json"),
+                    "data": data_config(spec.data),
                     "training": training,
                     "seed": seed,
                 }
@@ -628,6 +629,15 @@ def expand_grid(spec: StudySpec) -> list[Run]:
                 config = {"run_id": run_id, "study": spec.name, **config, "notes": notes}
                 runs.append(Run(run_id, label, cname, seed, config))
     return runs
+
+
+def data_config(data: DataSpec) -> dict:
+    """The data section as configs, run ids and study.yaml keep it: a key added since (judge_fraction)
+    is left out at its default, so the files and ids of studies written before it stay as they were."""
+    config = data.model_dump(mode="json")
+    if not config["judge_fraction"]:
+        config.pop("judge_fraction")
+    return config
 
 
 def resolve_terms(terms: list[dict], variational: bool, side: int = 0) -> tuple[list[dict], list[str]]:
