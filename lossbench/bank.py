@@ -31,6 +31,8 @@ from lossbench.weights import cache_dir, load_cached, sha256_of
 class FeatureSource:
     build: Callable[[FeatureBank], object]  # the bank -> an extractor
     expensive: bool = False  # its metrics use report.inception_n images per set instead of distribution_n
+    weights: tuple[str, ...] = ()  # pretrained networks it needs (lossbench.weights.NETWORKS), checked by --dry-run
+    labels: bool = False  # trained on the dataset's class labels (the dataset must have them)
 
 
 def _domain(bank: FeatureBank):
@@ -59,9 +61,9 @@ def _spectrum(bank: FeatureBank):
 
 #: feature kinds a distribution metric may name (MetricEntry.features)
 FEATURE_SOURCES: dict[str, FeatureSource] = {
-    "domain": FeatureSource(_domain),
-    "judge": FeatureSource(_judge),
-    "inception": FeatureSource(_inception, expensive=True),  # 0.2 s per image on a 2-core CPU
+    "domain": FeatureSource(_domain, labels=True),
+    "judge": FeatureSource(_judge, labels=True),
+    "inception": FeatureSource(_inception, expensive=True, weights=("inception-fid",)),  # 0.2 s per image on a 2-core CPU
     "spectrum": FeatureSource(_spectrum),  # no network: the blur measure's high-frequency share
 }
 

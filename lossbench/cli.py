@@ -165,6 +165,10 @@ def _cmd_run(args) -> int:
             print(line + mark)
         for note in plan_notes(study):
             print(note)
+        from lossbench.study.preflight import preflight
+
+        for line in preflight(study, os.environ.get(CACHE_ENV) or None, _explicit_weights(), args.strict):
+            print(line)
         threads = study.spec.training.threads
         print(f"numbers: each run computes with training.threads = {threads} "
               + ("(the process's: its numbers depend on the executor's thread count)" if threads == "process" else

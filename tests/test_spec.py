@@ -151,9 +151,11 @@ def test_dry_run_prints_grid_and_writes_nothing(cli, write_study, tmp_path):
     assert code == 0
     lines = out.strip().splitlines()
     assert lines[0].startswith("tiny: 4 runs (1 model × 2 conditions × 2 seeds)")
-    assert len(lines) == 6 and all("seed" in line for line in lines[1:5])
-    assert lines[5].startswith("numbers: each run computes with training.threads = 1 CPU thread: bit-identical")
-    assert "cuDNN and TF32 kernels are not bit-reproducible" in lines[5]
+    assert len(lines) == 8 and all("seed" in line for line in lines[1:5])
+    assert lines[5].startswith("data: synthetic: 69 train / 8 validation / 19 test images")  # the checks of issue 32 §3
+    assert lines[6].startswith("clock (an estimate): ")
+    assert lines[7].startswith("numbers: each run computes with training.threads = 1 CPU thread: bit-identical")
+    assert "cuDNN and TF32 kernels are not bit-reproducible" in lines[7]
     assert not (tmp_path / "out").exists()
 
 
@@ -169,7 +171,8 @@ def test_condition_models_trims_the_grid_and_dry_run_says_so(cli, write_study, t
     lines = out.strip().splitlines()
     assert code == 0 and lines[0].startswith("tiny: 6 runs (2 models × 2 conditions × 2 seeds; bce on small only)")
     assert [line.split()[1:3] for line in lines[1:]].count(["a-longer-label", "bce"]) == 0
-    assert len({line.index("seed") for line in lines[1:-1]}) == 1  # one column for the seeds
+    grid = [line for line in lines[1:] if len(line.split()) > 3 and line.split()[3] == "seed"]
+    assert len(grid) == 6 and len({line.index("seed") for line in grid}) == 1  # one column for the seeds
     run_id = lines[1].split()[0]
     (tmp_path / "out" / "runs" / run_id).mkdir(parents=True)
     (tmp_path / "out" / "runs" / run_id / "metrics.json").write_text(json.dumps({"run_id": run_id, "status": "skipped"}))

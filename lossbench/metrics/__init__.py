@@ -56,6 +56,7 @@ class MetricEntry:
     label: Callable[[int], str] | None = None  # image side -> what exactly is computed (a reduced-scale MS-SSIM)
     build: Callable | None = None  # (bank, side) -> a scorer for a paired metric that needs a network
     self_check: bool = False  # calibration reports the metric of the test images against themselves
+    weights: tuple[str, ...] = ()  # pretrained networks a paired metric needs (lossbench.weights.NETWORKS), checked by --dry-run
 
     def implemented_by(self) -> str:
         """What computes the metric, as ``lossbench list --verbose`` and the provenance say: the text
@@ -129,7 +130,7 @@ METRICS: dict[str, MetricEntry] = {
                                    check=lambda side: None if ms_ssim_scales(side) >= 2 else (
                                        f"needs images large enough for 2 scales (got {side} px)")),
     "lpips": MetricEntry(False, "LPIPS v0.1, AlexNet backbone with calibrated heads (needs torchvision's AlexNet weights)",
-                         build=Lazy("lossbench.metrics.lpips_net:LPIPSScorer"), self_check=True),
+                         build=Lazy("lossbench.metrics.lpips_net:LPIPSScorer"), self_check=True, weights=("lpips-alex",)),
     "fd-domain": MetricEntry(False, "Fréchet distance in the dataset classifier's 128-d features (trained once, cached)",
                              kind="distribution", features="domain", statistic="fd"),
     "kid-domain": MetricEntry(False, "KID (unbiased, cubic polynomial kernel) in the dataset classifier's features",

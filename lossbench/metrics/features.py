@@ -20,6 +20,8 @@ class FeatureNetEntry:
     default_layers: tuple[str, ...]
     description: str
     build: Callable | None = None  # (feature bank, layers) -> the frozen module a perceptual term reads
+    weights: tuple[str, ...] = ()  # pretrained networks it needs (lossbench.weights.NETWORKS), checked by --dry-run
+    labels: bool = False  # trained on the dataset's class labels
 
 
 _LAYERS = "lossbench.metrics.feature_layers"
@@ -27,16 +29,16 @@ _LAYERS = "lossbench.metrics.feature_layers"
 FEATURE_NETS: dict[str, FeatureNetEntry] = {
     "domain": FeatureNetEntry(("conv1", "conv2", "fc"), ("conv1", "conv2", "fc"),
                               "the dataset's domain classifier (trained once, cached; as fd-domain)",
-                              Lazy(f"{_LAYERS}:domain_layers")),
+                              Lazy(f"{_LAYERS}:domain_layers"), labels=True),
     "inception": FeatureNetEntry(("Conv2d_4a_3x3", "Mixed_5d", "Mixed_6e", "Mixed_7c"), ("Mixed_5d", "Mixed_6e"),
                                  "FID's Inception-v3 blocks, uncalibrated (needs 299x299 resizes: slow on a CPU)",
-                                 Lazy(f"{_LAYERS}:inception_layers")),
+                                 Lazy(f"{_LAYERS}:inception_layers"), weights=("inception-fid",)),
     "lpips-alex": FeatureNetEntry((), (), "LPIPS v0.1 AlexNet, calibrated (needs torchvision's ImageNet weights)",
-                                  Lazy(f"{_LAYERS}:lpips_alex")),
+                                  Lazy(f"{_LAYERS}:lpips_alex"), weights=("lpips-alex",)),
     "lpips-vgg": FeatureNetEntry((), (), "LPIPS v0.1 VGG16, calibrated (needs torchvision's ImageNet weights)",
-                                 Lazy(f"{_LAYERS}:lpips_vgg")),
+                                 Lazy(f"{_LAYERS}:lpips_vgg"), weights=("lpips-vgg",)),
     "lpips-squeeze": FeatureNetEntry((), (), "LPIPS v0.1 SqueezeNet 1.1, calibrated (needs torchvision's ImageNet weights)",
-                                     Lazy(f"{_LAYERS}:lpips_squeeze")),
+                                     Lazy(f"{_LAYERS}:lpips_squeeze"), weights=("lpips-squeeze",)),
 }
 
 # the networks themselves (torch modules) live in lossbench.metrics.feature_layers

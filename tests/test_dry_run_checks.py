@@ -1,0 +1,59 @@
+"""Issue 32 §3: --dry-run checks what can be checked without training (data present and readable,
+class labels where a judge needs them, weights present, sizes that make sense) and estimates the
+clock; it still writes nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def _dry(cli, write_study, tmp_path, data, metrics=("mse",), *extra, env=None):
+    out = tmp_path / "out"
+    study = write_study({"seeds": [0], "data": data, "metrics": list(metrics)})
+    code, stdout, err = cli("run", study, "--out", out, "--dry-run", *extra, env=env)
+    assert not out.exists()  # nothing written, whatever it found
+    return code, stdout, err
+
+
+@pytest.mark.parametrize("data, expected", [
+    (lambda t: {"name": "mnist", "root": str(t / "empty")}, "mnist files not found in"),
+    (lambda t: {"name": "fashion-mnist", "root": str(t / "empty")}, "fashion-mnist files not found in"),
+    (lambda t: {"name": "imagefolder", "path": str(t / "nowhere"), "size": 16}, "data.path: folder not found"),
+], ids=["mnist", "fashion-mnist", "imagefolder-path"])
+def test_missing_data_fails_the_dry_run(cli, write_study, tmp_path, data, expected):
+    code, _, err = _dry(cli, write_study, tmp_path, data(tmp_path))
+    assert code == 2 and err.count("\n") == 1 and expected in err, err
+
+
+def test_a_flat_folder_with_a_judge_fails_the_dry_run(cli, write_study, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for i in range(12):
+        Image.fromarray(np.full((20, 20, 3), i * 20, dtype=np.uint8)).save(folder / f"{i}.png")
+    code, _, err = _dry(cli, write_study, tmp_path, {"name": "imagefolder", "path": str(folder), "size": 16},
+                        ("mse", "fd-judge"))
+    assert code == 2 and "one sub-folder per class" in err and "needed by fd-judge" in err, err
+    code, stdout, err = _dry(cli, write_study, tmp_path, {"name": "imagefolder", "path": str(folder), "size": 16})
+    assert code == 0 and "data: imagefolder: " in stdout, err  # without the judge the folder is fine
+
+
+def test_missing_weights_are_a_warning_and_with_strict_an_error(cli, write_study, tmp_path):
+    env = {"LOSSBENCH_WEIGHTS_LPIPS_ALEX": str(tmp_path / "none.pth")}
+    code, stdout, _ = _dry(cli, write_study, tmp_path, {"name": "synthetic", "n": 96, "size": 16}, ("mse", "lpips"), env=env)
+    assert code == 0 and "warning: weights lpips-alex missing, so lpips will be unavailable" in stdout
+    code, _, err = _dry(cli, write_study, tmp_path, {"name": "synthetic", "n": 96, "size": 16}, ("mse", "lpips"),
+                        "--strict", env=env)
+    assert code == 2 and "lpips: weights unavailable (--strict)" in err
+
+
+def test_sizes_labels_and_the_clock_are_reported(cli, write_study, tmp_path):
+    code, stdout, err = _dry(cli, write_study, tmp_path, {"name": "synthetic", "n": 96, "size": 16, "train_size": 200000},
+                             ("mse", "fd-judge"))
+    assert code == 0, err
+    assert "warning: data.train_size: 200,000 asked, 77 available: all 77 used" in stdout
+    assert "labels: 4 classes, needed by fd-judge" in stdout
+    clock = next(line for line in stdout.splitlines() if line.startswith("clock (an estimate): an epoch of 3 steps"))
+    assert "for ae-mlp" in clock and "2 runs of 1 epoch:" in clock and "perceptual and adversarial terms cost more" in clock
