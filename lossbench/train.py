@@ -8,13 +8,11 @@ whose presence marks the run finished. Every file is written atomically.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import random
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ from tqdm.auto import tqdm
 from lossbench import files, stored
 from lossbench.balance import dominance, gradient_norms
 from lossbench.data import DeviceBatches
+from lossbench.environment import compute_threads  # noqa: F401  (lossbench.train.compute_threads, as before)
 from lossbench.evaluate import EvalContext, evaluate, reconstruct
 from lossbench.flags import Flag
 from lossbench.latent import latent_artifacts
@@ -40,23 +39,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
-
-
-@contextlib.contextmanager
-def compute_threads(threads: int | str) -> Iterator[None]:
-    """Compute with ``threads`` torch CPU threads (``training.threads``) and restore the process's
-    count afterwards; 'process' leaves it as it is. Float round-off depends on the thread count, so
-    fixing it per run makes a run the same bits in any process: serial, a --jobs worker, a Ray
-    task, a resume."""
-    if threads == "process":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def pick_device(name: str) -> torch.device:

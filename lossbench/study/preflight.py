@@ -99,7 +99,7 @@ def clock_lines(study: Study, data, device: str = "cpu") -> list[str]:
     import torch
 
     from lossbench.models import build_model
-    from lossbench.train import compute_threads
+    from lossbench.environment import compute_threads
 
     spec = study.spec
     if data is None:
