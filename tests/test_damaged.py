@@ -248,3 +248,22 @@ def test_runs_shared_without_checkpoints_are_finished(finished, tmp_path, cli, s
     code, stdout, err = cli("run", study, "--out", out)
     assert code == 0 and "4 skipped (finished before)" in stdout and "damaged" not in err, err
     assert pd.read_csv(out / "summary.csv")["status"].eq("done").all()
+
+
+def test_a_finished_run_of_lossbench_0_3_is_sealed_by_the_next_run(finished, tmp_path, cli):
+    """metrics.json without its seal (lossbench 0.3) is read as it is, sealed by the next run, and from
+    then on an edited number in it is noticed."""
+    study, original = finished
+    out = tmp_path / "out"
+    shutil.copytree(original, out)
+    path = sorted((out / "runs").iterdir())[0] / "metrics.json"
+    result = json.loads(path.read_text())
+    result.pop("seal")
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    code, stdout, err = cli("run", study, "--out", out)
+    assert code == 0 and "4 skipped (finished before)" in stdout and "damaged" not in err, err
+    sealed = json.loads(path.read_text())
+    assert {k: v for k, v in sealed.items() if k != "seal"} == result and "seal" in sealed
+    _edit_metric(path)
+    code, _, err = cli("report", out)
+    assert code == 0 and "metrics.json: its content changed since it was written" in err

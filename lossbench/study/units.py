@@ -121,6 +121,8 @@ def _settle(session: Session, run) -> str | None:
                    file=sys.stderr)
         return "damaged"
     if result is not None and result.get("status") != "skipped":
+        if "files" in result and "seal" not in result:  # written by lossbench 0.3, intact: sealed now
+            files.write_json(done, {**result, "seal": stored.self_digest(result)})
         _complete_metrics(run, run_dir, session.ctx, session.report)
         return "skipped (finished before)"
     files.write_yaml(run_dir / "config.yaml", {**run.config, "metrics": session.study.spec.metrics,
