@@ -50,10 +50,12 @@ def test_holm_adjustment_by_hand():
 
 
 def test_latex_table_escapes_and_marks():
-    agg = _agg(mse=[0.01, 0.02])
+    agg = _agg(mse=[0.01, 0.02, 0.03])
+    agg["mse_ci"] = 0.001
     agg.loc[0, "condition"] = "l2+perc_x"
     tex = summary_tex(agg, ["mse"], {("m", "c1")}, "my_study")
-    assert r"l2+perc\_x" in tex and r"\textbf{0.01000}" in tex and r"c1$^\dagger$" in tex
+    # bold: the best unflagged cell, clear of the runner-up (c1 is flagged, so c2 is the runner-up)
+    assert r"l2+perc\_x" in tex and r"\textbf{0.0100 $\pm$ 0.0010}" in tex and r"c1$^\dagger$" in tex
     assert r"my\_study" in tex and r"\toprule" in tex
     assert latex_escape("50%_&$") == r"50\%\_\&\$"
 

@@ -37,7 +37,7 @@ def summary_tex(agg: pd.DataFrame, columns: list[str], flagged: set[tuple[str, s
     """summary.md's table as a booktabs LaTeX table (pandas renders it; cells escaped here).
     ``circular``: (condition, column) cells scored by the network their perceptual term trains on."""
     from lossbench.report.numbers import column_places
-    from lossbench.report.tables import best_rows
+    from lossbench.report.columns import best_rows
 
     circular = circular or {}
     best = best_rows(agg, columns, flagged)

@@ -3,7 +3,12 @@ study validator can check a file's checks before anything heavy is imported."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lossbench.metrics import METRICS, SCHEME_SUFFIXES, column_metric
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 #: lower is better except where listed in HIGHER
@@ -28,3 +33,20 @@ def known_column(column: str, metrics: list[str]) -> bool:
         return True
     base = column_metric(column)
     return base in metrics and base in METRICS and column in METRICS[base].columns(base)
+
+
+def best_rows(agg: pd.DataFrame, columns: list[str], flagged: set[tuple[str, str]]) -> dict[str, int]:
+    """Per column, the row (position in ``agg``) whose mean is clearly best: not flagged, and its
+    interval clear of the runner-up's (:func:`lossbench.report.numbers.clear_best`). A column
+    where no cell is clearly best has no entry: nothing is bolded there."""
+    from lossbench.report.numbers import clear_best
+
+    eligible = [(m, c) not in flagged for m, c in zip(agg["model"], agg["condition"])] if not agg.empty else []
+    out = {}
+    for c in columns:
+        if c not in agg:
+            continue
+        i = clear_best(agg[c].tolist(), agg[f"{c}_ci"].tolist(), METRICS[column_metric(c)].higher_is_better, eligible)
+        if i is not None:
+            out[c] = i
+    return out

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from lossbench.report.columns import best_rows
 from lossbench.report.numbers import md_row
 from lossbench.metrics import METRICS, column_metric, metric_columns
 from lossbench.report.stats import mean_ci
@@ -86,23 +87,6 @@ def _inception_note(manifest: dict, metrics: list[str]) -> str:
         return ""
     return (f"; {', '.join(used)} with N = {n} per set only (Inception is slow on a CPU): a small-N estimate, "
             f"biased upward and far noisier than at N = {manifest.get('distribution_n')}; compare only within this table")
-
-
-def best_rows(agg: pd.DataFrame, columns: list[str], flagged: set[tuple[str, str]]) -> dict[str, int]:
-    """Per column, the row (position in ``agg``) whose mean is clearly best: not flagged, and its
-    interval clear of the runner-up's (:func:`lossbench.report.numbers.clear_best`). A column
-    where no cell is clearly best has no entry: nothing is bolded there."""
-    from lossbench.report.numbers import clear_best
-
-    eligible = [(m, c) not in flagged for m, c in zip(agg["model"], agg["condition"])] if not agg.empty else []
-    out = {}
-    for c in columns:
-        if c not in agg:
-            continue
-        i = clear_best(agg[c].tolist(), agg[f"{c}_ci"].tolist(), METRICS[column_metric(c)].higher_is_better, eligible)
-        if i is not None:
-            out[c] = i
-    return out
 
 
 def flagged_cells(runs: pd.DataFrame) -> set[tuple[str, str]]:
