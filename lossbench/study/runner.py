@@ -158,6 +158,7 @@ def closing_notes(out_dir: Path, manifest: dict) -> list[str]:
     """The lines under ``run``'s closing line: unavailable metrics, flagged runs by kind, sizes
     clamped to what the data has, and metric warnings, each pointing at summary.md."""
     from lossbench import stored
+    from lossbench.flags import Flag
 
     lines = []
     if manifest.get("unavailable"):
@@ -170,7 +171,7 @@ def closing_notes(out_dir: Path, manifest: dict) -> list[str]:
         if result is None or wrong is not None or not result.get("flags"):
             continue
         flagged += 1
-        for kind in dict.fromkeys(f.get("kind", "?") for f in result["flags"] if isinstance(f, dict)):
+        for kind in dict.fromkeys(Flag.from_stored(f).kind for f in result["flags"]):  # 0.1 stored the message alone
             kinds[kind] = kinds.get(kind, 0) + 1
     if flagged:
         lines.append(f"  flagged: {flagged} of {len(manifest.get('runs', []))} runs (" + ", ".join(
