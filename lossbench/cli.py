@@ -311,6 +311,21 @@ def _cmd_weights(args) -> int:
     return 0
 
 
+def _availability(names: tuple[str, ...]) -> list[str]:
+    """Where each pretrained network would come from now (lossbench weights status, read only)."""
+    from lossbench import weights
+
+    lines = []
+    for name in names:
+        try:
+            found = weights.resolve(name, _explicit_weights().get(name), allow_download=False,
+                                    cache=os.environ.get(CACHE_ENV) or None, write=False)
+            lines.append(f"weights {name}: available ({found.where})")
+        except LossbenchError as exc:
+            lines.append(f"weights {name}: MISSING ({exc})")
+    return lines or ["weights: none needed (trained by lossbench on the study's data)"]
+
+
 def _cmd_list(args) -> int:
     from lossbench.data import DATASETS
     from lossbench.losses import LOSS_TERMS
@@ -336,6 +351,7 @@ def _cmd_list(args) -> int:
             "loss terms": {k: _options(v.spec, skip=("term",)) for k, v in LOSS_TERMS.items()},
             "metrics": {k: [f"columns: {', '.join(v.columns(k))}", f"kind: {v.kind}"]
                         + [f"implementation: {v.implemented_by()}"] for k, v in METRICS.items()},
+            "feature networks (perceptual term)": {k: _availability(v.weights) for k, v in FEATURE_NETS.items()},
         }
     if details:
         sections.insert(1, ("data keys (every dataset)", {"data": "a study's data: mapping"}))

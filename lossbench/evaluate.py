@@ -31,6 +31,11 @@ KID_SUBSETS = 100
 #: far as real digits blurred by sigma 0.8". Blur: Gaussian, sigma in pixels; noise: additive
 #: Gaussian, clipped to [0, 1], seeded.
 LADDER = (("blur", 0.5), ("blur", 0.75), ("blur", 1.0), ("noise", 0.1), ("noise", 0.2))
+#: test images a paired distance (LPIPS, DISTS) is read on, per rung of PAIRED_LADDER
+PAIRED_LADDER_N = 1000
+#: a paired distance's rungs: LADDER and coarser blurs, where autoencoders' reconstructions land
+#: (a 2-d code's L2 reconstructions read as real digits blurred by 1.2 px on the blur measure)
+PAIRED_LADDER = LADDER + (("blur", 1.5), ("blur", 2.0), ("blur", 3.0))
 
 
 @torch.no_grad()
@@ -183,6 +188,13 @@ class EvalContext:
             elif entry.self_check:
                 value = float(self.paired(name, x[:64], x[:64]).mean())
                 out[name] = {"value": value, "what": f"{name}(x, x) on {len(x[:64])} test images"}
+                if entry.ladder and self.calibrate:
+                    # a paired distance on the same ladder: the test images degraded, against themselves,
+                    # so that "lpips 0.12" reads as "like real digits blurred by σ"
+                    n = min(len(x), PAIRED_LADDER_N)
+                    out[name] |= {"n": n, "recon": {rung_name(rung, amount): float(self.paired(name, degrade(x[:n], rung, amount),
+                                                                                               x[:n]).mean())
+                                                    for rung, amount in PAIRED_LADDER}}
         return out
 
 

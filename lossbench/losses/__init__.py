@@ -43,7 +43,7 @@ LOSS_TERMS: dict[str, TermEntry] = {
     "ssim": TermEntry(_term("structural.SSIMLoss"), TermSpec, "1 - SSIM per image (a mean, in [0, 2])", min_side=12),
     "ms-ssim": TermEntry(_term("structural.MSSSIMLoss"), TermSpec, "1 - MS-SSIM per image; images of at least 176 px", min_side=MS_SSIM_MIN_SIDE),
     "perceptual": TermEntry(_term("perceptual.Perceptual"), PerceptualSpec, "distance in a frozen feature network (network: domain, inception, "
-                            "lpips-alex, lpips-vgg, lpips-squeeze; layers)"),
+                            "lpips-alex, lpips-vgg, lpips-squeeze, dists; layers)"),
     "mix": TermEntry(_term("structural.Mix"), MixSpec, "Zhao et al. 2017: 0.84 (1 - MS-SSIM) + 0.16 Gaussian-weighted L1; "
                      "SSIM on small images", min_side=12),
     "adversarial": TermEntry(_term("adversarial.Adversarial"), AdversarialSpec, "a discriminator (patch or global) trained alternately with the "

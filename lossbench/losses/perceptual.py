@@ -1,7 +1,8 @@
 """The perceptual term: the distance between input and reconstruction in a frozen feature
 network's space (Johnson et al. 2016; Zhang et al. 2018 for the calibrated LPIPS).
 
-``lpips-*`` networks give LPIPS itself. ``domain`` and ``inception`` give the uncalibrated
+``lpips-*`` networks give LPIPS itself, ``dists`` DISTS (calibrated distances that take both
+images: FeatureNetEntry.distance). ``domain`` and ``inception`` give the uncalibrated
 form: for each chosen layer, channel vectors unit-normalised, squared differences summed over
 channels and averaged over positions; then averaged over layers. A per-image mean.
 """
@@ -12,6 +13,7 @@ import torch
 
 from lossbench.losses.base import IndexedTerm
 from lossbench.losses.specs import PerceptualSpec
+from lossbench.metrics.features import FEATURE_NETS
 
 
 def _unit(f: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
@@ -45,7 +47,7 @@ class Perceptual(IndexedTerm):
         """Cache the targets of every image of each split (``{"train": x, "val": x}``); not for
         LPIPS, whose network takes both images at once, nor beyond TARGET_CACHE_BYTES in all."""
         images = {split: x for split, x in images.items() if x is not None and len(x)}
-        if self.spec.network.startswith("lpips-") or not images:
+        if FEATURE_NETS[self.spec.network].distance or not images:
             return
         per_image = sum(f.shape[1:].numel() for f in self.network(next(iter(images.values()))[:1].float()))
         if per_image * 4 * sum(len(x) for x in images.values()) > TARGET_CACHE_BYTES:
@@ -57,7 +59,7 @@ class Perceptual(IndexedTerm):
     def values(self, out, x, index: torch.Tensor | None = None, split: str = "train"):
         """``index``: the images' positions in ``split``, to read cached targets."""
         x_hat = out["x_hat"].float()
-        if self.spec.network.startswith("lpips-"):
+        if FEATURE_NETS[self.spec.network].distance:
             return self.network(x_hat, x.float())
         if index is not None and split in self.targets:
             targets = [t.index_select(0, index) for t in self.targets[split]]

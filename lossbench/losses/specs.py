@@ -85,7 +85,7 @@ class PerceptualSpec(StartSpec):
         entry = FEATURE_NETS[self.network]
         if self.layers is not None:
             if not entry.layers:
-                raise ValueError(f"{self.network} is calibrated LPIPS and takes no layers")
+                raise ValueError(f"{self.network} is a calibrated distance (LPIPS, DISTS) and takes no layers")
             unknown = [name for name in self.layers if name not in entry.layers]
             if unknown or not self.layers:
                 raise ValueError(f"layers of {self.network} are {', '.join(entry.layers)} (got {self.layers})")

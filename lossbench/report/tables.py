@@ -74,10 +74,16 @@ def _small_inception_n(manifest: dict) -> int | None:
 
 
 def _n_label(manifest: dict, column: str) -> str:
-    """' (N=20)' on fid/kid columns when they use their own, smaller N."""
+    """' (N=20)' on fid/kid columns when they use their own, smaller N; ' (28→32 px)' on a column
+    whose images were resized for its network (LPIPS-alex on digits), so the approximation stands
+    at the number."""
+    import re
+
     n = _small_inception_n(manifest)
     entry = METRICS[column_metric(column)]
-    return f" (N={n})" if n and entry.kind == "distribution" and entry.features == "inception" else ""
+    label = f" (N={n})" if n and entry.kind == "distribution" and entry.features == "inception" else ""
+    resize = re.search(r"(\d+)->(\d+) px", str((manifest["metrics"].get(column_metric(column)) or {}).get("resize", "")))
+    return label + (f" ({resize.group(1)}→{resize.group(2)} px)" if resize else "")
 
 
 def _inception_note(manifest: dict, metrics: list[str]) -> str:
