@@ -14,6 +14,8 @@ the ReLU before it reaches the input (tested).
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,7 +40,9 @@ class LPIPSDistance(nn.Module):
         self.net_name = net
         self.resolved = None if random_backbone else (resolved or resolve(f"lpips-{net}"))
         self.random_backbone = random_backbone
-        model = lpips.LPIPS(net=net, version="0.1", pretrained=True, pnet_rand=True, verbose=False)
+        with warnings.catch_warnings():  # lpips builds torchvision's net with the deprecated pretrained=False
+            warnings.simplefilter("ignore", UserWarning)
+            model = lpips.LPIPS(net=net, version="0.1", pretrained=True, pnet_rand=True, verbose=False)
         if self.resolved is not None:
             _load_backbone(model.net, torch.load(self.resolved.path, map_location="cpu", weights_only=True))
         self.model = model.requires_grad_(False)

@@ -166,7 +166,8 @@ def paired_ladder_markdown(manifest: dict, agg: pd.DataFrame, columns: list[str]
                if "recon" in c and "samples" not in c and m in columns}
     if not ladders:
         return []
-    rungs = list(dict.fromkeys(k for c in ladders.values() for k in c["recon"]))
+    rungs = sorted(dict.fromkeys(k for c in ladders.values() for k in c["recon"]),
+                   key=lambda r: (r.split()[0] != "blur", float(r.split()[1])))  # the blurs, finest first, then the noises
     lines = ["## Perceptual distances in context", "",
              "What the test images score against themselves once degraded by a Gaussian blur of σ px or additive Gaussian "
              "noise of σ ([0, 1] units); a perfect reconstruction scores 0. A cell's mean reads as the degradation that "
