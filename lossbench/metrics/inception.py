@@ -53,7 +53,7 @@ class InceptionFeatures:
         card = files.read_json_or_none(record) if record.is_file() else None
         content = card.get("content_sha256") if isinstance(card, dict) else None
         return {"network": "Inception-v3 pool3 (TF 2015-12-05, torch-fidelity FeatureExtractorInceptionV3)",
-                "weights": self.resolved.where, "weights_sha256": self.resolved.sha256,
+                "weights": self.resolved.source, "weights_sha256": self.resolved.sha256,
                 "weights_content_sha256": content,
                 "input": "uint8 (rounded, clamped), grey repeated to RGB, TF1 bilinear resize to 299x299"}
 

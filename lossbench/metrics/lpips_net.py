@@ -60,7 +60,7 @@ class LPIPSDistance(nn.Module):
     def provenance(self) -> dict:
         resolved = self.resolved
         return {"network": f"LPIPS v0.1 {self.net_name} (lpips package, calibrated heads)",
-                "weights": "RANDOM backbone (plumbing test only)" if resolved is None else resolved.where,
+                "weights": "RANDOM backbone (plumbing test only)" if resolved is None else resolved.source,
                 "weights_sha256": None if resolved is None else resolved.sha256,
                 "input": "[0, 1] -> [-1, 1], grey repeated to RGB"}
 

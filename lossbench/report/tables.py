@@ -82,7 +82,7 @@ def _n_label(manifest: dict, column: str) -> str:
     n = _small_inception_n(manifest)
     entry = METRICS[column_metric(column)]
     label = f" (N={n})" if n and entry.kind == "distribution" and entry.features == "inception" else ""
-    resize = re.search(r"(\d+)->(\d+) px", str((manifest["metrics"].get(column_metric(column)) or {}).get("resize", "")))
+    resize = re.search(r"(\d+)->(\d+) px", str(((manifest.get("metrics") or {}).get(column_metric(column)) or {}).get("resize", "")))
     return label + (f" ({resize.group(1)}→{resize.group(2)} px)" if resize else "")
 
 
