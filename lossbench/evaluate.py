@@ -11,7 +11,6 @@ degradations (see :meth:`EvalContext.calibration`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
@@ -21,10 +20,8 @@ from lossbench.bank import FeatureBank
 from lossbench.errors import LossbenchError
 from lossbench.metrics import METRICS, STATISTIC_TEXT
 from lossbench.metrics.frechet import FeatureStats, frechet_distance, kid, kid_subset_size
+from lossbench.models.ae import reconstruct
 from lossbench.weights import WeightsUnavailable
-
-if TYPE_CHECKING:
-    from lossbench.models.ae import Autoencoder
 
 KID_SUBSETS = 100
 #: the calibration ladder: known degradations of real images, so that a distance reads as "about as
@@ -36,17 +33,6 @@ PAIRED_LADDER_N = 1000
 #: a paired distance's rungs: LADDER and coarser blurs, where autoencoders' reconstructions land
 #: (a 2-d code's L2 reconstructions read as real digits blurred by 1.2 px on the blur measure)
 PAIRED_LADDER = LADDER + (("blur", 1.5), ("blur", 2.0), ("blur", 3.0))
-
-
-@torch.no_grad()
-def reconstruct(model: Autoencoder, x: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
-    """Reconstructions of ``x`` in [0, 1] (eval mode: a VAE decodes its posterior mean; a linear
-    output is clamped to the data range), float32 on the CPU."""
-    was_training = model.training
-    model.eval()
-    parts = [model.to_image(model(x[i : i + batch_size].to(device))["decoded"]).float().cpu() for i in range(0, len(x), batch_size)]
-    model.train(was_training)
-    return torch.cat(parts)
 
 
 @torch.no_grad()

@@ -16,8 +16,13 @@ from pathlib import Path
 
 from lossbench import files
 
-#: written beside the results but not part of them (the state of a run in progress, temporaries)
-UNSEALED = ("metrics.json", "resume.pt")
+#: a run that trained and is not scored yet: training's record (everything metrics.json holds but
+#: the scores), written after checkpoint.pt; scoring turns it into metrics.json and removes it
+TRAINED = "trained.json"
+
+#: written beside the results but not part of them (the state of a run in progress, its training
+#: record before scoring, temporaries)
+UNSEALED = ("metrics.json", "resume.pt", TRAINED)
 
 #: may be absent from a finished run: results are shared without checkpoints (.gitignore keeps
 #: them out of results/); present, it must be the one written. Without it, a metric added to the

@@ -2,8 +2,9 @@
 
 Writes into the run directory: history.csv (one row per epoch), steps.csv (one row per step),
 recon_epoch_NNN.png (epochs 1, 2, 4, 8, ..., the evaluated one and the last), recon_epochs.pt
-(the same epochs), checkpoint.pt, per_image.csv, recon_fixed.pt and, last, metrics.json,
-whose presence marks the run finished. Every file is written atomically.
+(the same epochs), checkpoint.pt (the evaluated epoch's weights) and, last, the training record
+(``trained.json``). Training stops there: scoring (:mod:`lossbench.score`) reads that folder and
+writes metrics.json; nothing here imports it. Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -25,14 +27,22 @@ from lossbench import files, stored
 from lossbench.balance import dominance, gradient_norms
 from lossbench.data import DeviceBatches
 from lossbench.environment import compute_threads  # noqa: F401  (lossbench.train.compute_threads, as before)
-from lossbench.evaluate import EvalContext, evaluate, reconstruct
 from lossbench.flags import Flag
-from lossbench.latent import latent_artifacts
 from lossbench.losses import build_loss
 from lossbench.losses.adversarial import critic_flags
-from lossbench.metrics import METRICS
 from lossbench.models import build_model
-from lossbench.models.ae import DATA_LOGIT, SATURATED_LOGIT
+from lossbench.models.ae import reconstruct
+
+
+class TrainingContext(Protocol):
+    """What training needs of the study's set-up: the data, the frozen network a perceptual term
+    trains against, and the batch size of validation passes. The scoring context
+    (lossbench.evaluate.EvalContext) is one; training does not import it."""
+
+    data: Any
+    batch_size: int
+
+    def feature_network(self, name: str, layers: list[str] | None = None) -> torch.nn.Module: ...
 
 
 def seed_everything(seed: int) -> None:
@@ -169,9 +179,9 @@ def _set_rng(state: dict, generator: torch.Generator, device: torch.device) -> N
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: Path, device: torch.device,
+def train_run(config: dict, batches: DeviceBatches, ctx: TrainingContext, run_dir: Path, device: torch.device,
               report: dict, progress_position: int = 1, tracker=None, prefixes: Path | None = None) -> dict:
-    """Train one run and evaluate it; return what metrics.json holds.
+    """Train one run up to its checkpoint; return its training record (:meth:`RunTraining.finish`).
 
     With ``training.early_stopping`` the run trains until its validation loss (every term but
     adversarial ones, at full weight) has not improved for ``patience`` epochs, and the best
@@ -194,13 +204,13 @@ def train_run(config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: P
 
 
 class RunTraining:
-    """One run's state from its first epoch to its metrics.json: the seeded model, loss and
+    """One run's state from its first epoch to its checkpoint: the seeded model, loss and
     optimizer, and the bookkeeping after each epoch (history, NaN guard, balance diagnostics,
     validation, reconstruction grids, early stopping and the plateau schedule, resume.pt).
     :func:`train_run` drives it one run at a time; :mod:`lossbench.vectorised` drives several
     seeds' instances from one stacked model."""
 
-    def __init__(self, config: dict, batches: DeviceBatches, ctx: EvalContext, run_dir: Path, device: torch.device,
+    def __init__(self, config: dict, batches: DeviceBatches, ctx: TrainingContext, run_dir: Path, device: torch.device,
                  report: dict, progress_position: int = 1, resumable: bool = True, bar: bool = True, tracker=None,
                  prefixes: Path | None = None):
         self.run_started = time.perf_counter()
@@ -358,8 +368,9 @@ class RunTraining:
         return False
 
     def finish(self, extra: dict | None = None) -> dict:
-        """After the last epoch: history, steps, the evaluated weights, the metrics; writes
-        metrics.json last and returns it. ``extra``: more keys for metrics.json."""
+        """After the last epoch: history, steps, the evaluated weights (checkpoint.pt) and, last,
+        the training record (``trained.json``: what metrics.json will hold but the scores), which
+        it returns. ``extra``: more keys for the record."""
         model, loss, config, stopping, run_dir = self.model, self.loss, self.config, self.stopping, self.run_dir
         failure, epoch_rows, epoch_recons = self.failure, self.epoch_rows, self.epoch_recons
         if not self.ended and stopping is not None:
@@ -411,16 +422,9 @@ class RunTraining:
         if not failure:
             files.torch_save(run_dir / "checkpoint.pt", {"model": model.state_dict(), "run_id": config["run_id"],
                                                          "loss": loss.state_dict(), "epoch": evaluated})
-            result.update(evaluate_run(model, self.ctx, config["seed"], self.report, run_dir, config["condition"]["terms"]))
-            health = result.pop("health")
-            result["flags"] += [f.to_dict() for f in health]
-            for flag in health:
-                tqdm.write(f"warning: {_short(config)}: {flag.message}", file=sys.stderr)
-        result["run_seconds"] = round(time.perf_counter() - self.run_started, 3)
-        files.write_json(run_dir / "metrics.json", stored.seal(run_dir, result))  # last: the run is finished
-        self.resume_path.unlink(missing_ok=True)  # the run is finished: its mid-run state is no longer needed
-        if self.tracker is not None:
-            self.tracker.finish(result)
+        result["run_seconds"] = round(time.perf_counter() - self.run_started, 3)  # scoring adds its own
+        files.write_json(run_dir / stored.TRAINED, result)  # last: the run is trained, and waits for its scores
+        self.resume_path.unlink(missing_ok=True)  # its mid-run state is no longer needed
         return result
 
 
@@ -459,89 +463,6 @@ def train_epoch(model, loss, optimizer, batches: DeviceBatches, generator: torch
             if (i + 1) % every == 0:
                 bar.set_postfix(epoch=epoch, loss=f"{float(total.detach()):.4g}", refresh=False)
     return torch.stack(values).float().cpu()
-
-
-def evaluate_run(model, ctx: EvalContext, seed: int, report: dict, run_dir: Path, terms: list[dict] | None = None) -> dict:
-    """Metrics; per-image values and the fixed reconstructions for reports. ``terms`` (the
-    condition's) decide whether a saturated sigmoid output is a problem (see health_flags)."""
-    from lossbench.latent import codes
-
-    train_codes = codes(model, ctx.data.train_x, ctx.batch_size, ctx.device)  # once, for every sampler
-    values, per_image, how, recon = evaluate(model, ctx, seed, train_codes)
-    files.write_csv(run_dir / "per_image.csv", per_image.reset_index())
-    fixed = recon[: report["recon_images"]]
-    files.torch_save(run_dir / "recon_fixed.pt", (fixed * 255).round().to(torch.uint8))
-    scored = next((c for c in per_image.columns), None)  # the study's first paired metric
-    if scored is not None:
-        values_ = per_image[scored].to_numpy()
-        order = values_.argsort()
-        worst = order[: report["recon_images"]] if METRICS[scored].higher_is_better else order[::-1][: report["recon_images"]]
-        worst = torch.as_tensor(worst.copy())
-        files.torch_save(run_dir / "recon_worst.pt", {
-            "metric": scored, "indices": worst, "values": torch.as_tensor(values_[worst.numpy()]),
-            "input": (ctx.data.test_x[worst].cpu() * 255).round().to(torch.uint8),
-            "recon": (recon[worst] * 255).round().to(torch.uint8)})
-    stored, extra = latent_artifacts(model, ctx, seed, train_codes)
-    files.torch_save(run_dir / "latent.pt", stored)
-    values.update(extra)  # distribution metrics of each random-code scheme; a VAE's rate and active units
-    if model.output == "sigmoid":
-        values["mean_abs_logit"] = mean_abs_output(model, ctx.data.test_x, ctx.batch_size, ctx.device)
-    return {"health": health_flags(recon, ctx.data.test_x, values, terms), "metrics": values,
-            "n_test": int(len(ctx.data.test_x)), "n_distribution": ctx.n,
-            "samples": how, "unavailable": dict(ctx.unavailable)}
-
-
-def health_flags(recon: torch.Tensor, test_x: torch.Tensor, extra: dict, terms: list[dict] | None = None) -> list[Flag]:
-    """Unhealthy-run flags: a collapsed posterior (no active latent unit), a saturated sigmoid
-    output (mean |logit| beyond SATURATED_LOGIT, when a term trains through the sigmoid rather
-    than reading the logits as bce does), and a collapsed output (reconstructions that barely
-    depend on the input: their pixel spread across images under a tenth of the test images')."""
-    flags = []
-    if extra.get("active_units") == 0:
-        flags.append(Flag("collapsed-posterior", "collapsed posterior: no active latent unit (every dimension's KL <= 0.01 nats)"))
-    logit = extra.get("mean_abs_logit")
-    through = [t["label"] for t in terms or [] if t["term"] not in ("bce", "kl")]
-    if logit is not None and logit > SATURATED_LOGIT and through:
-        flags.append(Flag("saturated-output", f"saturated output: mean |logit| {logit:.1f} on the test images, where 8-bit data needs at most "
-                     f"{DATA_LOGIT:.1f}; the sigmoid's slope there is below 1e-8, so {', '.join(through)} no longer moves "
-                     f"those pixels (the run may still reconstruct well). A property of output: sigmoid, not of the loss: "
-                     f"compare output: linear"))
-    spread, real = float(recon.std(0).mean()), float(test_x.cpu().std(0).mean())
-    if spread < 0.1 * real:
-        flags.append(Flag("collapsed-output", f"collapsed output: reconstructions barely depend on the input (pixel spread "
-                          f"across images {spread:.3f} vs {real:.3f} in the test images)"))
-    return flags
-
-
-@torch.no_grad()
-def mean_abs_output(model, x: torch.Tensor, batch_size: int, device) -> float:
-    """Mean |decoder output| over images (the logits of a sigmoid output), eval mode."""
-    was = model.training
-    model.eval()
-    total = sum(float(model.decode(model.encode(x[i : i + batch_size].to(device))["z"]).abs().sum())
-                for i in range(0, len(x), batch_size))
-    model.train(was)
-    return total / x.numel()
-
-
-def load_model(config: dict, run_dir: Path, shape: tuple[int, int, int], device: torch.device) -> torch.nn.Module:
-    model = build_model(config["model"]["name"], shape, _params(config["model"]))
-    from lossbench.errors import LossbenchError
-
-    path = run_dir / "checkpoint.pt"
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state.get("run_id") != run_dir.name:
-            raise ValueError(f"written for run {state.get('run_id')!r}")
-        model.load_state_dict(state["model"])
-    except Exception as exc:  # truncated, garbage, another run's or another model's: one line, not a traceback
-        raise LossbenchError(f"{path}: cannot be used ({_last(exc)}); {stored.fix_line(None, run_dir.parent.parent, run_dir.name)}") from None
-    return model.to(device).eval()
-
-
-def _last(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:160]}" if lines else type(exc).__name__
 
 
 def _params(model_cfg: dict) -> dict:

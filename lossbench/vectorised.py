@@ -8,7 +8,8 @@ the step count is shared, which is why a term that restores a seed's earlier wei
 vectorised) and its own early stopping: a seed that has stopped keeps training in the stack, but
 its bookkeeping ended at its own epoch and the weights it kept are that epoch's. After every epoch
 each seed's weights are copied into its own :class:`RunTraining`, which does everything a separate
-run does (history, NaN guard, diagnostics, validation, grids, stopping, evaluation, metrics.json).
+run does (history, NaN guard, diagnostics, validation, grids, stopping, checkpoint and training
+record); each seed is then scored from its folder, as a separate run is.
 
 Equal to K separate runs to float round-off: batched matrix products add in another order, and
 training amplifies the difference over many steps (benchmarks/README.md), so a vectorised run
@@ -135,7 +136,7 @@ class StackedSeeds:
 def train_group(configs: list[dict], batches, ctx, run_dirs: list[Path], device: torch.device, report: dict,
                 progress_position: int = 1, trackers: list | None = None) -> list[dict]:
     """Train the seeds of one model and condition (``configs``, differing only in seed) as one
-    stacked model and evaluate each; return each run's metrics.json content."""
+    stacked model, up to each seed's checkpoint; return each run's training record."""
     from lossbench.train import RunTraining
 
     trackers = trackers or [None] * len(configs)

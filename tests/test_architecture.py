@@ -76,6 +76,43 @@ def test_no_import_cycles():
     assert cycles(import_graph()) == []
 
 
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for dep in graph.get(todo.pop(), ()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+#: what training must not reach: scoring (the score package and the evaluation and latent code
+#: it runs), the report, the study runner that calls training, and the command line
+NOT_FROM_TRAINING = ("lossbench.score", "lossbench.evaluate", "lossbench.latent", "lossbench.report", "lossbench.study",
+                     "lossbench.cli", "lossbench.api")
+
+
+def test_reachable_follows_imports_through_other_modules():
+    assert reachable({"a": {"b"}, "b": {"c"}, "c": set(), "d": {"a"}}, "a") == {"b", "c"}
+
+
+def test_training_stops_at_the_checkpoint_and_imports_nothing_of_scoring():
+    """Issue 29 §2: train, then score, as separate stages: the loop, the seeds side by side and the
+    balance diagnostics reach no scoring, report, runner or command-line module, even indirectly."""
+    graph = import_graph()
+    for module in ("lossbench.train", "lossbench.vectorised", "lossbench.balance"):
+        assert module in graph
+        bad = sorted(m for m in reachable(graph, module) if m.startswith(NOT_FROM_TRAINING))
+        assert bad == [], f"{module} reaches {bad}"
+
+
+def test_nothing_imports_the_command_line():
+    graph = import_graph()
+    assert sorted(m for m, deps in graph.items() if "lossbench.cli" in deps) == ["lossbench.__main__"]
+
+
 def test_flags_written_by_lossbench_0_1_are_read_as_records():
     """Runs stored before flags were records keep their meaning (the committed results hold some)."""
     from lossbench.flags import Flag

@@ -189,7 +189,7 @@ def test_a_planted_pickle_behind_a_matching_card_is_rebuilt_never_run(cli, write
 
 def test_a_checkpoint_of_another_run_is_not_used(finished, tmp_path):
     from lossbench.errors import LossbenchError
-    from lossbench.train import load_model
+    from lossbench.score import load_model
 
     _, original = finished
     out = tmp_path / "out"

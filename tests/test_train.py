@@ -105,7 +105,7 @@ def test_l1_reconstructs_with_a_linear_output_where_the_sigmoid_saturates(cli, w
 
 
 def test_a_sigmoid_read_by_bce_is_not_flagged_saturated():
-    from lossbench.train import health_flags
+    from lossbench.score import health_flags
 
     x = torch.rand(4, 1, 8, 8)
     bce = [{"term": "bce", "label": "bce"}]

@@ -83,3 +83,14 @@ class Autoencoder(nn.Module):
 #: below 1e-8, so a term that trains through it (anything but bce) can no longer move the pixel
 DATA_LOGIT = -math.log(0.5 / 255 / (1 - 0.5 / 255))
 SATURATED_LOGIT = 3 * DATA_LOGIT
+
+
+@torch.no_grad()
+def reconstruct(model: Autoencoder, x: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
+    """Reconstructions of ``x`` in [0, 1] (eval mode: a VAE decodes its posterior mean; a linear
+    output is clamped to the data range), float32 on the CPU."""
+    was_training = model.training
+    model.eval()
+    parts = [model.to_image(model(x[i : i + batch_size].to(device))["decoded"]).float().cpu() for i in range(0, len(x), batch_size)]
+    model.train(was_training)
+    return torch.cat(parts)

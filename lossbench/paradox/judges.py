@@ -78,7 +78,7 @@ def _binary(x: torch.Tensor) -> torch.Tensor:
 
 def _autoencoder_fakes(train_x: torch.Tensor, xs: list[torch.Tensor], device) -> list[torch.Tensor]:
     """Train each pixel-loss AE on ``train_x``; return its binarised reconstructions of each of ``xs``."""
-    from lossbench.evaluate import reconstruct
+    from lossbench.models.ae import reconstruct
     from lossbench.train import train_epoch
 
     fakes: list[list[torch.Tensor]] = [[] for _ in xs]

@@ -15,10 +15,10 @@ from tqdm.auto import tqdm
 from lossbench import files, stored
 from lossbench.data import DeviceBatches, load_dataset
 from lossbench.evaluate import EvalContext
-from lossbench.flags import HEALTH, Flag
 from lossbench.metrics import METRICS
+from lossbench.score import complete_metrics, score_run, trained_record
 from lossbench.study.spec import Study
-from lossbench.train import compute_threads, evaluate_run, load_model, pick_device, train_run
+from lossbench.train import compute_threads, pick_device, train_run
 from lossbench.weights import cache_lock
 
 
@@ -71,36 +71,45 @@ def open_session(study: Study, out_dir: Path, device_name: str = "auto", strict:
 
 
 def run_one(session: Session, run, progress_position: int = 1) -> str:
-    """Train and evaluate one run unless it is finished; return its outcome, a key of COUNTS."""
+    """Train and score one run unless it is finished; return its outcome, a key of COUNTS."""
     return run_group(session, [run], progress_position)[0]
 
 
 def run_group(session: Session, group: list, progress_position: int = 1) -> list[str]:
-    """Train and evaluate the runs of ``group`` that are not finished: one by one, or, for the
-    seeds of one condition under ``training.vectorize_seeds`` (:func:`lossbench.vectorised.group_runs`),
-    side by side as one stacked model. Returns each run's outcome, a key of COUNTS."""
+    """Train the runs of ``group`` that are not finished, then score them: train (one by one, or,
+    for the seeds of one condition under ``training.vectorize_seeds``
+    (:func:`lossbench.vectorised.group_runs`), side by side as one stacked model) writes each run's
+    checkpoint and training record; score reads that folder and writes metrics.json. A run that
+    trained before and was not scored (a kill between the two) is scored only. Returns each run's
+    outcome, a key of COUNTS."""
     from lossbench.tracking import Tracker
     from lossbench.vectorised import train_group, why_not
 
     outcomes = {run.run_id: _settle(session, run) for run in group}
-    pending = [run for run in group if outcomes[run.run_id] is None]
+    unsettled = [run for run in group if outcomes[run.run_id] is None]
+    trained_before = [run for run in unsettled if trained_record(session.out_dir / "runs" / run.run_id) is not None]
+    pending = [run for run in unsettled if run not in trained_before]
     spec = session.study.spec
-    trackers = [Tracker(spec.logging, session.out_dir, spec.name, r.config) for r in pending]
+    trackers = {r.run_id: Tracker(spec.logging, session.out_dir, spec.name, r.config) for r in pending}
     side_by_side = pending and pending[0].config["training"].get("vectorize_seeds") and why_not(pending[0].config) is None
     with compute_threads(spec.training.threads):
         if side_by_side:
-            results = train_group([r.config for r in pending], session.batches, session.ctx,
-                                  [session.out_dir / "runs" / r.run_id for r in pending], session.device, session.report,
-                                  progress_position=progress_position, trackers=trackers)
+            train_group([r.config for r in pending], session.batches, session.ctx,
+                        [session.out_dir / "runs" / r.run_id for r in pending], session.device, session.report,
+                        progress_position=progress_position, trackers=[trackers[r.run_id] for r in pending])
         else:
-            results = [train_run(r.config, session.batches, session.ctx, session.out_dir / "runs" / r.run_id, session.device,
-                                 session.report, progress_position=progress_position, tracker=t, prefixes=session.prefixes)
-                       for r, t in zip(pending, trackers)]
-    for run, result in zip(pending, results):
-        outcomes[run.run_id] = "trained"
-        if result["status"] != "done":
-            tqdm.write(f"run {run.title} failed: {result['reason']} (the study goes on)", file=sys.stderr)
-            outcomes[run.run_id] = "failed"
+            for r in pending:
+                train_run(r.config, session.batches, session.ctx, session.out_dir / "runs" / r.run_id, session.device,
+                          session.report, progress_position=progress_position, tracker=trackers[r.run_id],
+                          prefixes=session.prefixes)
+        for run in trained_before + pending:  # train, then score: each from the run's folder
+            result = score_run(session.out_dir / "runs" / run.run_id, run.config, session.ctx, session.report)
+            if run.run_id in trackers:
+                trackers[run.run_id].finish(result)
+            outcomes[run.run_id] = "trained"
+            if result["status"] != "done":
+                tqdm.write(f"run {run.title} failed: {result['reason']} (the study goes on)", file=sys.stderr)
+                outcomes[run.run_id] = "failed"
     return [_settled(outcomes[run.run_id]) for run in group]
 
 
@@ -123,7 +132,7 @@ def _settle(session: Session, run) -> str | None:
     if result is not None and result.get("status") != "skipped":
         if "files" in result and "seal" not in result:  # written by lossbench 0.3, intact: sealed now
             files.write_json(done, {**result, "seal": stored.self_digest(result)})
-        _complete_metrics(run, run_dir, session.ctx, session.report)
+        complete_metrics(run.config, run_dir, session.ctx, session.report)
         return "skipped (finished before)"
     files.write_yaml(run_dir / "config.yaml", {**run.config, "metrics": session.study.spec.metrics,
                                                "device": str(session.device)})
@@ -160,7 +169,28 @@ def execute_run(out_dir: str | Path, run_id: str, device: str = "auto", cache: s
     return run_one(session, run, progress_position=0)
 
 
-COUNTS = ("trained", "skipped (finished before)", "failed", "skipped (weights unavailable)", "damaged")
+COUNTS = ("trained", "skipped (finished before)", "failed", "skipped (weights unavailable)", "damaged", "scored",
+          "not trained", "no checkpoint")
+
+
+def score_only(session: Session, run, recompute: bool = False) -> str:
+    """``lossbench score`` for one run: a finished run gets the metrics it lacks (every metric,
+    with ``recompute``) from its checkpoint; a run that trained and was never scored is scored; a
+    run that never trained is left to ``lossbench run``. Nothing trains. Returns a key of COUNTS."""
+    run_dir = session.out_dir / "runs" / run.run_id
+    result, wrong = stored.check(run_dir)
+    if wrong is not None:
+        tqdm.write(f"run {run.title}: damaged: {stored.damage_line(run_dir, wrong, session.study.source, session.out_dir)}",
+                   file=sys.stderr)
+        return "damaged"
+    if result is not None and result.get("status") not in ("skipped", None):
+        done = complete_metrics(run.config, run_dir, session.ctx, session.report, recompute)
+        return {"scored": "scored", "no checkpoint": "no checkpoint"}.get(done, "skipped (finished before)")
+    if trained_record(run_dir) is not None:
+        with compute_threads(run.config["training"].get("threads", "process")):
+            score_run(run_dir, run.config, session.ctx, session.report)
+        return "scored"
+    return "not trained"
 
 
 def unavailable_conditions(study: Study, ctx, strict: bool) -> dict[str, str]:
@@ -181,23 +211,3 @@ def unavailable_conditions(study: Study, ctx, strict: bool) -> dict[str, str]:
                     raise LossbenchError(f"{study.source}: conditions.{cname}[{j}]: weights unavailable (--strict): {exc}") from None
                 skipped[cname] = f"conditions.{cname}[{j}] needs {term.get('network')}: {exc}"
     return skipped
-
-
-def _complete_metrics(run, run_dir: Path, ctx, report) -> None:
-    """A finished run lacking a metric the study now asks for, or the stored codes and health
-    flags of a newer lossbench (latent.pt), gets them from its checkpoint, if it has one."""
-    result = files.read_json(run_dir / "metrics.json")
-    wanted = [c for m in ctx.metrics if m not in ctx.unavailable for c in METRICS[m].columns(m)]
-    complete = (all(result.get("metrics", {}).get(c) is not None for c in wanted)
-                and all((run_dir / name).is_file() for name in ("latent.pt", "recon_worst.pt")))
-    if result.get("status") != "done" or complete or not (run_dir / "checkpoint.pt").is_file():
-        return
-    model = load_model(run.config, run_dir, tuple(ctx.data.test_x.shape[1:]), ctx.device)
-    with compute_threads(run.config["training"].get("threads", "process")):
-        update = evaluate_run(model, ctx, run.config["seed"], report, run_dir, run.config["condition"]["terms"])
-    result["metrics"] = {**result.get("metrics", {}), **update.pop("metrics")}
-    health = update.pop("health")
-    result.update(update)
-    kept = [f for f in map(Flag.from_stored, result.get("flags", [])) if f.kind not in HEALTH]
-    result["flags"] = [f.to_dict() for f in kept + health]
-    files.write_json(run_dir / "metrics.json", stored.seal(run_dir, result))
