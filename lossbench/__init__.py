@@ -35,6 +35,14 @@ def run_study(study, out=None, overrides=None, executor="serial", device="auto",
     return _run(study, out, overrides, executor, device, **options)
 
 
+def score_study(folder, metrics=None, recompute=False, device="auto", **options):
+    """Add (or recompute) metrics on a study folder's finished runs without training; returns its
+    results as a DataFrame (see lossbench.api.score_study)."""
+    from lossbench.api import score_study as _score
+
+    return _score(folder, metrics, recompute, device, **options)
+
+
 def run_paradox(out="pixel_paradox", device="auto", **options):
     """The one-pixel / six-pixel paradox; returns its tables by name (see lossbench.api.run_paradox)."""
     from lossbench.api import run_paradox as _run

@@ -119,6 +119,55 @@ def run_study(study, out: str | Path | None = None, overrides=None, executor: st
     return load_results(out)
 
 
+def score_study(folder: str | Path, metrics: list[str] | None = None, recompute: bool = False, device: str = "auto",
+                strict: bool = False, wait: bool = False):
+    """Add metrics to (or, with ``recompute``, compute again every metric of) the finished runs
+    of a study folder, from their checkpoints and without training, then rebuild the report;
+    return the results as :func:`run_study` does. ``metrics``: names to add to the study's list
+    (``lossbench list`` names them). Runs shared without checkpoints keep what they have."""
+    from lossbench.results import load_results
+
+    score_folder(Path(folder), metrics, recompute, device, strict, wait, command=["lossbench.score_study", str(folder)])
+    return load_results(folder)
+
+
+def score_folder(folder: Path, metrics: list[str] | None, recompute: bool, device: str, strict: bool, wait: bool,
+                 command: list[str]) -> tuple[Any, dict]:
+    """(the study as scored, its manifest): the study folder's own study.yaml with ``metrics``
+    added, checked at the door (the command line and :func:`score_study` both call this)."""
+    import json
+
+    from lossbench.errors import did_you_mean
+    from lossbench.metrics import METRICS
+    from lossbench.study.runner import score_study as _score
+    from lossbench.study.source import read_study_file
+    from lossbench.study.spec import Study, load_study
+
+    source = folder / "study.yaml"
+    if not folder.is_dir():
+        raise LossbenchError(f"{folder}: folder not found")
+    if not source.is_file():
+        raise LossbenchError(f"{folder}: no study.yaml, so not a folder written by 'lossbench run' "
+                             f"(lossbench run STUDY --out {folder} trains and scores one)")
+    for name in metrics or []:
+        if name not in METRICS:
+            raise LossbenchError(f"--metrics: {name!r} is not a metric{did_you_mean(name, METRICS)}")
+    check_device(device)
+    check_cache()
+    overrides = []
+    if metrics:
+        raw = read_study_file(source)
+        current = raw.get("metrics") if isinstance(raw, dict) else None
+        names = [*(current if isinstance(current, list) else []), *metrics]
+        overrides = [f"metrics={json.dumps(list(dict.fromkeys(names)))}"]
+    study = load_study(source, overrides, data_root=data_root(), resolved=True)
+    previous = files.read_json_or_none(folder / "manifest.json")
+    if isinstance(previous, dict) and isinstance(previous.get("study_file"), str):  # named as the runs were trained
+        study = Study(study.spec, previous["study_file"], study.runs)
+    return study, _score(study, folder, device, command=command, strict=strict, cache=cache_dir(),
+                         weights=explicit_weights(), recompute=recompute, wait=wait)
+
+
 def run_paradox(out: str | Path = "pixel_paradox", device: str = "auto", **options: Any) -> dict:
     """The one-pixel / six-pixel paradox (``lossbench paradox``): measure, write the folder
     ``out`` (report.md, figures, tables) and return its tables as pandas DataFrames by name

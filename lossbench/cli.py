@@ -1,4 +1,4 @@
-"""The one entry point: ``lossbench run | paradox | report | weights | list``.
+"""The one entry point: ``lossbench run | score | paradox | report | weights | list``.
 
 User errors (a study file, a path, a value, missing data) print one line ``error: ...`` on
 stderr and exit with code 2; nothing is written before the study validates.
@@ -104,6 +104,18 @@ def _parser() -> argparse.ArgumentParser:
     par.add_argument("--dataset", default="mnist-5k", help="mnist-5k (embedded, default) or mnist ($LOSSBENCH_DATA)")
     par.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     par.set_defaults(func=_cmd_paradox)
+
+    sco = sub.add_parser("score", help="add or recompute metrics on a study folder's finished runs, from their "
+                                       "checkpoints, without training; then rebuild its report")
+    sco.add_argument("dir", help="a folder written by 'lossbench run'")
+    sco.add_argument("--metrics", action="append", default=[], metavar="NAME",
+                     help="a metric to add to the study's list (lossbench list names them); repeat it, or separate "
+                          "names by commas. Without it: the metrics the study lacks on some run are computed")
+    sco.add_argument("--recompute", action="store_true", help="compute every metric of the study again, not only the missing")
+    sco.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="auto: cuda, then mps, then cpu")
+    sco.add_argument("--strict", action="store_true", help="a metric whose weights are unavailable is an error, not a note")
+    sco.add_argument("--wait", action="store_true", help="if another lossbench process writes the folder, wait for it")
+    sco.set_defaults(func=_cmd_score)
 
     rep = sub.add_parser("report", help="rebuild every table and figure of a study folder from its stored runs")
     rep.add_argument("dir", help="a folder written by 'lossbench run'")
@@ -274,6 +286,22 @@ def _paradox(spec, out: Path, device: str, argv: list[str]) -> int:
                            weights=_explicit_weights())
     print(f"paradox: {time.perf_counter() - started:.0f} s in all (measurements {manifest['seconds']:.0f} s); "
           f"see {out / 'report.md'}")
+    return 0
+
+
+def _cmd_score(args) -> int:
+    from lossbench.api import score_folder
+    from lossbench.study.runner import closing_notes
+
+    out = Path(args.dir)
+    metrics = [m.strip() for item in args.metrics for m in item.split(",") if m.strip()]
+    study, manifest = score_folder(out, metrics, args.recompute, args.device, args.strict, args.wait,
+                                   command=["lossbench", *args.argv])
+    counts = ", ".join(f"{v} {k}" for k, v in (manifest.get("counts") or {}).items() if v)
+    print(f"{study.spec.name}: {counts or 'no run'} in {time.perf_counter() - args.started:.0f} s (set-up, scoring and "
+          f"report; nothing trained); see {out / 'summary.md'}")
+    for line in closing_notes(out, manifest):
+        print(line)
     return 0
 
 

@@ -31,6 +31,9 @@ def build_report(out_dir: str | Path, announce: bool = True) -> list[Path]:
     out_dir = Path(out_dir)
     manifest = read_manifest(out_dir)
     runs = collect_runs(out_dir, manifest)
+    for column in metric_columns(list(manifest["metrics"])):
+        if column not in runs.columns:  # a metric no run has (added to a study whose runs came without checkpoints)
+            runs[column] = float("nan")  # an empty column, as for one run that lacks it
     if announce:
         _announce(out_dir, manifest, runs)
     metrics = [c for m in manifest["metrics"] if m not in manifest.get("unavailable", {}) for c in METRICS[m].columns(m)]

@@ -19,7 +19,7 @@ from lossbench._version import __version__
 from lossbench.study.plan import plan_lines, plan_notes, select_runs  # noqa: F401
 from lossbench.report.collect import RUN_ID
 from lossbench.study.spec import Study
-from lossbench.study.units import COUNTS, Session, execute_run, open_session, run_group, run_one, unavailable_conditions  # noqa: F401
+from lossbench.study.units import COUNTS, Session, execute_run, open_session, run_group, run_one, score_only, unavailable_conditions  # noqa: F401
 
 if TYPE_CHECKING:
     from lossbench.executors import ProcessPool, RayPool
@@ -77,8 +77,30 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
             pool.close()
 
 
+def score_study(study: Study, out_dir: Path, device_name: str = "auto", command: list[str] | None = None,
+                strict: bool = False, cache: str | None = None, weights: dict | None = None, recompute: bool = False,
+                wait: bool = False) -> dict:
+    """Score the finished runs of the study folder ``out_dir`` without training: each gets the
+    metrics ``study`` asks for and it lacks (all of them again, with ``recompute``) from its
+    checkpoint, then the report is rebuilt. Under the folder's lock, with its atomic writes, and
+    resumable: a run scored before an interruption is complete and is not scored again. Returns
+    the manifest, as :func:`run_study` does."""
+    setup_started = time.perf_counter()
+    if not wait:
+        files.check_unlocked(out_dir)
+    _status(f"set-up: data, the metrics' networks and real-set statistics ({', '.join(study.spec.metrics)}); "
+            "cached after the first time")
+    session = open_session(study, out_dir, device_name, strict, cache, weights)
+    for line in setup_notices(session.ctx):
+        print(line, file=sys.stderr)
+    with files.folder_lock(Path(out_dir), wait=wait):
+        return _run_locked(study, session, study.runs, Path(out_dir), None, command, setup_started, (), recompute=recompute)
+
+
 def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, command, setup_started: float,
-                task_args: tuple) -> dict:
+                task_args: tuple, recompute: bool | None = None) -> dict:
+    """The study's writes under its lock: study.yaml, the manifest, the runs, the report.
+    ``recompute`` None: train and score (``run``); a bool: score only (``score``)."""
     (out_dir / "runs").mkdir(parents=True, exist_ok=True)
     previous = files.read_json_or_none(out_dir / "manifest.json")
     earlier = earlier_runs(out_dir, previous, study)
@@ -98,7 +120,14 @@ def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, comma
     files.torch_save(out_dir / "fixed_inputs.pt", (fixed * 255).round().to(torch.uint8))
 
     started = time.perf_counter()
-    if pool is not None:
+    if recompute is not None:
+        bar = tqdm(total=len(runs), desc=f"score {study.spec.name}", unit="run", position=0, disable=None, dynamic_ncols=True)
+        outcomes = []
+        for run in runs:
+            outcomes.append(score_only(session, run, recompute))
+            bar.update(1)
+        bar.close()
+    elif pool is not None:
         outcomes = pool.run(session, runs, *task_args)
     else:
         from lossbench.vectorised import group_runs
@@ -112,6 +141,8 @@ def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, comma
     counts = {k: 0 for k in COUNTS}
     for outcome in outcomes:
         counts[outcome] += 1
+    scored = counts["scored"]
+    counts = {k: v for k, v in counts.items() if v or k not in SCORE_ONLY}  # run's manifests keep the counts they had
 
     if all((out_dir / "runs" / r.run_id / "metrics.json").is_file() for r in study.runs):
         # every run that could start from a shared first phase has finished: the phases are not needed
@@ -121,7 +152,8 @@ def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, comma
     # nothing trained: the provenance stays that of the invocation that trained the runs
     files.write_json(out_dir / "manifest.json",
                      files.stable_provenance(previous, manifest, STUDY_VOLATILE,
-                                             counts["trained"] + counts["failed"] == 0, recomputed=("calibration",)))
+                                             counts["trained"] + counts["failed"] + scored == 0,
+                                             recomputed=("calibration",)))
     from lossbench.report import build_report
 
     _status(f"report: tables, figures and report.html in {out_dir}")
@@ -134,6 +166,9 @@ def _status(line: str) -> None:
     if sys.stderr.isatty():
         tqdm.write(line, file=sys.stderr)
 
+
+#: outcomes only ``lossbench score`` has (listed in a manifest's counts when they happened)
+SCORE_ONLY = ("scored", "not trained", "no checkpoint")
 
 #: what describes an invocation rather than the results; kept from the previous manifest when a
 #: re-run trains nothing
@@ -161,6 +196,12 @@ def closing_notes(out_dir: Path, manifest: dict) -> list[str]:
     from lossbench.flags import Flag
 
     lines = []
+    counts = manifest.get("counts") or {}
+    if counts.get("no checkpoint"):
+        lines.append(f"  no checkpoint: {counts['no checkpoint']} finished run(s) were shared without checkpoint.pt, so the "
+                     f"metrics they lack stay empty (lossbench run STUDY --out {out_dir} --only RUN_ID --force trains one again)")
+    if counts.get("not trained"):
+        lines.append(f"  not trained: {counts['not trained']} run(s) of the study never trained; lossbench run trains them")
     if manifest.get("unavailable"):
         lines.append("  unavailable (not computed, never replaced): " + "; ".join(
             f"{m} ({reason})" for m, reason in manifest["unavailable"].items()))
