@@ -18,6 +18,7 @@ import torch
 from lossbench.degrade import degrade, rung_name  # noqa: F401  (the calibration ladder; also read by metrics.blur)
 from lossbench.bank import FeatureBank
 from lossbench.errors import LossbenchError
+from lossbench.latent import sample_images
 from lossbench.metrics import METRICS, STATISTIC_TEXT
 from lossbench.metrics.frechet import FeatureStats, frechet_distance, kid, kid_subset_size
 from lossbench.models.ae import reconstruct
@@ -33,17 +34,6 @@ PAIRED_LADDER_N = 1000
 #: a paired distance's rungs: LADDER and coarser blurs, where autoencoders' reconstructions land
 #: (a 2-d code's L2 reconstructions read as real digits blurred by 1.2 px on the blur measure)
 PAIRED_LADDER = LADDER + (("blur", 1.5), ("blur", 2.0), ("blur", 3.0))
-
-
-@torch.no_grad()
-def sample_images(model, train_codes: dict, n: int, seed: int, batch_size: int, device) -> tuple[torch.Tensor, str]:
-    """``n`` generated images and how they were made: the same ex-post sampler for an AE and a
-    VAE, decoded draws from a Gaussian fitted (mean, full covariance) to the codes of the
-    training images (a VAE's posterior means); see lossbench.latent for the other schemes."""
-    from lossbench.latent import DEFAULT_SCHEME, SCHEMES, decode, random_codes
-
-    z = random_codes(model, train_codes, n, seed)[DEFAULT_SCHEME]
-    return decode(model, z, batch_size, device), SCHEMES[DEFAULT_SCHEME]
 
 
 class EvalContext:
@@ -108,9 +98,6 @@ class EvalContext:
 
     def n_for(self, kind: str) -> int:
         return self.bank.n_for(kind)
-
-    def _real_key(self, kind: str) -> str:
-        return self.bank.real_key(kind)
 
     def _cached_features(self, kind: str, tag: str, images) -> torch.Tensor:
         return self.bank.cached_features(kind, tag, images)

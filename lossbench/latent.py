@@ -72,12 +72,8 @@ SCHEMES = {
 }
 
 
-def schemes_for(model) -> list[str]:
-    return ["gaussian", "prior", "aggregate"] if getattr(model, "variational", False) else ["gaussian", "uniform"]
-
-
 def random_codes(model, train_codes: dict[str, torch.Tensor], n: int, seed: int) -> dict[str, torch.Tensor]:
-    """scheme -> n codes (float64), for every scheme of ``schemes_for(model)``; ``train_codes``
+    """scheme -> n codes (float64): gaussian, then prior and aggregate for a VAE, uniform for an AE; ``train_codes``
     as :func:`codes` returns them for the training images. The default scheme's draws come
     first from the seeded generator."""
     gen = torch.Generator().manual_seed(seed)
@@ -173,3 +169,12 @@ def latent_artifacts(model, ctx: EvalContext, seed: int, train: dict[str, torch.
             grids.append({"fixed_dim": 0, "fixed_value": v, "quantile": q, "images": _uint8(decode(model, z, bs, device))})
         out["traversal"] = grids
     return out, extra
+
+
+@torch.no_grad()
+def sample_images(model, train_codes: dict, n: int, seed: int, batch_size: int, device) -> tuple[torch.Tensor, str]:
+    """``n`` generated images and how they were made: the same ex-post sampler for an AE and a
+    VAE, decoded draws from a Gaussian fitted (mean, full covariance) to the codes of the
+    training images (a VAE's posterior means); :data:`SCHEMES` names the other schemes."""
+    z = random_codes(model, train_codes, n, seed)[DEFAULT_SCHEME]
+    return decode(model, z, batch_size, device), SCHEMES[DEFAULT_SCHEME]

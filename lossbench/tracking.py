@@ -27,8 +27,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-SINKS = ("csv", "tensorboard", "mlflow")
-
 #: what each sink needs importable (checked at validation)
 NEEDS = {"tensorboard": ("tensorboard",), "mlflow": ("mlflow", "sqlalchemy", "alembic")}
 

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 from lossbench.data import load_dataset
 from lossbench.data.registry import DataSpec
-from lossbench.evaluate import EvalContext, sample_images
-from lossbench.latent import codes
+from lossbench.evaluate import EvalContext
+from lossbench.latent import codes, sample_images
 from lossbench.metrics import METRICS, fd_domain
 from lossbench.metrics.domain import DomainFeatures
 from lossbench.metrics.frechet import fd_from_features

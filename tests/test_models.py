@@ -68,8 +68,6 @@ def test_vae_samples_in_training_and_uses_the_mean_in_eval(name):
     model.eval()
     out = model(x)
     assert torch.equal(out["z"], out["mu"])
-    samples = model.sample(5, torch.Generator().manual_seed(0))
-    assert samples.shape == (5, 1, 28, 28) and samples.min() >= 0 and samples.max() <= 1
 
 
 def test_decoder_last_layer_is_exposed():

@@ -26,9 +26,3 @@ class VariationalAutoencoder(Autoencoder):
             z = mu
         return {"mu": mu, "logvar": logvar, "z": z}
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` images in [0, 1] decoded from the prior N(0, I)."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
-        return self.to_image(self.decode(z))

@@ -16,9 +16,6 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-DISTORTIONS = ("mean shift", "contrast stretch", "gaussian noise", "impulse noise", "blur", "jpeg", "translation")
-
-
 def _mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
 
