@@ -108,6 +108,14 @@ def test_training_stops_at_the_checkpoint_and_imports_nothing_of_scoring():
         assert bad == [], f"{module} reaches {bad}"
 
 
+def test_the_report_reads_metric_facts_from_the_folder_not_the_registry():
+    """Issue 29 §1: no report module imports the metric registry (lossbench.metrics) but
+    report.facts, whose fallback serves folders written before the facts were recorded."""
+    graph = import_graph()
+    users = sorted(m for m, deps in graph.items() if m.startswith("lossbench.report") and "lossbench.metrics" in deps)
+    assert users == ["lossbench.report.facts"]
+
+
 def test_nothing_imports_the_command_line():
     graph = import_graph()
     assert sorted(m for m, deps in graph.items() if "lossbench.cli" in deps) == ["lossbench.__main__"]

@@ -145,3 +145,57 @@ def test_a_run_killed_between_training_and_scoring_is_scored_not_trained_again(t
     reference = json.loads(next((whole / "runs").glob("*/metrics.json")).read_text())
     result = json.loads((run_dir / "metrics.json").read_text())
     assert {k: v for k, v in result.items() if k not in drop} == {k: v for k, v in reference.items() if k not in drop}
+
+
+def test_a_metric_registered_in_python_is_reported_by_a_fresh_process(cli, write_study, tmp_path, monkeypatch):
+    """Issue 29 §1: the report reads the folder, not the registry. A study run with a metric that
+    was registered in Python is reported by a new process that never registered it, and the
+    numbers and directions are those the folder recorded."""
+    import os
+    import subprocess
+    import sys
+
+    import lossbench
+    from conftest import REPO
+    from lossbench.metrics import METRICS
+
+    lossbench.register_metric("max-error", lambda a, b: (a - b).abs().flatten(1).amax(1), higher_is_better=False,
+                              description="largest pixel error")
+    try:
+        out = tmp_path / "out"
+        code, _, err = cli("run", write_study({"seeds": [0], "metrics": ["mse", "max-error"]}), "--out", out)
+        assert code == 0, err
+    finally:
+        METRICS.pop("max-error", None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["metric_facts"]["max-error"] == {"columns": ["max-error"], "higher_is_better": False, "kind": "paired",
+                                                     "features": None, "statistic": None, "description": "largest pixel error",
+                                                     "networks": []}
+    written = (out / "summary.md").read_text(encoding="utf-8")
+    (out / "summary.md").unlink()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg"}
+    fresh = subprocess.run([sys.executable, "-m", "lossbench", "report", str(out)], capture_output=True, text=True, env=env,
+                           timeout=300)
+    assert fresh.returncode == 0 and "Traceback" not in fresh.stderr, fresh.stderr[-2000:]
+    assert (out / "summary.md").read_text(encoding="utf-8") == written and "max-error ↓" in written
+
+    # a folder written before the facts were recorded reports from the registry, and without the
+    # metric registered it is one line naming the metric and the fix, not a KeyError traceback
+    manifest.pop("metric_facts")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    old = subprocess.run([sys.executable, "-m", "lossbench", "report", str(out)], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert old.returncode == 2 and old.stderr.count("\n") == 1, old.stderr[-2000:]
+    assert "metric max-error: the study folder records no facts for it" in old.stderr and "register_metric" in old.stderr
+
+
+def test_a_folder_without_recorded_facts_reports_from_the_registry(trained, tmp_path, cli):
+    """Folders of lossbench 0.3 and older recorded no metric facts: their built-in metrics report as before."""
+    out = _copy(trained, tmp_path)
+    written = (out / "summary.md").read_text(encoding="utf-8")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest.pop("metric_facts")) == {"mse", "psnr", "ssim"}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    code, _, err = cli("report", out)
+    assert code == 0, err
+    assert (out / "summary.md").read_text(encoding="utf-8") == written

@@ -77,6 +77,19 @@ class MetricEntry:
     def columns(self, name: str) -> list[str]:
         return [f"{name}-recon", f"{name}-samples"] if self.kind == "distribution" else [name]
 
+    def facts(self, name: str) -> dict:
+        """What a report needs to know of the metric, as plain data: a study's manifest records it
+        (``metric_facts``), so the report reads the folder and never this registry (torchmetrics
+        keeps ``higher_is_better`` on the metric, pyiqa its configs, likewise)."""
+        from lossbench.bank import FEATURE_SOURCES
+
+        networks = set(self.weights)
+        if self.kind == "distribution" and self.features in FEATURE_SOURCES:
+            networks |= set(FEATURE_SOURCES[self.features].weights)
+        return {"columns": self.columns(name), "higher_is_better": self.higher_is_better, "kind": self.kind,
+                "features": self.features, "statistic": self.statistic, "description": self.description,
+                "networks": sorted(networks)}  # the pretrained networks it reads: a loss on one of them is judged circularly
+
     @property
     def feature_kind(self) -> str:
         """A distribution metric's feature kind (``features``); an error for a paired metric."""

@@ -18,7 +18,7 @@ from scipy import stats  # noqa: E402
 
 from lossbench import files  # noqa: E402
 from lossbench.report.numbers import mean_pm  # noqa: E402
-from lossbench.metrics import METRICS, column_metric  # noqa: E402
+from lossbench.report.facts import column_metric, of  # noqa: E402
 
 _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
                   "~": r"\textasciitilde{}", "^": r"\^{}", "\\": r"\textbackslash{}"}
@@ -29,7 +29,7 @@ def latex_escape(text: str) -> str:
 
 
 def higher_is_better(column: str) -> bool:
-    return METRICS[column_metric(column)].higher_is_better
+    return of(column_metric(column)).higher_is_better
 
 
 def summary_tex(agg: pd.DataFrame, columns: list[str], flagged: set[tuple[str, str]], study: str,

@@ -8,7 +8,8 @@ import pandas as pd
 import yaml
 
 from lossbench import files
-from lossbench.metrics import METRICS, column_metric, metric_columns
+from lossbench.report import facts
+from lossbench.report.facts import column_metric, of
 from lossbench.report.analysis import (agreement_heatmap, distortion_perception, metric_agreement, paired_comparisons,
                                       summary_tex)
 from lossbench.report.checks import checks_markdown, evaluate_checks, scope_lines
@@ -30,19 +31,24 @@ def build_report(out_dir: str | Path, announce: bool = True) -> list[Path]:
     them already) and a damaged fixed_inputs.pt."""
     out_dir = Path(out_dir)
     manifest = read_manifest(out_dir)
+    with facts.reading(manifest):  # the metrics as the folder describes them: no registry needed
+        return _build(out_dir, manifest, announce)
+
+
+def _build(out_dir: Path, manifest: dict, announce: bool) -> list[Path]:
     runs = collect_runs(out_dir, manifest)
-    for column in metric_columns(list(manifest["metrics"])):
+    for column in facts.columns(list(manifest["metrics"])):
         if column not in runs.columns:  # a metric no run has (added to a study whose runs came without checkpoints)
             runs[column] = float("nan")  # an empty column, as for one run that lacks it
     if announce:
         _announce(out_dir, manifest, runs)
-    metrics = [c for m in manifest["metrics"] if m not in manifest.get("unavailable", {}) for c in METRICS[m].columns(m)]
+    metrics = [c for m in manifest["metrics"] if m not in manifest.get("unavailable", {}) for c in of(m).columns]
     study = out_dir / "study.yaml"
     spec = _study_options(study, manifest.get("study_sha256"))
     options = spec.get("report", {}) or {}
     written = [out_dir / "summary.csv", out_dir / "summary.md", out_dir / "summary.tex"]
     files.write_csv(written[0], summary_csv(runs, manifest))
-    columns = [c for c in metric_columns(list(manifest["metrics"])) if column_metric(c) not in manifest.get("unavailable", {})]
+    columns = [c for c in facts.columns(list(manifest["metrics"])) if column_metric(c) not in manifest.get("unavailable", {})]
     agg = aggregate(runs, list(manifest["metrics"]))
     flagged = flagged_cells(runs)
     conditions = list(dict.fromkeys(runs["condition"]))
@@ -71,7 +77,7 @@ def build_report(out_dir: str | Path, announce: bool = True) -> list[Path]:
     written += sorted(p for fmt in formats for p in figures.glob(f"*.{fmt}"))
     # the web page embeds each figure once: its PNG, else its SVG (a PDF does not show in an <img>)
     shown = {p.stem: p for fmt in ("svg", "png") if fmt in formats for p in sorted(figures.glob(f"*.{fmt}"))}
-    scored = next((c for c in columns if METRICS[column_metric(c)].kind == "paired"), None)
+    scored = next((c for c in columns if of(column_metric(c)).kind == "paired"), None)
     written.append(build_html(out_dir, runs, spec, [shown[k] for k in sorted(shown)], scored, drawing.failed))
     return written
 
@@ -98,7 +104,7 @@ def _figures(out_dir: Path, runs, manifest, agg, columns, metrics, flagged, opti
          figures / "discriminator.png")
     draw("metrics.png", metric_bars, runs, metrics, figures / "metrics.png", palette)
     draw("recon_grid.png", recon_grid, out_dir, runs, figures / "recon_grid.png")
-    scored = next((c for c in columns if METRICS[column_metric(c)].kind == "paired"), None)
+    scored = next((c for c in columns if of(column_metric(c)).kind == "paired"), None)
     if scored:
         draw("gallery.png", gallery, out_dir, runs, scored, flagged, figures / "gallery.png", figures / "worst.png")
     latent_figures(out_dir, runs, figures, draw)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lossbench.metrics import METRICS, SCHEME_SUFFIXES, column_metric
+from lossbench.report.facts import SCHEME_SUFFIXES, column_metric, known, of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,21 +18,21 @@ HIGHER = {"active_units"}
 
 def scheme_columns(metrics: list[str]) -> list[str]:
     """The Fréchet metrics' columns for the random-code schemes beside the default (fd-judge-prior, ...)."""
-    return [f"{m}-{s}" for m in metrics if m in METRICS and METRICS[m].kind == "distribution" and METRICS[m].statistic == "fd"
+    return [f"{m}-{s}" for m in metrics if m in known() and of(m).kind == "distribution" and of(m).statistic == "fd"
             for s in SCHEME_SUFFIXES]
 
 
 def lower_is_better(column: str) -> bool:
     if column in EXTRA_COLUMNS:
         return column not in HIGHER
-    return not METRICS[column_metric(column)].higher_is_better
+    return not of(column_metric(column)).higher_is_better
 
 
 def known_column(column: str, metrics: list[str]) -> bool:
     if column in EXTRA_COLUMNS or column in scheme_columns(metrics):
         return True
     base = column_metric(column)
-    return base in metrics and base in METRICS and column in METRICS[base].columns(base)
+    return base in metrics and base in known() and column in of(base).columns
 
 
 def best_rows(agg: pd.DataFrame, columns: list[str], flagged: set[tuple[str, str]]) -> dict[str, int]:
@@ -46,7 +46,7 @@ def best_rows(agg: pd.DataFrame, columns: list[str], flagged: set[tuple[str, str
     for c in columns:
         if c not in agg:
             continue
-        i = clear_best(agg[c].tolist(), agg[f"{c}_ci"].tolist(), METRICS[column_metric(c)].higher_is_better, eligible)
+        i = clear_best(agg[c].tolist(), agg[f"{c}_ci"].tolist(), of(column_metric(c)).higher_is_better, eligible)
         if i is not None:
             out[c] = i
     return out

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from lossbench.metrics import METRICS, column_metric
+from lossbench.report.facts import column_metric, known, of
 from lossbench.report.numbers import interval, md_row
 
 #: a perceptual term's network -> the metric features that read the same network
@@ -26,7 +26,6 @@ def circular_cells(conditions: dict, columns: list[str]) -> dict[tuple[str, str]
     column's metric also reads: such a number is partly the loss scoring itself. Shared means the
     same trained network (the domain classifier) or the same pretrained weights (LPIPS-alex's
     AlexNet for ``lpips``; the VGG16 that LPIPS-vgg and DISTS both read, for ``dists``)."""
-    from lossbench.bank import FEATURE_SOURCES
     from lossbench.metrics.features import FEATURE_NETS
 
     out = {}
@@ -38,12 +37,10 @@ def circular_cells(conditions: dict, columns: list[str]) -> dict[tuple[str, str]
             trained_on = set(FEATURE_NETS[network].weights) if network in FEATURE_NETS else set()
             for column in columns:
                 metric = column_metric(column)
-                entry = METRICS.get(metric)
-                if entry is None:
+                if metric not in known():
                     continue
-                judged_by = set(entry.weights) | (set(FEATURE_SOURCES[entry.feature_kind].weights)
-                                                  if entry.kind == "distribution" and entry.features in FEATURE_SOURCES else set())
-                shared = (entry.kind == "distribution" and entry.features == _SHARED.get(network)) or bool(trained_on & judged_by)
+                entry = of(metric)
+                shared = (entry.kind == "distribution" and entry.features == _SHARED.get(network)) or bool(trained_on & set(entry.networks))
                 if shared:
                     out[(cname, column)] = network
     return out
@@ -75,7 +72,7 @@ def differences_markdown(table: pd.DataFrame, columns: list[str], circular: dict
         return []
     baseline = table["baseline"].iloc[0]
     shown = [c for c in columns if c in set(table["metric"])]
-    arrows = {c: "↑" if METRICS[column_metric(c)].higher_is_better else "↓" for c in shown}
+    arrows = {c: "↑" if of(column_metric(c)).higher_is_better else "↓" for c in shown}
     controls = table[table["baseline"] != baseline]
     lines = [f"## Paired differences from `{baseline}` (same seed)", "",
              f"Each cell: mean over seeds of (condition − `{baseline}`) on the same seed, and its 95% t-interval"

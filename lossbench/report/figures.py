@@ -14,7 +14,7 @@ import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 
 from lossbench import files  # noqa: E402
-from lossbench.metrics import METRICS, column_metric  # noqa: E402
+from lossbench.report.facts import column_metric, of  # noqa: E402
 from lossbench.report.palette import HATCHES, condition_palette  # noqa: E402,F401
 
 
@@ -128,7 +128,7 @@ def metric_bars(runs: pd.DataFrame, metrics: list[str], path: Path, palette: dic
                                 va="bottom", fontsize=9, color="0.1")
         sns.stripplot(data=long[long["metric"] == metric], x="model", y="value", hue="condition", hue_order=order,
                       dodge=True, jitter=False, size=3.5, palette=["0.15"] * len(order), legend=False, ax=ax)
-        arrow = "↑ better" if METRICS[column_metric(metric)].higher_is_better else "↓ better"
+        arrow = "↑ better" if of(column_metric(metric)).higher_is_better else "↓ better"
         ax.set_title(f"{metric} ({arrow})")
         ax.tick_params(axis="x", rotation=30)
     if grid.legend is not None:  # the legend's patches carry the same hatches as the bars
@@ -202,7 +202,7 @@ def gallery(out_dir: Path, runs: pd.DataFrame, metric: str, flagged: set, path: 
     reps = _representative(runs)
     if not reps:
         return
-    arrow = "↑" if METRICS[column_metric(metric)].higher_is_better else "↓"
+    arrow = "↑" if of(column_metric(metric)).higher_is_better else "↓"
     originals = _originals(out_dir)
     models = [m for m in dict.fromkeys(runs["model"]) if any(k[0] == m for k in reps)]  # the study's order
     conditions = [c for c in dict.fromkeys(runs["condition"]) if any(k[1] == c for k in reps)]

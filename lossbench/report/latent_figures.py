@@ -20,7 +20,7 @@ import torch  # noqa: E402
 from lossbench import files
 from lossbench.report.drawing import direct  # noqa: E402
 from lossbench.latent import DEFAULT_SCHEME, SCHEMES  # noqa: E402
-from lossbench.metrics import METRICS  # noqa: E402
+from lossbench.report.facts import known, of  # noqa: E402
 from lossbench.report.figures import _originals, _tile  # noqa: E402
 
 
@@ -106,7 +106,7 @@ def random_codes(out_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None:
     reps = [(r, lat) for r, lat in reps if lat is not None]
     if not reps:
         return None
-    scored = next((m for m in METRICS if METRICS[m].statistic == "fd" and f"{m}-samples" in runs
+    scored = next((m for m in known() if of(m).statistic == "fd" and f"{m}-samples" in runs
                    and pd.to_numeric(runs[f"{m}-samples"], errors="coerce").notna().any()), None)
     width = max(len(lat["random"]) for _, lat in reps)
     fig, axes = plt.subplots(len(reps), width, figsize=(4.4 * width, 2.0 * len(reps) + 0.6), squeeze=False)

@@ -9,7 +9,8 @@ import pandas as pd
 
 from lossbench.report.columns import best_rows
 from lossbench.report.numbers import md_row
-from lossbench.metrics import METRICS, column_metric, metric_columns
+from lossbench.report.facts import column_metric, known, of
+from lossbench.report.facts import columns as metric_columns
 from lossbench.report.stats import mean_ci
 
 
@@ -40,7 +41,7 @@ def summary_csv(runs: pd.DataFrame, manifest: dict) -> pd.DataFrame:
             "epochs", "evaluated_epoch", "stopped", "train_seconds", "n_params"]
     table = runs.reindex(columns=cols).astype(object)
     for m in unavailable:
-        for c in METRICS[m].columns(m):
+        for c in of(m).columns:
             table[c] = "unavailable"
     table["unavailable"] = "; ".join(f"{m}: {reason}" for m, reason in unavailable.items()) or None
     return table
@@ -80,7 +81,7 @@ def _n_label(manifest: dict, column: str) -> str:
     import re
 
     n = _small_inception_n(manifest)
-    entry = METRICS[column_metric(column)]
+    entry = of(column_metric(column))
     label = f" (N={n})" if n and entry.kind == "distribution" and entry.features == "inception" else ""
     resize = re.search(r"(\d+)->(\d+) px", str(((manifest.get("metrics") or {}).get(column_metric(column)) or {}).get("resize", "")))
     return label + (f" ({resize.group(1)}→{resize.group(2)} px)" if resize else "")
@@ -88,7 +89,7 @@ def _n_label(manifest: dict, column: str) -> str:
 
 def _inception_note(manifest: dict, metrics: list[str]) -> str:
     n = _small_inception_n(manifest)
-    used = [m for m in metrics if METRICS[m].kind == "distribution" and METRICS[m].features == "inception"]
+    used = [m for m in metrics if of(m).kind == "distribution" and of(m).features == "inception"]
     if not n or not used:
         return ""
     return (f"; {', '.join(used)} with N = {n} per set only (Inception is slow on a CPU): a small-N estimate, "
@@ -124,7 +125,7 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
         f"Each cell: mean ± half-width of the 95% Student-t interval over the finished seeds (n), "
         f"paired metrics on all {ds['n_test']} test images"
         + (f"; distribution metrics (`-recon`: reconstructions, `-samples`: generated images, each against "
-           f"the real test images) with N = {manifest['distribution_n']} per set" if any(METRICS[m].kind == "distribution" for m in metrics) else "")
+           f"the real test images) with N = {manifest['distribution_n']} per set" if any(of(m).kind == "distribution" for m in metrics) else "")
         + _inception_note(manifest, metrics)
         + ". ↑ higher is better, ↓ lower is better. **Bold**: the best mean in the column, among cells without ⚑, "
         "when its interval is clear of the runner-up's (else nothing is bolded: the seeds cannot rank them). "
@@ -138,7 +139,7 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
     ]
     if comparisons is not None and not comparisons.empty:
         lines[4:4] = differences_markdown(comparisons, available, circular, flagged_cells(runs)) + ["## Means over seeds", ""]
-    header = ["model", "condition", "n"] + [f"{c}{_n_label(manifest, c)} {'↑' if METRICS[column_metric(c)].higher_is_better else '↓'}"
+    header = ["model", "condition", "n"] + [f"{c}{_n_label(manifest, c)} {'↑' if of(column_metric(c)).higher_is_better else '↓'}"
                                             for c in columns] + ["epochs", "train s"]
     lines += [md_row(header), "|" + "---|" * len(header)]
     flagged = flagged_cells(runs)
@@ -195,13 +196,13 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
         if prov.get("status") == "unavailable":
             continue
         details = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in prov.items() if k not in ("description", "warning") and v is not None)
-        lines.append(f"- `{m}`: {prov.get('description', METRICS[m].description)}. {details}."
+        lines.append(f"- `{m}`: {prov.get('description', of(m).description)}. {details}."
                      + (f" **Warning: {prov['warning']}.**" if "warning" in prov else ""))
     sanity = {m: v for m, v in (manifest.get("calibration") or {}).items() if "value" in v}
     if sanity:
         lines += ["", "## Sanity floors (what the real data scores against itself)", ""]
         lines += [f"- `{m}` = {v['value']:.4g}: {v['what']}" for m, v in sanity.items()]
-    kid_spread = [c for c in runs.columns if c.endswith("-std") and column_metric(c[:-4]) in METRICS]
+    kid_spread = [c for c in runs.columns if c.endswith("-std") and column_metric(c[:-4]) in known()]
     if kid_spread:
         lines += ["", "KID's spread over its random subsets (per run, stored as `<column>-std` in metrics.json), median "
                   "over runs: " + ", ".join(f"`{c[:-4]}` {pd.to_numeric(runs[c], errors='coerce').median():.3g}"

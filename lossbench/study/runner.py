@@ -266,6 +266,8 @@ def build_manifest(study: Study, identity: dict, device: torch.device, command: 
     import torchmetrics
     import torchvision
 
+    from lossbench.metrics import METRICS
+
     runs: list[dict] = [{"run_id": r.run_id, "model": r.model, "condition": r.condition, "seed": r.seed} for r in study.runs]
     order: dict[tuple[str, str], int] = {}
     for r in study.runs:
@@ -289,6 +291,7 @@ def build_manifest(study: Study, identity: dict, device: torch.device, command: 
                    "threads": torch.get_num_threads()},
         "dataset": identity,
         "metrics": ctx.provenance,
+        "metric_facts": {m: METRICS[m].facts(m) for m in study.spec.metrics},  # what a report needs, with no registry
         "unavailable": ctx.unavailable,
         **({"clamped": ctx.data.clamped} if ctx.data.clamped else {}),
         "distribution_n": ctx.n,

@@ -1,0 +1,122 @@
+"""What the report knows of each metric: the facts a study folder's manifest recorded
+(``metric_facts``: columns, direction, kind, features, statistic, description), so that a report
+reads the folder alone. A metric registered in Python by the process that ran the study is
+reported by any other process. A folder written before lossbench 0.4 recorded no facts; for it
+(and for report functions called outside :func:`build_report`) the registry's entry stands in.
+
+:func:`reading` sets the folder's facts for the duration of one report build, as
+``files.figure_formats`` sets its formats: the report's many functions ask :func:`of` and
+:func:`column_metric` without every signature carrying the manifest."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from lossbench.errors import LossbenchError
+
+
+@dataclass(frozen=True)
+class MetricFacts:
+    name: str
+    columns: tuple[str, ...]
+    higher_is_better: bool
+    kind: str  # paired | distribution
+    features: str | None
+    statistic: str | None
+    description: str
+    networks: tuple[str, ...] = ()  # pretrained networks it reads (lossbench.weights.NETWORKS)
+
+
+#: the facts of the folder being reported; None outside a report build
+_FOLDER: ContextVar[dict[str, MetricFacts] | None] = ContextVar("lossbench_metric_facts", default=None)
+
+#: random-code schemes beside the default one (lossbench.latent): extra columns of Fréchet metrics
+SCHEME_SUFFIXES = ("uniform", "prior", "aggregate")
+
+
+def read(manifest: dict) -> dict[str, MetricFacts]:
+    """metric -> its facts, for every metric the manifest lists: as recorded, else the registry's."""
+    recorded = manifest.get("metric_facts")
+    facts = {}
+    for name in manifest.get("metrics") or {}:
+        entry = recorded.get(name) if isinstance(recorded, dict) else None
+        facts[name] = _recorded(name, entry) if isinstance(entry, dict) else None
+        if facts[name] is None:  # not recorded (a folder of lossbench 0.3 or older), or not as written
+            facts[name] = _registered(name)
+    return {name: f for name, f in facts.items() if f is not None}
+
+
+def _recorded(name: str, entry: dict) -> MetricFacts | None:
+    try:
+        return MetricFacts(name=name, columns=tuple(entry["columns"]), higher_is_better=bool(entry["higher_is_better"]),
+                           kind=str(entry["kind"]), features=entry.get("features"), statistic=entry.get("statistic"),
+                           description=str(entry.get("description", "")), networks=tuple(entry.get("networks", ())))
+    except (TypeError, KeyError):
+        return None
+
+
+@contextlib.contextmanager
+def reading(manifest: dict) -> Iterator[dict[str, MetricFacts]]:
+    """The report of one folder: :func:`of` and :func:`column_metric` answer from its facts."""
+    token = _FOLDER.set(read(manifest))
+    try:
+        yield _FOLDER.get() or {}
+    finally:
+        _FOLDER.reset(token)
+
+
+def of(metric: str) -> MetricFacts:
+    """The facts of ``metric`` (a metric's name, not a column's: see :func:`column_metric`)."""
+    folder = _FOLDER.get()
+    if folder is not None and metric in folder:
+        return folder[metric]
+    return _registered(metric)
+
+
+def known() -> list[str]:
+    """The metrics whose facts are at hand: the folder's while one is reported, else the registry's."""
+    folder = _FOLDER.get()
+    if folder is not None:
+        return list(folder)
+    from lossbench.metrics import METRICS
+
+    return list(METRICS)
+
+
+def column_metric(column: str) -> str:
+    """The metric a column belongs to: 'fd-domain-samples' -> 'fd-domain', 'fd-judge-prior' ->
+    'fd-judge', 'mse' -> 'mse'."""
+    names = known()
+    for name in names:
+        if column in of(name).columns:
+            return name
+    for suffix in (f"-{s}" for s in SCHEME_SUFFIXES):
+        if column.endswith(suffix) and column[: -len(suffix)] in names:
+            return column[: -len(suffix)]
+    return column
+
+
+def columns(metrics: list[str]) -> list[str]:
+    """Every column of ``metrics``, in order."""
+    return [c for m in metrics for c in of(m).columns]
+
+
+def higher_is_better(column: str) -> bool:
+    return of(column_metric(column)).higher_is_better
+
+
+def _registered(name: str) -> MetricFacts:
+    from lossbench.metrics import METRICS
+
+    entry = METRICS.get(name)
+    if entry is None:
+        raise LossbenchError(f"metric {name}: the study folder records no facts for it (written before lossbench 0.4) and "
+                             f"this process has not registered it; register it (lossbench.register_metric) before "
+                             f"reporting, or run the study again to record them")
+    made = _recorded(name, entry.facts(name))
+    if made is None:  # the registry's own facts always read
+        raise RuntimeError(f"metric {name}: its facts do not read")
+    return made
