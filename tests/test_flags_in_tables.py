@@ -108,3 +108,25 @@ def test_the_trade_off_table_marks_flagged_weights(flagged):
                           for w in (0, 1, 3) for _ in range(2)])
     table = trade_off_table(sweep)
     assert table.set_index("weight")["flagged"].to_dict() == {0: 0, 1: 0, 3: 2 if flagged else 0}
+
+
+def test_the_metric_bars_put_the_flag_on_the_flagged_cell_not_on_the_legend(tmp_path, monkeypatch):
+    """Issue 32 §7: metrics.png put ⚑ on a whole condition in the legend when one model's cell of it
+    was flagged. The ⚑ goes on that model's bar alone, once per metric panel; the legend names the
+    conditions as they are."""
+    from lossbench import files
+    from lossbench.report.figures import metric_bars
+
+    drawn = {}
+    monkeypatch.setattr(files, "save_figure", lambda path, figure: drawn.setdefault("figure", figure))
+    runs = _runs({("ae", "l2"): [1.0, 1.1], ("ae", "l1"): [2.0, 2.1], ("vae", "l2"): [1.5, 1.6], ("vae", "l1"): [2.5, 2.6]},
+                 flagged={("vae", "l1")})
+    runs["psnr"] = 30.0
+    metric_bars(runs, ["mse", "psnr"], tmp_path / "metrics.png")
+    figure = drawn["figure"]
+    marks = [t for ax in figure.axes for t in ax.texts if t.get_text() == "⚑"]
+    assert len(marks) == 2  # one bar (vae, l1) in each of the two panels
+    legends = [t.get_text() for legend in figure.legends for t in legend.get_texts()]
+    assert sorted(legends) == ["l1", "l2"]
+    # and the flagged bar is vae's l1 bar: its x lies right of the panel's middle (vae is the second model)
+    assert all(mark.xy[0] > 0.5 for mark in marks)
