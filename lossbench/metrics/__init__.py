@@ -80,15 +80,20 @@ class MetricEntry:
     def facts(self, name: str) -> dict:
         """What a report needs to know of the metric, as plain data: a study's manifest records it
         (``metric_facts``), so the report reads the folder and never this registry (torchmetrics
-        keeps ``higher_is_better`` on the metric, pyiqa its configs, likewise)."""
+        keeps ``higher_is_better`` on the metric, pyiqa its configs, likewise). Imports no torch:
+        study validation asks it too; :meth:`networks` is the one fact that needs the feature bank."""
+        return {"columns": self.columns(name), "higher_is_better": self.higher_is_better, "kind": self.kind,
+                "features": self.features, "statistic": self.statistic, "description": self.description}
+
+    def networks(self) -> list[str]:
+        """The pretrained networks it reads (lossbench.weights.NETWORKS): a loss trained on one of
+        them is judged circularly by this metric."""
         from lossbench.bank import FEATURE_SOURCES
 
-        networks = set(self.weights)
+        found = set(self.weights)
         if self.kind == "distribution" and self.features in FEATURE_SOURCES:
-            networks |= set(FEATURE_SOURCES[self.features].weights)
-        return {"columns": self.columns(name), "higher_is_better": self.higher_is_better, "kind": self.kind,
-                "features": self.features, "statistic": self.statistic, "description": self.description,
-                "networks": sorted(networks)}  # the pretrained networks it reads: a loss on one of them is judged circularly
+            found |= set(FEATURE_SOURCES[self.features].weights)
+        return sorted(found)
 
     @property
     def feature_kind(self) -> str:

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from lossbench.report.facts import column_metric, known, of
+from lossbench.report.facts import column_metric, known, networks, of
 from lossbench.report.numbers import interval, md_row
 
 #: a perceptual term's network -> the metric features that read the same network
@@ -40,7 +40,7 @@ def circular_cells(conditions: dict, columns: list[str]) -> dict[tuple[str, str]
                 if metric not in known():
                     continue
                 entry = of(metric)
-                shared = (entry.kind == "distribution" and entry.features == _SHARED.get(network)) or bool(trained_on & set(entry.networks))
+                shared = (entry.kind == "distribution" and entry.features == _SHARED.get(network)) or bool(trained_on & set(networks(metric)))
                 if shared:
                     out[(cname, column)] = network
     return out

@@ -27,7 +27,7 @@ class MetricFacts:
     features: str | None
     statistic: str | None
     description: str
-    networks: tuple[str, ...] = ()  # pretrained networks it reads (lossbench.weights.NETWORKS)
+    networks: tuple[str, ...] | None = None  # pretrained networks it reads (lossbench.weights.NETWORKS); None: not recorded
 
 
 #: the facts of the folder being reported; None outside a report build
@@ -53,7 +53,8 @@ def _recorded(name: str, entry: dict) -> MetricFacts | None:
     try:
         return MetricFacts(name=name, columns=tuple(entry["columns"]), higher_is_better=bool(entry["higher_is_better"]),
                            kind=str(entry["kind"]), features=entry.get("features"), statistic=entry.get("statistic"),
-                           description=str(entry.get("description", "")), networks=tuple(entry.get("networks", ())))
+                           description=str(entry.get("description", "")),
+                           networks=tuple(entry["networks"]) if isinstance(entry.get("networks"), list) else None)
     except (TypeError, KeyError):
         return None
 
@@ -102,6 +103,17 @@ def column_metric(column: str) -> str:
 def columns(metrics: list[str]) -> list[str]:
     """Every column of ``metrics``, in order."""
     return [c for m in metrics for c in of(m).columns]
+
+
+def networks(metric: str) -> tuple[str, ...]:
+    """The pretrained networks ``metric`` reads: as recorded, else (a folder without the facts,
+    or outside a report) the registry's."""
+    recorded = of(metric).networks
+    if recorded is not None:
+        return recorded
+    from lossbench.metrics import METRICS
+
+    return tuple(METRICS[metric].networks()) if metric in METRICS else ()
 
 
 def higher_is_better(column: str) -> bool:

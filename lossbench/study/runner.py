@@ -291,7 +291,8 @@ def build_manifest(study: Study, identity: dict, device: torch.device, command: 
                    "threads": torch.get_num_threads()},
         "dataset": identity,
         "metrics": ctx.provenance,
-        "metric_facts": {m: METRICS[m].facts(m) for m in study.spec.metrics},  # what a report needs, with no registry
+        # what a report needs to know of each metric, so that it reads no registry
+        "metric_facts": {m: {**METRICS[m].facts(m), "networks": METRICS[m].networks()} for m in study.spec.metrics},
         "unavailable": ctx.unavailable,
         **({"clamped": ctx.data.clamped} if ctx.data.clamped else {}),
         "distribution_n": ctx.n,
