@@ -10,6 +10,11 @@ from collections.abc import Iterator
 from tqdm.auto import tqdm
 
 
+def run_label(config: dict) -> str:
+    """A run as its bars and log lines name it: model/condition/s<seed>."""
+    return f"{config['model']['label']}/{config['condition']['name']}/s{config['seed']}"
+
+
 @contextlib.contextmanager
 def progress_line(desc: str, total: int | None = None, unit: str = "step") -> Iterator[tqdm]:
     """A bar for one set-up step; ``total`` None draws a counter with the elapsed time."""

@@ -30,8 +30,9 @@ from lossbench.environment import compute_threads  # noqa: F401  (lossbench.trai
 from lossbench.flags import Flag
 from lossbench.losses import build_loss
 from lossbench.losses.adversarial import critic_flags
-from lossbench.models import build_model
+from lossbench.models import build_run_model
 from lossbench.models.ae import reconstruct
+from lossbench.progress import run_label
 
 
 class TrainingContext(Protocol):
@@ -220,8 +221,7 @@ class RunTraining:
         data = ctx.data
         shape = tuple(data.test_x.shape[1:])
         seed_everything(config["seed"])
-        self.model = model = build_model(config["model"]["name"], shape, _params(config["model"]),
-                                         channel_means=data.train_x.mean((0, 2, 3))).to(device)
+        self.model = model = build_run_model(config["model"], shape, channel_means=data.train_x.mean((0, 2, 3))).to(device)
         self.loss = loss = build_loss(config["condition"]["terms"], ctx.feature_network)
         loss.attach(model, shape, device)  # discriminators, built after the model: seeded too
         self.optimizer = make_optimizer(training["optimizer"], model.parameters(), training["lr"],
@@ -278,9 +278,9 @@ class RunTraining:
                         f"(it differs only in the weights of its plateau-started terms)")
             else:
                 said = f"resumed after epoch {saved['epoch']} from {self.resume_path.name}"
-            tqdm.write(f"{_short(config)}: {said}", file=sys.stderr)
+            tqdm.write(f"{run_label(config)}: {said}", file=sys.stderr)
         self.bar = tqdm(total=None if self.stopping else self.max_epochs * len(batches), initial=0 if self.stopping else self.step,
-                        desc=_short(config), position=progress_position,
+                        desc=run_label(config), position=progress_position,
                         leave=False, disable=None, unit="step", dynamic_ncols=True) if bar else None
         self.probe = batches.x[: training["batch_size"]]  # a fixed training batch for the balance diagnostics
         self.probe_index = torch.arange(len(self.probe), device=self.probe.device)
@@ -334,7 +334,7 @@ class RunTraining:
         norms = gradient_norms(model, loss, self.probe, step - 1, self.probe_index)  # the weights of the epoch's last step
         for message in dominance(norms, epoch):
             if not self.flags:
-                tqdm.write(f"warning: {_short(config)}: {message}", file=sys.stderr)
+                tqdm.write(f"warning: {run_label(config)}: {message}", file=sys.stderr)
             self.flags.append(Flag("loss-balance", message))
         grads = {f"grad[{place}]:{name}": n[place] for name, n in norms.items() for place in ("decoder", "code")}
         val = loss.validation(model, self.val_x, step - 1, self.ctx.batch_size) if self.val_x is not None else {}
@@ -383,7 +383,7 @@ class RunTraining:
         if self.bar is not None:
             self.bar.close()
         for flag in critic_flags(epoch_rows, list(loss.critics)):
-            tqdm.write(f"warning: {_short(config)}: {flag.message}", file=sys.stderr)
+            tqdm.write(f"warning: {run_label(config)}: {flag.message}", file=sys.stderr)
             self.critic_messages.append(flag)
 
         history = pd.DataFrame(epoch_rows) if epoch_rows else pd.DataFrame(columns=["epoch", "step", "phase", *self.columns, "seconds"])
@@ -463,14 +463,6 @@ def train_epoch(model, loss, optimizer, batches: DeviceBatches, generator: torch
             if (i + 1) % every == 0:
                 bar.set_postfix(epoch=epoch, loss=f"{float(total.detach()):.4g}", refresh=False)
     return torch.stack(values).float().cpu()
-
-
-def _params(model_cfg: dict) -> dict:
-    return {k: v for k, v in model_cfg.items() if k not in ("name", "label", "target")}
-
-
-def _short(config: dict) -> str:
-    return f"{config['model']['label']}/{config['condition']['name']}/s{config['seed']}"
 
 
 def _first_non_finite(steps: pd.DataFrame, loss) -> dict | None:

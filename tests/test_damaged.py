@@ -79,24 +79,6 @@ DAMAGE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory, lb_cache):
-    """A finished tiny study, trained once for every case."""
-    import yaml
-
-    from conftest import TINY
-    from lossbench.cli import main
-
-    folder = tmp_path_factory.mktemp("finished")
-    study = folder / "study.yaml"
-    study.write_text(yaml.safe_dump(TINY, sort_keys=False))
-    import os
-
-    os.environ.pop("LOSSBENCH_DATA", None)
-    assert main(["run", str(study), "--out", str(folder / "out")]) == 0
-    return study, folder / "out"
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name, damage, expected", DAMAGE,
                          ids=[f"{n}-{d.__name__.strip('_')}" for n, d, _ in DAMAGE])

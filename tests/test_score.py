@@ -17,24 +17,9 @@ from conftest import TINY
 TRAINING_FILES = ("checkpoint.pt", "history.csv", "steps.csv", "recon_epochs.pt", "config.yaml")
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, lb_cache):
-    """A finished tiny study (mse, psnr, ssim), trained once for every case."""
-    import os
-
-    from lossbench.cli import main
-
-    folder = tmp_path_factory.mktemp("trained")
-    study = folder / "study.yaml"
-    study.write_text(yaml.safe_dump(TINY, sort_keys=False))
-    os.environ.pop("LOSSBENCH_DATA", None)
-    assert main(["run", str(study), "--out", str(folder / "out")]) == 0
-    return study, folder / "out"
-
-
-def _copy(trained, tmp_path: Path) -> Path:
+def _copy(finished, tmp_path: Path) -> Path:
     out = tmp_path / "copy"
-    shutil.copytree(trained[1], out)
+    shutil.copytree(finished[1], out)
     return out
 
 
@@ -46,8 +31,8 @@ def _metrics(out: Path) -> dict[str, dict]:
     return {p.parent.name: json.loads(p.read_text())["metrics"] for p in sorted((out / "runs").glob("*/metrics.json"))}
 
 
-def test_score_adds_a_metric_to_finished_runs_without_training(trained, tmp_path, cli):
-    out = _copy(trained, tmp_path)
+def test_score_adds_a_metric_to_finished_runs_without_training(finished, tmp_path, cli):
+    out = _copy(finished, tmp_path)
     before, metrics_before = _bytes(out), _metrics(out)
     code, stdout, err = cli("score", out, "--metrics", "l1")
     assert code == 0, err
@@ -68,16 +53,16 @@ def test_score_adds_a_metric_to_finished_runs_without_training(trained, tmp_path
     assert {str(p): p.read_bytes() for p in sorted((out / "runs").rglob("*")) if p.is_file()} == runs_before
 
 
-def test_score_recompute_gives_the_same_numbers(trained, tmp_path, cli):
-    out = _copy(trained, tmp_path)
+def test_score_recompute_gives_the_same_numbers(finished, tmp_path, cli):
+    out = _copy(finished, tmp_path)
     before = _metrics(out)
     code, stdout, err = cli("score", out, "--recompute")
     assert code == 0 and "4 scored" in stdout, stdout + err
     assert _metrics(out) == before  # a run's scores are a function of its folder
 
 
-def test_runs_shared_without_checkpoints_keep_what_they_have_and_say_so(trained, tmp_path, cli):
-    out = _copy(trained, tmp_path)
+def test_runs_shared_without_checkpoints_keep_what_they_have_and_say_so(finished, tmp_path, cli):
+    out = _copy(finished, tmp_path)
     for checkpoint in (out / "runs").glob("*/checkpoint.pt"):
         checkpoint.unlink()
     code, stdout, err = cli("score", out, "--metrics", "l1")
@@ -90,14 +75,14 @@ def test_runs_shared_without_checkpoints_keep_what_they_have_and_say_so(trained,
     (["--metrics", "lpipz"], "--metrics: 'lpipz' is not a metric (did you mean 'lpips'?)"),
     (["--device", "cuda"], None),
 ])
-def test_score_refuses_bad_input_in_one_line_and_writes_nothing(trained, tmp_path, cli, args, expected):
+def test_score_refuses_bad_input_in_one_line_and_writes_nothing(finished, tmp_path, cli, args, expected):
     import torch
 
     if expected is None:
         if torch.cuda.is_available():
             pytest.skip("this machine has CUDA")
         expected = "--device cuda: not available on this machine"
-    out = _copy(trained, tmp_path)
+    out = _copy(finished, tmp_path)
     before = {str(p): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
     code, _, err = cli("score", out, *args)
     assert code == 2 and err.count("\n") == 1 and expected in err, err
@@ -113,10 +98,10 @@ def test_score_names_a_folder_that_is_not_a_study(tmp_path, cli):
     assert list((tmp_path / "empty").iterdir()) == []
 
 
-def test_score_study_from_python(trained, tmp_path):
+def test_score_study_from_python(finished, tmp_path):
     import lossbench
 
-    out = _copy(trained, tmp_path)
+    out = _copy(finished, tmp_path)
     results = lossbench.score_study(out, metrics=["l1"])
     assert len(results) == 4 and results["l1"].notna().all()
 
@@ -189,9 +174,9 @@ def test_a_metric_registered_in_python_is_reported_by_a_fresh_process(cli, write
     assert "metric max-error: the study folder records no facts for it" in old.stderr and "register_metric" in old.stderr
 
 
-def test_a_folder_without_recorded_facts_reports_from_the_registry(trained, tmp_path, cli):
+def test_a_folder_without_recorded_facts_reports_from_the_registry(finished, tmp_path, cli):
     """Folders of lossbench 0.3 and older recorded no metric facts: their built-in metrics report as before."""
-    out = _copy(trained, tmp_path)
+    out = _copy(finished, tmp_path)
     written = (out / "summary.md").read_text(encoding="utf-8")
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest.pop("metric_facts")) == {"mse", "psnr", "ssim"}

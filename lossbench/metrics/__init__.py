@@ -186,18 +186,6 @@ def metric_columns(names: list[str]) -> list[str]:
     return [c for n in names for c in METRICS[n].columns(n)]
 
 
-#: random-code schemes beside the default one (lossbench.latent): extra columns of Fréchet metrics
-SCHEME_SUFFIXES = ("uniform", "prior", "aggregate")
-
-
-def column_metric(column: str) -> str:
-    """'fd-domain-samples' -> 'fd-domain'; 'fd-judge-prior' -> 'fd-judge'."""
-    for suffix in ("-recon", "-samples", *(f"-{s}" for s in SCHEME_SUFFIXES)):
-        if column.endswith(suffix) and column[: -len(suffix)] in METRICS:
-            return column[: -len(suffix)]
-    return column
-
-
 def lpips(x: torch.Tensor, y: torch.Tensor, net: str = "alex") -> torch.Tensor:
     """LPIPS per image (needs the backbone's ImageNet weights; see ``lossbench weights status``)."""
     import torch

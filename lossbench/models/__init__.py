@@ -68,9 +68,16 @@ def build_model(name: str, shape: tuple[int, int, int], params: dict, channel_me
     return model
 
 
+def build_run_model(model_cfg: dict, shape: tuple[int, int, int], channel_means=None):
+    """A run's model from its config's ``model`` section (name, label and its parameters), as
+    training builds it and scoring rebuilds it before loading the checkpoint."""
+    params = {k: v for k, v in model_cfg.items() if k not in ("name", "label", "target")}
+    return build_model(model_cfg["name"], shape, params, channel_means)
+
+
 # the torch side, imported when first used
 __getattr__ = lazy_exports(__name__, {"OUTPUTS": "lossbench.models.ae:OUTPUTS", "SATURATED_LOGIT": "lossbench.models.ae:SATURATED_LOGIT",
                                       "Autoencoder": "lossbench.models.ae:Autoencoder",
                                       "VariationalAutoencoder": "lossbench.models.vae:VariationalAutoencoder"})
 
-__all__ = ["MODELS", "OUTPUTS", "SATURATED_LOGIT", "Autoencoder", "VariationalAutoencoder", "build_model"]
+__all__ = ["MODELS", "OUTPUTS", "SATURATED_LOGIT", "Autoencoder", "VariationalAutoencoder", "build_model", "build_run_model"]

@@ -19,8 +19,9 @@ from lossbench.evaluate import EvalContext, evaluate
 from lossbench.flags import HEALTH, Flag
 from lossbench.latent import codes, latent_artifacts
 from lossbench.metrics import METRICS
-from lossbench.models import build_model
+from lossbench.models import build_run_model
 from lossbench.models.ae import DATA_LOGIT, SATURATED_LOGIT
+from lossbench.progress import run_label
 
 
 def trained_record(run_dir: Path) -> dict | None:
@@ -51,7 +52,7 @@ def score_run(run_dir: Path, config: dict, ctx: EvalContext, report: dict) -> di
         health = result.pop("health")
         result["flags"] = result["flags"] + [f.to_dict() for f in health]
         for flag in health:
-            tqdm.write(f"warning: {_short(config)}: {flag.message}", file=sys.stderr)
+            tqdm.write(f"warning: {run_label(config)}: {flag.message}", file=sys.stderr)
     # the run's whole time: its training (and set-up) and this scoring
     result["run_seconds"] = round(float(record.get("run_seconds") or 0.0) + time.perf_counter() - started, 3)
     files.write_json(run_dir / "metrics.json", stored.seal(run_dir, result))  # last: the run is finished
@@ -153,7 +154,7 @@ def mean_abs_output(model, x: torch.Tensor, batch_size: int, device) -> float:
 def load_model(config: dict, run_dir: Path, shape: tuple[int, int, int], device: torch.device) -> torch.nn.Module:
     """The run's evaluated weights from its checkpoint.pt, in eval mode; a checkpoint that cannot
     be used (truncated, another run's, another model's) is one line, not a traceback."""
-    model = build_model(config["model"]["name"], shape, _params(config["model"]))
+    model = build_run_model(config["model"], shape)
     path = Path(run_dir) / "checkpoint.pt"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -169,11 +170,3 @@ def load_model(config: dict, run_dir: Path, shape: tuple[int, int, int], device:
 def _last(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0][:160]}" if lines else type(exc).__name__
-
-
-def _params(model_cfg: dict) -> dict:
-    return {k: v for k, v in model_cfg.items() if k not in ("name", "label", "target")}
-
-
-def _short(config: dict) -> str:
-    return f"{config['model']['label']}/{config['condition']['name']}/s{config['seed']}"
