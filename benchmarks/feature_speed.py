@@ -20,11 +20,11 @@ import torch
 
 from lossbench.data import load_dataset
 from lossbench.data.registry import DataSpec
-from lossbench.evaluate import EvalContext
+from lossbench.score.evaluate import EvalContext
 from lossbench.metrics.domain import DomainFeatures
 from lossbench.metrics.frechet import fd_from_features
 from lossbench.metrics.inception import InceptionFeatures
-from lossbench.weights import resolve
+from lossbench.nets.weights import resolve
 
 
 def timed(fn):
@@ -36,7 +36,7 @@ def timed(fn):
 def plain_inception(inception):
     """The same network the straightforward way: contiguous memory, no_grad, batches of 50."""
     from lossbench.metrics.inception import to_rgb, to_uint8
-    from lossbench.weights import load_inception
+    from lossbench.nets.weights import load_inception
 
     model = load_inception(inception.resolved)
 

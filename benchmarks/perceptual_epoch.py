@@ -20,7 +20,7 @@ import torch
 
 from lossbench.data import DeviceBatches, load_dataset
 from lossbench.data.registry import DataSpec
-from lossbench.evaluate import EvalContext
+from lossbench.score.evaluate import EvalContext
 from lossbench.losses import build_loss
 from lossbench.models import build_model
 from lossbench.train import train_epoch
@@ -52,7 +52,7 @@ def main() -> None:
     ctx = EvalContext(data, ["mse"], "cpu", cache=os.environ.get("LOSSBENCH_CACHE"))
     batches = DeviceBatches(data.train_x, 128, "cpu")
     setups = {}
-    from lossbench.errors import LossbenchError
+    from lossbench.core.errors import LossbenchError
 
     recipes = {k: v for k, v in RECIPES.items() if not args.only or k == "l2" or k in args.only}
     for name, terms in recipes.items():

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import yaml
 
-import lossbench.files as files
+import lossbench.store.files as files
 from lossbench.cli import main as cli
 
 CASES = {

@@ -1,5 +1,5 @@
 """Issue 12 §4: K seeds of one model trained side by side as one stacked model
-(lossbench.vectorised.StackedSeeds, what ``training.vectorize_seeds: true`` runs) against the
+(lossbench.train.vectorised.StackedSeeds, what ``training.vectorize_seeds: true`` runs) against the
 same K seeds trained one after another with lossbench's own epoch (lossbench.train.train_epoch).
 
     python benchmarks/vectorised_seeds.py                              # CPU: K = 5, ae-mlp 512-256-3
@@ -26,7 +26,7 @@ from lossbench.data.registry import DataSpec
 from lossbench.losses import build_loss
 from lossbench.models import build_model
 from lossbench.train import make_optimizer, seed_everything, train_epoch
-from lossbench.vectorised import StackedSeeds
+from lossbench.train.vectorised import StackedSeeds
 
 BATCH = 128
 SIZES = {"ae-mlp": {"hidden": [512, 256], "latent_dim": 3}, "ae-conv": {"channels": [16, 32], "latent_dim": 16}}

@@ -10,20 +10,20 @@ from __future__ import annotations
 from lossbench._version import __version__  # noqa: E402,F401
 
 
-from lossbench.errors import LossbenchError  # noqa: E402,F401
+from lossbench.core.errors import LossbenchError  # noqa: E402,F401
 from lossbench.registry import register_dataset, register_metric, register_model, register_term  # noqa: E402,F401
 
 
 def register_features(kind, build, **options):
-    """A feature network for distribution metrics (see lossbench.bank.register_features)."""
-    from lossbench.bank import register_features as _register
+    """A feature network for distribution metrics (see lossbench.nets.bank.register_features)."""
+    from lossbench.nets.bank import register_features as _register
 
     _register(kind, build, **options)
 
 
 def load_results(directory):
-    """A study folder as a pandas DataFrame, one row per run (see lossbench.results)."""
-    from lossbench.results import load_results as _load
+    """A study folder as a pandas DataFrame, one row per run (see lossbench.store.results)."""
+    from lossbench.store.results import load_results as _load
 
     return _load(directory)
 

@@ -19,11 +19,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lossbench import files
-from lossbench.errors import LossbenchError
+from lossbench.store import files
+from lossbench.core.errors import LossbenchError
 
-from lossbench.environment import CACHE_ENV, DATA_ENV, cache_dir, data_root, explicit_weights  # noqa: F401
+from lossbench.core.environment import CACHE_ENV, DATA_ENV, cache_dir, data_root  # noqa: F401
 
+
+
+def explicit_weights() -> dict[str, str]:
+    """LOSSBENCH_WEIGHTS_<NAME> -> an explicit weights file per network (read in lossbench.nets.weights,
+    imported here only when called: loading a study needs no torch)."""
+    from lossbench.nets import weights
+
+    return weights.explicit_weights()
 
 def check_cache() -> None:
     if cache_dir():
@@ -103,7 +111,7 @@ def run_study(study, out: str | Path | None = None, overrides=None, executor: st
     or ray (``ray_options``: address, cpus_per_run, gpus_per_run). ``only``/``force``: the run ids
     to train, and whether to train them again. ``jobs``: runs trained at once in worker processes
     (or "auto"); the numbers are the same. Raises LossbenchError for a user's mistake."""
-    from lossbench.results import load_results
+    from lossbench.store.results import load_results
 
     study = as_study(study, overrides)
     out = Path(out) if out is not None else Path("results") / study.spec.name
@@ -125,7 +133,7 @@ def score_study(folder: str | Path, metrics: list[str] | None = None, recompute:
     of a study folder, from their checkpoints and without training, then rebuild the report;
     return the results as :func:`run_study` does. ``metrics``: names to add to the study's list
     (``lossbench list`` names them). Runs shared without checkpoints keep what they have."""
-    from lossbench.results import load_results
+    from lossbench.store.results import load_results
 
     score_folder(Path(folder), metrics, recompute, device, strict, wait, command=["lossbench.score_study", str(folder)])
     return load_results(folder)
@@ -137,7 +145,7 @@ def score_folder(folder: Path, metrics: list[str] | None, recompute: bool, devic
     added, checked at the door (the command line and :func:`score_study` both call this)."""
     import json
 
-    from lossbench.errors import did_you_mean
+    from lossbench.core.errors import did_you_mean
     from lossbench.metrics import METRICS
     from lossbench.study.runner import score_study as _score
     from lossbench.study.source import read_study_file

@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from lossbench import files
+from lossbench.store import files
 from lossbench._version import __version__
-from lossbench.errors import LossbenchError
+from lossbench.core.errors import LossbenchError
 
 
 
@@ -137,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args) -> int:
     paradox = _paradox_study(args.study, args.overrides)  # reads the file first: a missing one is reported at once
-    from lossbench.stored import damaged
+    from lossbench.store.stored import damaged
     from lossbench.study.plan import plan_header, plan_lines, plan_notes, select_runs
     from lossbench.study.spec import load_study
 
@@ -319,8 +319,8 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_weights(args) -> int:
-    from lossbench import weights
-    from lossbench.errors import did_you_mean
+    from lossbench.nets import weights
+    from lossbench.core.errors import did_you_mean
 
     cache = os.environ.get(CACHE_ENV) or None
     if args.action == "status":
@@ -341,7 +341,7 @@ def _cmd_weights(args) -> int:
 
 def _availability(names: tuple[str, ...]) -> list[str]:
     """Where each pretrained network would come from now (lossbench weights status, read only)."""
-    from lossbench import weights
+    from lossbench.nets import weights
 
     lines = []
     for name in names:

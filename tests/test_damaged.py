@@ -144,7 +144,7 @@ def test_a_planted_pickle_behind_a_matching_card_is_rebuilt_never_run(cli, write
     features are computed again, the numbers are the same, and the payload never runs."""
     import pickle
 
-    from lossbench.weights import sha256_of
+    from lossbench.nets.weights import sha256_of
 
     cache, ran = tmp_path / "cache", tmp_path / "payload-ran"
 
@@ -170,7 +170,7 @@ def test_a_planted_pickle_behind_a_matching_card_is_rebuilt_never_run(cli, write
 
 
 def test_a_checkpoint_of_another_run_is_not_used(finished, tmp_path):
-    from lossbench.errors import LossbenchError
+    from lossbench.core.errors import LossbenchError
     from lossbench.score import load_model
 
     _, original = finished

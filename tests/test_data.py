@@ -10,7 +10,7 @@ from PIL import Image
 
 from lossbench.data import DeviceBatches, load_dataset
 from lossbench.data.registry import DataSpec
-from lossbench.errors import LossbenchError
+from lossbench.core.errors import LossbenchError
 
 
 def write_idx(path, array: np.ndarray, gz: bool = True):

@@ -22,7 +22,7 @@ from test_resume import STUDY, _results, _run_dir
 SITECUSTOMIZE = """
 import os
 if os.environ.get("FILL_AFTER_EPOCH"):
-    import lossbench.files as files
+    import lossbench.store.files as files
     from lossbench.train import RESUME
     fill_after, filler = int(os.environ["FILL_AFTER_EPOCH"]), os.environ["FILLER"]
     save = files.torch_save

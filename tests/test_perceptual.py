@@ -9,7 +9,7 @@ import torch
 
 from lossbench.data import load_dataset
 from lossbench.data.registry import DataSpec
-from lossbench.evaluate import EvalContext
+from lossbench.score.evaluate import EvalContext
 from lossbench.losses import build_loss
 from lossbench.models import build_model
 

@@ -118,7 +118,7 @@ def test_register_metric_and_dataset_in_python(cli, write_study, tmp_path):
     lossbench.register_metric("max-error", max_error, higher_is_better=False, description="largest pixel error")
     lossbench.register_dataset("stripes", stripes, "two kinds of stripes", side=16)
     try:
-        with pytest.raises(lossbench.errors.LossbenchError, match="registered already"):
+        with pytest.raises(lossbench.core.errors.LossbenchError, match="registered already"):
             lossbench.register_metric("mse", max_error, higher_is_better=False)
         out = tmp_path / "out"
         code, _, err = cli("run", write_study({"data": {"name": "stripes"}, "metrics": ["mse", "max-error"]}), "--out", out)
@@ -171,13 +171,13 @@ def _frechet_scipy(a, b) -> float:
 def test_a_registered_feature_network_gives_a_distribution_metric(cli, write_study, tmp_path):
     """A new feature network for a distribution metric: two registrations, no lossbench file touched."""
     import lossbench
-    from lossbench.bank import FEATURE_SOURCES
+    from lossbench.nets.bank import FEATURE_SOURCES
     from lossbench.metrics import METRICS
 
     lossbench.register_features("pooled", lambda bank: PooledPixels())
     lossbench.register_metric("fd-pooled", features="pooled", statistic="fd", description="FD of pooled pixels")
     try:
-        with pytest.raises(lossbench.errors.LossbenchError, match="not a feature kind"):
+        with pytest.raises(lossbench.core.errors.LossbenchError, match="not a feature kind"):
             lossbench.register_metric("fd-nothing", features="nothing")
         out = tmp_path / "out"
         code, _, err = cli("run", write_study({"seeds": [0], "data": {"name": "synthetic", "n": 300, "size": 16},

@@ -28,7 +28,7 @@ STUDY = {**TINY, "seeds": [3], "models": [{"name": "vae-mlp", "hidden": [32], "l
 #: checkpoint of epoch k is on disk (a real kill at a known point, no hook in lossbench)
 DRIVER = """
 import os, signal, sys
-import lossbench.files as files
+import lossbench.store.files as files
 from lossbench.train import RESUME
 kill = int(os.environ.get("KILL_AFTER_EPOCH", "0"))
 save = files.torch_save

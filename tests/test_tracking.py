@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lossbench.tracking import tag
+from lossbench.train.tracking import tag
 
 STUDY = {"seeds": [0, 1], "conditions": {"l2": [{"term": "l2"}]}, "training": {"epochs": 3, "batch_size": 32},
          "logging": ["csv", "tensorboard", "mlflow"]}

@@ -181,7 +181,7 @@ def test_a_run_still_improving_at_max_epochs_is_flagged_not_converged(cli, write
 def test_a_plateau_term_starts_from_the_best_weights(cli, write_study, tmp_path, monkeypatch):
     """At the plateau the best epoch's weights come back, the adversarial term switches on, and
     adversarial_epochs more epochs train; the last one is evaluated."""
-    import lossbench.train as train
+    import lossbench.train.run as train  # train_run looks train_epoch up here
 
     states, starts = [], []
     _scripted_validation(monkeypatch, [5.0, 4.0, 4.5, 4.4] + [3.0] * 5, states)

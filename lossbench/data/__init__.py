@@ -6,7 +6,7 @@ for a train and a test split, labels where the source has them, and an identity 
 """
 
 from lossbench.data.registry import DATASETS, ImageData, load_dataset
-from lossbench.lazy import lazy_exports
+from lossbench.core.lazy import lazy_exports
 
 __getattr__ = lazy_exports(__name__, {"DeviceBatches": "lossbench.data.batching:DeviceBatches"})  # torch: when first used
 

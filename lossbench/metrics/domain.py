@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossbench import files
-from lossbench.progress import progress_line
-from lossbench.shipped_nets import load_shipped, shipped_label, shipped_path, write_shipped
-from lossbench.weights import cache_dir, cached_card, content_sha256, load_cached_state, portable, sha256_of
+from lossbench.store import files
+from lossbench.core.progress import progress_line
+from lossbench.nets.shipped_nets import load_shipped, shipped_label, shipped_path, write_shipped
+from lossbench.nets.weights import cache_dir, cached_card, content_sha256, load_cached_state, portable, sha256_of
 
 class Recipe(TypedDict):
     """How the domain classifier is trained (recorded on its card)."""
@@ -113,7 +113,7 @@ class DomainFeatures:
     def __init__(self, data, cache=None, device="cpu"):
         """``data``: an ImageData with labels (the study's dataset)."""
         if data.train_y is None or data.test_y is None or int(data.train_y.min()) < 0:
-            from lossbench.errors import LossbenchError
+            from lossbench.core.errors import LossbenchError
 
             raise LossbenchError(f"metrics: fd-domain (and kid-domain, perceptual with network: domain) trains a classifier on "
                                  f"{data.identity['name']}'s class labels, and these images have none; with data.name: "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lossbench.weights import INCEPTION_BLOCKS
+from lossbench.nets.weights import INCEPTION_BLOCKS
 
 
 def domain_layers(bank, layers):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lossbench.lazy import Lazy, lazy_exports
+from lossbench.core.lazy import Lazy, lazy_exports
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class FeatureNetEntry:
     default_layers: tuple[str, ...]
     description: str
     build: Callable | None = None  # (feature bank, layers) -> the frozen module a perceptual term reads
-    weights: tuple[str, ...] = ()  # pretrained networks it needs (lossbench.weights.NETWORKS), checked by --dry-run
+    weights: tuple[str, ...] = ()  # pretrained networks it needs (lossbench.nets.weights.NETWORKS), checked by --dry-run
     labels: bool = False  # trained on the dataset's class labels
 
     @property

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from lossbench import files
-from lossbench.weights import Resolved, load_inception, resolve
+from lossbench.store import files
+from lossbench.nets.weights import Resolved, load_inception, resolve
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:

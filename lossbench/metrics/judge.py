@@ -34,9 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossbench.progress import progress_line
-from lossbench import files
-from lossbench.weights import cache_dir, cached_card, content_sha256, load_cached_state, portable, sha256_of
+from lossbench.core.progress import progress_line
+from lossbench.store import files
+from lossbench.nets.weights import cache_dir, cached_card, content_sha256, load_cached_state, portable, sha256_of
 
 class Recipe(TypedDict):
     """How the judge is trained (recorded on its card)."""
@@ -180,7 +180,7 @@ class JudgeFeatures:
     dim = 128
 
     def __init__(self, data, cache=None, device="cpu"):
-        from lossbench.errors import LossbenchError
+        from lossbench.core.errors import LossbenchError
 
         self.device, self.cache = torch.device(device), cache
         ident = data.identity
@@ -206,7 +206,7 @@ class JudgeFeatures:
         """The judge of a dataset without a shipped one, trained once and cached: on the images of
         the source the study never uses (data.pool_x: what train_size / test_size leave out, and
         data.judge_fraction), else, with a loud warning, on the study's own training split."""
-        from lossbench.errors import LossbenchError
+        from lossbench.core.errors import LossbenchError
 
         ident = data.identity
         pool_ok = data.pool_x is not None and data.pool_y is not None and len(data.pool_x) >= JUDGE_MIN_POOL and \

@@ -3,7 +3,7 @@ its edge: images in [0, 1] mapped to [-1, 1], grey repeated to RGB, and images s
 backbone's minimum upsampled (bilinear) to 32 px, a resize recorded with every number.
 
 The calibrated linear heads ship inside the ``lpips`` wheel; the ImageNet backbones come
-from torchvision's files, found through ``lossbench.weights`` (never downloaded silently).
+from torchvision's files, found through ``lossbench.nets.weights`` (never downloaded silently).
 ``random_backbone=True`` builds the network with an untrained backbone: for testing the
 plumbing only, meaningless as a metric.
 
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossbench.weights import Resolved, resolve
+from lossbench.nets.weights import Resolved, resolve
 
 # The smallest side each backbone's five LPIPS layers accept (AlexNet's stride-4 stem and
 # pools need 31; SqueezeNet 1.1 fails at 16 and works at 28; VGG16 works at 16).

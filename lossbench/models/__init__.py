@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lossbench.lazy import Lazy, lazy_exports
+from lossbench.core.lazy import Lazy, lazy_exports
 
 
 class OutputParams(BaseModel):

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
-from lossbench import files  # noqa: E402
+from lossbench.store import files  # noqa: E402
 from lossbench.paradox.measure import HIGHER_IS_BETTER  # noqa: E402
 
 FIGURE_TITLES = {"target": "Target (binarised at 0.5)", "stray": "1 pixel: stray, off the end",

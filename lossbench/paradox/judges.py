@@ -24,15 +24,15 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from lossbench import files
+from lossbench.store import files
 from lossbench.data import DeviceBatches
 from lossbench.losses import build_loss
 from lossbench.losses.adversarial import Discriminator
 from lossbench.metrics.domain import DomainFeatures
 from lossbench.models import build_model
-from lossbench.progress import progress_line
-from lossbench.shipped_nets import load_shipped, shipped_label, shipped_path, write_shipped
-from lossbench.weights import cache_dir, cached_card, sha256_of
+from lossbench.core.progress import progress_line
+from lossbench.nets.shipped_nets import load_shipped, shipped_label, shipped_path, write_shipped
+from lossbench.nets.weights import cache_dir, cached_card, sha256_of
 
 class Fakes(TypedDict):
     autoencoders: list[list[Any]]  # [model name, its options] (lists: the card's JSON compares equal)

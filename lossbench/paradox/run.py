@@ -20,11 +20,11 @@ import pandas as pd
 import torch
 from scipy import ndimage
 
-from lossbench import files
+from lossbench.store import files
 from lossbench._version import __version__
 from lossbench.data import load_dataset
 from lossbench.data.registry import DataSpec
-from lossbench.errors import LossbenchError
+from lossbench.core.errors import LossbenchError
 import lossbench.paradox.variants as V
 from lossbench.paradox.gallery import equal_mse
 from lossbench.paradox.measure import DESCRIPTIONS, Measures, agreement, judge_controls
@@ -131,7 +131,7 @@ PARADOX_VOLATILE = ("command", "created", "seconds", "torch", "python", "device"
 
 def _kept_raw_tables(out: Path, new: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame] | None:
     """The measurement tables already in ``out`` when they hold the same rows and strings as ``new``
-    and the same numbers to float32 round-off (:data:`lossbench.files.RECOMPUTED_REL`): another CPU's
+    and the same numbers to float32 round-off (:data:`lossbench.store.files.RECOMPUTED_REL`): another CPU's
     kernels round the judges' float32 outputs differently (measured, Intel Xeon against AMD EPYC: up to
     1.0e-6 of a column's scale, the classifier's probabilities). Shares and intervals are then derived from the
     committed values, so a rebuild elsewhere leaves the folder byte-identical; and a preference
@@ -189,13 +189,13 @@ def _measures(judges, data, cache, weights) -> Measures:
     from lossbench.losses.perceptual import Perceptual, PerceptualSpec
     from lossbench.metrics.feature_layers import DomainLayers
     from lossbench.metrics.features import FEATURE_NETS
-    from lossbench.weights import WeightsUnavailable
+    from lossbench.nets.weights import WeightsUnavailable
 
     layers = FEATURE_NETS["domain"].default_layers
     perceptual = Perceptual(PerceptualSpec(term="perceptual", network="domain", layers=list(layers)),
                             DomainLayers(judges.domain.model, layers).to(judges.device))
     try:
-        from lossbench.evaluate import _weights_for
+        from lossbench.score.evaluate import _weights_for
         from lossbench.metrics.lpips_net import LPIPSDistance
 
         return Measures(judges, perceptual, LPIPSDistance("alex", resolved=_weights_for("lpips-alex", weights or {}, cache)))

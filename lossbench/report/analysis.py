@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from lossbench import files  # noqa: E402
+from lossbench.store import files  # noqa: E402
 from lossbench.report.numbers import mean_pm  # noqa: E402
 from lossbench.report.facts import column_metric, of  # noqa: E402
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from lossbench import files
+from lossbench.store import files
 from lossbench.report import facts
 from lossbench.report.facts import column_metric, of
 from lossbench.report.analysis import (agreement_heatmap, distortion_perception, metric_agreement, paired_comparisons,
                                       summary_tex)
 from lossbench.report.checks import checks_markdown, evaluate_checks, scope_lines
-from lossbench.report.collect import collect_history, collect_runs, fixed_inputs, read_manifest
+from lossbench.store.collect import collect_history, collect_runs, fixed_inputs, read_manifest
 from lossbench.report.context import circular_cells
 from lossbench.report.drawing import Drawing
 from lossbench.report.html import build_html
@@ -131,8 +131,8 @@ def _announce(out_dir: Path, manifest: dict, runs: pd.DataFrame) -> None:
 def _study_options(path: Path, digest: str | None) -> dict:
     """The resolved study.yaml beside the runs (the report's options, the conditions' terms),
     checked against the digest the manifest recorded when it was written."""
-    from lossbench.errors import LossbenchError
-    from lossbench.stored import sha256
+    from lossbench.core.errors import LossbenchError
+    from lossbench.store.stored import sha256
 
     if not path.is_file():
         return {}

@@ -15,7 +15,7 @@ import pandas as pd
 
 from lossbench.report.stats import mean_ci
 
-#: columns that evaluation adds beside the study's metrics (lossbench.latent, lossbench.train),
+#: columns that evaluation adds beside the study's metrics (lossbench.score.latent, lossbench.train),
 from lossbench.report.columns import EXTRA_COLUMNS, HIGHER, known_column, lower_is_better, scheme_columns  # noqa: E402,F401
 
 
@@ -92,7 +92,7 @@ def _beta(out_dir, term: dict, run_ids) -> str:
 def scope_lines(out_dir, runs: pd.DataFrame) -> list[str]:
     """What the checks were measured on, per model and condition: the loss terms with their
     weights (β for kl), the output, and the epochs evaluated and why training stopped."""
-    from lossbench.report.collect import run_config
+    from lossbench.store.collect import run_config
 
     done = runs[runs["status"] == "done"]
     lines = []

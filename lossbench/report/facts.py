@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from lossbench.errors import LossbenchError
+from lossbench.core.errors import LossbenchError
 
 
 @dataclass(frozen=True)
@@ -27,13 +27,13 @@ class MetricFacts:
     features: str | None
     statistic: str | None
     description: str
-    networks: tuple[str, ...] | None = None  # pretrained networks it reads (lossbench.weights.NETWORKS); None: not recorded
+    networks: tuple[str, ...] | None = None  # pretrained networks it reads (lossbench.nets.weights.NETWORKS); None: not recorded
 
 
 #: the facts of the folder being reported; None outside a report build
 _FOLDER: ContextVar[dict[str, MetricFacts] | None] = ContextVar("lossbench_metric_facts", default=None)
 
-#: random-code schemes beside the default one (lossbench.latent): extra columns of Fréchet metrics
+#: random-code schemes beside the default one (lossbench.score.latent): extra columns of Fréchet metrics
 SCHEME_SUFFIXES = ("uniform", "prior", "aggregate")
 
 

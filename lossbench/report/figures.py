@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 
-from lossbench import files  # noqa: E402
+from lossbench.store import files  # noqa: E402
 from lossbench.report.facts import column_metric, of  # noqa: E402
 from lossbench.report.palette import HATCHES, condition_palette  # noqa: E402,F401
 
@@ -174,7 +174,7 @@ def recon_grid(out_dir: Path, runs: pd.DataFrame, path: Path) -> None:
 
 
 def _originals(out_dir: Path):
-    from lossbench.report.collect import fixed_inputs
+    from lossbench.store.collect import fixed_inputs
 
     return fixed_inputs(out_dir)[0]
 

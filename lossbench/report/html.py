@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 from markdown.treeprocessors import Treeprocessor
 
-from lossbench import files
+from lossbench.store import files
 
 STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1180px; margin: 0 auto;
@@ -145,7 +145,7 @@ def _gallery(out_dir: Path, runs: pd.DataFrame, metric: str | None) -> str:
 
     from lossbench.report.figures import _representative
 
-    from lossbench.report.collect import fixed_inputs
+    from lossbench.store.collect import fixed_inputs
 
     reps = _representative(runs)  # the lowest finished seed of each cell, as gallery.png shows
     inputs, _ = fixed_inputs(out_dir)

@@ -17,9 +17,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from lossbench import files
+from lossbench.store import files
 from lossbench.report.drawing import direct  # noqa: E402
-from lossbench.latent import DEFAULT_SCHEME, SCHEMES  # noqa: E402
+from lossbench.score.latent import DEFAULT_SCHEME, SCHEMES  # noqa: E402
 from lossbench.report.facts import known, of  # noqa: E402
 from lossbench.report.figures import _originals, _tile  # noqa: E402
 

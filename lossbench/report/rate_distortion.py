@@ -18,10 +18,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from lossbench import files
+from lossbench.store import files
 from lossbench.report.drawing import direct
 from lossbench.report.numbers import md_cell  # noqa: E402
-from lossbench.report.collect import run_config  # noqa: E402
+from lossbench.store.collect import run_config  # noqa: E402
 
 
 def beta_of(config: dict) -> float | None:

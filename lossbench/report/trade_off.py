@@ -18,10 +18,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from lossbench import files
+from lossbench.store import files
 from lossbench.report.drawing import direct
 from lossbench.report.numbers import md_cell, md_row
-from lossbench.report.collect import run_config
+from lossbench.store.collect import run_config
 from lossbench.report.stats import mean_ci
 
 #: distortion, then the perception measures drawn against it (where the study has them)
@@ -292,7 +292,7 @@ def _figure(table: pd.DataFrame, others: pd.DataFrame, columns: list[str], which
 def _sweep_grid(out_dir: Path, sweep: pd.DataFrame, others: pd.DataFrame, path: Path) -> Path | None:
     """The smallest code's fixed reconstructions and decoded samples at each weight, then under its
     other conditions (L1, BCE, a recipe), each the lowest seed."""
-    from lossbench.latent import DEFAULT_SCHEME
+    from lossbench.score.latent import DEFAULT_SCHEME
     from lossbench.report.figures import _originals, _tile, plt
 
     configs = {m: run_config(out_dir, sweep[sweep["model"] == m]["run_id"].iloc[0]) for m in dict.fromkeys(sweep["model"])}

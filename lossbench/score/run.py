@@ -1,5 +1,5 @@
 """One run's scores from its folder alone: the checkpoint training left (``checkpoint.pt``), its
-training record (``trained.json``, see :data:`lossbench.stored.TRAINED`) and the study's
+training record (``trained.json``, see :data:`lossbench.store.stored.TRAINED`) and the study's
 evaluation context. Writes per_image.csv, recon_fixed.pt, recon_worst.pt, latent.pt and, last,
 metrics.json, whose presence marks the run finished (nanoGPT's ``sample.py`` likewise needs
 nothing but the checkpoint)."""
@@ -13,15 +13,15 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from lossbench import files, stored
-from lossbench.errors import LossbenchError
-from lossbench.evaluate import EvalContext, evaluate
-from lossbench.flags import HEALTH, Flag
-from lossbench.latent import codes, latent_artifacts
+from lossbench.store import files, stored
+from lossbench.core.errors import LossbenchError
+from lossbench.score.evaluate import EvalContext, evaluate
+from lossbench.core.flags import HEALTH, Flag
+from lossbench.score.latent import codes, latent_artifacts
 from lossbench.metrics import METRICS
 from lossbench.models import build_run_model
 from lossbench.models.ae import DATA_LOGIT, SATURATED_LOGIT
-from lossbench.progress import run_label
+from lossbench.core.progress import run_label
 
 
 def trained_record(run_dir: Path) -> dict | None:
@@ -77,7 +77,7 @@ def complete_metrics(config: dict, run_dir: Path, ctx: EvalContext, report: dict
     if not (run_dir / "checkpoint.pt").is_file():
         return "no checkpoint"
     model = load_model(config, run_dir, tuple(ctx.data.test_x.shape[1:]), ctx.device)
-    from lossbench.environment import compute_threads
+    from lossbench.core.environment import compute_threads
 
     with compute_threads(config["training"].get("threads", "process")):
         update = evaluate_run(model, ctx, config["seed"], report, run_dir, config["condition"]["terms"])

@@ -29,14 +29,14 @@ def plan_header(study: Study) -> str:
 
 def plan_notes(study: Study) -> list[str]:
     """Lines after the plan: how training.vectorize_seeds applies to each condition."""
-    from lossbench.vectorised import plan_notes as notes
+    from lossbench.train.vectorised import plan_notes as notes
 
     return notes(study.runs)
 
 
 def select_runs(study: Study, only: list[str] | None):
     """The runs ``only`` names (``--only``, ids as --dry-run prints them), in grid order; all without it."""
-    from lossbench.errors import LossbenchError
+    from lossbench.core.errors import LossbenchError
 
     if not only:
         return study.runs

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 
-from lossbench.errors import LossbenchError
+from lossbench.core.errors import LossbenchError
 from lossbench.study.spec import Study
 
 
@@ -50,7 +50,7 @@ def data_lines(study: Study) -> tuple[list[str], object]:
 
 def labelled_by(study: Study) -> list[str]:
     """The metrics and conditions that train on the dataset's class labels."""
-    from lossbench.bank import FEATURE_SOURCES
+    from lossbench.nets.bank import FEATURE_SOURCES
     from lossbench.metrics import METRICS
     from lossbench.metrics.features import FEATURE_NETS
 
@@ -66,10 +66,10 @@ def labelled_by(study: Study) -> list[str]:
 def weights_lines(study: Study, cache, explicit: dict, strict: bool) -> list[str]:
     """Each pretrained network the study needs: found where, or missing with the fetch command
     (an error with --strict, a warning otherwise: the metric is then unavailable, the condition skipped)."""
-    from lossbench.bank import FEATURE_SOURCES
+    from lossbench.nets.bank import FEATURE_SOURCES
     from lossbench.metrics import METRICS
     from lossbench.metrics.features import FEATURE_NETS
-    from lossbench.weights import WeightsUnavailable, resolve
+    from lossbench.nets.weights import WeightsUnavailable, resolve
 
     needed: dict[str, list[str]] = {}
     for m in study.spec.metrics:
@@ -99,7 +99,7 @@ def clock_lines(study: Study, data, device: str = "cpu") -> list[str]:
     import torch
 
     from lossbench.models import build_model
-    from lossbench.environment import compute_threads
+    from lossbench.core.environment import compute_threads
 
     spec = study.spec
     if data is None:

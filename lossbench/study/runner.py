@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm.auto import tqdm
 
-from lossbench import files, stored
+from lossbench.store import files, stored
 from lossbench._version import __version__
 from lossbench.study.plan import plan_lines, plan_notes, select_runs  # noqa: F401
-from lossbench.report.collect import RUN_ID
+from lossbench.store.collect import RUN_ID
 from lossbench.study.spec import Study
 from lossbench.study.units import COUNTS, Session, execute_run, open_session, run_group, run_one, score_only, unavailable_conditions  # noqa: F401
 
 if TYPE_CHECKING:
-    from lossbench.executors import ProcessPool, RayPool
+    from lossbench.study.executors import ProcessPool, RayPool
 
 
 def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: list[str] | None = None,
@@ -33,14 +33,14 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
     manifest (the one written keeps the previous invocation's timing and counts when this one
     trained nothing). Data, weights and metric set-up may raise LossbenchError, all before
     anything is written into ``out_dir``. ``executor``: serial (in this process) or ray (each run
-    a task, :mod:`lossbench.executors`). The folder is locked while this runs (``wait``: wait for
+    a task, :mod:`lossbench.study.executors`). The folder is locked while this runs (``wait``: wait for
     another holder instead of refusing). ``force``: the selected runs' stored results are deleted
     and they train again. ``jobs``: with the serial executor, how many runs train at once, each in
-    a worker process of its own (lossbench.executors.ProcessPool); their numbers do not change."""
+    a worker process of its own (lossbench.study.executors.ProcessPool); their numbers do not change."""
     setup_started = time.perf_counter()
     runs = select_runs(study, only)
     if executor == "ray" and study.spec.training.vectorize_seeds:
-        from lossbench.errors import LossbenchError
+        from lossbench.core.errors import LossbenchError
 
         raise LossbenchError(f"{study.source}: training.vectorize_seeds: true trains a condition's seeds together in one "
                              f"process, and --executor ray makes each run a task of its own: drop one of the two")
@@ -53,11 +53,11 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
         print(line, file=sys.stderr)
     pool: RayPool | ProcessPool | None = None
     if executor == "ray":
-        from lossbench.executors import RayPool
+        from lossbench.study.executors import RayPool
 
         pool = RayPool(**(ray_options or {}))  # an unreachable cluster fails here, before anything is written
     elif jobs > 1:
-        from lossbench.executors import ProcessPool
+        from lossbench.study.executors import ProcessPool
 
         pool = ProcessPool(jobs)
     out_dir = Path(out_dir)
@@ -130,7 +130,7 @@ def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, comma
     elif pool is not None:
         outcomes = pool.run(session, runs, *task_args)
     else:
-        from lossbench.vectorised import group_runs
+        from lossbench.train.vectorised import group_runs
 
         bar = tqdm(total=len(runs), desc=f"study {study.spec.name}", unit="run", position=0, disable=None, dynamic_ncols=True)
         outcomes = []
@@ -192,8 +192,8 @@ def setup_notices(ctx) -> list[str]:
 def closing_notes(out_dir: Path, manifest: dict) -> list[str]:
     """The lines under ``run``'s closing line: unavailable metrics, flagged runs by kind, sizes
     clamped to what the data has, and metric warnings, each pointing at summary.md."""
-    from lossbench import stored
-    from lossbench.flags import Flag
+    from lossbench.store import stored
+    from lossbench.core.flags import Flag
 
     lines = []
     counts = manifest.get("counts") or {}

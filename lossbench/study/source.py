@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from lossbench.errors import LossbenchError
+from lossbench.core.errors import LossbenchError
 
 #: a study file is a page of settings: larger files, or deeper nesting, are not one
 MAX_BYTES = 1 << 20

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 from pydantic_core import ErrorDetails
 
 from lossbench.data.registry import DATASETS, DataSpec
-from lossbench.errors import LossbenchError, did_you_mean
+from lossbench.core.errors import LossbenchError, did_you_mean
 from lossbench.study.source import MAX_BYTES, MAX_DEPTH, apply_override, override_items, read_study_file  # noqa: F401
 from lossbench.losses import LOSS_TERMS, MS_SSIM_MIN_SIDE, PLATEAU, needs_probabilities
 from lossbench.metrics import METRICS, metric_columns
@@ -179,7 +179,7 @@ class Study:
     def from_yaml(cls, path: str | Path, overrides=None) -> Study:
         """A study file (``lossbench run PATH``), with ``--set`` overrides ('key=value' strings
         or a mapping {'training.lr': 1e-3}); $LOSSBENCH_DATA fills data.root as on the command line."""
-        from lossbench.environment import data_root
+        from lossbench.core.environment import data_root
 
         return load_study(path, override_items(overrides), data_root=data_root())
 
@@ -189,7 +189,7 @@ class Study:
         ``source`` names it in error messages)."""
         import copy
 
-        from lossbench.environment import data_root
+        from lossbench.core.environment import data_root
 
         if not isinstance(study, dict):
             raise LossbenchError(f"{source}: a study must be a mapping of keys (name, seeds, data, models, conditions, ...)")
@@ -481,7 +481,7 @@ def _validate(raw: dict, source: str) -> StudySpec:
                 _fail(source, f"report.{key}", f"'{column}' is not a column this study computes"
                       f"{did_you_mean(column, metric_columns(spec.metrics))}")
 
-    from lossbench.tracking import missing
+    from lossbench.train.tracking import missing
 
     for k, sink in enumerate(spec.logging):
         with found.each():

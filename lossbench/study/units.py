@@ -1,7 +1,7 @@
 """A run as a unit of work: what a process needs to train one run of a study folder
 (:class:`Session`), training one (:func:`run_one`), and rebuilding all of it from the folder and
 the caches in any process (:func:`execute_run`). The serial loop (:mod:`lossbench.study.runner`)
-and the Ray tasks (:mod:`lossbench.executors`) both call these; neither imports the other's loop."""
+and the Ray tasks (:mod:`lossbench.study.executors`) both call these; neither imports the other's loop."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from lossbench import files, stored
+from lossbench.store import files, stored
 from lossbench.data import DeviceBatches, load_dataset
-from lossbench.evaluate import EvalContext
+from lossbench.score.evaluate import EvalContext
 from lossbench.metrics import METRICS
 from lossbench.score import complete_metrics, score_run, trained_record
 from lossbench.study.spec import Study
 from lossbench.train import compute_threads, pick_device, train_run
-from lossbench.weights import cache_lock
+from lossbench.nets.weights import cache_lock
 
 
 @dataclass
@@ -54,7 +54,7 @@ def open_session(study: Study, out_dir: Path, device_name: str = "auto", strict:
     sets = [m for m in study.spec.metrics if METRICS[m].kind == "distribution"]
     for split, x in (("test", data.test_x), ("training", data.train_x)):
         if sets and len(x) < 2:
-            from lossbench.errors import LossbenchError
+            from lossbench.core.errors import LossbenchError
 
             raise LossbenchError(f"{study.source}: data: the {split} split holds {len(x)} image; {sets[0]} compares sets "
                                  f"of at least 2 images (more data, a larger data.test_fraction, or drop {sets[0]})")
@@ -78,12 +78,12 @@ def run_one(session: Session, run, progress_position: int = 1) -> str:
 def run_group(session: Session, group: list, progress_position: int = 1) -> list[str]:
     """Train the runs of ``group`` that are not finished, then score them: train (one by one, or,
     for the seeds of one condition under ``training.vectorize_seeds``
-    (:func:`lossbench.vectorised.group_runs`), side by side as one stacked model) writes each run's
+    (:func:`lossbench.train.vectorised.group_runs`), side by side as one stacked model) writes each run's
     checkpoint and training record; score reads that folder and writes metrics.json. A run that
     trained before and was not scored (a kill between the two) is scored only. Returns each run's
     outcome, a key of COUNTS."""
-    from lossbench.tracking import Tracker
-    from lossbench.vectorised import train_group, why_not
+    from lossbench.train.tracking import Tracker
+    from lossbench.train.vectorised import train_group, why_not
 
     outcomes = {run.run_id: _settle(session, run) for run in group}
     unsettled = [run for run in group if outcomes[run.run_id] is None]
@@ -154,7 +154,7 @@ def execute_run(out_dir: str | Path, run_id: str, device: str = "auto", cache: s
     needs from the folder's ``study.yaml`` and the caches (any process, any machine that sees the
     folder). Returns the outcome: trained, failed, skipped (finished before) or skipped (weights
     unavailable)."""
-    from lossbench.errors import LossbenchError
+    from lossbench.core.errors import LossbenchError
     from lossbench.study.spec import load_study
 
     out_dir = Path(out_dir)
@@ -196,8 +196,8 @@ def score_only(session: Session, run, recompute: bool = False) -> str:
 def unavailable_conditions(study: Study, ctx, strict: bool) -> dict[str, str]:
     """Conditions whose perceptual network cannot be had: condition -> reason. With --strict
     the first one is an error (raised before anything is written)."""
-    from lossbench.errors import LossbenchError
-    from lossbench.weights import WeightsUnavailable
+    from lossbench.core.errors import LossbenchError
+    from lossbench.nets.weights import WeightsUnavailable
 
     skipped = {}
     for cname, terms in study.spec.conditions.items():

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 
-from lossbench.errors import DiskFull, LossbenchError
+from lossbench.core.errors import DiskFull, LossbenchError
 
 
 class RayPool:

@@ -10,9 +10,9 @@ import re
 import pandas as pd
 import yaml
 
-from lossbench import stored
-from lossbench.flags import Flag
-from lossbench.errors import LossbenchError
+from lossbench.store import stored
+from lossbench.core.flags import Flag
+from lossbench.core.errors import LossbenchError
 
 
 def read_manifest(out_dir: Path) -> dict:

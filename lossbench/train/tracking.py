@@ -42,7 +42,7 @@ def missing(sink: str) -> str | None:
 def flat_config(config: dict) -> dict[str, str]:
     """A run's configuration as flat string parameters (nested keys joined by '.'), flattened as
     load_results flattens it into its config.* columns; lists as JSON."""
-    from lossbench.results import _flatten
+    from lossbench.store.results import _flatten
 
     flat: dict = {}
     _flatten("", config, flat)

@@ -44,7 +44,7 @@ def codes(model, x: torch.Tensor, batch_size: int, device) -> dict[str, torch.Te
 
 
 if TYPE_CHECKING:  # the evaluation context calls into this module; a type only, not an import cycle
-    from lossbench.evaluate import EvalContext
+    from lossbench.score.evaluate import EvalContext
 
 
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

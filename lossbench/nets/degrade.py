@@ -1,4 +1,4 @@
-"""The calibration ladder's degradations (a leaf module: lossbench.evaluate and the blur measure
+"""The calibration ladder's degradations (a leaf module: lossbench.score.evaluate and the blur measure
 both read it, and neither imports the other)."""
 
 from __future__ import annotations

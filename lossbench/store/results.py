@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lossbench.report.collect import collect_runs, read_manifest, run_config
+from lossbench.store.collect import collect_runs, read_manifest, run_config
 
 
 def _flatten(prefix: str, value, out: dict) -> None:

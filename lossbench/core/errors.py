@@ -20,7 +20,7 @@ class LossbenchError(Exception):
 
 
 class DiskFull(LossbenchError):
-    """No space (or quota) left where lossbench writes. Every write is atomic (lossbench.files),
+    """No space (or quota) left where lossbench writes. Every write is atomic (lossbench.store.files),
     so what is on disk is whole: finished runs are kept and an unfinished one resumes from its
     last saved epoch once there is room. A study stops at the first one instead of failing run
     after run."""

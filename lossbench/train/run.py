@@ -10,7 +10,6 @@ writes metrics.json; nothing here imports it. Every file is written atomically.
 from __future__ import annotations
 
 import copy
-import math
 import random
 import sys
 import time
@@ -23,142 +22,28 @@ import torch
 from torchvision.utils import make_grid, save_image
 from tqdm.auto import tqdm
 
-from lossbench import files, stored
-from lossbench.balance import dominance, gradient_norms
+from lossbench.store import files, stored
+from lossbench.train.balance import dominance, gradient_norms
 from lossbench.data import DeviceBatches
-from lossbench.environment import compute_threads  # noqa: F401  (lossbench.train.compute_threads, as before)
-from lossbench.flags import Flag
+from lossbench.core.flags import Flag
 from lossbench.losses import build_loss
 from lossbench.losses.adversarial import critic_flags
 from lossbench.models import build_run_model
 from lossbench.models.ae import reconstruct
-from lossbench.progress import run_label
+from lossbench.core.progress import run_label
+from lossbench.train.loop import make_optimizer, seed_everything, train_epoch
+from lossbench.train.stopping import RESUME, Stopping, config_digest, prefix_key, read_prefix, read_resume
 
 
 class TrainingContext(Protocol):
     """What training needs of the study's set-up: the data, the frozen network a perceptual term
     trains against, and the batch size of validation passes. The scoring context
-    (lossbench.evaluate.EvalContext) is one; training does not import it."""
+    (lossbench.score.evaluate.EvalContext) is one; training does not import it."""
 
     data: Any
     batch_size: int
 
     def feature_network(self, name: str, layers: list[str] | None = None) -> torch.nn.Module: ...
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto``: cuda, then mps, then cpu."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(name)
-
-
-#: the per-epoch state of a run in progress (removed once the run is finished)
-RESUME = "resume.pt"
-
-
-class Stopping:
-    """Early stopping on a validation loss: the best value so far, how many epochs since it
-    improved by more than ``min_delta`` (relative), and the weights of its epoch."""
-
-    def __init__(self, patience: int, min_delta: float):
-        self.patience, self.min_delta = patience, min_delta
-        self.reset()
-
-    def reset(self) -> None:
-        self.best: float = math.inf
-        self.best_epoch: int | None = None
-        self.wait = 0
-        self.state: dict | None = None  # the best epoch's snapshot (model and optimizer state)
-
-    @property
-    def best_state(self) -> dict:
-        """The best epoch's snapshot; an error before any epoch was recorded."""
-        if self.state is None:
-            raise RuntimeError("early stopping has recorded no epoch yet")
-        return self.state
-
-    def update(self, value: float, epoch: int, snapshot) -> bool:
-        """Record an epoch's validation loss; keep ``snapshot()`` if it is the new best."""
-        if value < self.best - self.min_delta * abs(self.best) or self.best_epoch is None:
-            self.best, self.best_epoch, self.wait, self.state = value, epoch, 0, snapshot()
-            return True
-        self.wait += 1
-        return False
-
-    @property
-    def exhausted(self) -> bool:
-        return self.wait >= self.patience
-
-    def state_dict(self) -> dict:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "state": self.state}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.best, self.best_epoch, self.wait, self.state = state["best"], state["best_epoch"], state["wait"], state["state"]
-
-
-def read_resume(path: Path, config: dict) -> dict | None:
-    """The saved state of a run killed mid-way, if it belongs to this run and this configuration;
-    a damaged file or one of another configuration is reported, removed, and the run starts over."""
-    if not path.is_file():
-        return None
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        if saved.get("run_id") != config["run_id"] or saved.get("config") != _digest(config):
-            why = "it was written for another configuration of this run"
-        else:
-            return saved
-    except Exception as exc:  # truncated, garbage, or a format of another version
-        why = f"it cannot be read ({type(exc).__name__})"
-    tqdm.write(f"warning: {path}: {why}; the run starts over", file=sys.stderr)
-    path.unlink()
-    return None
-
-
-def prefix_key(config: dict) -> str:
-    """What a run's first phase (before its ``start: plateau`` terms switch on) depends on: the
-    whole configuration but the weights of those terms (and the run's id, study and condition
-    name). Before the plateau such a term is not computed, its weight is 0 and its discriminator
-    is built (seeded) but does not train, so runs equal but for those weights train the same
-    first phase bit for bit (tested); a weight sweep trains it once."""
-    import hashlib
-    import json
-
-    terms = [{k: v for k, v in t.items() if not (k == "weight" and t.get("start") == "plateau")}
-             for t in config["condition"]["terms"]]
-    data = {k: v for k, v in config["data"].items() if k not in ("root", "download")}
-    blob = {"model": config["model"], "terms": terms, "data": data, "training": config["training"], "seed": config["seed"],
-            "format": 1}
-    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def read_prefix(path: Path, key: str) -> dict | None:
-    """A shared first phase (see :func:`prefix_key`), or None when there is none or it cannot be
-    used (then the run trains its first phase itself)."""
-    if not path.is_file():
-        return None
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # truncated or of another version: train the phase again
-        return None
-    return saved if saved.get("prefix") == key else None
-
-
-def _digest(config: dict) -> str:
-    import hashlib
-    import json
-
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _get_rng(generator: torch.Generator, device: torch.device) -> dict:
@@ -208,7 +93,7 @@ class RunTraining:
     """One run's state from its first epoch to its checkpoint: the seeded model, loss and
     optimizer, and the bookkeeping after each epoch (history, NaN guard, balance diagnostics,
     validation, reconstruction grids, early stopping and the plateau schedule, resume.pt).
-    :func:`train_run` drives it one run at a time; :mod:`lossbench.vectorised` drives several
+    :func:`train_run` drives it one run at a time; :mod:`lossbench.train.vectorised` drives several
     seeds' instances from one stacked model."""
 
     def __init__(self, config: dict, batches: DeviceBatches, ctx: TrainingContext, run_dir: Path, device: torch.device,
@@ -249,7 +134,7 @@ class RunTraining:
         self.schedule: dict = {}
         self.ended = False  # the loop ended before max_epochs: converged, failed, or its adversarial epochs done
         self.resumable = resumable
-        self.tracker = tracker  # TensorBoard / MLflow (lossbench.tracking), or None
+        self.tracker = tracker  # TensorBoard / MLflow (lossbench.train.tracking), or None
         self.resume_path = run_dir / RESUME
         saved = read_resume(self.resume_path, config) if resumable else None
         key = prefix_key(config) if resumable and prefixes is not None and loss.plateau_terms else None
@@ -297,7 +182,7 @@ class RunTraining:
         self.step_frames[:] = [frame]  # joined once; the next checkpoint adds one epoch to it
         stopping = self.stopping
         state = {
-            "run_id": self.config["run_id"], "config": _digest(self.config), "epoch": epoch, "step": self.step,
+            "run_id": self.config["run_id"], "config": config_digest(self.config), "epoch": epoch, "step": self.step,
             "train_seconds": self.train_seconds, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "loss": self.loss.state_dict(), "rng": _get_rng(self.generator, self.device),
             "stopping": stopping.state_dict() if stopping is not None else None,
@@ -426,43 +311,6 @@ class RunTraining:
         files.write_json(run_dir / stored.TRAINED, result)  # last: the run is trained, and waits for its scores
         self.resume_path.unlink(missing_ok=True)  # its mid-run state is no longer needed
         return result
-
-
-def make_optimizer(name: str, params, lr: float, impl: str = "auto", device: torch.device | None = None):
-    """Adam or AdamW. ``impl``: fast (fused where the device has it, else foreach), auto (torch's
-    default for the device), single (one parameter at a time), foreach (all parameters per
-    operation) or fused (one kernel per step; CPU too since torch 2.4). The same update; float
-    round-off differs between implementations."""
-    cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
-    if impl == "fast":
-        impl = "fused" if device is None or device.type in ("cpu", "cuda", "mps") else "foreach"
-    # None: torch's default for the device
-    foreach, fused = {"auto": (None, None), "single": (False, None), "foreach": (True, None), "fused": (None, True)}[impl]
-    return cls(params, lr=lr, foreach=foreach, fused=fused)
-
-
-def train_epoch(model, loss, optimizer, batches: DeviceBatches, generator: torch.Generator, step: int,
-                amp: bool, bar=None, epoch: int = 0) -> torch.Tensor:
-    """One pass over the training batches. Returns a steps × (terms + total) CPU table; the
-    values stay on the device until the end of the epoch (one sync, not one per step)."""
-    device = batches.x.device
-    values = []
-    every = max(1, len(batches) // 10)
-    for i, (index, x) in enumerate(batches.indexed_epoch(generator)):
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-            out = model(x)
-        total, terms = loss(out, x, step + i, index)
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
-        # alternate: then the discriminators (if any) learn from this step's reconstructions
-        critics = loss.critic_step(out, x, step + i)
-        values.append(torch.cat([terms, total.detach().float()[None], critics]))
-        if bar is not None:
-            bar.update(1)
-            if (i + 1) % every == 0:
-                bar.set_postfix(epoch=epoch, loss=f"{float(total.detach()):.4g}", refresh=False)
-    return torch.stack(values).float().cpu()
 
 
 def _first_non_finite(steps: pd.DataFrame, loss) -> dict | None:

@@ -4,7 +4,7 @@ reads and every file it lists has the size and sha256 written there; anything el
 study reports.
 
 The digests are of the bytes on disk (torch.save output is deterministic here, see
-:func:`lossbench.files.torch_save`), so they are the same wherever the folder is copied.
+:func:`lossbench.store.files.torch_save`), so they are the same wherever the folder is copied.
 Runs written before the digests existed (lossbench 0.1) are checked by reading each file the
 report reads instead.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lossbench import files
+from lossbench.store import files
 
 #: a run that trained and is not scored yet: training's record (everything metrics.json holds but
 #: the scores), written after checkpoint.pt; scoring turns it into metrics.json and removes it
