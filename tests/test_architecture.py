@@ -141,6 +141,15 @@ def test_the_report_reads_metric_facts_from_the_folder_not_the_registry():
     assert users == ["lossbench.report.facts"]
 
 
+def test_the_report_reads_stored_folders_and_runs_no_stage():
+    """The report imports no scoring, training or study module: it reads what they stored
+    (lossbench.store), so a table or figure is rebuilt from a folder alone."""
+    graph = import_graph()
+    for module in (m for m in graph if m.startswith("lossbench.report")):
+        bad = sorted(d for d in graph[module] if d.startswith(("lossbench.score", "lossbench.train", "lossbench.study")))
+        assert bad == [], f"{module} imports {bad}"
+
+
 def test_nothing_imports_the_command_line():
     graph = import_graph()
     assert sorted(m for m, deps in graph.items() if "lossbench.cli" in deps) == ["lossbench.__main__"]

@@ -75,7 +75,10 @@ class MetricEntry:
         return "unknown"
 
     def columns(self, name: str) -> list[str]:
-        return [f"{name}-recon", f"{name}-samples"] if self.kind == "distribution" else [name]
+        """Its columns' names (lossbench.store.columns names every column)."""
+        from lossbench.store.columns import metric_columns
+
+        return [c.name for c in metric_columns(name, self.kind)]
 
     def facts(self, name: str) -> dict:
         """What a report needs to know of the metric, as plain data: a study's manifest records it

@@ -10,6 +10,7 @@ import yaml
 from lossbench.store import files
 from lossbench.report import facts
 from lossbench.report.facts import column_metric, of
+from lossbench.store.columns import RECON
 from lossbench.report.analysis import (agreement_heatmap, distortion_perception, metric_agreement, paired_comparisons,
                                       summary_tex)
 from lossbench.report.checks import checks_markdown, evaluate_checks, scope_lines
@@ -93,7 +94,7 @@ def _figures(out_dir: Path, runs, manifest, agg, columns, metrics, flagged, opti
         files.write_csv(out_dir / "metric_agreement.csv", tau.reset_index(names="metric"))
         valued = int(agg[[c for c in columns if c in agg]].notna().any(axis=1).sum())  # a skipped cell has no values
         draw("metric_agreement.png", agreement_heatmap, tau, valued, figures / "metric_agreement.png")
-    perception = options.get("perception") or next((c for c in columns if c.endswith("-recon")), None)
+    perception = options.get("perception") or next((c for c in columns if (col := facts.column(c)) and col.set == RECON), None)
     distortion = options.get("distortion") or "mse"
     if perception and distortion in columns and perception in agg:
         draw("distortion_perception.png", distortion_perception, agg, distortion, perception, flagged,

@@ -5,21 +5,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lossbench.report.facts import SCHEME_SUFFIXES, column_metric, known, of
+from lossbench.report.facts import column_metric, known, of
+from lossbench.store import columns as stored_columns
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
 #: lower is better except where listed in HIGHER
-EXTRA_COLUMNS = ("rate", "distortion", "active_units", "mean_abs_logit")
-HIGHER = {"active_units"}
+EXTRA_COLUMNS = stored_columns.EXTRA
+HIGHER = stored_columns.EXTRA_HIGHER
 
 
 def scheme_columns(metrics: list[str]) -> list[str]:
     """The Fréchet metrics' columns for the random-code schemes beside the default (fd-judge-prior, ...)."""
-    return [f"{m}-{s}" for m in metrics if m in known() and of(m).kind == "distribution" and of(m).statistic == "fd"
-            for s in SCHEME_SUFFIXES]
+    return [c.name for m in metrics if m in known() and of(m).kind == "distribution"
+            for c in stored_columns.scheme_columns(m, of(m).statistic)]
 
 
 def lower_is_better(column: str) -> bool:

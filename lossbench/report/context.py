@@ -13,7 +13,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from lossbench.report.facts import column as column_of
 from lossbench.report.facts import column_metric, known, networks, of
+from lossbench.store.columns import DEFAULT_SCHEME, on_set
 from lossbench.report.numbers import interval, md_row
 
 #: a perceptual term's network -> the metric features that read the same network
@@ -202,9 +204,11 @@ def _distribution_ladder(manifest: dict, agg: pd.DataFrame, columns: list[str], 
     for metric, c in calibration.items():
         for part in ("samples", "recon"):
             real = f"{c['samples']['real']:.4g}" if part == "samples" else "0"
-            lines.append(md_row([f"{metric}-{part}", c["n"], real, *(f"{c[part][r]:.4g}" if r in c[part] else "–"
+            lines.append(md_row([on_set(metric, part).name, c["n"], real, *(f"{c[part][r]:.4g}" if r in c[part] else "–"
                                                                     for r in rungs)]))
-    dist = [col for col in columns if column_metric(col) in calibration and col.endswith(("-recon", "-samples"))]
+    sets = {col: found.set for col in columns if column_metric(col) in calibration and (found := column_of(col)) is not None
+            and found.set is not None and not found.spread and found.sampler in (None, DEFAULT_SCHEME)}
+    dist = list(sets)
     if dist and not agg.empty:
         lines += ["", "Each cell's mean, read on the blur rungs (samples also as a multiple of the real floor):", "",
                   md_row(["model", "condition", *dist]), "|---|---|" + "---|" * len(dist)]
@@ -216,7 +220,7 @@ def _distribution_ladder(manifest: dict, agg: pd.DataFrame, columns: list[str], 
                 if not np.isfinite(value):
                     cells.append("–")
                     continue
-                part = "samples" if col.endswith("-samples") else "recon"
+                part = sets[col]
                 floor = c["samples"]["real"] if part == "samples" else 0.0
                 ratio = f", {value / floor:.1f}× real" if part == "samples" and floor > 0 else ""
                 cells.append(f"{value:.4g} ({equivalent(value, c[part], floor) or 'off the ladder'}{ratio})")

@@ -11,11 +11,13 @@ reported by any other process. A folder written before lossbench 0.4 recorded no
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 from lossbench.core.errors import LossbenchError
+from lossbench.store.columns import Column, index
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,6 @@ class MetricFacts:
 #: the facts of the folder being reported; None outside a report build
 _FOLDER: ContextVar[dict[str, MetricFacts] | None] = ContextVar("lossbench_metric_facts", default=None)
 
-#: random-code schemes beside the default one (lossbench.score.latent): extra columns of Fréchet metrics
-SCHEME_SUFFIXES = ("uniform", "prior", "aggregate")
 
 
 def read(manifest: dict) -> dict[str, MetricFacts]:
@@ -87,17 +87,22 @@ def known() -> list[str]:
     return list(METRICS)
 
 
-def column_metric(column: str) -> str:
+def column(name: str) -> Column | None:
+    """What a column holds (lossbench.store.columns.Column), looked up among every column the known
+    metrics can have; None for a column that is no metric's (rate, active_units, ...)."""
+    return _index(tuple((m, of(m)) for m in known())).get(name)
+
+
+@functools.lru_cache(maxsize=16)
+def _index(facts: tuple[tuple[str, MetricFacts], ...]) -> dict[str, Column]:
+    return index(dict(facts))
+
+
+def column_metric(name: str) -> str:
     """The metric a column belongs to: 'fd-domain-samples' -> 'fd-domain', 'fd-judge-prior' ->
-    'fd-judge', 'mse' -> 'mse'."""
-    names = known()
-    for name in names:
-        if column in of(name).columns:
-            return name
-    for suffix in (f"-{s}" for s in SCHEME_SUFFIXES):
-        if column.endswith(suffix) and column[: -len(suffix)] in names:
-            return column[: -len(suffix)]
-    return column
+    'fd-judge', 'mse' -> 'mse'; a column that is no metric's names itself."""
+    found = column(name)
+    return found.metric if found is not None else name
 
 
 def columns(metrics: list[str]) -> list[str]:

@@ -19,7 +19,7 @@ import torch  # noqa: E402
 
 from lossbench.store import files
 from lossbench.report.drawing import direct  # noqa: E402
-from lossbench.score.latent import DEFAULT_SCHEME, SCHEMES  # noqa: E402
+from lossbench.store.columns import SAMPLES, SCHEMES, on_set  # noqa: E402
 from lossbench.report.facts import known, of  # noqa: E402
 from lossbench.report.figures import _originals, _tile  # noqa: E402
 
@@ -106,8 +106,8 @@ def random_codes(out_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None:
     reps = [(r, lat) for r, lat in reps if lat is not None]
     if not reps:
         return None
-    scored = next((m for m in known() if of(m).statistic == "fd" and f"{m}-samples" in runs
-                   and pd.to_numeric(runs[f"{m}-samples"], errors="coerce").notna().any()), None)
+    scored = next((m for m in known() if of(m).statistic == "fd" and (c := on_set(m, SAMPLES).name) in runs
+                   and pd.to_numeric(runs[c], errors="coerce").notna().any()), None)
     width = max(len(lat["random"]) for _, lat in reps)
     fig, axes = plt.subplots(len(reps), width, figsize=(4.4 * width, 2.0 * len(reps) + 0.6), squeeze=False)
     for i, (r, lat) in enumerate(reps):
@@ -118,7 +118,7 @@ def random_codes(out_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None:
             images = lat["random"][scheme][:16]
             ax.grid(False)
             ax.imshow(_tile([images[:8], images[8:16]]), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            fd = r.get(f"{scored}-samples" if scheme == DEFAULT_SCHEME else f"{scored}-{scheme}") if scored else None
+            fd = r.get(on_set(scored, SAMPLES, scheme).name) if scored else None
             score = f"\n{scored} {fd:.3g} (this run)" if isinstance(fd, float) and not np.isnan(fd) else ""
             ax.set_title(textwrap.fill(f"{r['model']}: {SCHEMES[scheme]}", 60) + score, fontsize=8)
     fig.suptitle("Decoded random codes (first condition, lowest seed"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import math
 
 import numpy as np
@@ -9,7 +11,7 @@ import pandas as pd
 
 from lossbench.report.columns import best_rows
 from lossbench.report.numbers import md_row
-from lossbench.report.facts import column_metric, known, of
+from lossbench.report.facts import column, column_metric, of
 from lossbench.report.facts import columns as metric_columns
 from lossbench.report.stats import mean_ci
 
@@ -202,11 +204,11 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
     if sanity:
         lines += ["", "## Sanity floors (what the real data scores against itself)", ""]
         lines += [f"- `{m}` = {v['value']:.4g}: {v['what']}" for m, v in sanity.items()]
-    kid_spread = [c for c in runs.columns if c.endswith("-std") and column_metric(c[:-4]) in known()]
-    if kid_spread:
+    spreads = [(c, spread) for c in runs.columns if (spread := column(c)) is not None and spread.spread]
+    if spreads:
         lines += ["", "KID's spread over its random subsets (per run, stored as `<column>-std` in metrics.json), median "
-                  "over runs: " + ", ".join(f"`{c[:-4]}` {pd.to_numeric(runs[c], errors='coerce').median():.3g}"
-                                             for c in kid_spread) + "."]
+                  "over runs: " + ", ".join(f"`{replace(s, spread=False).name}` {pd.to_numeric(runs[c], errors='coerce').median():.3g}"
+                                             for c, s in spreads) + "."]
     lines += ["", "## Data", ""] + [f"- {note}" for note in ds.get("notes", [])]
     v = manifest["versions"]
     lines += ["", "## Provenance", "",

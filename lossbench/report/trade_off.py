@@ -22,6 +22,7 @@ from lossbench.store import files
 from lossbench.report.drawing import direct
 from lossbench.report.numbers import md_cell, md_row
 from lossbench.store.collect import run_config
+from lossbench.store.columns import DEFAULT_SCHEME, RECON, SAMPLES, on_set
 from lossbench.report.stats import mean_ci
 
 #: distortion, then the perception measures drawn against it (where the study has them)
@@ -63,12 +64,12 @@ def sweep_runs(out_dir: Path, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _columns(runs: pd.DataFrame, which: str) -> list[str]:
-    return [f"{m}-{which}" for m in PERCEPTION if f"{m}-{which}" in runs
-            and pd.to_numeric(runs[f"{m}-{which}"], errors="coerce").notna().any()]
+    named = [on_set(m, which).name for m in PERCEPTION]
+    return [c for c in named if c in runs and pd.to_numeric(runs[c], errors="coerce").notna().any()]
 
 
 def trade_off_table(sweep: pd.DataFrame) -> pd.DataFrame:
-    cols = [DISTORTION] + _columns(sweep, "recon") + _columns(sweep, "samples")
+    cols = [DISTORTION] + _columns(sweep, RECON) + _columns(sweep, SAMPLES)
     rows = []
     for (model, weight), part in sweep.groupby(["model", "weight"], sort=False):
         row = {"model": model, "weight": weight, "condition": part["condition"].iloc[0], "seeds": len(part),
@@ -173,7 +174,7 @@ def trade_off_report(out_dir: Path, runs: pd.DataFrame, figures: Path, calibrati
     if sweep.empty:
         return [], []
     table = trade_off_table(sweep)
-    recon, samples = _columns(sweep, "recon"), _columns(sweep, "samples")
+    recon, samples = _columns(sweep, RECON), _columns(sweep, SAMPLES)
     if DISTORTION not in sweep or not recon:
         return [], []
     steps = paired_steps(sweep, [DISTORTION] + recon + samples)
@@ -181,14 +182,14 @@ def trade_off_report(out_dir: Path, runs: pd.DataFrame, figures: Path, calibrati
     files.write_csv(out_dir / "trade_off_steps.csv", steps)
     written = [out_dir / "trade_off.md", out_dir / "trade_off.csv", out_dir / "trade_off_steps.csv"]
     others = _baselines(out_dir, runs, sweep)
-    for which, cols, name in (("recon", recon, "trade_off.png"), ("samples", samples, "trade_off_samples.png")):
+    for which, cols, name in ((RECON, recon, "trade_off.png"), (SAMPLES, samples, "trade_off_samples.png")):
         if cols:
             draw(name, _figure, table, others, cols, which, calibration or {}, figures / name)
             written.append(figures / name)
     grid = draw("sweep_grid.png", _sweep_grid, out_dir, sweep, others, figures / "sweep_grid.png")
     if grid:
         written.append(grid)
-    perception = f"{VERDICT}-recon" if f"{VERDICT}-recon" in recon else recon[0]
+    perception = on_set(VERDICT, RECON).name if on_set(VERDICT, RECON).name in recon else recon[0]
     sizes = {m: run_config(out_dir, sweep[sweep["model"] == m]["run_id"].iloc[0])["model"].get("latent_dim")
              for m in dict.fromkeys(sweep["model"])}
     n = int(table["seeds"].min())
@@ -202,11 +203,11 @@ def trade_off_report(out_dir: Path, runs: pd.DataFrame, figures: Path, calibrati
                 "yes: the interval lies on that side of 0.", "", "Reconstructions:", ""]
     verdicts += verdict_lines(table, steps, perception, sizes)
     lines += verdict_lines(table, steps, perception, sizes)
-    if f"{VERDICT}-samples" in samples:
+    if on_set(VERDICT, SAMPLES).name in samples:
         lines += ["", "## Samples (decoded draws from a Gaussian fitted to the training codes)", "",
                   "![trade-off, samples](figures/trade_off_samples.png)", ""]
-        lines += verdict_lines(table, steps, f"{VERDICT}-samples", sizes)
-        verdicts += ["", "Samples:", ""] + verdict_lines(table, steps, f"{VERDICT}-samples", sizes)
+        lines += verdict_lines(table, steps, on_set(VERDICT, SAMPLES).name, sizes)
+        verdicts += ["", "Samples:", ""] + verdict_lines(table, steps, on_set(VERDICT, SAMPLES).name, sizes)
     lines += ["", "## Every measure by weight (mean ± 95% seed interval; ⚑ k: k of the cell's runs are flagged, "
               "summary.md)", ""]
     shown = [DISTORTION] + recon + samples
@@ -262,8 +263,8 @@ def _figure(table: pd.DataFrame, others: pd.DataFrame, columns: list[str], which
                     continue
                 ax.plot(pd.to_numeric(sub[DISTORTION]).mean(), pd.to_numeric(sub[col]).mean(), marker, ms=7,
                         mfc="none", color=palette[model], label=f"{model}: {cond}")
-        metric = col[: -len(f"-{which}")]
-        cal = (calibration.get(metric) or {}).get("samples" if which == "samples" else "recon") or {}
+        metric = next(m for m in PERCEPTION if on_set(m, which).name == col)
+        cal = (calibration.get(metric) or {}).get(which) or {}
         for label, value in cal.items():
             if label == "real" or label.startswith("blur"):
                 ax.axhline(value, ls=":" if label != "real" else "--", lw=0.9, color="0.35")
@@ -282,7 +283,7 @@ def _figure(table: pd.DataFrame, others: pd.DataFrame, columns: list[str], which
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=7.5, frameon=False,
                bbox_to_anchor=(0.5, -0.02 - 0.025 * math.ceil(len(labels) / 4)))
-    what = "reconstructions of the test split" if which == "recon" else "samples (a Gaussian fitted to the training codes, decoded)"
+    what = "reconstructions of the test split" if which == RECON else "samples (a Gaussian fitted to the training codes, decoded)"
     fig.suptitle(f"Perception against distortion along the adversarial weight (labels), {what}; mean ± 95% seed "
                  "interval; dashed: the real floor, dotted: real digits blurred", fontsize=9.5)
     fig.tight_layout()
@@ -292,7 +293,6 @@ def _figure(table: pd.DataFrame, others: pd.DataFrame, columns: list[str], which
 def _sweep_grid(out_dir: Path, sweep: pd.DataFrame, others: pd.DataFrame, path: Path) -> Path | None:
     """The smallest code's fixed reconstructions and decoded samples at each weight, then under its
     other conditions (L1, BCE, a recipe), each the lowest seed."""
-    from lossbench.score.latent import DEFAULT_SCHEME
     from lossbench.report.figures import _originals, _tile, plt
 
     configs = {m: run_config(out_dir, sweep[sweep["model"] == m]["run_id"].iloc[0]) for m in dict.fromkeys(sweep["model"])}

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import pandas as pd
 import torch
 
+from lossbench.store.columns import RECON, SAMPLES, Score, flat, metric_columns, on_set, paired
 from lossbench.nets.degrade import degrade, rung_name  # noqa: F401  (the calibration ladder; also read by metrics.blur)
 from lossbench.nets.bank import FeatureBank
 from lossbench.core.errors import LossbenchError
@@ -227,29 +228,30 @@ def evaluate(model, ctx: EvalContext, seed: int, train_codes: dict):
     recon = reconstruct(model, ctx.data.test_x, ctx.batch_size, ctx.device)
     target = ctx.data.test_x.cpu()
     per_image = pd.DataFrame(index=pd.RangeIndex(len(target), name="image"))
-    values: dict[str, float | None] = {}
+    scores: list[Score] = []
     samples, how = None, None
     features: dict[tuple[str, str], torch.Tensor] = {}
     for name in ctx.metrics:
         entry = METRICS[name]
         if name in ctx.unavailable:
-            values.update({c: None for c in entry.columns(name)})
+            scores += [Score(c, None) for c in metric_columns(name, entry.kind)]
             continue
         if entry.kind == "paired":
             per_image[name] = ctx.paired(name, recon, target).numpy()
-            values[name] = float(per_image[name].mean())
+            scores.append(Score(paired(name), float(per_image[name].mean())))
         else:
             if samples is None:
                 n = max(ctx.n_for(METRICS[m].feature_kind) for m in ctx.metrics if METRICS[m].kind == "distribution")
                 samples, how = sample_images(model, train_codes, n, seed, ctx.batch_size, ctx.device)
-            for which, images in (("recon", recon), ("samples", samples)):
+            for which, images in ((RECON, recon), (SAMPLES, samples)):
                 key = (entry.feature_kind, which)
                 if key not in features:
                     features[key] = ctx.features(entry.feature_kind, images)
-                values[f"{name}-{which}"], spread = ctx.distribution_with_spread(name, features[key])
-                if spread is not None:
-                    values[f"{name}-{which}-std"] = spread  # KID's spread over its subsets
-    return values, per_image, how, recon
+                value, spread = ctx.distribution_with_spread(name, features[key])
+                scores.append(Score(on_set(name, which), value))
+                if spread is not None:  # KID's spread over its subsets
+                    scores.append(Score(on_set(name, which, spread=True), spread))
+    return flat(scores), per_image, how, recon
 
 
 def _weights_for(name: str, explicit: dict, cache=None):

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from lossbench.store.columns import DEFAULT_SCHEME, SAMPLES, SCHEMES, on_set  # noqa: F401  (SCHEMES: lossbench.score.latent.SCHEMES, as before)
+
 
 N_RANDOM = 32  # decoded random codes stored per scheme
 TRAVERSAL_STEPS = 10  # grid side
@@ -62,14 +64,6 @@ def decode(model, z: torch.Tensor, batch_size: int, device) -> torch.Tensor:
     return out
 
 
-#: the scheme behind every ``-samples`` column, the same for AE and VAE
-DEFAULT_SCHEME = "gaussian"
-SCHEMES = {
-    "gaussian": "codes from a Gaussian fitted (mean, full covariance) to the training images' codes (VAE: posterior means)",
-    "uniform": "AE: codes uniform in the bounding box of the training codes",
-    "prior": "VAE: codes from its prior N(0, I)",
-    "aggregate": "VAE: its aggregate posterior (a training image at random, then z ~ q(z|x))",
-}
 
 
 def random_codes(model, train_codes: dict[str, torch.Tensor], n: int, seed: int) -> dict[str, torch.Tensor]:
@@ -159,7 +153,7 @@ def latent_artifacts(model, ctx: EvalContext, seed: int, train: dict[str, torch.
                 kind = METRICS[metric].feature_kind
                 if kind not in features:
                     features[kind] = ctx.features(kind, images)
-                extra[f"{metric}-{scheme}"] = ctx.distribution(metric, features[kind])
+                extra[on_set(metric, SAMPLES, scheme).name] = ctx.distribution(metric, features[kind])
     if test["mu"].shape[1] == 3:
         # the seed study's figure: the first coordinate fixed at three values, the others swept
         grids = []
