@@ -23,6 +23,7 @@ from lossbench.store import files
 from lossbench.core.errors import LossbenchError
 
 from lossbench.core.environment import CACHE_ENV, DATA_ENV, cache_dir, data_root  # noqa: F401
+from lossbench.store.folders import StudyFolder
 
 
 
@@ -151,7 +152,7 @@ def score_folder(folder: Path, metrics: list[str] | None, recompute: bool, devic
     from lossbench.study.source import read_study_file
     from lossbench.study.spec import Study, load_study
 
-    source = folder / "study.yaml"
+    source = folder / StudyFolder.STUDY
     if not folder.is_dir():
         raise LossbenchError(f"{folder}: folder not found")
     if not source.is_file():
@@ -169,7 +170,7 @@ def score_folder(folder: Path, metrics: list[str] | None, recompute: bool, devic
         names = [*(current if isinstance(current, list) else []), *metrics]
         overrides = [f"metrics={json.dumps(list(dict.fromkeys(names)))}"]
     study = load_study(source, overrides, data_root=data_root(), resolved=True)
-    previous = files.read_json_or_none(folder / "manifest.json")
+    previous = files.read_json_or_none(folder / StudyFolder.MANIFEST)
     if isinstance(previous, dict) and isinstance(previous.get("study_file"), str):  # named as the runs were trained
         study = Study(study.spec, previous["study_file"], study.runs)
     return study, _score(study, folder, device, command=command, strict=strict, cache=cache_dir(),

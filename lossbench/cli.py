@@ -20,6 +20,7 @@ from lossbench.core.errors import LossbenchError
 
 from lossbench.api import CACHE_ENV, DATA_ENV, check_cache as _check_cache, check_device as _check_device  # noqa: F401
 from lossbench.api import explicit_weights as _explicit_weights
+from lossbench.store.folders import RunFolder, StudyFolder
 
 
 class _Parser(argparse.ArgumentParser):
@@ -165,15 +166,15 @@ def _cmd_run(args) -> int:
             run_id = line.split()[0]
             if run_id not in selected:
                 continue
-            done = (out / "runs" / run_id / "metrics.json").is_file()
+            done = (out / StudyFolder.RUNS / run_id / RunFolder.METRICS).is_file()
             if args.force:
                 mark = "   [will be trained again: --force]"
             elif done:
-                mark = ("   [damaged: see lossbench report]" if damaged(out / "runs" / run_id, None, out) else
-                        "   [skipped before (weights unavailable): will be tried again]" if _was_skipped(out / "runs" / run_id)
+                mark = ("   [damaged: see lossbench report]" if damaged(out / StudyFolder.RUNS / run_id, None, out) else
+                        "   [skipped before (weights unavailable): will be tried again]" if _was_skipped(out / StudyFolder.RUNS / run_id)
                         else "   [finished: will be skipped]")
             else:
-                mark = "   [resumes mid-run]" if (out / "runs" / run_id / "resume.pt").is_file() else ""
+                mark = "   [resumes mid-run]" if (out / StudyFolder.RUNS / run_id / RunFolder.RESUME).is_file() else ""
             print(line + mark)
         for note in plan_notes(study):
             print(note)
@@ -207,7 +208,7 @@ def _was_skipped(run_dir: Path) -> bool:
     import json
 
     try:
-        return json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")).get("status") == "skipped"
+        return json.loads((run_dir / RunFolder.METRICS).read_text(encoding="utf-8")).get("status") == "skipped"
     except (OSError, ValueError, AttributeError):
         return False
 

@@ -29,6 +29,7 @@ import lossbench.paradox.variants as V
 from lossbench.paradox.gallery import equal_mse
 from lossbench.paradox.measure import DESCRIPTIONS, Measures, agreement, judge_controls
 from lossbench.paradox.spec import ParadoxSpec
+from lossbench.store.folders import RunFolder, StudyFolder
 
 
 SSIM_MARGIN = 5  # the 11x11 window's half width: SSIM's valid region leaves this border out
@@ -122,7 +123,7 @@ def _write(out, manifest, tables, spec, images, names, fig_values, measures, agr
     figures.equal_mse_figure(gallery, originals, gallery_table, out / "equal_mse.png")
     files.write_text(out / "report.md", _report(spec, manifest, fig_values, names, agree, controls, skipped, gallery_table,
                                                 training, measures))
-    files.write_json(out / "manifest.json", manifest)
+    files.write_json(out / StudyFolder.MANIFEST, manifest)
 
 
 #: what describes the invocation rather than the results
@@ -175,7 +176,7 @@ def _stable_manifest(out: Path, manifest: dict, tables: dict[str, pd.DataFrame])
     invocation's time and command, so that the committed folder stays byte-identical."""
     import json
 
-    previous = files.read_json_or_none(out / "manifest.json")
+    previous = files.read_json_or_none(out / StudyFolder.MANIFEST)
     if not isinstance(previous, dict):
         return manifest
     plain = json.loads(json.dumps(manifest, default=files.json_default))
@@ -291,10 +292,10 @@ def _training_link(results: Path | None, judges) -> pd.DataFrame | None:
     """Per model and condition of the committed perception-distortion study: MSE and the
     independent judges from its summary, and the discriminator judge on its stored
     reconstructions of the fixed test images (recon_fixed.pt)."""
-    if results is None or not (Path(results) / "summary.csv").is_file():
+    if results is None or not (Path(results) / StudyFolder.SUMMARY_CSV).is_file():
         return None
     results = Path(results)
-    summary = pd.read_csv(results / "summary.csv")
+    summary = pd.read_csv(results / StudyFolder.SUMMARY_CSV)
     summary = summary[summary["status"] == "done"]
     if summary.empty:
         return None
@@ -302,7 +303,7 @@ def _training_link(results: Path | None, judges) -> pd.DataFrame | None:
     for (model, condition), group in summary.groupby(["model", "condition"], sort=False):
         realism, n = [], 0
         for run_id in group["run_id"]:
-            path = results / "runs" / run_id / "recon_fixed.pt"
+            path = results / StudyFolder.RUNS / run_id / RunFolder.RECON_FIXED
             if path.is_file():
                 recon = torch.load(path, weights_only=True).float() / 255
                 realism.append(judges.realism(recon))

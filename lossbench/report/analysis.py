@@ -19,6 +19,7 @@ from scipy import stats  # noqa: E402
 from lossbench.store import files  # noqa: E402
 from lossbench.report.numbers import mean_pm  # noqa: E402
 from lossbench.report.facts import column_metric, of  # noqa: E402
+from lossbench.store.folders import RunFolder, StudyFolder
 
 _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
                   "~": r"\textasciitilde{}", "^": r"\^{}", "\\": r"\textbackslash{}"}
@@ -161,7 +162,7 @@ def paired_comparisons(out_dir: Path, runs: pd.DataFrame, columns: list[str], ba
 def _per_image(out_dir: Path, group: pd.DataFrame) -> dict[str, np.ndarray]:
     frames = []
     for run_id in group["run_id"]:
-        path = Path(out_dir) / "runs" / run_id / "per_image.csv"
+        path = Path(out_dir) / StudyFolder.RUNS / run_id / RunFolder.PER_IMAGE
         if path.is_file():
             frames.append(pd.read_csv(path).set_index("image"))
     if not frames:

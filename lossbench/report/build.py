@@ -23,6 +23,7 @@ from lossbench.report.latent_figures import latent_figures
 from lossbench.report.rate_distortion import rate_distortion_report
 from lossbench.report.trade_off import trade_off_report
 from lossbench.report.tables import aggregate, flagged_cells, summary_csv, summary_markdown
+from lossbench.store.folders import StudyFolder
 
 
 def build_report(out_dir: str | Path, announce: bool = True) -> list[Path]:
@@ -44,10 +45,10 @@ def _build(out_dir: Path, manifest: dict, announce: bool) -> list[Path]:
     if announce:
         _announce(out_dir, manifest, runs)
     metrics = [c for m in manifest["metrics"] if m not in manifest.get("unavailable", {}) for c in of(m).columns]
-    study = out_dir / "study.yaml"
+    study = out_dir / StudyFolder.STUDY
     spec = _study_options(study, manifest.get("study_sha256"))
     options = spec.get("report", {}) or {}
-    written = [out_dir / "summary.csv", out_dir / "summary.md", out_dir / "summary.tex"]
+    written = [out_dir / StudyFolder.SUMMARY_CSV, out_dir / StudyFolder.SUMMARY_MD, out_dir / StudyFolder.SUMMARY_TEX]
     files.write_csv(written[0], summary_csv(runs, manifest))
     columns = [c for c in facts.columns(list(manifest["metrics"])) if column_metric(c) not in manifest.get("unavailable", {})]
     agg = aggregate(runs, list(manifest["metrics"]))
@@ -59,10 +60,10 @@ def _build(out_dir: Path, manifest: dict, announce: bool) -> list[Path]:
     circular = circular_cells(spec.get("conditions") or {}, columns)
     if not comparisons.empty:
         comparisons["circular"] = [circular.get((c, m), "") for c, m in zip(comparisons["condition"], comparisons["metric"])]
-        files.write_csv(out_dir / "comparisons.csv", comparisons)
+        files.write_csv(out_dir / StudyFolder.COMPARISONS, comparisons)
     files.write_text(written[1], summary_markdown(manifest, runs, comparisons, circular))
     files.write_text(written[2], summary_tex(agg, columns, flagged, manifest["study"], circular))
-    figures = out_dir / "figures"
+    figures = out_dir / StudyFolder.FIGURES
     drawing = Drawing(figures)
     with files.figure_formats(options.get("figure_formats") or ["png"]):
         written += _figures(out_dir, runs, manifest, agg, columns, metrics, flagged, options, figures, conditions, drawing)

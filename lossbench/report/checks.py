@@ -17,6 +17,7 @@ from lossbench.report.stats import mean_ci
 
 #: columns that evaluation adds beside the study's metrics (lossbench.score.latent, lossbench.train),
 from lossbench.report.columns import EXTRA_COLUMNS, HIGHER, known_column, lower_is_better, scheme_columns  # noqa: E402,F401
+from lossbench.store.folders import RunFolder, StudyFolder
 
 
 def evaluate_checks(checks: list[dict], runs: pd.DataFrame) -> pd.DataFrame:
@@ -70,7 +71,7 @@ def beta_reached(out_dir, term: dict, run_id: str) -> float | None:
     if warmup <= 0:
         return float(term["weight"])
     try:
-        result = json.loads((Path(out_dir) / "runs" / run_id / "metrics.json").read_text(encoding="utf-8"))
+        result = json.loads((Path(out_dir) / StudyFolder.RUNS / run_id / RunFolder.METRICS).read_text(encoding="utf-8"))
         steps = result["steps"] * result["evaluated_epoch"] / result["epochs"]
     except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
         return None

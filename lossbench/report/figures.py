@@ -16,6 +16,7 @@ import torch  # noqa: E402
 from lossbench.store import files  # noqa: E402
 from lossbench.report.facts import column_metric, of  # noqa: E402
 from lossbench.report.palette import HATCHES, condition_palette  # noqa: E402,F401
+from lossbench.store.folders import RunFolder, StudyFolder
 
 
 def training_curves(history: pd.DataFrame, path: Path, palette: dict | None = None) -> None:
@@ -161,7 +162,7 @@ def recon_grid(out_dir: Path, runs: pd.DataFrame, path: Path) -> None:
             match = done[(done["model"] == model) & (done["condition"] == c)]
             if match.empty:
                 continue
-            rows.append(torch.load(Path(out_dir) / "runs" / match.iloc[0]["run_id"] / "recon_fixed.pt", weights_only=True))
+            rows.append(torch.load(Path(out_dir) / StudyFolder.RUNS / match.iloc[0]["run_id"] / RunFolder.RECON_FIXED, weights_only=True))
             labels.append(c + (" ⚑" if (model, c) in flagged else ""))
         tiles.append((model, _tile(rows), labels, rows[0].shape[-2] + 1))
     fig, axes = _image_panels([tile for _, tile, _, _ in tiles])
@@ -215,9 +216,9 @@ def gallery(out_dir: Path, runs: pd.DataFrame, metric: str, flagged: set, path: 
             r = reps.get((model, c))
             if r is None:
                 continue
-            run_dir = Path(out_dir) / "runs" / r["run_id"]
-            recon = torch.load(run_dir / "recon_fixed.pt", weights_only=True)
-            per_image = pd.read_csv(run_dir / "per_image.csv") if (run_dir / "per_image.csv").is_file() else None
+            run_dir = Path(out_dir) / StudyFolder.RUNS / r["run_id"]
+            recon = torch.load(run_dir / RunFolder.RECON_FIXED, weights_only=True)
+            per_image = pd.read_csv(run_dir / RunFolder.PER_IMAGE) if (run_dir / RunFolder.PER_IMAGE).is_file() else None
             rows.append(recon)
             labels.append(c + (" ⚑" if (model, c) in flagged else ""))
             scores.append(per_image[metric].to_numpy()[: len(recon)] if per_image is not None and metric in per_image else None)
@@ -237,8 +238,8 @@ def gallery(out_dir: Path, runs: pd.DataFrame, metric: str, flagged: set, path: 
         files.save_figure(path, fig)
 
     ordered = [(m, c) for m in models for c in conditions if (m, c) in reps]
-    cells = [(key, torch.load(Path(out_dir) / "runs" / reps[key]["run_id"] / "recon_worst.pt", weights_only=True))
-             for key in ordered if (Path(out_dir) / "runs" / reps[key]["run_id"] / "recon_worst.pt").is_file()]
+    cells = [(key, torch.load(Path(out_dir) / StudyFolder.RUNS / reps[key]["run_id"] / RunFolder.RECON_WORST, weights_only=True))
+             for key in ordered if (Path(out_dir) / StudyFolder.RUNS / reps[key]["run_id"] / RunFolder.RECON_WORST).is_file()]
     if not cells:
         return
     tiles = [_tile([worst["input"], worst["recon"]]) for _, worst in cells]

@@ -20,6 +20,7 @@ import pandas as pd
 from markdown.treeprocessors import Treeprocessor
 
 from lossbench.store import files
+from lossbench.store.folders import RunFolder, StudyFolder
 
 STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1180px; margin: 0 auto;
@@ -154,13 +155,13 @@ def _gallery(out_dir: Path, runs: pd.DataFrame, metric: str | None) -> str:
     rows = [] if inputs is None else ["<tr><th>input</th>" + "".join(
         f'<td><img alt="test image {j}" src="{_tile_uri(img)}"></td>' for j, img in enumerate(inputs)) + "</tr>"]
     for (model, condition), rep in reps.items():
-        run_dir = out_dir / "runs" / rep["run_id"]
-        if not (run_dir / "recon_fixed.pt").is_file():
+        run_dir = out_dir / StudyFolder.RUNS / rep["run_id"]
+        if not (run_dir / RunFolder.RECON_FIXED).is_file():
             continue
-        recon = torch.load(run_dir / "recon_fixed.pt", weights_only=True)
+        recon = torch.load(run_dir / RunFolder.RECON_FIXED, weights_only=True)
         scores = None
-        if metric and (run_dir / "per_image.csv").is_file():
-            per_image = pd.read_csv(run_dir / "per_image.csv")
+        if metric and (run_dir / RunFolder.PER_IMAGE).is_file():
+            per_image = pd.read_csv(run_dir / RunFolder.PER_IMAGE)
             scores = per_image[metric].to_numpy()[: len(recon)] if metric in per_image else None
         cells = []
         for j, img in enumerate(recon):
@@ -195,7 +196,7 @@ def build_html(out_dir: Path, runs: pd.DataFrame, spec: dict, figures: list[Path
     parts = [f"<h1>{html.escape(name)}: report</h1>"]
     if spec.get("description"):
         parts.append(f'<p class="question"><strong>The question.</strong> {html.escape(spec["description"])}</p>')
-    summary = (out_dir / "summary.md").read_text(encoding="utf-8")
+    summary = (out_dir / StudyFolder.SUMMARY_MD).read_text(encoding="utf-8")
     summary = "\n".join(summary.splitlines()[1:])  # its own title: the page has one
     parts.append(_md(summary))
     for page in ("checks.md", "rate_distortion.md"):
@@ -216,6 +217,6 @@ def build_html(out_dir: Path, runs: pd.DataFrame, spec: dict, figures: list[Path
             f"<meta http-equiv=\"Content-Security-Policy\" content=\"{content_policy()}\">"
             f"<title>{html.escape(name)}: lossbench report</title><style>{STYLE}</style></head><body>"
             + "\n".join(parts) + f"<script>{SORT_SCRIPT}</script></body></html>\n")
-    path = out_dir / "report.html"
+    path = out_dir / StudyFolder.REPORT_HTML
     files.write_text(path, page)
     return path

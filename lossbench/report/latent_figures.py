@@ -22,6 +22,7 @@ from lossbench.report.drawing import direct  # noqa: E402
 from lossbench.store.columns import SAMPLES, SCHEMES, on_set  # noqa: E402
 from lossbench.report.facts import known, of  # noqa: E402
 from lossbench.report.figures import _originals, _tile  # noqa: E402
+from lossbench.store.folders import RunFolder, StudyFolder
 
 
 
@@ -57,7 +58,7 @@ def _representatives(runs: pd.DataFrame) -> list[pd.Series]:
 
 
 def _load(out_dir: Path, run_id: str, name: str):
-    path = Path(out_dir) / "runs" / run_id / name
+    path = Path(out_dir) / StudyFolder.RUNS / run_id / name
     return torch.load(path, weights_only=True) if path.is_file() else None
 
 
@@ -71,7 +72,7 @@ def progression(out_dir: Path, runs: pd.DataFrame, figures: Path) -> list[Path]:
     written = []
     originals = _originals(out_dir)
     for r in _representatives(runs):
-        stored = _load(out_dir, r["run_id"], "recon_epochs.pt")
+        stored = _load(out_dir, r["run_id"], RunFolder.RECON_EPOCHS)
         if stored is None:
             continue
         if isinstance(stored, torch.Tensor):  # lossbench 0.1: every epoch, in order
@@ -102,7 +103,7 @@ def random_codes(out_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None:
     study's first Fréchet metric (its -samples column for the default scheme)."""
     import textwrap
 
-    reps = [(r, _load(out_dir, r["run_id"], "latent.pt")) for r in _representatives(runs)]
+    reps = [(r, _load(out_dir, r["run_id"], RunFolder.LATENT)) for r in _representatives(runs)]
     reps = [(r, lat) for r, lat in reps if lat is not None]
     if not reps:
         return None
@@ -131,7 +132,7 @@ def random_codes(out_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None:
 def traversals(out_dir: Path, runs: pd.DataFrame, figures: Path) -> list[Path]:
     written = []
     for r in _representatives(runs):
-        lat = _load(out_dir, r["run_id"], "latent.pt")
+        lat = _load(out_dir, r["run_id"], RunFolder.LATENT)
         if lat is None or "traversal" not in lat:
             continue
         grids = lat["traversal"]
@@ -162,7 +163,7 @@ def latent_scatter(out_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None
     two principal components, coloured by class."""
     reps = []
     for r in _representatives(runs):
-        lat = _load(out_dir, r["run_id"], "latent.pt")
+        lat = _load(out_dir, r["run_id"], RunFolder.LATENT)
         if lat is not None and lat.get("labels") is not None and lat["mu"].shape[1] <= 3:
             reps.append((r, lat))
     if not reps:

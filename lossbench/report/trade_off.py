@@ -24,6 +24,7 @@ from lossbench.report.numbers import md_cell, md_row
 from lossbench.store.collect import run_config
 from lossbench.store.columns import DEFAULT_SCHEME, RECON, SAMPLES, on_set
 from lossbench.report.stats import mean_ci
+from lossbench.store.folders import RunFolder, StudyFolder
 
 #: distortion, then the perception measures drawn against it (where the study has them)
 DISTORTION = "mse"
@@ -304,11 +305,11 @@ def _sweep_grid(out_dir: Path, sweep: pd.DataFrame, others: pd.DataFrame, path: 
     rows = [(r["run_id"], f"L2 + adversarial × {r['weight']:g}") for r in part.to_dict("records")]
     rows += [(r["run_id"], r["condition"]) for r in rest.to_dict("records")]
     for run_id, label in rows:
-        run_dir = Path(out_dir) / "runs" / run_id
-        if not (run_dir / "recon_fixed.pt").is_file():
+        run_dir = Path(out_dir) / StudyFolder.RUNS / run_id
+        if not (run_dir / RunFolder.RECON_FIXED).is_file():
             return None
-        recon_rows.append(torch.load(run_dir / "recon_fixed.pt", weights_only=True))
-        lat = torch.load(run_dir / "latent.pt", weights_only=True) if (run_dir / "latent.pt").is_file() else None
+        recon_rows.append(torch.load(run_dir / RunFolder.RECON_FIXED, weights_only=True))
+        lat = torch.load(run_dir / RunFolder.LATENT, weights_only=True) if (run_dir / RunFolder.LATENT).is_file() else None
         if lat is not None and DEFAULT_SCHEME in lat.get("random", {}):
             sample_rows.append(lat["random"][DEFAULT_SCHEME][: recon_rows[-1].shape[0]])
         labels.append(label)

@@ -22,6 +22,7 @@ from lossbench.metrics import METRICS
 from lossbench.models import build_run_model
 from lossbench.models.ae import DATA_LOGIT, SATURATED_LOGIT
 from lossbench.core.progress import run_label
+from lossbench.store.folders import RunFolder
 
 
 def trained_record(run_dir: Path) -> dict | None:
@@ -31,7 +32,7 @@ def trained_record(run_dir: Path) -> dict | None:
     record = files.read_json_or_none(Path(run_dir) / stored.TRAINED)
     if not isinstance(record, dict) or record.get("status") not in ("done", "failed") or not isinstance(record.get("metrics"), dict):
         return None
-    if record["status"] == "done" and not (Path(run_dir) / "checkpoint.pt").is_file():
+    if record["status"] == "done" and not (Path(run_dir) / RunFolder.CHECKPOINT).is_file():
         return None
     return record
 
@@ -55,7 +56,7 @@ def score_run(run_dir: Path, config: dict, ctx: EvalContext, report: dict) -> di
             tqdm.write(f"warning: {run_label(config)}: {flag.message}", file=sys.stderr)
     # the run's whole time: its training (and set-up) and this scoring
     result["run_seconds"] = round(float(record.get("run_seconds") or 0.0) + time.perf_counter() - started, 3)
-    files.write_json(run_dir / "metrics.json", stored.seal(run_dir, result))  # last: the run is finished
+    files.write_json(run_dir / RunFolder.METRICS, stored.seal(run_dir, result))  # last: the run is finished
     (run_dir / stored.TRAINED).unlink(missing_ok=True)
     return result
 
@@ -66,15 +67,15 @@ def complete_metrics(config: dict, run_dir: Path, ctx: EvalContext, report: dict
     them from its checkpoint, if it has one. Returns what happened: "scored" (metrics.json
     rewritten), "complete" (nothing was missing), "no checkpoint" (something was missing and the
     run was shared without its checkpoint) or "not done" (a failed run has no scores)."""
-    result = files.read_json(run_dir / "metrics.json")
+    result = files.read_json(run_dir / RunFolder.METRICS)
     wanted = [c for m in ctx.metrics if m not in ctx.unavailable for c in METRICS[m].columns(m)]
     complete = (all(result.get("metrics", {}).get(c) is not None for c in wanted)
-                and all((run_dir / name).is_file() for name in ("latent.pt", "recon_worst.pt")))
+                and all((run_dir / name).is_file() for name in (RunFolder.LATENT, RunFolder.RECON_WORST)))
     if result.get("status") != "done":
         return "not done"
     if complete and not recompute:
         return "complete"
-    if not (run_dir / "checkpoint.pt").is_file():
+    if not (run_dir / RunFolder.CHECKPOINT).is_file():
         return "no checkpoint"
     model = load_model(config, run_dir, tuple(ctx.data.test_x.shape[1:]), ctx.device)
     from lossbench.core.environment import compute_threads
@@ -86,7 +87,7 @@ def complete_metrics(config: dict, run_dir: Path, ctx: EvalContext, report: dict
     result.update(update)
     kept = [f for f in map(Flag.from_stored, result.get("flags", [])) if f.kind not in HEALTH]
     result["flags"] = [f.to_dict() for f in kept + health]
-    files.write_json(run_dir / "metrics.json", stored.seal(run_dir, result))
+    files.write_json(run_dir / RunFolder.METRICS, stored.seal(run_dir, result))
     return "scored"
 
 
@@ -95,21 +96,21 @@ def evaluate_run(model, ctx: EvalContext, seed: int, report: dict, run_dir: Path
     condition's) decide whether a saturated sigmoid output is a problem (see health_flags)."""
     train_codes = codes(model, ctx.data.train_x, ctx.batch_size, ctx.device)  # once, for every sampler
     values, per_image, how, recon = evaluate(model, ctx, seed, train_codes)
-    files.write_csv(run_dir / "per_image.csv", per_image.reset_index())
+    files.write_csv(run_dir / RunFolder.PER_IMAGE, per_image.reset_index())
     fixed = recon[: report["recon_images"]]
-    files.torch_save(run_dir / "recon_fixed.pt", (fixed * 255).round().to(torch.uint8))
+    files.torch_save(run_dir / RunFolder.RECON_FIXED, (fixed * 255).round().to(torch.uint8))
     scored = next((c for c in per_image.columns), None)  # the study's first paired metric
     if scored is not None:
         values_ = per_image[scored].to_numpy()
         order = values_.argsort()
         worst = order[: report["recon_images"]] if METRICS[scored].higher_is_better else order[::-1][: report["recon_images"]]
         worst = torch.as_tensor(worst.copy())
-        files.torch_save(run_dir / "recon_worst.pt", {
+        files.torch_save(run_dir / RunFolder.RECON_WORST, {
             "metric": scored, "indices": worst, "values": torch.as_tensor(values_[worst.numpy()]),
             "input": (ctx.data.test_x[worst].cpu() * 255).round().to(torch.uint8),
             "recon": (recon[worst] * 255).round().to(torch.uint8)})
     kept, extra = latent_artifacts(model, ctx, seed, train_codes)
-    files.torch_save(run_dir / "latent.pt", kept)
+    files.torch_save(run_dir / RunFolder.LATENT, kept)
     values.update(extra)  # distribution metrics of each random-code scheme; a VAE's rate and active units
     if model.output == "sigmoid":
         values["mean_abs_logit"] = mean_abs_output(model, ctx.data.test_x, ctx.batch_size, ctx.device)
@@ -155,7 +156,7 @@ def load_model(config: dict, run_dir: Path, shape: tuple[int, int, int], device:
     """The run's evaluated weights from its checkpoint.pt, in eval mode; a checkpoint that cannot
     be used (truncated, another run's, another model's) is one line, not a traceback."""
     model = build_run_model(config["model"], shape)
-    path = Path(run_dir) / "checkpoint.pt"
+    path = Path(run_dir) / RunFolder.CHECKPOINT
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if state.get("run_id") != Path(run_dir).name:

@@ -13,11 +13,12 @@ import yaml
 from lossbench.store import stored
 from lossbench.core.flags import Flag
 from lossbench.core.errors import LossbenchError
+from lossbench.store.folders import RunFolder, StudyFolder
 
 
 def read_manifest(out_dir: Path) -> dict:
     """The study folder's manifest.json; a missing or damaged one is one line with the fix."""
-    path = Path(out_dir) / "manifest.json"
+    path = Path(out_dir) / StudyFolder.MANIFEST
     if not path.is_file():
         raise LossbenchError(f"{out_dir}: no manifest.json here; is this a folder written by 'lossbench run'?")
     fix = f"run the study again into this folder (lossbench run STUDY --out {out_dir}) to rewrite it; finished runs are kept"
@@ -46,9 +47,9 @@ def collect_runs(out_dir: Path, manifest: dict) -> pd.DataFrame:
     """One row per run of the study's grid: config columns, status, every metric."""
     rows = []
     for entry in manifest["runs"]:
-        run_dir = Path(out_dir) / "runs" / entry["run_id"]
+        run_dir = Path(out_dir) / StudyFolder.RUNS / entry["run_id"]
         row = {**entry, "status": "not run", "reason": "no metrics.json (not run yet, or interrupted)", "notes": [], "flags": []}
-        if (run_dir / "resume.pt").is_file():
+        if (run_dir / RunFolder.RESUME).is_file():
             row["reason"] = "interrupted mid-run; the next 'lossbench run' resumes it from its last finished epoch"
         result, wrong = stored.check(run_dir)
         if wrong is not None:  # out of every table and figure, with the file and the fix
@@ -57,7 +58,7 @@ def collect_runs(out_dir: Path, manifest: dict) -> pd.DataFrame:
                        reason=f"{wrong}; {stored.fix_line(manifest.get('study_file'), Path(out_dir), entry['run_id'])}")
             rows.append(row)
             continue
-        if (run_dir / "config.yaml").is_file():
+        if (run_dir / RunFolder.CONFIG).is_file():
             row["notes"] = (run_config(out_dir, entry["run_id"]) or {}).get("notes", [])
         if result is not None:
             row.update(status=result["status"], reason=result.get("reason"), flags=[Flag.from_stored(f) for f in result.get("flags") or []],
@@ -76,7 +77,7 @@ def fixed_inputs(out_dir: Path):
     (None, None) without one. A damaged file costs the figures their row of inputs, never the report."""
     import torch
 
-    path = Path(out_dir) / "fixed_inputs.pt"
+    path = Path(out_dir) / StudyFolder.FIXED_INPUTS
     if not path.is_file():
         return None, None
     try:
@@ -100,7 +101,7 @@ def collect_history(out_dir: Path, manifest: dict, critics: bool = False, runs: 
     frames = []
     damaged = set(runs.loc[runs["status"] == "damaged", "run_id"]) if runs is not None else set()
     for entry in manifest["runs"]:
-        path = Path(out_dir) / "runs" / entry["run_id"] / "history.csv"
+        path = Path(out_dir) / StudyFolder.RUNS / entry["run_id"] / RunFolder.HISTORY
         if not path.is_file() or entry["run_id"] in damaged:
             continue
         h = pd.read_csv(path)
@@ -120,4 +121,4 @@ def collect_history(out_dir: Path, manifest: dict, critics: bool = False, runs: 
 
 
 def run_config(out_dir: Path, run_id: str) -> dict:
-    return yaml.safe_load((Path(out_dir) / "runs" / run_id / "config.yaml").read_text())
+    return yaml.safe_load((Path(out_dir) / StudyFolder.RUNS / run_id / RunFolder.CONFIG).read_text())

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from lossbench.store.collect import collect_runs, read_manifest, run_config
+from lossbench.store.folders import RunFolder, StudyFolder
 
 
 def _flatten(prefix: str, value, out: dict) -> None:
@@ -31,7 +32,7 @@ def load_results(directory: str | Path) -> pd.DataFrame:
     configs = []
     for run_id in runs["run_id"]:
         flat: dict = {}
-        if (directory / "runs" / run_id / "config.yaml").is_file():
+        if (directory / StudyFolder.RUNS / run_id / RunFolder.CONFIG).is_file():
             config = run_config(directory, run_id)
             config.pop("run_id", None)
             _flatten("config", config, flat)

@@ -15,19 +15,20 @@ import json
 from pathlib import Path
 
 from lossbench.store import files
+from lossbench.store.folders import RunFolder
 
 #: a run that trained and is not scored yet: training's record (everything metrics.json holds but
 #: the scores), written after checkpoint.pt; scoring turns it into metrics.json and removes it
-TRAINED = "trained.json"
+TRAINED = RunFolder.TRAINED
 
 #: written beside the results but not part of them (the state of a run in progress, its training
 #: record before scoring, temporaries)
-UNSEALED = ("metrics.json", "resume.pt", TRAINED)
+UNSEALED = (RunFolder.METRICS, RunFolder.RESUME, TRAINED)
 
 #: may be absent from a finished run: results are shared without checkpoints (.gitignore keeps
 #: them out of results/); present, it must be the one written. Without it, a metric added to the
 #: study later cannot be computed for that run.
-OPTIONAL = ("checkpoint.pt",)
+OPTIONAL = (RunFolder.CHECKPOINT,)
 
 
 sha256 = files.sha256_of
@@ -73,7 +74,7 @@ def read_metrics(run_dir: Path) -> tuple[dict | None, str | None]:
     still checked to be numbers)."""
     if Path(run_dir).exists() and not Path(run_dir).is_dir():
         return None, f"{FOLDER}: a file, not a run's folder"
-    path = Path(run_dir) / "metrics.json"
+    path = Path(run_dir) / RunFolder.METRICS
     if not path.is_file():
         return None, None
     try:
@@ -126,11 +127,11 @@ def _legacy_problem(run_dir: Path) -> str | None:
     import torch
     import yaml
 
-    for name in ("config.yaml", "history.csv", "per_image.csv", "checkpoint.pt", "recon_fixed.pt", "latent.pt",
-                 "recon_worst.pt", "recon_epochs.pt"):
+    for name in (RunFolder.CONFIG, RunFolder.HISTORY, RunFolder.PER_IMAGE, RunFolder.CHECKPOINT, RunFolder.RECON_FIXED, RunFolder.LATENT,
+                 RunFolder.RECON_WORST, RunFolder.RECON_EPOCHS):
         path = run_dir / name
         if not path.is_file():
-            if name in ("config.yaml", "history.csv"):
+            if name in (RunFolder.CONFIG, RunFolder.HISTORY):
                 return f"{name}: missing"
             continue
         try:
@@ -141,7 +142,7 @@ def _legacy_problem(run_dir: Path) -> str | None:
                     return f"{name}: not a run configuration"
             else:
                 stored = torch.load(path, map_location="cpu", weights_only=True)
-                if name == "checkpoint.pt" and stored.get("run_id") != run_dir.name:
+                if name == RunFolder.CHECKPOINT and stored.get("run_id") != run_dir.name:
                     return f"{name}: written for run {stored.get('run_id')!r}, not this folder's"
         except Exception as exc:  # any reader's error on a damaged file: named, not raised
             return f"{name}: cannot be read ({type(exc).__name__})"

@@ -17,6 +17,7 @@ import sys
 import time
 
 from lossbench.core.errors import DiskFull, LossbenchError
+from lossbench.store.folders import RunFolder, StudyFolder
 
 
 class RayPool:
@@ -66,7 +67,7 @@ class RayPool:
         ray = self.ray
         outcomes, pending = [], []
         for run in runs:
-            finished = (session.out_dir / "runs" / run.run_id / "metrics.json").is_file()
+            finished = (session.out_dir / StudyFolder.RUNS / run.run_id / RunFolder.METRICS).is_file()
             if finished or run.condition in session.skipped:
                 outcomes.append(run_one(session, run))
             else:
@@ -177,7 +178,7 @@ class ProcessPool:
 
         outcomes, pending = [], []
         for run in runs:
-            finished = (session.out_dir / "runs" / run.run_id / "metrics.json").is_file()
+            finished = (session.out_dir / StudyFolder.RUNS / run.run_id / RunFolder.METRICS).is_file()
             if finished or run.condition in session.skipped:
                 outcomes.append(run_one(session, run))
             else:

@@ -20,6 +20,7 @@ from lossbench.study.plan import plan_lines, plan_notes, select_runs  # noqa: F4
 from lossbench.store.collect import RUN_ID
 from lossbench.study.spec import Study
 from lossbench.study.units import COUNTS, Session, execute_run, open_session, run_group, run_one, score_only, unavailable_conditions  # noqa: F401
+from lossbench.store.folders import RunFolder, StudyFolder
 
 if TYPE_CHECKING:
     from lossbench.study.executors import ProcessPool, RayPool
@@ -65,7 +66,7 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
         with files.folder_lock(out_dir, wait=wait):
             if force:
                 for run in runs:
-                    run_dir = out_dir / "runs" / run.run_id
+                    run_dir = out_dir / StudyFolder.RUNS / run.run_id
                     if run_dir.is_dir():
                         shutil.rmtree(run_dir, ignore_errors=True)
                     else:
@@ -101,8 +102,8 @@ def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, comma
                 task_args: tuple, recompute: bool | None = None) -> dict:
     """The study's writes under its lock: study.yaml, the manifest, the runs, the report.
     ``recompute`` None: train and score (``run``); a bool: score only (``score``)."""
-    (out_dir / "runs").mkdir(parents=True, exist_ok=True)
-    previous = files.read_json_or_none(out_dir / "manifest.json")
+    (out_dir / StudyFolder.RUNS).mkdir(parents=True, exist_ok=True)
+    previous = files.read_json_or_none(out_dir / StudyFolder.MANIFEST)
     earlier = earlier_runs(out_dir, previous, study)
     resolved = study.resolved
     if earlier:
@@ -111,13 +112,13 @@ def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, comma
         print(f"note: the report also covers {len(earlier)} finished run(s) of seed(s) {', '.join(map(str, seeds))} that an "
               f"earlier invocation wrote into {out_dir} (the same study but for the seeds); study.yaml lists every seed",
               file=sys.stderr)
-    files.write_yaml(out_dir / "study.yaml", resolved)
+    files.write_yaml(out_dir / StudyFolder.STUDY, resolved)
     manifest = build_manifest(study, session.ctx.data.identity, session.device, command, session.ctx, earlier)
-    manifest["study_sha256"] = stored.sha256(out_dir / "study.yaml")  # the report checks it is this one
+    manifest["study_sha256"] = stored.sha256(out_dir / StudyFolder.STUDY)  # the report checks it is this one
     manifest["setup_seconds"] = round(time.perf_counter() - setup_started, 2)
-    files.write_json(out_dir / "manifest.json", manifest)
+    files.write_json(out_dir / StudyFolder.MANIFEST, manifest)
     fixed = session.ctx.data.test_x[: study.spec.report.recon_images]
-    files.torch_save(out_dir / "fixed_inputs.pt", (fixed * 255).round().to(torch.uint8))
+    files.torch_save(out_dir / StudyFolder.FIXED_INPUTS, (fixed * 255).round().to(torch.uint8))
 
     started = time.perf_counter()
     if recompute is not None:
@@ -144,13 +145,13 @@ def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, comma
     scored = counts["scored"]
     counts = {k: v for k, v in counts.items() if v or k not in SCORE_ONLY}  # run's manifests keep the counts they had
 
-    if all((out_dir / "runs" / r.run_id / "metrics.json").is_file() for r in study.runs):
+    if all((out_dir / StudyFolder.RUNS / r.run_id / RunFolder.METRICS).is_file() for r in study.runs):
         # every run that could start from a shared first phase has finished: the phases are not needed
         shutil.rmtree(session.prefixes, ignore_errors=True)
     manifest["study_seconds"] = round(time.perf_counter() - started, 2)
     manifest["counts"] = counts
     # nothing trained: the provenance stays that of the invocation that trained the runs
-    files.write_json(out_dir / "manifest.json",
+    files.write_json(out_dir / StudyFolder.MANIFEST,
                      files.stable_provenance(previous, manifest, STUDY_VOLATILE,
                                              counts["trained"] + counts["failed"] + scored == 0,
                                              recomputed=("calibration",)))
@@ -208,7 +209,7 @@ def closing_notes(out_dir: Path, manifest: dict) -> list[str]:
     kinds: dict[str, int] = {}
     flagged = 0
     for entry in manifest.get("runs", []):
-        result, wrong = stored.read_metrics(out_dir / "runs" / entry["run_id"])
+        result, wrong = stored.read_metrics(out_dir / StudyFolder.RUNS / entry["run_id"])
         if result is None or wrong is not None or not result.get("flags"):
             continue
         flagged += 1
@@ -246,11 +247,11 @@ def earlier_runs(out_dir: Path, previous, study: Study) -> list[dict]:
         run_id = entry.get("run_id") if isinstance(entry, dict) else None
         if not isinstance(run_id, str) or run_id in current or not RUN_ID.fullmatch(run_id):
             continue
-        run_dir = out_dir / "runs" / run_id
-        if not (run_dir / "metrics.json").is_file():
+        run_dir = out_dir / StudyFolder.RUNS / run_id
+        if not (run_dir / RunFolder.METRICS).is_file():
             continue
         try:
-            config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+            config = yaml.safe_load((run_dir / RunFolder.CONFIG).read_text(encoding="utf-8"))
             same = cell_key(config) in cells and config.get("seed") == entry.get("seed")
         except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError, KeyError, TypeError):
             continue  # a damaged earlier run is not this study's to report

@@ -20,6 +20,7 @@ from lossbench.score import complete_metrics, score_run, trained_record
 from lossbench.study.spec import Study
 from lossbench.train import compute_threads, pick_device, train_run
 from lossbench.nets.weights import cache_lock
+from lossbench.store.folders import RunFolder, StudyFolder
 
 
 @dataclass
@@ -44,7 +45,7 @@ class Session:
 
 
 #: the study folder's shared first phases (lossbench.train.prefix_key)
-PREFIXES = ".prefixes"
+PREFIXES = StudyFolder.PREFIXES
 
 
 def open_session(study: Study, out_dir: Path, device_name: str = "auto", strict: bool = False,
@@ -87,7 +88,7 @@ def run_group(session: Session, group: list, progress_position: int = 1) -> list
 
     outcomes = {run.run_id: _settle(session, run) for run in group}
     unsettled = [run for run in group if outcomes[run.run_id] is None]
-    trained_before = [run for run in unsettled if trained_record(session.out_dir / "runs" / run.run_id) is not None]
+    trained_before = [run for run in unsettled if trained_record(session.out_dir / StudyFolder.RUNS / run.run_id) is not None]
     pending = [run for run in unsettled if run not in trained_before]
     spec = session.study.spec
     trackers = {r.run_id: Tracker(spec.logging, session.out_dir, spec.name, r.config) for r in pending}
@@ -95,15 +96,15 @@ def run_group(session: Session, group: list, progress_position: int = 1) -> list
     with compute_threads(spec.training.threads):
         if side_by_side:
             train_group([r.config for r in pending], session.batches, session.ctx,
-                        [session.out_dir / "runs" / r.run_id for r in pending], session.device, session.report,
+                        [session.out_dir / StudyFolder.RUNS / r.run_id for r in pending], session.device, session.report,
                         progress_position=progress_position, trackers=[trackers[r.run_id] for r in pending])
         else:
             for r in pending:
-                train_run(r.config, session.batches, session.ctx, session.out_dir / "runs" / r.run_id, session.device,
+                train_run(r.config, session.batches, session.ctx, session.out_dir / StudyFolder.RUNS / r.run_id, session.device,
                           session.report, progress_position=progress_position, tracker=trackers[r.run_id],
                           prefixes=session.prefixes)
         for run in trained_before + pending:  # train, then score: each from the run's folder
-            result = score_run(session.out_dir / "runs" / run.run_id, run.config, session.ctx, session.report)
+            result = score_run(session.out_dir / StudyFolder.RUNS / run.run_id, run.config, session.ctx, session.report)
             if run.run_id in trackers:
                 trackers[run.run_id].finish(result)
             outcomes[run.run_id] = "trained"
@@ -122,8 +123,8 @@ def _settled(outcome: str | None) -> str:
 def _settle(session: Session, run) -> str | None:
     """The outcome of a run that needs no training (damaged, finished before, weights
     unavailable), or None: it trains (its config.yaml is written)."""
-    run_dir = session.out_dir / "runs" / run.run_id
-    done = run_dir / "metrics.json"
+    run_dir = session.out_dir / StudyFolder.RUNS / run.run_id
+    done = run_dir / RunFolder.METRICS
     result, wrong = stored.check(run_dir)
     if wrong is not None:  # left as it is, out of the tables; --only ID --force trains it again
         tqdm.write(f"run {run.title}: damaged: {stored.damage_line(run_dir, wrong, session.study.source, session.out_dir)}",
@@ -134,7 +135,7 @@ def _settle(session: Session, run) -> str | None:
             files.write_json(done, {**result, "seal": stored.self_digest(result)})
         complete_metrics(run.config, run_dir, session.ctx, session.report)
         return "skipped (finished before)"
-    files.write_yaml(run_dir / "config.yaml", {**run.config, "metrics": session.study.spec.metrics,
+    files.write_yaml(run_dir / RunFolder.CONFIG, {**run.config, "metrics": session.study.spec.metrics,
                                                "device": str(session.device)})
     if run.condition in session.skipped:  # retried on the next run, once the weights are there
         files.write_json(done, {"run_id": run.run_id, "status": "skipped", "reason": session.skipped[run.condition],
@@ -161,7 +162,7 @@ def execute_run(out_dir: str | Path, run_id: str, device: str = "auto", cache: s
     key = (str(out_dir.resolve()), device, cache, data_root, tuple(sorted((weights or {}).items())))
     session = _SESSIONS.get(key)
     if session is None:
-        study = load_study(out_dir / "study.yaml", data_root=data_root, resolved=True)
+        study = load_study(out_dir / StudyFolder.STUDY, data_root=data_root, resolved=True)
         session = _SESSIONS[key] = open_session(study, out_dir, device, cache=cache, weights=weights)
     run = next((r for r in session.study.runs if r.run_id == run_id), None)
     if run is None:
@@ -177,7 +178,7 @@ def score_only(session: Session, run, recompute: bool = False) -> str:
     """``lossbench score`` for one run: a finished run gets the metrics it lacks (every metric,
     with ``recompute``) from its checkpoint; a run that trained and was never scored is scored; a
     run that never trained is left to ``lossbench run``. Nothing trains. Returns a key of COUNTS."""
-    run_dir = session.out_dir / "runs" / run.run_id
+    run_dir = session.out_dir / StudyFolder.RUNS / run.run_id
     result, wrong = stored.check(run_dir)
     if wrong is not None:
         tqdm.write(f"run {run.title}: damaged: {stored.damage_line(run_dir, wrong, session.study.source, session.out_dir)}",

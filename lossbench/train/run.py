@@ -33,6 +33,7 @@ from lossbench.models.ae import reconstruct
 from lossbench.core.progress import run_label
 from lossbench.train.loop import make_optimizer, seed_everything, train_epoch
 from lossbench.train.stopping import RESUME, Stopping, config_digest, prefix_key, read_prefix, read_resume
+from lossbench.store.folders import RunFolder
 
 
 class TrainingContext(Protocol):
@@ -272,8 +273,8 @@ class RunTraining:
             self.critic_messages.append(flag)
 
         history = pd.DataFrame(epoch_rows) if epoch_rows else pd.DataFrame(columns=["epoch", "step", "phase", *self.columns, "seconds"])
-        files.write_csv(run_dir / "history.csv", history)
-        files.write_csv(run_dir / "steps.csv", pd.concat(self.step_frames, ignore_index=True))
+        files.write_csv(run_dir / RunFolder.HISTORY, history)
+        files.write_csv(run_dir / RunFolder.STEPS, pd.concat(self.step_frames, ignore_index=True))
         evaluated = len(epoch_rows)
         if stopping is not None and stopping.state is not None and not failure:
             model.load_state_dict(stopping.state["model"])  # the weights of the epoch that is evaluated
@@ -283,8 +284,8 @@ class RunTraining:
             kept = sorted({e for e in epoch_recons if _shown(e)} | {evaluated, max(epoch_recons)} & set(epoch_recons))
             for e in kept:
                 if not _shown(e):
-                    _write_grid(self.fixed, epoch_recons[e], run_dir / f"recon_epoch_{e:03d}.png")
-            files.torch_save(run_dir / "recon_epochs.pt", {"epochs": torch.tensor(kept),
+                    _write_grid(self.fixed, epoch_recons[e], run_dir / RunFolder.recon_epoch_png(e))
+            files.torch_save(run_dir / RunFolder.RECON_EPOCHS, {"epochs": torch.tensor(kept),
                                                             "images": torch.stack([epoch_recons[e] for e in kept])})
         result = {
             "run_id": config["run_id"],
@@ -305,7 +306,7 @@ class RunTraining:
             "metrics": {},
         }
         if not failure:
-            files.torch_save(run_dir / "checkpoint.pt", {"model": model.state_dict(), "run_id": config["run_id"],
+            files.torch_save(run_dir / RunFolder.CHECKPOINT, {"model": model.state_dict(), "run_id": config["run_id"],
                                                          "loss": loss.state_dict(), "epoch": evaluated})
         result["run_seconds"] = round(time.perf_counter() - self.run_started, 3)  # scoring adds its own
         files.write_json(run_dir / stored.TRAINED, result)  # last: the run is trained, and waits for its scores
@@ -340,7 +341,7 @@ def _recon_grid(model, fixed: torch.Tensor, device, run_dir: Path, epoch: int, w
     """The fixed test images' reconstructions at this epoch (uint8), written as recon_epoch_NNN.png if ``write``."""
     recon = (reconstruct(model, fixed, len(fixed), device) * 255).round().to(torch.uint8)
     if write:
-        _write_grid(fixed, recon, run_dir / f"recon_epoch_{epoch:03d}.png")
+        _write_grid(fixed, recon, run_dir / RunFolder.recon_epoch_png(epoch))
     return recon
 
 

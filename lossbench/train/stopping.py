@@ -9,10 +9,11 @@ from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
+from lossbench.store.folders import RunFolder
 
 
 #: the per-epoch state of a run in progress (removed once the run is finished)
-RESUME = "resume.pt"
+RESUME = RunFolder.RESUME
 
 
 class Stopping:

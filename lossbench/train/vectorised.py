@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lossbench.metrics.features import FEATURE_NETS
+from lossbench.store.folders import RunFolder
 
 #: loss terms whose value is a pure function of the batch (and frozen networks): vmap-safe
 VECTORISABLE_TERMS = frozenset({"l1", "l2", "lp", "bce", "ssim", "ms-ssim", "mix", "perceptual"})
@@ -143,7 +144,7 @@ def train_group(configs: list[dict], batches, ctx, run_dirs: list[Path], device:
     runs = [RunTraining(c, batches, ctx, d, device, report, resumable=False, bar=False, tracker=t)
             for c, d, t in zip(configs, run_dirs, trackers)]
     for d in run_dirs:
-        (d / "resume.pt").unlink(missing_ok=True)
+        (d / RunFolder.RESUME).unlink(missing_ok=True)
     k, first = len(runs), runs[0]
     training = first.training
     # the condition's terms are pure functions of the batch (why_not): the first seed's serve all
