@@ -133,12 +133,36 @@ def test_the_lower_layers_import_nothing_above_them():
         assert not above, f"{module} imports {sorted(above)}"
 
 
-def test_the_report_reads_metric_facts_from_the_folder_not_the_registry():
-    """Issue 29 §1: no report module imports the metric registry (lossbench.metrics) but
-    report.facts, whose fallback serves folders written before the facts were recorded."""
+#: the registries (seams): their entries' facts reach the report through the manifest
+REGISTRIES = ("lossbench.metrics", "lossbench.losses", "lossbench.models", "lossbench.data", "lossbench.nets")
+
+
+def test_the_report_reads_facts_from_the_folder_not_the_registries():
+    """Issue 29 §1 and §4: no report module imports a registry (metrics, loss terms, models, data,
+    networks) but report.facts, whose fallback serves folders written before the facts were recorded."""
     graph = import_graph()
-    users = sorted(m for m, deps in graph.items() if m.startswith("lossbench.report") and "lossbench.metrics" in deps)
+    users = sorted(m for m, deps in graph.items() if m.startswith("lossbench.report")
+                   and any(d == r or d.startswith(r + ".") for d in deps for r in REGISTRIES))
     assert users == ["lossbench.report.facts"]
+
+
+def test_no_stage_branches_on_a_loss_terms_name():
+    """Issue 29 §4: outside the loss terms themselves (lossbench.losses) and the study validator's
+    rule that a VAE gets a kl term, no module compares a term's name with a built-in's: they read
+    its role and facts (TermSpec). A comparison like ``term == "kl"`` or ``t["term"] == "adversarial"``
+    here fails this test."""
+    import re
+
+    names = r"(l1|l2|lp|bce|kl|ssim|ms-ssim|mix|perceptual|adversarial)"
+    pattern = re.compile(rf"""(term|\["term"\]|\.get\("term"\))\s*(==|!=|in)\s*\(?["']{names}["']""")
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.is_relative_to(PACKAGE / "losses"):
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if pattern.search(line):
+                found.append(f"{path.relative_to(PACKAGE.parent)}:{number}: {line.strip()}")
+    assert found == []
 
 
 def test_the_report_reads_stored_folders_and_runs_no_stage():

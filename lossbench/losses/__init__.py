@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lossbench.core.lazy import Lazy, lazy_exports, resolved
-from lossbench.losses.specs import (AdversarialSpec, KLSpec, LpSpec, MixSpec, PerceptualSpec, PixelSpec, PLATEAU,  # noqa: F401
-                                    TermSpec)
+from lossbench.losses.specs import (PLATEAU, AdversarialSpec, BCESpec, KLSpec, LpSpec, MixSpec, PerceptualSpec,  # noqa: F401
+                                    PixelSpec, StructuralSpec, TermSpec)
 from lossbench.metrics.windows import MS_SSIM_MIN_SIDE
 
 
@@ -21,6 +21,7 @@ class TermEntry:
     variational_only: bool = False
     min_side: int = 0  # smallest image side the term works on (checked at validation)
     needs_probabilities: bool = False  # reads the decoder's logits: the model's output must be sigmoid
+    smaller: str = ""  # what to use on smaller images, said with that error
 
     @property
     def cls(self) -> type:
@@ -37,11 +38,12 @@ LOSS_TERMS: dict[str, TermEntry] = {
     "l1": TermEntry(_term("pixel.L1"), PixelSpec, "sum of absolute pixel errors per image"),
     "l2": TermEntry(_term("pixel.L2"), PixelSpec, "sum of squared pixel errors per image (squared L2 norm)"),
     "lp": TermEntry(_term("pixel.Lp"), LpSpec, "sum of |error|^p per image, any p > 0"),
-    "bce": TermEntry(_term("pixel.BCE"), PixelSpec, "binary cross-entropy per image (Bernoulli NLL, nats); needs output: sigmoid",
+    "bce": TermEntry(_term("pixel.BCE"), BCESpec, "binary cross-entropy per image (Bernoulli NLL, nats); needs output: sigmoid",
                      needs_probabilities=True),
     "kl": TermEntry(_term("kl.KL"), KLSpec, "KL(q(z|x) || N(0,I)) in nats, summed over latent dims; weight = beta; optional warm-up", True),
-    "ssim": TermEntry(_term("structural.SSIMLoss"), TermSpec, "1 - SSIM per image (a mean, in [0, 2])", min_side=12),
-    "ms-ssim": TermEntry(_term("structural.MSSSIMLoss"), TermSpec, "1 - MS-SSIM per image; images of at least 176 px", min_side=MS_SSIM_MIN_SIDE),
+    "ssim": TermEntry(_term("structural.SSIMLoss"), StructuralSpec, "1 - SSIM per image (a mean, in [0, 2])", min_side=12),
+    "ms-ssim": TermEntry(_term("structural.MSSSIMLoss"), StructuralSpec, "1 - MS-SSIM per image; images of at least 176 px",
+                        min_side=MS_SSIM_MIN_SIDE, smaller="use ssim or mix (which falls back to SSIM)"),
     "perceptual": TermEntry(_term("perceptual.Perceptual"), PerceptualSpec, "distance in a frozen feature network (network: domain, inception, "
                             "lpips-alex, lpips-vgg, lpips-squeeze, dists; layers)"),
     "mix": TermEntry(_term("structural.Mix"), MixSpec, "Zhao et al. 2017: 0.84 (1 - MS-SSIM) + 0.16 Gaussian-weighted L1; "
@@ -51,33 +53,34 @@ LOSS_TERMS: dict[str, TermEntry] = {
 }
 
 
-def build_loss(terms: list[dict], networks=None):
-    """The CompositeLoss of resolved term dicts (each with 'term' and its options, 'label' filled
-    in). ``networks(name, layers)`` supplies frozen feature networks to perceptual terms."""
-    from lossbench.losses.composite import CompositeLoss
+def term_specs(terms: list[dict] | list[TermSpec]) -> list[TermSpec]:
+    """Term dicts as a run's config keeps them, as their specs: the one place a stored term is read
+    back (a study builds its specs once, when it is validated, and carries them to training;
+    a run rebuilt from its folder alone reads them here). Specs pass through."""
+    return [t if isinstance(t, TermSpec) else LOSS_TERMS[t["term"]].spec(**t) for t in terms]
+
+
+def build_loss(terms: list[dict] | list[TermSpec], networks=None):
+    """The CompositeLoss of a run's terms (specs, or resolved term dicts with 'label' filled in).
+    ``networks(name, layers)`` supplies the frozen feature networks a term asks for
+    (:meth:`TermSpec.feature_networks`); each term's class builds itself (``Term.from_spec``)."""
     from lossbench.losses.base import Term
-    from lossbench.losses.perceptual import Perceptual
+    from lossbench.losses.composite import CompositeLoss
 
     built: dict[str, Term] = {}
-    for t in terms:
-        entry = LOSS_TERMS[t["term"]]
-        spec = entry.spec(**t)
-        if isinstance(spec, PerceptualSpec):
-            if networks is None:
-                raise ValueError("a perceptual term needs a feature-network provider")
-            built[spec.label or spec.term] = Perceptual(spec, networks(spec.network, spec.layers))
-        else:
-            built[spec.label or spec.term] = entry.cls(spec)
+    for spec in term_specs(terms):
+        cls: type[Term] = LOSS_TERMS[spec.term].cls
+        built[spec.label or spec.term] = cls.from_spec(spec, networks)
     return CompositeLoss(built)
 
 
-def needs_probabilities(terms: list[dict]) -> bool:
-    """Does a condition (its term dicts) have a term that reads the decoder's logits?"""
-    return any(LOSS_TERMS[t["term"]].needs_probabilities for t in terms)
+def needs_probabilities(terms: list[dict] | list[TermSpec]) -> bool:
+    """Does a condition (its term dicts or specs) have a term that reads the decoder's logits?"""
+    return any(LOSS_TERMS[spec.term].needs_probabilities for spec in term_specs(terms))
 
 
 # the torch side, imported when first used
 __getattr__ = lazy_exports(__name__, {"CompositeLoss": "lossbench.losses.composite:CompositeLoss",
                                       "Term": "lossbench.losses.base:Term"})
 
-__all__ = ["LOSS_TERMS", "PLATEAU", "CompositeLoss", "Term", "TermSpec", "build_loss", "needs_probabilities"]
+__all__ = ["LOSS_TERMS", "PLATEAU", "CompositeLoss", "Term", "TermSpec", "build_loss", "needs_probabilities", "term_specs"]

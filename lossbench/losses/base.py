@@ -18,6 +18,12 @@ class Term(nn.Module):
     a plateau start, an optimizer), so a checkpoint saves and restores a term whole. Frozen
     networks it only reads (perceptual features) are shared and are not part of its state."""
 
+    @classmethod
+    def from_spec(cls, spec: TermSpec, networks=None) -> Term:
+        """The term its spec describes; ``networks(name, layers)`` supplies the frozen feature
+        networks the spec asks for (a term that reads one overrides this)."""
+        return cls(spec)
+
     def __init__(self, spec: TermSpec):
         super().__init__()
         self.spec = spec

@@ -37,6 +37,12 @@ class Perceptual(IndexedTerm):
     def network(self) -> torch.nn.Module:
         return self._network[0]
 
+    @classmethod
+    def from_spec(cls, spec, networks=None) -> Perceptual:
+        if networks is None:
+            raise ValueError("a perceptual term needs a feature-network provider")
+        return cls(spec, networks(spec.network, spec.layers))
+
     def __init__(self, spec: PerceptualSpec, network: torch.nn.Module):
         super().__init__(spec)
         self._network = (network,)  # shared and frozen: read, not part of the term's state

@@ -4,18 +4,34 @@ lazily)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
+from lossbench.core.roles import CRITIC, PERCEPTUAL, PIXEL, RATE, STRUCTURAL
 from lossbench.metrics.features import FEATURE_NETS
 from lossbench.metrics.windows import MS_SSIM_MIN_SIDE, SIGMA
 
 
+
+#: perceptual networks whose features a distribution metric also reads (that metric's ``features``)
+SHARED_FEATURES = ("domain", "inception")
+
+
 class TermSpec(BaseModel):
-    """Options every term accepts. A term's own options subclass this."""
+    """Options every term accepts. A term's own options subclass this. The spec is built once from
+    the study file and carried to the term (taming-transformers' YAML params are likewise its
+    constructor's arguments); what the rest of lossbench needs to know of a term, the spec says."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    role: ClassVar[str] = PIXEL  # what the term does (lossbench.core.roles): read instead of its name
+    #: its gradient reaches the pixels through the decoder's output activation (bce reads the
+    #: logits and kl the code, so a saturated sigmoid does not stop them)
+    through_output: ClassVar[bool] = True
+    #: lossbench.train.vectorised can train its seeds side by side (else: why not, in a few words)
+    vectorisable: ClassVar[bool] = True
+    unvectorised_because: ClassVar[str] = "is not vectorised"
 
     term: str
     weight: float = Field(1.0, ge=0, description="multiplier in the total")
@@ -27,9 +43,47 @@ class TermSpec(BaseModel):
         return None
     target: str | None = Field(None, description="your own term class, package.module.Class (see lossbench.registry)")
 
+    def default_label(self) -> str:
+        return self.term
+
+    def resolve(self, side: int) -> TermSpec:
+        """The term as a run trains it: the defaults that depend on the images (``side`` px) filled
+        in, and its label (a default label says which choice was made)."""
+        return self.model_copy(update={"label": self.label or self.default_label()})
+
+    def config(self) -> dict:
+        """The term as configs, run ids and study.yaml keep it (``target`` only where given, so the
+        run ids of studies written before it stay as they were)."""
+        return self.model_dump(mode="json", exclude={"target"} if self.target is None else None)
+
+    def feature_networks(self) -> list[tuple[str, list[str] | None]]:
+        """The frozen feature networks it trains against, as (network, layers)."""
+        return []
+
+    def not_vectorised(self) -> str | None:
+        """Why its seeds cannot train side by side (lossbench.train.vectorised), or None."""
+        return None if self.vectorisable else self.unvectorised_because
+
+    def facts(self) -> dict:
+        """What the report needs of the term, as plain data (a study's manifest records it, so the
+        report reads the folder and not this registry): its name, role and weight, and the
+        networks it trains against with their pretrained weights and the metric features they share."""
+        names = [name for name, _ in self.feature_networks()]
+        weights = sorted({w for name in names if name in FEATURE_NETS for w in FEATURE_NETS[name].weights})
+        return {"term": self.term, "role": self.role, "weight": self.weight, "networks": names, "weights": weights,
+                "features": [name for name in names if name in SHARED_FEATURES]}
+
 
 class PixelSpec(TermSpec):
     reduction: Literal["sum", "mean"] = Field("sum", description="over pixels of one image")
+
+
+class BCESpec(PixelSpec):
+    through_output: ClassVar[bool] = False  # reads the logits
+
+
+class StructuralSpec(TermSpec):
+    role: ClassVar[str] = STRUCTURAL
 
 
 #: ``start: plateau``: the term switches on once the other terms' validation loss stops improving
@@ -42,6 +96,12 @@ class StartSpec(TermSpec):
     start: Any = Field(0, description="training step before which the term is off (and not computed), or 'plateau': "
                                       "on once the validation loss of the other terms stops improving "
                                       "(needs training.early_stopping)")
+
+    def not_vectorised(self) -> str | None:
+        reason = super().not_vectorised()
+        if reason is None and self.start == PLATEAU:
+            return "starts at each seed's own plateau"
+        return reason
 
     @field_validator("start", mode="before")
     @classmethod
@@ -58,14 +118,26 @@ class LpSpec(PixelSpec):
 
 
 class KLSpec(TermSpec):
+    role: ClassVar[str] = RATE
+    through_output: ClassVar[bool] = False  # reads the code
+    vectorisable: ClassVar[bool] = False  # a variational model's noise is its seed's own
     warmup: int = Field(0, ge=0, description="steps over which the weight rises linearly from 0")
 
 
 class MixSpec(TermSpec):
+    role: ClassVar[str] = STRUCTURAL
     alpha: float = Field(0.84, ge=0, le=1, description="weight of the structural part (Zhao et al. 2017: 0.84)")
     sigma: float = Field(SIGMA, gt=0, description="σ of the Gaussian that weights the L1 part")
     structural: Literal["auto", "ms-ssim", "ssim"] = Field(
         "auto", description="auto: MS-SSIM where the image size allows it, else SSIM (the label says which)")
+
+    def resolve(self, side: int) -> TermSpec:
+        if self.structural == "auto":  # the label says which one the images allow
+            return self.model_copy(update={"structural": "ms-ssim" if side >= MS_SSIM_MIN_SIDE else "ssim"}).resolve(side)
+        return super().resolve(side)
+
+    def default_label(self) -> str:
+        return f"mix({self.structural})"
 
     def check_images(self, side: int, dataset: str) -> tuple[str, str] | None:
         if self.structural == "ms-ssim" and side < MS_SSIM_MIN_SIDE:
@@ -75,8 +147,26 @@ class MixSpec(TermSpec):
 
 
 class PerceptualSpec(StartSpec):
+    role: ClassVar[str] = PERCEPTUAL
+
     network: str = Field("domain", description=f"one of {', '.join(FEATURE_NETS)}")
     layers: list[str] | None = Field(None, description="layers to compare (domain / inception); default: the network's")
+
+    def resolve(self, side: int) -> TermSpec:
+        layers = list(self.layers or FEATURE_NETS[self.network].default_layers) or None
+        return self.model_copy(update={"layers": layers, "label": self.label or self.default_label()})
+
+    def default_label(self) -> str:
+        return f"perceptual({self.network})"
+
+    def feature_networks(self) -> list[tuple[str, list[str] | None]]:
+        return [(self.network, self.layers)]
+
+    def not_vectorised(self) -> str | None:
+        reason = super().not_vectorised()
+        if reason is None and FEATURE_NETS[self.network].distance:
+            return "reads a calibrated distance network (LPIPS, DISTS), which is not vectorised"
+        return reason
 
     @model_validator(mode="after")
     def _known(self):
@@ -97,6 +187,9 @@ Beta = Annotated[float, Field(ge=0, lt=1)]
 
 
 class AdversarialSpec(StartSpec):
+    role: ClassVar[str] = CRITIC
+    vectorisable: ClassVar[bool] = False
+    unvectorised_because: ClassVar[str] = "trains a discriminator of its own per seed"
     loss: Literal["hinge", "non-saturating", "least-squares"] = Field("hinge", description="GAN objective")
     discriminator: Literal["patch", "global"] = Field(
         "patch", description="patch: PatchGAN, one score per overlapping patch (Isola et al. 2017); "

@@ -13,6 +13,8 @@ import math
 
 import pandas as pd
 
+from lossbench.core.roles import RATE
+from lossbench.report.facts import terms_of
 from lossbench.report.stats import mean_ci
 
 #: columns that evaluation adds beside the study's metrics (lossbench.score.latent, lossbench.train),
@@ -99,9 +101,9 @@ def scope_lines(out_dir, runs: pd.DataFrame) -> list[str]:
     lines = []
     for (model, condition), group in done.groupby(["model", "condition"], sort=False):
         config = run_config(out_dir, group["run_id"].iloc[0])
-        terms = ", ".join(f"{t['label']}" + (_beta(out_dir, t, group["run_id"]) if t["term"] == "kl" else
+        terms = ", ".join(f"{t['label']}" + (_beta(out_dir, t, group["run_id"]) if t["role"] == RATE else
                                                (f" × {t['weight']:g}" if t["weight"] != 1 else ""))
-                          for t in config["condition"]["terms"])
+                          for t in terms_of(config))
         epochs = pd.to_numeric(group.get("evaluated_epoch", pd.Series(dtype=float)), errors="coerce").dropna()
         stopped = group.get("stopped", pd.Series(dtype=object)).dropna().value_counts()
         when = (f"epochs evaluated {int(epochs.min())}–{int(epochs.max())}" if epochs.nunique() > 1

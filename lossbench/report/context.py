@@ -14,37 +14,32 @@ import numpy as np
 import pandas as pd
 
 from lossbench.report.facts import column as column_of
-from lossbench.report.facts import column_metric, known, networks, of
+from lossbench.report.facts import column_metric, condition_terms, known, networks, of
 from lossbench.store.columns import DEFAULT_SCHEME, on_set
 from lossbench.report.numbers import interval, md_row
 
-#: a perceptual term's network -> the metric features that read the same network
-_SHARED = {"domain": "domain", "inception": "inception"}
 CIRCULAR_MARK = "§"
 
 
 def circular_cells(conditions: dict, columns: list[str]) -> dict[tuple[str, str], str]:
-    """(condition, column) -> the network that the condition's perceptual term trains on and the
+    """(condition, column) -> the network that one of the condition's terms trains against and the
     column's metric also reads: such a number is partly the loss scoring itself. Shared means the
-    same trained network (the domain classifier) or the same pretrained weights (LPIPS-alex's
-    AlexNet for ``lpips``; the VGG16 that LPIPS-vgg and DISTS both read, for ``dists``)."""
-    from lossbench.metrics.features import FEATURE_NETS
-
+    same trained network (the domain classifier, whose features ``fd-domain`` reads) or the same
+    pretrained weights (LPIPS-alex's AlexNet for ``lpips``; the VGG16 that LPIPS-vgg and DISTS both
+    read, for ``dists``). The terms' networks are their recorded facts (TermSpec.facts)."""
     out = {}
     for cname, terms in (conditions or {}).items():
-        for term in terms or []:
-            if not isinstance(term, dict) or term.get("term") != "perceptual":
-                continue
-            network = term.get("network", "domain")
-            trained_on = set(FEATURE_NETS[network].weights) if network in FEATURE_NETS else set()
-            for column in columns:
-                metric = column_metric(column)
-                if metric not in known():
-                    continue
-                entry = of(metric)
-                shared = (entry.kind == "distribution" and entry.features == _SHARED.get(network)) or bool(trained_on & set(networks(metric)))
-                if shared:
-                    out[(cname, column)] = network
+        for term in condition_terms(cname, terms):
+            trained_on, features = set(term.get("weights") or ()), set(term.get("features") or ())
+            for network in term.get("networks") or ():
+                for column in columns:
+                    metric = column_metric(column)
+                    if metric not in known():
+                        continue
+                    entry = of(metric)
+                    shared = (entry.kind == "distribution" and entry.features in features) or bool(trained_on & set(networks(metric)))
+                    if shared:
+                        out[(cname, column)] = network
     return out
 
 

@@ -63,10 +63,49 @@ def _recorded(name: str, entry: dict) -> MetricFacts | None:
 def reading(manifest: dict) -> Iterator[dict[str, MetricFacts]]:
     """The report of one folder: :func:`of` and :func:`column_metric` answer from its facts."""
     token = _FOLDER.set(read(manifest))
+    terms = manifest.get("term_facts")
+    term_token = _TERMS.set(terms if isinstance(terms, dict) else None)
     try:
         yield _FOLDER.get() or {}
     finally:
         _FOLDER.reset(token)
+        _TERMS.reset(term_token)
+
+
+#: the folder's loss-term facts (condition -> label -> facts); None outside a report build or for a
+#: folder written before lossbench 0.4 recorded them
+_TERMS: ContextVar[dict | None] = ContextVar("lossbench_term_facts", default=None)
+
+
+def terms_of(config: dict) -> list[dict]:
+    """A run's loss terms, in its config's order: each term's options with its facts (``role``,
+    ``weight``, ``networks``, ``weights``, ``features``; lossbench.core.roles) merged in, as the
+    manifest recorded them, else read off the registry's specs. The report asks a term's role,
+    never its name."""
+    condition = config.get("condition") or {}
+    recorded = (_TERMS.get() or {}).get(condition.get("name")) or {}
+    return [{**t, **(recorded.get(t.get("label", t.get("term"))) or _registered_term(t))}
+            for t in condition.get("terms") or [] if isinstance(t, dict)]
+
+
+def condition_terms(condition: str, terms: list | None) -> list[dict]:
+    """The facts of a condition's terms: as recorded, else read off the study file's term dicts."""
+    recorded = (_TERMS.get() or {}).get(condition)
+    if isinstance(recorded, dict):
+        return list(recorded.values())
+    return [_registered_term(t) for t in terms or [] if isinstance(t, dict)]
+
+
+def _registered_term(term: dict) -> dict:
+    """A term's facts from this process's registry (a folder without recorded facts); a term it
+    does not know (registered in Python by another process) has no role."""
+    from lossbench.losses import term_specs
+
+    try:
+        return term_specs([term])[0].facts()
+    except Exception:  # unknown here, or options of another version: report it without facts
+        return {"term": term.get("term"), "role": None, "weight": term.get("weight", 1.0), "networks": [], "weights": [],
+                "features": []}
 
 
 def of(metric: str) -> MetricFacts:

@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from lossbench.core.roles import RATE
+from lossbench.report.facts import terms_of
 from lossbench.store import files
 from lossbench.report.drawing import direct
 from lossbench.report.numbers import md_cell  # noqa: E402
@@ -25,7 +27,7 @@ from lossbench.store.collect import run_config  # noqa: E402
 
 
 def beta_of(config: dict) -> float | None:
-    weights = [t.get("weight", 1.0) for t in config.get("condition", {}).get("terms", []) if t.get("term") == "kl"]
+    weights = [t.get("weight", 1.0) for t in terms_of(config) if t["role"] == RATE]
     return float(weights[0]) if weights else None
 
 

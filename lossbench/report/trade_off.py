@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from lossbench.core.roles import CRITIC
+from lossbench.report.facts import terms_of
 from lossbench.store import files
 from lossbench.report.drawing import direct
 from lossbench.report.numbers import md_cell, md_row
@@ -36,13 +38,14 @@ LOWER_IS_BETTER = {"fd-judge", "blur", "mse"}
 
 def sweep_key(config: dict) -> tuple[str, float] | None:
     """(the condition's terms without the adversarial weight, that weight) when the condition has
-    exactly one adversarial term; None otherwise."""
-    terms = config.get("condition", {}).get("terms", [])
-    adversarial = [t for t in terms if t.get("term") == "adversarial"]
-    if len(adversarial) != 1:
+    exactly one term that trains a critic (lossbench.core.roles.CRITIC); None otherwise."""
+    terms = (config.get("condition") or {}).get("terms") or []
+    roles = [t["role"] for t in terms_of(config)]
+    critics = [t for t, role in zip(terms, roles) if role == CRITIC]
+    if len(critics) != 1:
         return None
-    rest = [{k: v for k, v in t.items() if not (t.get("term") == "adversarial" and k == "weight")} for t in terms]
-    return json.dumps(rest, sort_keys=True), float(adversarial[0].get("weight", 1.0))
+    rest = [{k: v for k, v in t.items() if not (role == CRITIC and k == "weight")} for t, role in zip(terms, roles)]
+    return json.dumps(rest, sort_keys=True), float(critics[0].get("weight", 1.0))
 
 
 def sweep_runs(out_dir: Path, runs: pd.DataFrame) -> pd.DataFrame:

@@ -119,16 +119,18 @@ def evaluate_run(model, ctx: EvalContext, seed: int, report: dict, run_dir: Path
             "samples": how, "unavailable": dict(ctx.unavailable)}
 
 
-def health_flags(recon: torch.Tensor, test_x: torch.Tensor, extra: dict, terms: list[dict] | None = None) -> list[Flag]:
+def health_flags(recon: torch.Tensor, test_x: torch.Tensor, extra: dict, terms: list | None = None) -> list[Flag]:
     """Unhealthy-run flags: a collapsed posterior (no active latent unit), a saturated sigmoid
     output (mean |logit| beyond SATURATED_LOGIT, when a term trains through the sigmoid rather
-    than reading the logits as bce does), and a collapsed output (reconstructions that barely
+    than reading the logits as bce does: :attr:`TermSpec.through_output`), and a collapsed output (reconstructions that barely
     depend on the input: their pixel spread across images under a tenth of the test images')."""
     flags = []
     if extra.get("active_units") == 0:
         flags.append(Flag("collapsed-posterior", "collapsed posterior: no active latent unit (every dimension's KL <= 0.01 nats)"))
     logit = extra.get("mean_abs_logit")
-    through = [t["label"] for t in terms or [] if t["term"] not in ("bce", "kl")]
+    from lossbench.losses import term_specs
+
+    through = [spec.label or spec.term for spec in term_specs(terms or []) if spec.through_output]
     if logit is not None and logit > SATURATED_LOGIT and through:
         flags.append(Flag("saturated-output", f"saturated output: mean |logit| {logit:.1f} on the test images, where 8-bit data needs at most "
                      f"{DATA_LOGIT:.1f}; the sigmoid's slope there is below 1e-8, so {', '.join(through)} no longer moves "

@@ -56,10 +56,9 @@ def labelled_by(study: Study) -> list[str]:
 
     found = [m for m in study.spec.metrics if METRICS[m].kind == "distribution"
              and FEATURE_SOURCES[METRICS[m].feature_kind].labels]
-    for cname, terms in study.spec.conditions.items():
-        for term in terms:
-            if term.get("term") == "perceptual" and FEATURE_NETS[term.get("network", "domain")].labels:
-                found.append(f"conditions.{cname}")
+    for cname in study.spec.conditions:
+        if any(FEATURE_NETS[network].labels for spec in study.spec.terms(cname) for network, _ in spec.feature_networks()):
+            found.append(f"conditions.{cname}")
     return list(dict.fromkeys(found))
 
 
@@ -77,10 +76,10 @@ def weights_lines(study: Study, cache, explicit: dict, strict: bool) -> list[str
         names = entry.weights + (FEATURE_SOURCES[entry.feature_kind].weights if entry.kind == "distribution" else ())
         for name in names:
             needed.setdefault(name, []).append(m)
-    for cname, terms in study.spec.conditions.items():
-        for term in terms:
-            if term.get("term") == "perceptual":
-                for name in FEATURE_NETS[term.get("network", "domain")].weights:
+    for cname in study.spec.conditions:
+        for spec in study.spec.terms(cname):
+            for network, _ in spec.feature_networks():
+                for name in FEATURE_NETS[network].weights:
                     needed.setdefault(name, []).append(f"conditions.{cname}")
     lines = []
     for name, users in needed.items():

@@ -294,6 +294,8 @@ def build_manifest(study: Study, identity: dict, device: torch.device, command: 
         "metrics": ctx.provenance,
         # what a report needs to know of each metric, so that it reads no registry
         "metric_facts": {m: {**METRICS[m].facts(m), "networks": METRICS[m].networks()} for m in study.spec.metrics},
+        # and of each condition's loss terms (by label: a VAE's added kl included), read off their specs
+        "term_facts": term_facts(study),
         "unavailable": ctx.unavailable,
         **({"clamped": ctx.data.clamped} if ctx.data.clamped else {}),
         "distribution_n": ctx.n,
@@ -307,3 +309,13 @@ def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return platform.processor() or platform.machine()
+
+
+def term_facts(study: Study) -> dict[str, dict[str, dict]]:
+    """condition -> term label -> the term's facts (:meth:`lossbench.losses.TermSpec.facts`: name,
+    role, weight, the networks it trains against), over every model the condition runs on."""
+    facts: dict[str, dict[str, dict]] = {}
+    for run in study.runs:
+        for spec in run.terms:
+            facts.setdefault(run.condition, {}).setdefault(spec.label or spec.term, spec.facts())
+    return facts

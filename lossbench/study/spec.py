@@ -11,17 +11,18 @@ from contextlib import contextmanager
 import hashlib
 import json
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from lossbench.data.registry import DATASETS, DataSpec
 from lossbench.core.errors import LossbenchError, did_you_mean
 from lossbench.study.source import MAX_BYTES, MAX_DEPTH, apply_override, override_items, read_study_file  # noqa: F401
-from lossbench.losses import LOSS_TERMS, MS_SSIM_MIN_SIDE, PLATEAU, needs_probabilities
+from lossbench.losses import LOSS_TERMS, PLATEAU, TermSpec, needs_probabilities, term_specs
+from lossbench.core.roles import RATE
 from lossbench.metrics import METRICS, metric_columns
 from lossbench.models import MODELS
 
@@ -143,6 +144,13 @@ class StudySpec(BaseModel):
                                                                   "(DIR/tensorboard/), mlflow ($MLFLOW_TRACKING_URI, else "
                                                                   "DIR/mlflow.db); the last two need lossbench[tracking]")
 
+    #: each condition's term specs, built once when the study is validated and carried to its runs
+    _term_specs: dict[str, list[TermSpec]] = PrivateAttr(default_factory=dict)
+
+    def terms(self, condition: str) -> list[TermSpec]:
+        """A condition's term specs, as validated (read from its term dicts if this spec was not)."""
+        return self._term_specs.get(condition) or term_specs(self.conditions[condition] or [])
+
     @field_validator("name")
     @classmethod
     def _folder_name(cls, value: str) -> str:
@@ -163,6 +171,7 @@ class Run:
     condition: str
     seed: int
     config: dict  # fully resolved; what config.yaml holds
+    terms: list = field(default_factory=list)  # the condition's term specs (TermSpec), resolved: what config's terms were written from
 
     @property
     def title(self) -> str:
@@ -409,13 +418,14 @@ def _validate(raw: dict, source: str) -> StudySpec:
                     problem = "required: a loss term name" if term is None else f"unknown loss term '{term}'"
                     _fail(source, f"{where}.term", f"{problem}{did_you_mean(term or '', LOSS_TERMS)}")
                 checked = _check(LOSS_TERMS[term].spec, t, source, ("conditions", cname, j))
+                spec._term_specs.setdefault(cname, []).append(checked)  # built once, carried to the runs
                 label = checked.label or checked.term
                 if label in seen:
                     _fail(source, f"{where}.label", f"'{label}' appears twice in this condition; give one a distinct label")
                 seen.add(label)
                 side = DATASETS[spec.data.name].side(spec.data)
                 if side and side < LOSS_TERMS[term].min_side:
-                    hint = "; use ssim or mix (which falls back to SSIM)" if term == "ms-ssim" else ""
+                    hint = f"; {LOSS_TERMS[term].smaller}" if LOSS_TERMS[term].smaller else ""
                     _fail(source, f"{where}.term", f"'{term}' needs images of at least {LOSS_TERMS[term].min_side} px per side "
                           f"({spec.data.name} images here are {side} px){hint}")
                 image_problem = checked.check_images(side, spec.data.name) if side else None  # the term's own rules
@@ -605,10 +615,10 @@ def expand_grid(spec: StudySpec) -> list[Run]:
         if "target" in m:
             params = {"target": m["target"], **params}
         side = DATASETS[spec.data.name].side(spec.data)
-        for cname, terms in spec.conditions.items():
+        for cname in spec.conditions:
             if cname in spec.condition_models and label not in spec.condition_models[cname]:
                 continue
-            resolved, notes = resolve_terms(terms, entry.variational, side)
+            resolved, notes = resolve_terms(spec.terms(cname), entry.variational, side)
             output = params["output"]
             if output == "auto":
                 output = "sigmoid" if needs_probabilities(resolved) else "linear"
@@ -620,14 +630,14 @@ def expand_grid(spec: StudySpec) -> list[Run]:
             for seed in spec.seeds:
                 config = {
                     "model": {"name": m["name"], "label": label, **params, "output": output},
-                    "condition": {"name": cname, "terms": resolved},
+                    "condition": {"name": cname, "terms": [s.config() for s in resolved]},
                     "data": data_config(spec.data),
                     "training": training,
                     "seed": seed,
                 }
                 run_id = run_hash(config)
                 config = {"run_id": run_id, "study": spec.name, **config, "notes": notes}
-                runs.append(Run(run_id, label, cname, seed, config))
+                runs.append(Run(run_id, label, cname, seed, config, resolved))
     return runs
 
 
@@ -640,27 +650,13 @@ def data_config(data: DataSpec) -> dict:
     return config
 
 
-def resolve_terms(terms: list[dict], variational: bool, side: int = 0) -> tuple[list[dict], list[str]]:
-    """Fill each term's defaults and label; add kl (weight 1) to a VAE condition without one;
-    resolve mix's structural part from the image side, so its label says which it uses."""
-    resolved = []
-    for t in terms:
-        spec = LOSS_TERMS[t["term"]].spec(**t)
-        term = spec.model_dump(mode="json", exclude={"target"} if spec.target is None else None)  # run ids stay as they were
-        if spec.term == "mix" and term["structural"] == "auto":
-            term["structural"] = "ms-ssim" if side >= MS_SSIM_MIN_SIDE else "ssim"
-        default_label = f"mix({term['structural']})" if spec.term == "mix" else spec.term
-        if spec.term == "perceptual":
-            from lossbench.metrics.features import FEATURE_NETS
-
-            net = FEATURE_NETS[term["network"]]
-            term["layers"] = list(term["layers"] or net.default_layers) or None
-            default_label = f"perceptual({term['network']})"
-        resolved.append({**term, "label": spec.label or default_label})
+def resolve_terms(terms: list, variational: bool, side: int = 0) -> tuple[list[TermSpec], list[str]]:
+    """Each term as a run trains it (its own :meth:`TermSpec.resolve`: defaults that depend on the
+    images, and its label); a variational model's condition without a rate term gets kl (weight 1)."""
+    resolved = [spec.resolve(side) for spec in term_specs(terms)]
     notes = []
-    if variational and not any(t["term"] == "kl" for t in resolved):
-        kl = LOSS_TERMS["kl"].spec(term="kl").model_dump(mode="json", exclude={"target"})
-        resolved.append({**kl, "label": "kl"})
+    if variational and not any(spec.role == RATE for spec in resolved):
+        resolved.append(LOSS_TERMS["kl"].spec(term="kl").resolve(side))
         notes.append("kl (weight 1) added: the model is variational and the condition lists no kl term")
     return resolved, notes
 

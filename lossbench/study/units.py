@@ -92,17 +92,18 @@ def run_group(session: Session, group: list, progress_position: int = 1) -> list
     pending = [run for run in unsettled if run not in trained_before]
     spec = session.study.spec
     trackers = {r.run_id: Tracker(spec.logging, session.out_dir, spec.name, r.config) for r in pending}
-    side_by_side = pending and pending[0].config["training"].get("vectorize_seeds") and why_not(pending[0].config) is None
+    side_by_side = pending and pending[0].config["training"].get("vectorize_seeds") and why_not(pending[0].config, pending[0].terms) is None
     with compute_threads(spec.training.threads):
         if side_by_side:
             train_group([r.config for r in pending], session.batches, session.ctx,
                         [session.out_dir / StudyFolder.RUNS / r.run_id for r in pending], session.device, session.report,
-                        progress_position=progress_position, trackers=[trackers[r.run_id] for r in pending])
+                        progress_position=progress_position, trackers=[trackers[r.run_id] for r in pending],
+                        terms=pending[0].terms or None)
         else:
             for r in pending:
                 train_run(r.config, session.batches, session.ctx, session.out_dir / StudyFolder.RUNS / r.run_id, session.device,
                           session.report, progress_position=progress_position, tracker=trackers[r.run_id],
-                          prefixes=session.prefixes)
+                          prefixes=session.prefixes, terms=r.terms or None)
         for run in trained_before + pending:  # train, then score: each from the run's folder
             result = score_run(session.out_dir / StudyFolder.RUNS / run.run_id, run.config, session.ctx, session.report)
             if run.run_id in trackers:
@@ -201,14 +202,13 @@ def unavailable_conditions(study: Study, ctx, strict: bool) -> dict[str, str]:
     from lossbench.nets.weights import WeightsUnavailable
 
     skipped = {}
-    for cname, terms in study.spec.conditions.items():
-        for j, term in enumerate(terms):
-            if term.get("term") != "perceptual":
-                continue
-            try:
-                ctx.feature_network(term.get("network", "domain"), term.get("layers"))
-            except WeightsUnavailable as exc:
-                if strict:
-                    raise LossbenchError(f"{study.source}: conditions.{cname}[{j}]: weights unavailable (--strict): {exc}") from None
-                skipped[cname] = f"conditions.{cname}[{j}] needs {term.get('network')}: {exc}"
+    for cname in study.spec.conditions:
+        for j, spec in enumerate(study.spec.terms(cname)):
+            for network, layers in spec.feature_networks():
+                try:
+                    ctx.feature_network(network, layers)
+                except WeightsUnavailable as exc:
+                    if strict:
+                        raise LossbenchError(f"{study.source}: conditions.{cname}[{j}]: weights unavailable (--strict): {exc}") from None
+                    skipped[cname] = f"conditions.{cname}[{j}] needs {network}: {exc}"
     return skipped

@@ -67,7 +67,8 @@ def _set_rng(state: dict, generator: torch.Generator, device: torch.device) -> N
 
 
 def train_run(config: dict, batches: DeviceBatches, ctx: TrainingContext, run_dir: Path, device: torch.device,
-              report: dict, progress_position: int = 1, tracker=None, prefixes: Path | None = None) -> dict:
+              report: dict, progress_position: int = 1, tracker=None, prefixes: Path | None = None,
+              terms: list | None = None) -> dict:
     """Train one run up to its checkpoint; return its training record (:meth:`RunTraining.finish`).
 
     With ``training.early_stopping`` the run trains until its validation loss (every term but
@@ -80,7 +81,8 @@ def train_run(config: dict, batches: DeviceBatches, ctx: TrainingContext, run_di
     ``prefixes``: a folder where runs that differ only in the weights of their plateau-started
     terms share the first phase (see :func:`prefix_key`): the first to reach the plateau leaves its
     state there, the others start from it, bit for bit what training that phase again gives."""
-    run = RunTraining(config, batches, ctx, run_dir, device, report, progress_position, tracker=tracker, prefixes=prefixes)
+    run = RunTraining(config, batches, ctx, run_dir, device, report, progress_position, tracker=tracker, prefixes=prefixes,
+                      terms=terms)
     for epoch in range(run.first_epoch, run.max_epochs + 1):
         started = time.perf_counter()
         table = train_epoch(run.trained, run.loss, run.optimizer, batches, run.generator, run.step, run.amp,
@@ -99,7 +101,7 @@ class RunTraining:
 
     def __init__(self, config: dict, batches: DeviceBatches, ctx: TrainingContext, run_dir: Path, device: torch.device,
                  report: dict, progress_position: int = 1, resumable: bool = True, bar: bool = True, tracker=None,
-                 prefixes: Path | None = None):
+                 prefixes: Path | None = None, terms: list | None = None):
         self.run_started = time.perf_counter()
         run_dir.mkdir(parents=True, exist_ok=True)
         self.config, self.batches, self.ctx, self.run_dir, self.device, self.report = config, batches, ctx, run_dir, device, report
@@ -108,7 +110,8 @@ class RunTraining:
         shape = tuple(data.test_x.shape[1:])
         seed_everything(config["seed"])
         self.model = model = build_run_model(config["model"], shape, channel_means=data.train_x.mean((0, 2, 3))).to(device)
-        self.loss = loss = build_loss(config["condition"]["terms"], ctx.feature_network)
+        # the study's term specs where it carries them (else the config's terms, read once here)
+        self.loss = loss = build_loss(terms if terms is not None else config["condition"]["terms"], ctx.feature_network)
         loss.attach(model, shape, device)  # discriminators, built after the model: seeded too
         self.optimizer = make_optimizer(training["optimizer"], model.parameters(), training["lr"],
                                         training.get("optimizer_impl", "auto"), device)

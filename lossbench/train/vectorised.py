@@ -26,15 +26,11 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from lossbench.metrics.features import FEATURE_NETS
 from lossbench.store.folders import RunFolder
 
-#: loss terms whose value is a pure function of the batch (and frozen networks): vmap-safe
-VECTORISABLE_TERMS = frozenset({"l1", "l2", "lp", "bce", "ssim", "ms-ssim", "mix", "perceptual"})
-
-
-def why_not(config: dict) -> str | None:
-    """Why this run's seeds cannot be trained side by side (a few words for the plan line), or None."""
+def why_not(config: dict, terms: list | None = None) -> str | None:
+    """Why this run's seeds cannot be trained side by side (a few words for the plan line), or None.
+    ``terms``: the run's term specs where the study carries them (else read from the config)."""
     from lossbench.models import MODELS
 
     model = config["model"]
@@ -45,18 +41,15 @@ def why_not(config: dict) -> str | None:
         return f"{model['name']} draws its own noise in training (the seeds' noise would differ from their separate runs')"
     if config["training"].get("compile"):
         return "training.compile is on"
-    for term in config["condition"]["terms"]:
-        label = term.get("label", term["term"])
-        if term.get("target"):
+    from lossbench.losses import term_specs
+
+    for spec in term_specs(terms if terms is not None else config["condition"]["terms"]):
+        label = spec.label or spec.term
+        if spec.target:
             return f"{label} is a user's term (target:)"
-        if term["term"] == "adversarial":
-            return f"{label} trains a discriminator of its own per seed"
-        if term["term"] not in VECTORISABLE_TERMS:
-            return f"{label} is not vectorised"
-        if term.get("start") == "plateau":
-            return f"{label} starts at each seed's own plateau"
-        if term["term"] == "perceptual" and FEATURE_NETS[str(term.get("network", "domain"))].distance:
-            return f"{label}: a calibrated distance network (LPIPS, DISTS) is not vectorised"
+        reason = spec.not_vectorised()
+        if reason:
+            return f"{label} {reason}"
     return None
 
 
@@ -65,7 +58,7 @@ def group_runs(runs) -> list[list]:
     for it) joined in one group; every other run a group of its own."""
     groups: dict[tuple, list] = {}
     for run in runs:
-        side_by_side = run.config["training"].get("vectorize_seeds") and why_not(run.config) is None
+        side_by_side = run.config["training"].get("vectorize_seeds") and why_not(run.config, run.terms) is None
         key = (run.model, run.condition) if side_by_side else (run.run_id,)
         groups.setdefault(key, []).append(run)
     return list(groups.values())
@@ -79,7 +72,7 @@ def plan_notes(runs) -> list[str]:
             continue
         seen.add((run.model, run.condition))
         seeds = [r.seed for r in runs if (r.model, r.condition) == (run.model, run.condition)]
-        reason = why_not(run.config)
+        reason = why_not(run.config, run.terms)
         notes.append(f"vectorize_seeds: {run.model} / {run.condition}: " +
                      (f"seeds {', '.join(map(str, seeds))} trained side by side as one model" if reason is None
                       else f"seeds trained one by one: {reason}"))
@@ -135,13 +128,13 @@ class StackedSeeds:
 
 
 def train_group(configs: list[dict], batches, ctx, run_dirs: list[Path], device: torch.device, report: dict,
-                progress_position: int = 1, trackers: list | None = None) -> list[dict]:
+                progress_position: int = 1, trackers: list | None = None, terms: list | None = None) -> list[dict]:
     """Train the seeds of one model and condition (``configs``, differing only in seed) as one
     stacked model, up to each seed's checkpoint; return each run's training record."""
     from lossbench.train import RunTraining
 
     trackers = trackers or [None] * len(configs)
-    runs = [RunTraining(c, batches, ctx, d, device, report, resumable=False, bar=False, tracker=t)
+    runs = [RunTraining(c, batches, ctx, d, device, report, resumable=False, bar=False, tracker=t, terms=terms)
             for c, d, t in zip(configs, run_dirs, trackers)]
     for d in run_dirs:
         (d / RunFolder.RESUME).unlink(missing_ok=True)
