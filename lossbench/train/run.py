@@ -14,6 +14,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -92,6 +93,45 @@ def train_run(config: dict, batches: DeviceBatches, ctx: TrainingContext, run_di
     return run.finish()
 
 
+@dataclass
+class EpochLog:
+    """What a run has recorded so far: a row per epoch (history.csv), a frame per epoch of per-step
+    values (steps.csv), the fixed images' reconstructions per epoch, its flags (loss balance; the
+    critics' at the end), and the first non-finite step, if any."""
+
+    rows: list[dict] = field(default_factory=list)
+    steps: list[pd.DataFrame] = field(default_factory=list)
+    recons: dict[int, torch.Tensor] = field(default_factory=dict)
+    flags: list[Flag] = field(default_factory=list)
+    critic_messages: list[Flag] = field(default_factory=list)
+    failure: dict | None = None
+
+
+@dataclass
+class Phase:
+    """Where the run is in its schedule: phase 1, or 2 once its plateau-started terms switched on
+    (at ``started_epoch``; ``plateau``: what happened there), why it stopped, and whether the loop
+    ended before max_epochs (converged, failed, or its adversarial epochs done)."""
+
+    number: int = 1
+    started_epoch: int = 0
+    plateau: dict = field(default_factory=dict)
+    stopped: str = "epochs"  # epochs (fixed count) | converged | max_epochs | adversarial_epochs
+    ended: bool = False
+
+
+@dataclass
+class Saving:
+    """Where a run's state goes after each epoch: resume.pt (when ``resumable``), and the shared first
+    phase (``prefix``) for runs that differ only in the weights of plateau-started terms; the first
+    phase this run took from another's, if it did."""
+
+    resumable: bool
+    resume: Path
+    prefix: Path | None
+    shared_phase: dict | None = None
+
+
 class RunTraining:
     """One run's state from its first epoch to its checkpoint: the seeded model, loss and
     optimizer, and the bookkeeping after each epoch (history, NaN guard, balance diagnostics,
@@ -104,7 +144,7 @@ class RunTraining:
                  prefixes: Path | None = None, terms: list | None = None):
         self.run_started = time.perf_counter()
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.config, self.batches, self.ctx, self.run_dir, self.device, self.report = config, batches, ctx, run_dir, device, report
+        self.config, self.ctx, self.run_dir, self.device = config, ctx, run_dir, device
         self.training = training = config["training"]
         data = ctx.data
         shape = tuple(data.test_x.shape[1:])
@@ -128,52 +168,47 @@ class RunTraining:
         self.max_epochs = stopping_spec["max_epochs"] if stopping_spec else training["epochs"]
         self.critic_plateau = any(name in loss.critics for name in loss.plateau_terms)
         self.step, self.train_seconds, self.first_epoch = 0, 0.0, 1
-        self.epoch_rows: list[dict] = []
-        self.step_frames: list[pd.DataFrame] = []
-        self.flags: list[Flag] = []
-        self.critic_messages: list[Flag] = []
-        self.epoch_recons: dict[int, torch.Tensor] = {}
-        self.failure: dict | None = None
-        self.phase, self.phase_epoch, self.stopped = 1, 0, "epochs"
-        self.schedule: dict = {}
-        self.ended = False  # the loop ended before max_epochs: converged, failed, or its adversarial epochs done
-        self.resumable = resumable
+        self.log = EpochLog()
+        self.phase = Phase()
         self.tracker = tracker  # TensorBoard / MLflow (lossbench.train.tracking), or None
-        self.resume_path = run_dir / RESUME
-        saved = read_resume(self.resume_path, config) if resumable else None
         key = prefix_key(config) if resumable and prefixes is not None and loss.plateau_terms else None
-        self.prefix_path = Path(prefixes) / f"{key}.pt" if key and prefixes is not None else None
-        self.shared_phase: dict | None = None  # the first phase, when it came from another run's prefix
-        if saved is None and self.prefix_path is not None and key is not None:
-            saved = read_prefix(self.prefix_path, key)
+        self.saving = Saving(resumable, run_dir / RESUME, Path(prefixes) / f"{key}.pt" if key and prefixes is not None else None)
+        saved = read_resume(self.saving.resume, config) if resumable else None
+        if saved is None and self.saving.prefix is not None and key is not None:
+            saved = read_prefix(self.saving.prefix, key)
             if saved is not None:
-                self.shared_phase = {"from_run": saved["run_id"], "epochs": saved["epoch"], "key": key}
+                self.saving.shared_phase = {"from_run": saved["run_id"], "epochs": saved["epoch"], "key": key}
         elif saved is not None and saved.get("shared_phase"):
-            self.shared_phase = saved["shared_phase"]
+            self.saving.shared_phase = saved["shared_phase"]
         if saved is not None:  # a run killed mid-way goes on from its last finished epoch
-            model.load_state_dict(saved["model"])
-            self.optimizer.load_state_dict(saved["optimizer"])
-            loss.load_state_dict(saved["loss"])
-            _set_rng(saved["rng"], self.generator, device)
-            self.step, self.train_seconds, self.first_epoch = saved["step"], saved["train_seconds"], saved["epoch"] + 1
-            self.epoch_rows, self.epoch_recons = saved["epoch_rows"], saved["epoch_recons"]
-            self.flags = [Flag.from_stored(f) for f in saved["flags"]]
-            self.step_frames = [pd.DataFrame({c: v.numpy() for c, v in saved["steps"].items()})]
-            self.phase, self.phase_epoch, self.schedule = saved["phase"], saved["phase_epoch"], saved["schedule"]
-            if self.stopping is not None:
-                self.stopping.load_state_dict(saved["stopping"])
-            if self.shared_phase and saved.get("prefix"):
-                said = (f"starts after epoch {saved['epoch']} from the first phase of run {self.shared_phase['from_run']} "
-                        f"(it differs only in the weights of its plateau-started terms)")
-            else:
-                said = f"resumed after epoch {saved['epoch']} from {self.resume_path.name}"
-            tqdm.write(f"{run_label(config)}: {said}", file=sys.stderr)
+            self._restore(saved)
         self.bar = tqdm(total=None if self.stopping else self.max_epochs * len(batches), initial=0 if self.stopping else self.step,
                         desc=run_label(config), position=progress_position,
                         leave=False, disable=None, unit="step", dynamic_ncols=True) if bar else None
         self.probe = batches.x[: training["batch_size"]]  # a fixed training batch for the balance diagnostics
         self.probe_index = torch.arange(len(self.probe), device=self.probe.device)
         model.train()
+
+    def _restore(self, saved: dict) -> None:
+        """Go on from a saved epoch (resume.pt, or a shared first phase): weights, optimizer, terms,
+        every random stream, the log so far and the schedule."""
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.loss.load_state_dict(saved["loss"])
+        _set_rng(saved["rng"], self.generator, self.device)
+        self.step, self.train_seconds, self.first_epoch = saved["step"], saved["train_seconds"], saved["epoch"] + 1
+        self.log = EpochLog(rows=saved["epoch_rows"], recons=saved["epoch_recons"],
+                            flags=[Flag.from_stored(f) for f in saved["flags"]],
+                            steps=[pd.DataFrame({c: v.numpy() for c, v in saved["steps"].items()})])
+        self.phase = Phase(number=saved["phase"], started_epoch=saved["phase_epoch"], plateau=saved["schedule"])
+        if self.stopping is not None:
+            self.stopping.load_state_dict(saved["stopping"])
+        if self.saving.shared_phase and saved.get("prefix"):
+            said = (f"starts after epoch {saved['epoch']} from the first phase of run {self.saving.shared_phase['from_run']} "
+                    f"(it differs only in the weights of its plateau-started terms)")
+        else:
+            said = f"resumed after epoch {saved['epoch']} from {self.saving.resume.name}"
+        tqdm.write(f"{run_label(self.config)}: {said}", file=sys.stderr)
 
     def snapshot(self) -> dict:
         return {"model": copy.deepcopy(self.model.state_dict()), "optimizer": copy.deepcopy(self.optimizer.state_dict())}
@@ -182,27 +217,27 @@ class RunTraining:
         """Everything the rest of the run depends on, after a finished epoch (atomic: a kill leaves
         the previous epoch's file). ``prefix``: the first phase ended in this epoch; the same state
         also goes to the shared prefix, for the runs that differ only in plateau terms' weights."""
-        frame = pd.concat(self.step_frames, ignore_index=True)
-        self.step_frames[:] = [frame]  # joined once; the next checkpoint adds one epoch to it
+        frame = pd.concat(self.log.steps, ignore_index=True)
+        self.log.steps[:] = [frame]  # joined once; the next checkpoint adds one epoch to it
         stopping = self.stopping
         state = {
             "run_id": self.config["run_id"], "config": config_digest(self.config), "epoch": epoch, "step": self.step,
             "train_seconds": self.train_seconds, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "loss": self.loss.state_dict(), "rng": _get_rng(self.generator, self.device),
             "stopping": stopping.state_dict() if stopping is not None else None,
-            "epoch_rows": self.epoch_rows, "flags": [f.to_dict() for f in self.flags], "epoch_recons": self.epoch_recons,
+            "epoch_rows": self.log.rows, "flags": [f.to_dict() for f in self.log.flags], "epoch_recons": self.log.recons,
             "steps": {c: torch.from_numpy(frame[c].to_numpy().copy()) for c in frame.columns},  # each column keeps its dtype
-            "phase": self.phase, "phase_epoch": self.phase_epoch, "schedule": self.schedule,
-            "shared_phase": self.shared_phase}
-        files.torch_save(self.resume_path, state)
-        if prefix and self.prefix_path is not None and self.shared_phase is None:
-            files.torch_save(self.prefix_path, {**state, "config": None, "prefix": prefix_key(self.config)})
+            "phase": self.phase.number, "phase_epoch": self.phase.started_epoch, "schedule": self.phase.plateau,
+            "shared_phase": self.saving.shared_phase}
+        files.torch_save(self.saving.resume, state)
+        if prefix and self.saving.prefix is not None and self.saving.shared_phase is None:
+            files.torch_save(self.saving.prefix, {**state, "config": None, "prefix": prefix_key(self.config)})
 
     def end_epoch(self, epoch: int, table: torch.Tensor, seconds: float) -> bool:
         """Record a trained epoch (its steps x columns table, its training seconds) with the
         model holding the epoch's last weights; return True when the run ends here."""
         ended = self._end_epoch(epoch, table, seconds)
-        self.ended = self.ended or ended
+        self.phase.ended = self.phase.ended or ended
         return ended
 
     def _end_epoch(self, epoch: int, table: torch.Tensor, seconds: float) -> bool:
@@ -214,46 +249,46 @@ class RunTraining:
         # numbered from 0, as the loss terms see them (kl's warmup, adversarial's start)
         steps.insert(0, "step", np.arange(step - len(steps), step))
         steps.insert(0, "epoch", epoch)
-        self.failure = failure = _first_non_finite(steps, loss)
+        self.log.failure = failure = _first_non_finite(steps, loss)
         if failure:
             steps = steps[steps["step"] < failure["step"]]
-        self.step_frames.append(steps)
+        self.log.steps.append(steps)
         if failure:
             return True
         norms = gradient_norms(model, loss, self.probe, step - 1, self.probe_index)  # the weights of the epoch's last step
         for message in dominance(norms, epoch):
-            if not self.flags:
+            if not self.log.flags:
                 tqdm.write(f"warning: {run_label(config)}: {message}", file=sys.stderr)
-            self.flags.append(Flag("loss-balance", message))
+            self.log.flags.append(Flag("loss-balance", message))
         grads = {f"grad[{place}]:{name}": n[place] for name, n in norms.items() for place in ("decoder", "code")}
         val = loss.validation(model, self.val_x, step - 1, self.ctx.batch_size) if self.val_x is not None else {}
-        self.epoch_rows.append({"epoch": epoch, "step": step, "phase": self.phase, **steps[columns].mean().to_dict(),
+        self.log.rows.append({"epoch": epoch, "step": step, "phase": self.phase.number, **steps[columns].mean().to_dict(),
                                 **{f"val[{'total' if k == 'monitor' else k}]": v for k, v in val.items()},
                                 "seconds": round(self.train_seconds, 4), **grads})
-        self.epoch_recons[epoch] = _recon_grid(model, self.fixed, self.device, self.run_dir, epoch, write=_shown(epoch))
+        self.log.recons[epoch] = _recon_grid(model, self.fixed, self.device, self.run_dir, epoch, write=_shown(epoch))
         if self.tracker is not None:
-            self.tracker.epoch(epoch, steps, self.epoch_rows[-1], self.epoch_recons[epoch], self.fixed)
+            self.tracker.epoch(epoch, steps, self.log.rows[-1], self.log.recons[epoch], self.fixed)
         if stopping is not None:
             stopping.update(val["monitor"], epoch, self.snapshot)
             if self.bar is not None:
                 self.bar.set_postfix(epoch=epoch, val=f"{val['monitor']:.4g}", best=stopping.best_epoch, refresh=False)
-            if self.phase == 2 and self.critic_plateau:
-                if epoch - self.phase_epoch >= self.stopping_spec["adversarial_epochs"]:
-                    self.stopped, stopping.state, stopping.best_epoch = "adversarial_epochs", self.snapshot(), epoch
+            if self.phase.number == 2 and self.critic_plateau:
+                if epoch - self.phase.started_epoch >= self.stopping_spec["adversarial_epochs"]:
+                    self.phase.stopped, stopping.state, stopping.best_epoch = "adversarial_epochs", self.snapshot(), epoch
                     return True
             elif stopping.exhausted:
-                if not (self.phase == 1 and loss.plateau_terms):
-                    self.stopped = "converged"
+                if not (self.phase.number == 1 and loss.plateau_terms):
+                    self.phase.stopped = "converged"
                     return True
                 # the plateau: back to the best weights, switch the waiting terms on, stop anew later
                 model.load_state_dict(stopping.best_state["model"])
                 self.optimizer.load_state_dict(stopping.best_state["optimizer"])
                 names = loss.start_plateau_terms(step)
-                self.schedule = {"plateau_epoch": epoch, "restored_epoch": stopping.best_epoch, "started": names, "start_step": step}
-                self.phase, self.phase_epoch = 2, epoch
+                self.phase.plateau = {"plateau_epoch": epoch, "restored_epoch": stopping.best_epoch, "started": names, "start_step": step}
+                self.phase.number, self.phase.started_epoch = 2, epoch
                 stopping.reset()
-        if self.resumable:
-            self.checkpoint(epoch, prefix=self.phase == 2 and self.phase_epoch == epoch)
+        if self.saving.resumable:
+            self.checkpoint(epoch, prefix=self.phase.number == 2 and self.phase.started_epoch == epoch)
         return False
 
     def finish(self, extra: dict | None = None) -> dict:
@@ -261,23 +296,23 @@ class RunTraining:
         the training record (``trained.json``: what metrics.json will hold but the scores), which
         it returns. ``extra``: more keys for the record."""
         model, loss, config, stopping, run_dir = self.model, self.loss, self.config, self.stopping, self.run_dir
-        failure, epoch_rows, epoch_recons = self.failure, self.epoch_rows, self.epoch_recons
-        if not self.ended and stopping is not None:
-            self.stopped = "max_epochs"
-            if self.phase == 2 and self.critic_plateau:  # the last epoch is evaluated after an adversarial start
+        failure, epoch_rows, epoch_recons = self.log.failure, self.log.rows, self.log.recons
+        if not self.phase.ended and stopping is not None:
+            self.phase.stopped = "max_epochs"
+            if self.phase.number == 2 and self.critic_plateau:  # the last epoch is evaluated after an adversarial start
                 stopping.state, stopping.best_epoch = self.snapshot(), len(epoch_rows)
             waiting = [n for n in loss.plateau_terms if loss.terms[n].started_at is None]
-            self.flags.append(Flag("not-converged", f"not converged: max_epochs ({self.max_epochs}) reached while the validation "
+            self.log.flags.append(Flag("not-converged", f"not converged: max_epochs ({self.max_epochs}) reached while the validation "
                                    f"loss still improved" + (f"; {', '.join(waiting)} never switched on" if waiting else "")))
         if self.bar is not None:
             self.bar.close()
         for flag in critic_flags(epoch_rows, list(loss.critics)):
             tqdm.write(f"warning: {run_label(config)}: {flag.message}", file=sys.stderr)
-            self.critic_messages.append(flag)
+            self.log.critic_messages.append(flag)
 
         history = pd.DataFrame(epoch_rows) if epoch_rows else pd.DataFrame(columns=["epoch", "step", "phase", *self.columns, "seconds"])
         files.write_csv(run_dir / RunFolder.HISTORY, history)
-        files.write_csv(run_dir / RunFolder.STEPS, pd.concat(self.step_frames, ignore_index=True))
+        files.write_csv(run_dir / RunFolder.STEPS, pd.concat(self.log.steps, ignore_index=True))
         evaluated = len(epoch_rows)
         if stopping is not None and stopping.state is not None and not failure:
             model.load_state_dict(stopping.state["model"])  # the weights of the epoch that is evaluated
@@ -299,12 +334,12 @@ class RunTraining:
             "steps": self.step,
             "epochs": len(epoch_rows),
             "evaluated_epoch": evaluated,
-            "stopped": self.stopped,  # epochs (fixed count) | converged | max_epochs | adversarial_epochs
-            "schedule": self.schedule,
+            "stopped": self.phase.stopped,  # epochs (fixed count) | converged | max_epochs | adversarial_epochs
+            "schedule": self.phase.plateau,
             "device": str(self.device),
             "threads": torch.get_num_threads(),  # float round-off differs between thread counts
-            "flags": [f.to_dict() for f in self.flags[-3:] + self.critic_messages],  # the latest dominance messages (the log shows the first)
-            **({"shared_phase": {k: v for k, v in self.shared_phase.items() if k != "key"}} if self.shared_phase else {}),
+            "flags": [f.to_dict() for f in self.log.flags[-3:] + self.log.critic_messages],  # the latest dominance messages (the log shows the first)
+            **({"shared_phase": {k: v for k, v in self.saving.shared_phase.items() if k != "key"}} if self.saving.shared_phase else {}),
             **(extra or {}),
             "metrics": {},
         }
@@ -313,7 +348,7 @@ class RunTraining:
                                                          "loss": loss.state_dict(), "epoch": evaluated})
         result["run_seconds"] = round(time.perf_counter() - self.run_started, 3)  # scoring adds its own
         files.write_json(run_dir / stored.TRAINED, result)  # last: the run is trained, and waits for its scores
-        self.resume_path.unlink(missing_ok=True)  # its mid-run state is no longer needed
+        self.saving.resume.unlink(missing_ok=True)  # its mid-run state is no longer needed
         return result
 
 
