@@ -9,9 +9,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lossbench.cli import main
+# Under pytest -n (pytest-xdist) every test process computes with one thread, and so do the processes
+# its tests start: N processes on N cores, not N x N threads fighting for them. Set before torch is
+# imported; a run's own compute already uses training.threads (default 1), whatever this says.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from lossbench.cli import main  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+
 _OWN_CACHE: list[str] = []
 
 

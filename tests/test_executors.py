@@ -155,7 +155,8 @@ def test_a_ray_worker_that_dies_fails_its_run_and_the_others_go_on(cli, write_st
 def test_a_live_holder_of_the_folder_lock_stops_a_second_run(cli, write_study, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    hold = "import sys, time\nfrom lossbench import files\nwith files.folder_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)"
+    hold = ("import sys, time\nfrom lossbench.store import files\nwith files.folder_lock(sys.argv[1]):\n"
+            "    print('held', flush=True)\n    time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", hold, str(out)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"

@@ -79,7 +79,7 @@ def test_contenders_that_wait_take_turns(tmp_path):
 
 
 def test_a_killed_holders_lock_is_free_at_once(tmp_path):
-    hold = ("import sys, time\nfrom lossbench import files\nwith files.folder_lock(sys.argv[1]):\n"
+    hold = ("import sys, time\nfrom lossbench.store import files\nwith files.folder_lock(sys.argv[1]):\n"
             "    print('held', flush=True)\n    time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"

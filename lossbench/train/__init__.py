@@ -11,9 +11,16 @@
 Training imports nothing from scoring, the report or the study runner (tests/test_architecture.py).
 """
 
-from lossbench.train.loop import compute_threads, make_optimizer, pick_device, seed_everything, train_epoch
-from lossbench.train.run import RunTraining, TrainingContext, train_run
-from lossbench.train.stopping import RESUME, Stopping, prefix_key, read_prefix, read_resume
+from lossbench.core.lazy import lazy_exports
 
-__all__ = ["RESUME", "RunTraining", "Stopping", "TrainingContext", "compute_threads", "make_optimizer", "pick_device",
-           "prefix_key", "read_prefix", "read_resume", "seed_everything", "train_epoch", "train_run"]
+#: the public names, imported on first use: ``lossbench.train.tracking`` (read when a study is
+#: validated) must not bring torch with it (tests/test_newcomer.py)
+_EXPORTS = {
+    **{name: f"lossbench.train.loop:{name}" for name in ("compute_threads", "make_optimizer", "pick_device", "seed_everything",
+                                                        "train_epoch")},
+    **{name: f"lossbench.train.run:{name}" for name in ("RunTraining", "TrainingContext", "train_run")},
+    **{name: f"lossbench.train.stopping:{name}" for name in ("RESUME", "Stopping", "prefix_key", "read_prefix", "read_resume")},
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = sorted(_EXPORTS)
