@@ -109,6 +109,9 @@ DATA = [
     ("truncated-idx", lambda t: {"name": "mnist", "root": str(_mnist_root(t, images_cut=100))}, "truncated"),
     ("not-gzip", lambda t: {"name": "mnist", "root": str(_mnist_root(t, garbage=True))}, "t10k-images-idx3-ubyte.gz"),
     ("short-labels", lambda t: {"name": "mnist", "root": str(_mnist_root(t, labels=7))}, "labels"),
+    # well-formed IDX under a published archive's name, but not that archive (torchvision lists its md5)
+    ("not-the-published-file", lambda t: {"name": "mnist", "root": str(_mnist_root(t))},
+     "not the published 9fb629c4189551a2d022fa330f9573f3 of mnist's t10k-images-idx3-ubyte.gz"),
     ("no-classes-needed-but-empty", lambda t: {"name": "imagefolder", "path": str(_empty(t)), "size": 16}, "no images"),
     ("too-few-for-a-metric", lambda t: {"name": "synthetic", "n": 10, "size": 16, "test_fraction": 0.05},
      "data.test_fraction: 0.05 of 10 images leaves 1 test image(s), and at least 2 are needed"),

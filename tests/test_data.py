@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 import struct
 
 import numpy as np
@@ -68,7 +69,8 @@ def test_official_splits_are_used_when_both_exist(tmp_path):
     raw.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for stem, n in (("train", 30), ("t10k", 10)):
-        write_idx(raw / f"{stem}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        # uncompressed: a .gz under a published archive's name must be that archive (its md5 is checked)
+        write_idx(raw / f"{stem}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), gz=False)
         write_idx(raw / f"{stem}-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8), gz=False)
     d = load_dataset(DataSpec(name="fashion-mnist", root=str(tmp_path), validation_fraction=0))
     assert (d.identity["n_train"], d.identity["n_test"]) == (30, 10)
@@ -126,3 +128,16 @@ def test_device_batches_visit_every_image_once_per_epoch():
     assert sorted(seen.tolist()) == list(range(10))
     again = torch.cat(list(batches.epoch(torch.Generator().manual_seed(0)))).flatten()
     assert torch.equal(seen, again)
+
+
+def test_the_official_fashion_mnist_files_load_with_their_published_checksums():
+    """All four official Fashion-MNIST archives (../shared/data in CI): both splits, every class,
+    and each archive's md5 is the one torchvision publishes (checked on load)."""
+    import os
+
+    root = Path(os.environ.get("LOSSBENCH_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    if not (root / "FashionMNIST" / "raw" / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"the official Fashion-MNIST files are not under {root} (set LOSSBENCH_DATA)")
+    d = load_dataset(DataSpec(name="fashion-mnist", root=str(root), validation_fraction=0))
+    assert (d.identity["n_train"], d.identity["n_test"]) == (60_000, 10_000)
+    assert torch.bincount(d.test_y).tolist() == [1000] * 10

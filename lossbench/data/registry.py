@@ -131,6 +131,8 @@ def _idx_dataset(folder_name: str, display: str, torchvision_cls: str) -> Callab
             if len(labels) != len(images):
                 raise LossbenchError(f"data: {paths[1]}: {len(labels)} labels for the {len(images)} images of "
                                      f"{paths[0].name}; one of the two files is truncated or from another release")
+            for path in paths:
+                _check_published(path, torchvision_cls, display)
             return images[..., None], labels.astype(np.int64)
 
         if all(train) and all(test):
@@ -143,6 +145,25 @@ def _idx_dataset(folder_name: str, display: str, torchvision_cls: str) -> Callab
         )
 
     return load
+
+
+def _check_published(path: Path, cls_name: str, display: str) -> None:
+    """A file named as one of the published archives must be that archive: its md5 is the one
+    torchvision's dataset class lists (``resources``). Checked after the file reads as IDX, so a
+    truncated or garbled file gets its own line; an uncompressed file has no published md5."""
+    import hashlib
+
+    import torchvision.datasets as tvd
+
+    published = dict(getattr(getattr(tvd, cls_name), "resources", []))
+    expected = published.get(path.name)
+    if expected is None:
+        return
+    digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+    if digest != expected:
+        raise LossbenchError(f"data: {path}: md5 {digest}, not the published {expected} of {display}'s {path.name}; "
+                             f"a damaged or altered download: delete it and set data.download: true, or place the "
+                             f"official file there")
 
 
 def _download_torchvision(cls_name: str, root: Path, display: str) -> None:

@@ -1,12 +1,14 @@
-"""What the report knows of each metric: the facts a study folder's manifest recorded
-(``metric_facts``: columns, direction, kind, features, statistic, description), so that a report
-reads the folder alone. A metric registered in Python by the process that ran the study is
-reported by any other process. A folder written before lossbench 0.4 recorded no facts; for it
-(and for report functions called outside :func:`build_report`) the registry's entry stands in.
+"""What the report knows of each metric and each loss term: the facts a study folder's manifest
+recorded (``metric_facts``: columns, direction, kind, features, statistic, description, networks;
+``term_facts``: each condition's terms with their role, weight and networks), so that a report
+reads the folder alone. A metric or term registered in Python by the process that ran the study
+is reported by any other process. A folder written before lossbench 0.4 recorded no facts; for it
+(and for report functions called outside :func:`build_report`) the registries' entries stand in:
+this is the one report module that imports a registry (tests/test_architecture.py).
 
 :func:`reading` sets the folder's facts for the duration of one report build, as
-``files.figure_formats`` sets its formats: the report's many functions ask :func:`of` and
-:func:`column_metric` without every signature carrying the manifest."""
+``files.figure_formats`` sets its formats: the report's many functions ask :func:`of`,
+:func:`column` and :func:`terms_of` without every signature carrying the manifest."""
 
 from __future__ import annotations
 
