@@ -116,7 +116,7 @@ class MetricEntry:
         """(provenance, scorer): raises LossbenchError for images it cannot score, and
         WeightsUnavailable when its network's weights are missing. The scorer scores paired
         images (``scorer(recon, target)`` -> one value per image); None for distribution metrics,
-        which the bank's features and :func:`lossbench.score.evaluate.score_sets` score."""
+        which :meth:`lossbench.score.evaluate.EvalContext.distribution` scores in the bank's features."""
         from lossbench.core.errors import LossbenchError
 
         problem = self.check(side) if self.check else None

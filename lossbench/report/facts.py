@@ -3,7 +3,7 @@ recorded (``metric_facts``: columns, direction, kind, features, statistic, descr
 ``term_facts``: each condition's terms with their role, weight and networks), so that a report
 reads the folder alone. A metric or term registered in Python by the process that ran the study
 is reported by any other process. A folder written before lossbench 0.4 recorded no facts; for it
-(and for report functions called outside :func:`build_report`) the registries' entries stand in:
+(and for report functions called outside :func:`lossbench.report.build.build_report`) the registries' entries stand in:
 this is the one report module that imports a registry (tests/test_architecture.py).
 
 :func:`reading` sets the folder's facts for the duration of one report build, as

@@ -122,8 +122,9 @@ def evaluate_run(model, ctx: EvalContext, seed: int, report: dict, run_dir: Path
 def health_flags(recon: torch.Tensor, test_x: torch.Tensor, extra: dict, terms: list | None = None) -> list[Flag]:
     """Unhealthy-run flags: a collapsed posterior (no active latent unit), a saturated sigmoid
     output (mean |logit| beyond SATURATED_LOGIT, when a term trains through the sigmoid rather
-    than reading the logits as bce does: :attr:`TermSpec.through_output`), and a collapsed output (reconstructions that barely
-    depend on the input: their pixel spread across images under a tenth of the test images')."""
+    than reading the logits as bce does: :attr:`lossbench.losses.TermSpec.through_output`), and a
+    collapsed output (reconstructions that barely depend on the input: their pixel spread across
+    images under a tenth of the test images')."""
     flags = []
     if extra.get("active_units") == 0:
         flags.append(Flag("collapsed-posterior", "collapsed posterior: no active latent unit (every dimension's KL <= 0.01 nats)"))

@@ -7,7 +7,7 @@ Adam moments (Adam is elementwise, so one update over the stacked tensors is K i
 the step count is shared, which is why a term that restores a seed's earlier weights cannot be
 vectorised) and its own early stopping: a seed that has stopped keeps training in the stack, but
 its bookkeeping ended at its own epoch and the weights it kept are that epoch's. After every epoch
-each seed's weights are copied into its own :class:`RunTraining`, which does everything a separate
+each seed's weights are copied into its own :class:`~lossbench.train.run.RunTraining`, which does everything a separate
 run does (history, NaN guard, diagnostics, validation, grids, stopping, checkpoint and training
 record); each seed is then scored from its folder, as a separate run is.
 
