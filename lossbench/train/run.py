@@ -151,7 +151,7 @@ class RunTraining:
         seed_everything(config["seed"])
         self.model = model = build_run_model(config["model"], shape, channel_means=data.train_x.mean((0, 2, 3))).to(device)
         # the study's term specs where it carries them (else the config's terms, read once here)
-        self.loss = loss = build_loss(terms if terms is not None else config["condition"]["terms"], ctx.feature_network)
+        self.loss = loss = build_loss(terms or config["condition"]["terms"], ctx.feature_network)
         loss.attach(model, shape, device)  # discriminators, built after the model: seeded too
         self.optimizer = make_optimizer(training["optimizer"], model.parameters(), training["lr"],
                                         training.get("optimizer_impl", "auto"), device)

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from lossbench.store.folders import RunFolder
 
+
 def why_not(config: dict, terms: list | None = None) -> str | None:
     """Why this run's seeds cannot be trained side by side (a few words for the plan line), or None.
     ``terms``: the run's term specs where the study carries them (else read from the config)."""
@@ -43,7 +44,7 @@ def why_not(config: dict, terms: list | None = None) -> str | None:
         return "training.compile is on"
     from lossbench.losses import term_specs
 
-    for spec in term_specs(terms if terms is not None else config["condition"]["terms"]):
+    for spec in term_specs(terms or config["condition"]["terms"]):  # a condition has a term: none given, none carried
         label = spec.label or spec.term
         if spec.target:
             return f"{label} is a user's term (target:)"
