@@ -17,7 +17,7 @@ from lossbench.core.roles import RATE
 from lossbench.report.facts import terms_of
 from lossbench.report.stats import mean_ci
 
-#: columns that evaluation adds beside the study's metrics (lossbench.score.latent, lossbench.train),
+#: columns that scoring adds beside the study's metrics (lossbench.score.latent, lossbench.score.run),
 from lossbench.report.columns import EXTRA_COLUMNS, HIGHER, known_column, lower_is_better, scheme_columns  # noqa: E402,F401
 from lossbench.store.folders import RunFolder, StudyFolder
 
