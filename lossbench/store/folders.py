@@ -17,7 +17,20 @@ from __future__ import annotations
 from pathlib import Path
 
 
-class RunFolder:
+def _file(name: str) -> property:
+    """The path of the file the class attribute ``name`` names, inside the instance's folder."""
+    return property(lambda self: self.path / getattr(self, name))
+
+
+class _Folder:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+
+class RunFolder(_Folder):
     """One run's folder. The names are class attributes (``RunFolder.METRICS``); the paths,
     properties of an instance (``RunFolder(path).metrics``)."""
 
@@ -34,54 +47,22 @@ class RunFolder:
     RECON_EPOCHS = "recon_epochs.pt"  # the fixed reconstructions at epochs 1, 2, 4, ..., evaluated, last
     LATENT = "latent.pt"            # codes, decoded random codes, traversals
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
     @staticmethod
     def recon_epoch_png(epoch: int) -> str:
         return f"recon_epoch_{epoch:03d}.png"
 
-    def __truediv__(self, name: str) -> Path:
-        return self.path / name
-
-    @property
-    def config(self) -> Path:
-        return self.path / self.CONFIG
-
-    @property
-    def history(self) -> Path:
-        return self.path / self.HISTORY
-
-    @property
-    def steps(self) -> Path:
-        return self.path / self.STEPS
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.path / self.CHECKPOINT
-
-    @property
-    def resume(self) -> Path:
-        return self.path / self.RESUME
-
-    @property
-    def trained(self) -> Path:
-        return self.path / self.TRAINED
-
-    @property
-    def metrics(self) -> Path:
-        return self.path / self.METRICS
-
-    @property
-    def per_image(self) -> Path:
-        return self.path / self.PER_IMAGE
-
-    @property
-    def latent(self) -> Path:
-        return self.path / self.LATENT
+    config = _file("CONFIG")
+    history = _file("HISTORY")
+    steps = _file("STEPS")
+    checkpoint = _file("CHECKPOINT")
+    resume = _file("RESUME")
+    trained = _file("TRAINED")
+    metrics = _file("METRICS")
+    per_image = _file("PER_IMAGE")
+    latent = _file("LATENT")
 
 
-class StudyFolder:
+class StudyFolder(_Folder):
     """A study's folder: its own files, and a :class:`RunFolder` per run under ``runs/``."""
 
     STUDY = "study.yaml"             # the study as resolved (every default written out)
@@ -96,31 +77,11 @@ class StudyFolder:
     COMPARISONS = "comparisons.csv"  # every condition against the baseline, on every measure
     REPORT_HTML = "report.html"
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def __truediv__(self, name: str) -> Path:
-        return self.path / name
-
-    @property
-    def study(self) -> Path:
-        return self.path / self.STUDY
-
-    @property
-    def manifest(self) -> Path:
-        return self.path / self.MANIFEST
-
-    @property
-    def fixed_inputs(self) -> Path:
-        return self.path / self.FIXED_INPUTS
-
-    @property
-    def runs(self) -> Path:
-        return self.path / self.RUNS
-
-    @property
-    def figures(self) -> Path:
-        return self.path / self.FIGURES
+    study = _file("STUDY")
+    manifest = _file("MANIFEST")
+    fixed_inputs = _file("FIXED_INPUTS")
+    runs = _file("RUNS")
+    figures = _file("FIGURES")
 
     def run(self, run_id: str) -> RunFolder:
         return RunFolder(self.runs / run_id)

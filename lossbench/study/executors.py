@@ -17,7 +17,7 @@ import sys
 import time
 
 from lossbench.core.errors import DiskFull, LossbenchError
-from lossbench.store.folders import RunFolder, StudyFolder
+from lossbench.store.folders import StudyFolder
 
 
 class RayPool:
@@ -62,16 +62,8 @@ class RayPool:
         with the reason and writes nothing for it, so the next ``lossbench run`` retries it."""
         from tqdm.auto import tqdm
 
-        from lossbench.study.units import run_one
-
         ray = self.ray
-        outcomes, pending = [], []
-        for run in runs:
-            finished = (session.out_dir / StudyFolder.RUNS / run.run_id / RunFolder.METRICS).is_file()
-            if finished or run.condition in session.skipped:
-                outcomes.append(run_one(session, run))
-            else:
-                pending.append(run)
+        outcomes, pending = _settle_here(session, runs)
         if not pending:
             return outcomes
         threads = max(1, int(self.cpus_per_run))
@@ -112,6 +104,20 @@ class RayPool:
         by_cpu = self.resources.get("CPU", 0) // self.cpus_per_run
         by_gpu = self.resources.get("GPU", 0) // self.gpus_per_run if self.gpus_per_run else by_cpu
         return int(max(1, min(by_cpu, by_gpu)))
+
+
+def _settle_here(session, runs) -> tuple[list[str], list]:
+    """(outcomes, pending): finished runs and runs of skipped conditions are settled in this process,
+    without a worker; the rest are pending for the pool."""
+    from lossbench.study.units import run_one
+
+    outcomes, pending = [], []
+    for run in runs:
+        if StudyFolder(session.out_dir).run(run.run_id).metrics.is_file() or run.condition in session.skipped:
+            outcomes.append(run_one(session, run))
+        else:
+            pending.append(run)
+    return outcomes, pending
 
 
 def _reachable(address: str, timeout: float = 5.0) -> None:
@@ -173,16 +179,9 @@ class ProcessPool:
 
         from tqdm.auto import tqdm
 
-        from lossbench.study.units import run_one
         from lossbench.train import prefix_key
 
-        outcomes, pending = [], []
-        for run in runs:
-            finished = (session.out_dir / StudyFolder.RUNS / run.run_id / RunFolder.METRICS).is_file()
-            if finished or run.condition in session.skipped:
-                outcomes.append(run_one(session, run))
-            else:
-                pending.append(run)
+        outcomes, pending = _settle_here(session, runs)
         if not pending:
             return outcomes
         groups: dict[str, list] = {}
