@@ -49,6 +49,23 @@ def shared_data_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def fashion_root() -> Path:
+    """The data root holding the official Fashion-MNIST files (../shared/data in CI)."""
+    root = os.environ.get("LOSSBENCH_DATA") or str(REPO.parent / "shared" / "data")
+    if not (Path(root) / "FashionMNIST" / "raw" / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"the official Fashion-MNIST files are not under {root} (set LOSSBENCH_DATA)")
+    return Path(root)
+
+
+@pytest.fixture(scope="session")
+def fashion5k(fashion_root):
+    from lossbench.data import load_dataset
+    from lossbench.data.registry import DataSpec
+
+    return load_dataset(DataSpec(name="fashion-mnist-5k", root=str(fashion_root)))
+
+
+@pytest.fixture(scope="session")
 def digits():
     """1,000 real test digits from mnist-5k, N×1×28×28 in [0, 1]."""
     from lossbench.data import load_dataset

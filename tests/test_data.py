@@ -141,3 +141,28 @@ def test_the_official_fashion_mnist_files_load_with_their_published_checksums():
     d = load_dataset(DataSpec(name="fashion-mnist", root=str(root), validation_fraction=0))
     assert (d.identity["n_train"], d.identity["n_test"]) == (60_000, 10_000)
     assert torch.bincount(d.test_y).tolist() == [1000] * 10
+
+
+def test_fashion_mnist_5k_is_the_first_5000_images_of_the_official_training_file(fashion_root, fashion5k):
+    """The clothing studies' set: images 0-4,999 of Zalando's training file as they are, split like
+    mnist-5k (3,600 train, 400 validation, 1,000 test), and its record names no machine path."""
+    from lossbench.data.idx import find_idx, read_idx
+
+    raw = fashion_root / "FashionMNIST" / "raw"
+    first = read_idx(find_idx(raw, "train-images-idx3-ubyte"))[:5000]
+    labels = read_idx(find_idx(raw, "train-labels-idx1-ubyte"))[:5000]
+    d = fashion5k
+    assert (d.identity["n_train"], d.identity["n_val"], d.identity["n_test"]) == (3600, 400, 1000)
+    ours = torch.cat([d.train_x, d.val_x, d.test_x]).mul(255).round().byte().squeeze(1).numpy()
+    key = lambda a: sorted(x.tobytes() for x in a)  # noqa: E731
+    assert key(ours) == key(first)
+    assert sorted(torch.cat([d.train_y, d.val_y, d.test_y]).tolist()) == sorted(labels.tolist())
+    assert str(fashion_root) not in " ".join(d.identity["notes"])
+
+
+def test_fashion_mnist_5k_without_its_files_says_where_to_put_them(tmp_path):
+    from lossbench.core.errors import DataNotFound
+
+    with pytest.raises(DataNotFound, match=r"fashion-mnist-5k reads the official training files train-images-idx3-ubyte"
+                                            r".*data.download: true"):
+        load_dataset(DataSpec(name="fashion-mnist-5k", root=str(tmp_path)))

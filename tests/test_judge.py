@@ -133,3 +133,29 @@ def test_circular_cells_mark_a_judge_that_shares_the_loss_network():
     assert "| m | l2+p *vs control* `l2+p0` | 5 | **-0.25 [-0.50, -0.10]** ✓ | **-0.25 [-0.50, -0.10]** ✓ § |" in lines
     assert "The smallest effect this study could detect" in lines
     assert lines.count("| fd-judge-recon | 5 |") == 1  # the detectable effect pools the baseline rows only
+
+
+def test_the_shipped_fashion_networks_are_used_without_training(fashion_root, fashion5k, tmp_path):
+    """fashion-mnist-5k scores with the judge and domain classifier that ship inside the package:
+    nothing is trained on first use (the empty cache stays empty), each matches its card, and the
+    judge's held-out accuracy is what its held-out official test images give."""
+    from lossbench.metrics.judge import shipped_judge
+
+    judge = JudgeFeatures(fashion5k, cache=tmp_path)
+    domain = DomainFeatures(fashion5k, cache=tmp_path)
+    assert judge.path == shipped_judge("fashion-mnist-5k") and judge.independent and domain.shipped
+    assert not any(tmp_path.rglob("*.pt")), "a shipped network was trained again on first use"
+    assert content_sha256(judge.model.state_dict()) == judge.card["content_sha256"]
+    assert "official Fashion-MNIST test split" in judge.provenance["trained_on"]
+    assert domain.provenance["weights"] == "lossbench/shipped/domain-fashion-mnist-5k-v1.pt"
+    split = official_split(fashion_root, "fashion-mnist")
+    assert accuracy(judge.model, split["held_x"], split["held_y"]) == pytest.approx(judge.card["held_out_accuracy"], abs=1e-4)
+    assert judge.card["held_out_accuracy"] > 0.8  # measured 0.848 (the MNIST judge: 0.988)
+
+
+def test_the_shipped_fashion_judge_never_saw_an_image_of_fashion_mnist_5k(fashion_root, fashion5k):
+    """Its images (the official test split) and the 5,000 the studies use share none."""
+    split = official_split(fashion_root, "fashion-mnist")
+    digest = lambda t: {hashlib.sha1((x * 255).round().byte().numpy().tobytes()).hexdigest() for x in t}  # noqa: E731
+    study = torch.cat([fashion5k.train_x, fashion5k.val_x, fashion5k.test_x])
+    assert split["n"] == 10_000 and not digest(torch.cat([split["train_x"], split["held_x"]])) & digest(study)

@@ -35,6 +35,11 @@ class DiskFull(LossbenchError):
         return DiskFull, (self.path,)
 
 
+class DataNotFound(LossbenchError):
+    """A dataset's files are not where the study looks for them. A study whose runs are all
+    finished still rebuilds its report from its folder (lossbench.study.runner)."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' when a close match exists, else the list of valid names."""
     choices = sorted(choices)

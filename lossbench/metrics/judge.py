@@ -12,10 +12,13 @@ scored by its own loss. The judge is built differently on purpose:
   that ``mnist-5k`` takes from MNIST's training set (checked: no identical image). The trained
   network ships inside the package (``lossbench/shipped/judge-mnist-v1.pt``, with its card), so
   every machine scores with the same weights, offline; ``python -m lossbench.metrics.judge
-  --mnist-root DIR`` retrains it from the official files.
-- for any other dataset (and for ``mnist``, whose test split is the judge's training data) the
-  same recipe is trained once on the study's own training split and cached, and provenance says
-  so: a different network from the domain classifier, but the same digits.
+  --dataset mnist-5k --root DIR`` retrains it from the official files.
+- for clothes, the same: ``fashion-mnist-5k`` takes the first 5,000 images of Fashion-MNIST's
+  official training file, and the shipped ``judge-fashion-mnist-v1`` trains on the official
+  Fashion-MNIST test split (checked: none of its 10,000 images is identical to one of those 5,000).
+- for any other dataset (and for ``mnist`` and ``fashion-mnist``, whose test splits are the
+  shipped judges' training data) the same recipe is trained once on the images the study never
+  uses, else on the study's own training split, and cached; provenance says which.
 
 Inputs are images in [0, 1] as they are (no resize, no normalisation).
 """
@@ -62,9 +65,20 @@ RECIPE: Recipe = {
                     "global average pool -> 128-d features, dropout 0.3, linear head",
     "held_out": 1000,
 }
-SHIPPED = Path(__file__).resolve().parents[1] / "shipped" / f"judge-mnist-v{RECIPE['version']}.pt"
-#: datasets whose images the shipped judge (trained on the official MNIST test split) never saw
-SHIPPED_FOR = ("mnist-5k",)
+#: the datasets with a shipped judge -> the official source whose test split it trains on, and that
+#: source's name in prose: the study's images all come from that source's training file
+SHIPPED_JUDGES = {"mnist-5k": ("mnist", "MNIST"), "fashion-mnist-5k": ("fashion-mnist", "Fashion-MNIST")}
+
+
+def shipped_judge(dataset: str) -> Path:
+    """The shipped judge's weights for ``dataset`` (a key of SHIPPED_JUDGES)."""
+    source = SHIPPED_JUDGES[dataset][0]
+    return Path(__file__).resolve().parents[1] / "shipped" / f"judge-{source}-v{RECIPE['version']}.pt"
+
+
+SHIPPED = shipped_judge("mnist-5k")
+#: datasets whose images a shipped judge (trained on their source's official test split) never saw
+SHIPPED_FOR = tuple(SHIPPED_JUDGES)
 #: the fewest unused images a judge trains on (else it falls back to the study's training split, with a warning)
 JUDGE_MIN_POOL = 100
 #: below this held-out accuracy a judge's numbers carry a warning. The shipped MNIST judge reaches 0.988;
@@ -142,29 +156,47 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device="cpu") -
     return sum(int((model(x[i : i + 500].to(device)).argmax(1).cpu() == y[i : i + 500]).sum()) for i in range(0, len(x), 500)) / len(x)
 
 
-def official_split(root: str | Path) -> dict:
-    """The official MNIST test split under ``root`` (torchvision layout), split by the recipe's
-    seed into the judge's training digits and its held-out digits."""
-    from lossbench.data import load_dataset
-    from lossbench.data.registry import DataSpec
+def official_split(root: str | Path, source: str = "mnist") -> dict:
+    """The official test split of ``source`` (mnist or fashion-mnist) under ``root`` (torchvision
+    layout), split by the recipe's seed into the judge's training images and its held-out images."""
+    import numpy as np
 
-    whole = load_dataset(DataSpec(name="mnist", root=str(root), validation_fraction=0, test_fraction=0.5))
-    if whole.train_y is None or whole.test_y is None:
-        raise ValueError(f"the MNIST test split under {root} has no labels: the judge is a classifier and needs them")
-    x, y = torch.cat([whole.train_x, whole.test_x]), torch.cat([whole.train_y, whole.test_y])
+    from lossbench.data.registry import DATASETS, DataSpec, resolve_root
+
+    spec = DataSpec(name=source, root=str(root))
+    raw = DATASETS[source].load(spec, resolve_root(spec))
+    if raw.test is not None:
+        images, labels = raw.test, raw.test_labels
+    elif any("only the official test split" in note for note in raw.notes):
+        images, labels = raw.train, raw.train_labels
+    else:
+        raise ValueError(f"no official {source} test split under {root}: the shipped judge trains on it")
+    if labels is None:
+        raise ValueError(f"the {source} test split under {root} has no labels: the judge is a classifier and needs them")
+    # the order the v1 MNIST judge trained in (it read the test file through load_dataset, halved by
+    # data.seed 0): kept, so that rebuilding it gives the shipped weights
+    halves = np.random.default_rng(0).permutation(len(images))
+    half = max(1, int(round(len(images) * 0.5)))
+    halves = np.concatenate([halves[half:], halves[:half]])
+    x = torch.from_numpy(np.array(images[halves], dtype=np.uint8)).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+    y = torch.from_numpy(np.asarray(labels[halves], dtype=np.int64))
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(RECIPE["seed"]))
     held, train = order[: RECIPE["held_out"]], order[RECIPE["held_out"] :]
     return {"train_x": x[train], "train_y": y[train], "held_x": x[held], "held_y": y[held], "n": len(x)}
 
 
-def build_shipped(root: str | Path, out: Path = SHIPPED) -> dict:
-    """Train the shipped judge from the official MNIST test split under ``root``; write it and its card."""
-    split = official_split(root)
+def build_shipped(root: str | Path, out: Path | None = None, dataset: str = "mnist-5k") -> dict:
+    """Train the shipped judge of ``dataset`` from its source's official test split under ``root``;
+    write it and its card."""
+    source, display = SHIPPED_JUDGES[dataset]
+    out = out or shipped_judge(dataset)
+    split = official_split(root, source)
     started = time.perf_counter()
     model = train_judge(split["train_x"], split["train_y"])
     state = {k: v.cpu() for k, v in model.state_dict().items()}
-    card = {"name": out.stem, "recipe": RECIPE, "trained_on": f"the official MNIST test split: {len(split['train_x'])} "
-            f"digits to train, {len(split['held_x'])} held out (seed {RECIPE['seed']})",
+    what = "digits" if source == "mnist" else "images"
+    card = {"name": out.stem, "recipe": RECIPE, "trained_on": f"the official {display} test split: {len(split['train_x'])} "
+            f"{what} to train, {len(split['held_x'])} held out (seed {RECIPE['seed']})",
             "held_out_accuracy": round(accuracy(model, split["held_x"], split["held_y"]), 4),
             "train_seconds": round(time.perf_counter() - started, 1), "torch": torch.__version__,
             "content_sha256": content_sha256(state)}
@@ -185,17 +217,19 @@ class JudgeFeatures:
         self.device, self.cache = torch.device(device), cache
         ident = data.identity
         channels, classes = data.train_x.shape[1], None
-        if ident["name"] in SHIPPED_FOR and tuple(data.train_x.shape[1:]) == (1, 28, 28):
-            card_path = SHIPPED.with_suffix(".json")
-            if not (SHIPPED.is_file() and card_path.is_file()):
-                raise LossbenchError(f"fd-judge: the shipped judge {SHIPPED} is missing; reinstall lossbench or rebuild it "
-                                     f"with: python -m lossbench.metrics.judge --mnist-root DIR")
+        if ident["name"] in SHIPPED_JUDGES and tuple(data.train_x.shape[1:]) == (1, 28, 28):
+            shipped = shipped_judge(ident["name"])
+            card_path = shipped.with_suffix(".json")
+            rebuild = f"python -m lossbench.metrics.judge --dataset {ident['name']} --root DIR"
+            if not (shipped.is_file() and card_path.is_file()):
+                raise LossbenchError(f"fd-judge: the shipped judge {shipped} is missing; reinstall lossbench or rebuild it "
+                                     f"with: {rebuild}")
             self.card = files.read_json(card_path)
-            state = torch.load(SHIPPED, map_location="cpu", weights_only=True)
+            state = torch.load(shipped, map_location="cpu", weights_only=True)
             if content_sha256(state) != self.card["content_sha256"]:
-                raise LossbenchError(f"fd-judge: {SHIPPED} does not match its card (content sha256); rebuild it with: "
-                                     f"python -m lossbench.metrics.judge --mnist-root DIR")
-            self.path, self.name, classes = SHIPPED, "judge-mnist", 10
+                raise LossbenchError(f"fd-judge: {shipped} does not match its card (content sha256); rebuild it with: "
+                                     f"{rebuild}")
+            self.path, self.name, classes = shipped, f"judge-{SHIPPED_JUDGES[ident['name']][0]}", 10
         else:
             state, classes = self._trained_for(data, cache, channels)
         self.model = JudgeNet(channels, classes)
@@ -250,14 +284,18 @@ class JudgeFeatures:
     def independent(self) -> bool:
         """Whether the judge shares no image with the study (the shipped MNIST judge, or one trained
         on the images the study never uses)."""
-        return self.path == SHIPPED or bool(self.card.get("independent"))
+        return self.shipped or bool(self.card.get("independent"))
+
+    @property
+    def shipped(self) -> bool:
+        return self.path in {shipped_judge(d) for d in SHIPPED_JUDGES}
 
     @property
     def provenance(self) -> dict:
         accuracy_ = float(self.card["held_out_accuracy"])
         prov = {"network": f"lossbench judge, recipe v{RECIPE['version']} ({RECIPE['architecture']}), 128-d pooled features; "
                            f"no loss term trains on it",
-                "weights": f"lossbench/shipped/{self.path.name}" if self.path == SHIPPED else portable(self.path, self.cache),
+                "weights": f"lossbench/shipped/{self.path.name}" if self.shipped else portable(self.path, self.cache),
                 "weights_sha256": self.card["sha256"], "weights_content_sha256": self.card["content_sha256"],
                 "trained_on": self.card["trained_on"], "held_out_accuracy": f"{accuracy_:.4f}",
                 "input": "images in [0, 1] as they are"}
@@ -281,11 +319,15 @@ class JudgeFeatures:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Retrain the shipped MNIST judge from the official MNIST test split.")
-    parser.add_argument("--mnist-root", required=True, help="a folder holding MNIST/raw/t10k-*-ubyte[.gz]")
-    parser.add_argument("--out", default=str(SHIPPED), help=f"where to write it (default: {SHIPPED})")
+    parser = argparse.ArgumentParser(description="Retrain a shipped judge from its source's official test split.")
+    parser.add_argument("--dataset", choices=sorted(SHIPPED_JUDGES), default="mnist-5k",
+                        help="whose judge: mnist-5k (MNIST's test split) or fashion-mnist-5k (Fashion-MNIST's)")
+    parser.add_argument("--root", "--mnist-root", dest="root", required=True,
+                        help="a folder holding MNIST/raw or FashionMNIST/raw with t10k-*-ubyte[.gz]")
+    parser.add_argument("--out", default=None, help="where to write it (default: lossbench/shipped/judge-<source>-v1.pt)")
     args = parser.parse_args(argv)
-    card = build_shipped(args.mnist_root, Path(args.out))
+    args.out = args.out or str(shipped_judge(args.dataset))
+    card = build_shipped(args.root, Path(args.out), args.dataset)
     print(f"{args.out}: held-out accuracy {card['held_out_accuracy']}, {card['train_seconds']} s, sha256 {card['sha256']}")
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm.auto import tqdm
 
+from lossbench.core.errors import DataNotFound
 from lossbench.store import files, stored
 from lossbench._version import __version__
 from lossbench.study.plan import plan_lines, plan_notes, select_runs  # noqa: F401
@@ -49,7 +50,20 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
         files.check_unlocked(out_dir)  # a held folder is refused before minutes of set-up, not after
     _status(f"set-up: data, the metrics' networks and real-set statistics ({', '.join(study.spec.metrics)}); "
             "cached after the first time")
-    session = open_session(study, out_dir, device_name, strict, cache, weights)
+    try:
+        session = open_session(study, out_dir, device_name, strict, cache, weights)
+    except DataNotFound as missing:
+        stored_manifest = finished_without_data(study, Path(out_dir), runs, force)
+        if stored_manifest is None:
+            raise
+        print(f"note: {missing} -- every run of {study.spec.name} is finished in {out_dir}, so its report is rebuilt from "
+              f"the folder alone (the real set's numbers are stored in manifest.json, its images in "
+              f"{StudyFolder.FIXED_INPUTS}); to train or score anything new, get the data", file=sys.stderr)
+        from lossbench.report import build_report
+
+        with files.folder_lock(Path(out_dir), wait=wait):
+            build_report(Path(out_dir), announce=False)
+        return stored_manifest
     for line in setup_notices(session.ctx):  # said before the runs, not minutes later in summary.md alone
         print(line, file=sys.stderr)
     pool: RayPool | ProcessPool | None = None
@@ -76,6 +90,25 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
     finally:
         if pool is not None and hasattr(pool, "close"):
             pool.close()
+
+
+def finished_without_data(study: Study, out_dir: Path, runs, force: bool) -> dict | None:
+    """The stored manifest when ``out_dir`` holds this very study (its study.yaml is the one this
+    invocation would write) with every selected run finished and nothing to recompute: then its
+    report rebuilds from the folder alone, without the data. Else None (the data is needed)."""
+    import yaml
+
+    manifest = files.read_json_or_none(out_dir / StudyFolder.MANIFEST)
+    if force or not isinstance(manifest, dict) or manifest.get("study") != study.spec.name:
+        return None
+    try:
+        same = (out_dir / StudyFolder.STUDY).read_text(encoding="utf-8") == yaml.safe_dump(
+            study.resolved, sort_keys=False)  # as files.write_yaml writes it
+    except OSError:
+        return None
+    listed = {e.get("run_id") for e in manifest.get("runs", []) if isinstance(e, dict)}
+    finished = all(r.run_id in listed and (out_dir / StudyFolder.RUNS / r.run_id / RunFolder.METRICS).is_file() for r in runs)
+    return manifest if same and finished else None
 
 
 def score_study(study: Study, out_dir: Path, device_name: str = "auto", command: list[str] | None = None,

@@ -243,11 +243,13 @@ def build_study(raw: dict, source: str, overrides: list[str] | None = None, data
     # embedded one (mnist-5k) would otherwise carry this machine's path into committed results
     name = raw["data"].get("name", "mnist-5k") if isinstance(raw.get("data"), dict) else "mnist-5k"
     reads_root = getattr(DATASETS.get(name), "reads_root", True)
+    filled = bool(data_root and reads_root and (not isinstance(raw.get("data"), dict) or not raw["data"].get("root")))
     if data_root and reads_root and isinstance(raw.get("data"), dict) and not raw["data"].get("root"):
         raw["data"]["root"] = data_root
     elif data_root and reads_root and "data" not in raw:
         raw["data"] = {"root": data_root}
     spec = validate(raw, source)
+    spec.data._root_from_environment = filled
     return Study(spec, source, expand_grid(spec))
 
 
@@ -645,6 +647,8 @@ def data_config(data: DataSpec) -> dict:
     """The data section as configs, run ids and study.yaml keep it: a key added since (judge_fraction)
     is left out at its default, so the files and ids of studies written before it stay as they were."""
     config = data.model_dump(mode="json")
+    if data._root_from_environment:
+        config["root"] = None  # this machine's $LOSSBENCH_DATA: the next machine's fills it again
     if not config["judge_fraction"]:
         config.pop("judge_fraction")
     return config
