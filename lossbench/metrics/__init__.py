@@ -164,8 +164,9 @@ METRICS: dict[str, MetricEntry] = {
     "kid-domain": MetricEntry(False, "KID (unbiased, cubic polynomial kernel) in the dataset classifier's features",
                               kind="distribution", features="domain", statistic="kid"),
     "fd-judge": MetricEntry(False, "Fréchet distance in the 128-d features of the judge, a network no loss term trains on "
-                            "(for 28x28 MNIST digits the network shipped with lossbench, trained on the official MNIST test split; for "
-                            "other data trained on first use; the run's provenance says which)",
+                            "(for mnist-5k's digits and fashion-mnist-5k's clothes a network shipped with lossbench, trained on the "
+                            "official MNIST or Fashion-MNIST test split; for other data trained on first use; the run's "
+                            "provenance says which)",
                             kind="distribution", features="judge", statistic="fd"),
     "kid-judge": MetricEntry(False, "KID (unbiased, cubic polynomial kernel) in the judge's features",
                              kind="distribution", features="judge", statistic="kid"),
@@ -176,7 +177,7 @@ METRICS: dict[str, MetricEntry] = {
                           ("density", "density: real k-NN balls holding each generated image, / k (1 for a real-like set)"),
                           ("coverage", "coverage: share of real images whose k-NN ball holds a generated image"))},
     "blur": MetricEntry(False, "equivalent blur in px: the Gaussian σ that gives the real test images the same share of "
-                        "spectral power above 0.1 cycles/px (0 = as sharp as real digits; no network)",
+                        "spectral power above 0.1 cycles/px (0 = as sharp as the real images; no network)",
                         kind="distribution", features="spectrum", statistic="blur", implementation="lossbench.metrics.blur"),
     "fid": MetricEntry(False, "FID: Fréchet distance of Inception-v3 pool3 features (TF-compatible pipeline)",
                        kind="distribution", features="inception", statistic="fd"),

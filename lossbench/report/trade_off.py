@@ -289,7 +289,7 @@ def _figure(table: pd.DataFrame, others: pd.DataFrame, columns: list[str], which
                bbox_to_anchor=(0.5, -0.02 - 0.025 * math.ceil(len(labels) / 4)))
     what = "reconstructions of the test split" if which == RECON else "samples (a Gaussian fitted to the training codes, decoded)"
     fig.suptitle(f"Perception against distortion along the adversarial weight (labels), {what}; mean ± 95% seed "
-                 "interval; dashed: the real floor, dotted: real digits blurred", fontsize=9.5)
+                 "interval; dashed: the real floor, dotted: real images blurred", fontsize=9.5)
     fig.tight_layout()
     files.save_figure(path, fig)
 
