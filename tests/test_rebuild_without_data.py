@@ -34,8 +34,9 @@ def test_a_finished_study_rebuilds_without_its_data(fashion_root, tmp_path, cli)
     assert not [name for name, data in _snapshot(out).items() if str(fashion_root).encode() in data]
     before = _snapshot(out)
 
-    code, _, err = cli("run", study, "--out", out, env={"LOSSBENCH_DATA": str(tmp_path / "no-data-here")})
+    code, out_text, err = cli("run", study, "--out", out, env={"LOSSBENCH_DATA": str(tmp_path / "no-data-here")})
     assert code == 0, err
+    assert "clothes-tiny: 1 skipped (finished before)" in out_text
     assert "every run of clothes-tiny is finished" in err and "rebuilt from the folder alone" in err
     assert _snapshot(out) == before
 

@@ -63,7 +63,8 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
 
         with files.folder_lock(Path(out_dir), wait=wait):
             build_report(Path(out_dir), announce=False)
-        return stored_manifest
+        # this invocation's counts, as a re-run that trains nothing reports them (the stored manifest keeps its own)
+        return {**stored_manifest, "counts": {"skipped (finished before)": len(runs)}}
     for line in setup_notices(session.ctx):  # said before the runs, not minutes later in summary.md alone
         print(line, file=sys.stderr)
     pool: RayPool | ProcessPool | None = None
