@@ -40,21 +40,23 @@ def pytest_unconfigure(config):
         os.environ.pop("LOSSBENCH_CACHE", None)
 
 
+def _data_root_holding(probe: str, what: str) -> Path:
+    """$LOSSBENCH_DATA, else ../shared/data (CI's), when ``probe`` is a file under it; else the test skips."""
+    root = os.environ.get("LOSSBENCH_DATA") or str(REPO.parent / "shared" / "data")
+    if not (Path(root) / probe).is_file():
+        pytest.skip(f"{what} not under {root} (set LOSSBENCH_DATA)")
+    return Path(root)
+
+
 @pytest.fixture(scope="session")
 def shared_data_root() -> Path:
-    root = os.environ.get("LOSSBENCH_DATA") or str(REPO.parent / "shared" / "data")
-    if not (Path(root) / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"the official MNIST test split is not under {root} (set LOSSBENCH_DATA)")
-    return Path(root)
+    return _data_root_holding("MNIST/raw/t10k-images-idx3-ubyte.gz", "the official MNIST test split is")
 
 
 @pytest.fixture(scope="session")
 def fashion_root() -> Path:
     """The data root holding the official Fashion-MNIST files (../shared/data in CI)."""
-    root = os.environ.get("LOSSBENCH_DATA") or str(REPO.parent / "shared" / "data")
-    if not (Path(root) / "FashionMNIST" / "raw" / "train-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"the official Fashion-MNIST files are not under {root} (set LOSSBENCH_DATA)")
-    return Path(root)
+    return _data_root_holding("FashionMNIST/raw/train-images-idx3-ubyte.gz", "the official Fashion-MNIST files are")
 
 
 @pytest.fixture(scope="session")
