@@ -161,7 +161,7 @@ def official_split(root: str | Path, source: str = "mnist") -> dict:
     layout), split by the recipe's seed into the judge's training images and its held-out images."""
     import numpy as np
 
-    from lossbench.data.registry import DATASETS, DataSpec, resolve_root
+    from lossbench.data.registry import DATASETS, DataSpec, _to_tensor, resolve_root
 
     spec = DataSpec(name=source, root=str(root))
     raw = DATASETS[source].load(spec, resolve_root(spec))
@@ -178,8 +178,7 @@ def official_split(root: str | Path, source: str = "mnist") -> dict:
     halves = np.random.default_rng(0).permutation(len(images))
     half = max(1, int(round(len(images) * 0.5)))
     halves = np.concatenate([halves[half:], halves[:half]])
-    x = torch.from_numpy(np.array(images[halves], dtype=np.uint8)).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
-    y = torch.from_numpy(np.asarray(labels[halves], dtype=np.int64))
+    x, y = _to_tensor(images[halves]), torch.from_numpy(np.asarray(labels[halves], dtype=np.int64))
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(RECIPE["seed"]))
     held, train = order[: RECIPE["held_out"]], order[RECIPE["held_out"] :]
     return {"train_x": x[train], "train_y": y[train], "held_x": x[held], "held_y": y[held], "n": len(x)}

@@ -95,8 +95,13 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=False, default=json_default) + "\n")
 
 
+def yaml_text(data: Any) -> str:
+    """The YAML text write_yaml writes for ``data`` (to compare a stored file with what would be written)."""
+    return yaml.safe_dump(data, sort_keys=False)
+
+
 def write_yaml(path: str | os.PathLike, data: Any) -> None:
-    write_text(path, yaml.safe_dump(data, sort_keys=False))
+    write_text(path, yaml_text(data))
 
 
 def write_csv(path: str | os.PathLike, frame) -> None:

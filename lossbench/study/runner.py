@@ -97,14 +97,11 @@ def finished_without_data(study: Study, out_dir: Path, runs, force: bool) -> dic
     """The stored manifest when ``out_dir`` holds this very study (its study.yaml is the one this
     invocation would write) with every selected run finished and nothing to recompute: then its
     report rebuilds from the folder alone, without the data. Else None (the data is needed)."""
-    import yaml
-
     manifest = files.read_json_or_none(out_dir / StudyFolder.MANIFEST)
     if force or not isinstance(manifest, dict) or manifest.get("study") != study.spec.name:
         return None
     try:
-        same = (out_dir / StudyFolder.STUDY).read_text(encoding="utf-8") == yaml.safe_dump(
-            study.resolved, sort_keys=False)  # as files.write_yaml writes it
+        same = (out_dir / StudyFolder.STUDY).read_text(encoding="utf-8") == files.yaml_text(study.resolved)
     except OSError:
         return None
     listed = {e.get("run_id") for e in manifest.get("runs", []) if isinstance(e, dict)}

@@ -243,11 +243,11 @@ def build_study(raw: dict, source: str, overrides: list[str] | None = None, data
     # embedded one (mnist-5k) would otherwise carry this machine's path into committed results
     name = raw["data"].get("name", "mnist-5k") if isinstance(raw.get("data"), dict) else "mnist-5k"
     reads_root = getattr(DATASETS.get(name), "reads_root", True)
-    filled = bool(data_root and reads_root and (not isinstance(raw.get("data"), dict) or not raw["data"].get("root")))
-    if data_root and reads_root and isinstance(raw.get("data"), dict) and not raw["data"].get("root"):
-        raw["data"]["root"] = data_root
-    elif data_root and reads_root and "data" not in raw:
-        raw["data"] = {"root": data_root}
+    filled = False
+    if data_root and reads_root:
+        raw.setdefault("data", {})
+        if isinstance(raw["data"], dict) and not raw["data"].get("root"):
+            raw["data"]["root"], filled = data_root, True
     spec = validate(raw, source)
     spec.data._root_from_environment = filled
     return Study(spec, source, expand_grid(spec))
