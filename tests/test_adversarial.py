@@ -240,3 +240,120 @@ def test_a_loss_state_dict_restores_the_discriminator_its_optimizer_and_the_plat
     assert moments and all(torch.equal(m, n["exp_avg"]) for m, n in
                            zip(moments, loss.terms["a.b"].optimizer.state_dict()["state"].values()))
     assert sum(p.numel() for p in fresh.parameters()) == sum(p.numel() for p in fresh.terms["a.b"].discriminator.parameters())
+
+
+# --- critics that hold (issue 33): Wasserstein loss, R1 and WGAN-GP penalties, spectral norm ---------
+
+
+def test_wasserstein_losses_and_threshold_on_known_scores():
+    from lossbench.losses.adversarial import threshold
+
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.5])
+    assert discriminator_loss("wasserstein", real, fake).item() == pytest.approx(-0.75 - 1.25)  # mean fake - mean real
+    assert generator_loss("wasserstein", fake).tolist() == [2.0, -0.5]
+    # a critic's level is arbitrary: the threshold sits between the two means, so shifting every score moves it along
+    assert float(threshold("wasserstein", real + 10, fake + 10)) == pytest.approx(10 + (1.25 - 0.75) / 2)
+    assert threshold("hinge", real, fake) == 0.0 and threshold("least-squares", real, fake) == 0.5
+
+
+class Linear(torch.nn.Module):
+    """D(x) = <w, x> + b on flattened images, as one 'patch' score: its input gradient is w everywhere."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = torch.nn.Parameter(w)
+
+    def forward(self, x):
+        return (x.flatten(1) @ self.w.flatten())[:, None] + 0.3
+
+
+def test_r1_and_gradient_penalty_match_their_formulas_on_a_linear_critic():
+    from lossbench.losses.adversarial import gradient_penalty
+
+    w = torch.full((1, 4, 4), 0.5)  # |grad| = 0.5 * sqrt(16) = 2 for every input
+    real, fake = torch.rand(6, 1, 4, 4), torch.rand(6, 1, 4, 4)
+    assert gradient_penalty("r1", Linear(w), real, fake).item() == pytest.approx(2.0 ** 2 / 2)
+    assert gradient_penalty("gradient-penalty", Linear(w), real, fake).item() == pytest.approx((2.0 - 1) ** 2)
+    # on a non-linear critic the penalty is differentiable in its weights (a second-order term)
+    d = Discriminator((1, 8, 8), "patch", 4, 2)
+    penalty = gradient_penalty("gradient-penalty", d, torch.rand(4, 1, 8, 8), torch.rand(4, 1, 8, 8))
+    grads = [g for g in torch.autograd.grad(penalty, list(d.parameters()), allow_unused=True) if g is not None]
+    assert all(torch.isfinite(g).all() for g in grads) and sum(float(g.abs().sum()) > 0 for g in grads) >= 3
+
+
+def test_r1_against_finite_differences_on_a_real_discriminator():
+    from lossbench.losses.adversarial import gradient_penalty
+
+    torch.manual_seed(0)
+    d = Discriminator((1, 8, 8), "patch", 4, 2).double()
+    x = torch.rand(1, 1, 8, 8, dtype=torch.float64)
+    eps, grad = 1e-6, torch.zeros(64, dtype=torch.float64)
+    for i in range(64):
+        step = torch.zeros(64, dtype=torch.float64)
+        step[i] = eps
+        with torch.no_grad():
+            grad[i] = (d(x + step.view(1, 1, 8, 8)).mean() - d(x - step.view(1, 1, 8, 8)).mean()) / (2 * eps)
+    assert gradient_penalty("r1", d, x, x).item() == pytest.approx(float(grad.square().sum() / 2), rel=1e-6)
+
+
+def test_spectral_norm_bounds_every_layer_by_one():
+    torch.manual_seed(0)
+    d = Discriminator((1, 16, 16), "global", 8, 2, spectral=True)
+    for _ in range(30):  # the power iteration converges over forward passes in training mode
+        d(torch.rand(4, 1, 16, 16))
+    layers = [m for m in d.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert len(layers) == 3
+    for layer in layers:
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
+        assert sigma.item() == pytest.approx(1.0, abs=0.02)
+    plain = Discriminator((1, 16, 16), "global", 8, 2)
+    assert not any(hasattr(m, "parametrizations") for m in plain.modules())
+
+
+@pytest.mark.parametrize("options", [{"penalty": "r1"}, {"loss": "wasserstein", "penalty": "gradient-penalty"},
+                                     {"loss": "wasserstein", "spectral_norm": True},
+                                     {"loss": "non-saturating", "spectral_norm": True, "penalty": "r1", "penalty_weight": 1.0}])
+def test_each_critic_option_trains_and_stays_finite(options):
+    model, loss, x = setup(**options)
+    adv = loss.terms["adv"]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    before = snapshot(adv.discriminator)
+    for step in range(3):
+        out = model(x)
+        total, _ = loss(out, x, step)
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        stats = adv.critic_step(x, out["x_hat"])
+        assert torch.isfinite(stats).all() and 0 <= stats[1] <= 1 and 0 <= stats[2] <= 1
+    assert not same(before, snapshot(adv.discriminator))
+
+
+def test_the_penalty_changes_the_discriminators_update():
+    updates = []
+    for options in ({}, {"penalty": "r1", "penalty_weight": 100.0}):
+        model, loss, x = setup(seed=3, **options)
+        adv = loss.terms["adv"]
+        out = model(x)
+        adv.critic_step(x, out["x_hat"])
+        updates.append(snapshot(adv.discriminator))
+    assert not same(*updates)
+
+
+def test_critic_options_validate_and_keep_old_run_ids():
+    from pydantic import ValidationError
+
+    from lossbench.losses.specs import AdversarialSpec
+
+    with pytest.raises(ValidationError, match="wasserstein needs a Lipschitz critic"):
+        AdversarialSpec(term="adversarial", loss="wasserstein")
+    with pytest.raises(ValidationError, match="penalty_weight has no effect without a penalty"):
+        AdversarialSpec(term="adversarial", penalty_weight=1.0)
+    with pytest.raises(ValidationError):
+        AdversarialSpec(term="adversarial", penalty="r2")
+    # at their defaults the new options are not in a run's config (run ids of earlier studies stay valid) ...
+    plain = AdversarialSpec(term="adversarial").config()
+    assert not {"penalty", "penalty_weight", "spectral_norm"} & set(plain)
+    # ... and set, they are
+    held = AdversarialSpec(term="adversarial", penalty="r1", spectral_norm=True).config()
+    assert held["penalty"] == "r1" and held["spectral_norm"] is True and held["penalty_weight"] == 10.0

@@ -5,10 +5,12 @@ says yes only where every paired interval lies on one side of 0."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import pandas as pd
 import yaml
 
-from lossbench.report.trade_off import paired_steps, sweep_key, sweep_runs, trade_off_table, verdict_lines
+from lossbench.report.trade_off import (bound_lines, bound_table, paired_steps, sweep_key, sweep_runs, trade_off_table,
+                                       verdict_lines)
 
 
 def _terms(weight):
@@ -68,3 +70,45 @@ def test_noise_larger_than_the_step_reads_unclear(tmp_path):
     sweep = sweep_runs(tmp_path, pd.DataFrame(rows))
     lines = verdict_lines(trade_off_table(sweep), paired_steps(sweep, ["mse", "fd-judge-recon"]), "fd-judge-recon")
     assert "0→1 unclear" in lines[2] and "yes, every step" not in lines[2].split("|")[3]
+
+
+def test_the_bound_reads_per_seed_mse_ratios_at_the_most_realistic_weight(tmp_path):
+    from scipy import stats
+
+    # z2: weight 3 is the most realistic (fd 5 against 20 at weight 0), at 1.5x weight 0's MSE per seed
+    rows = _study(tmp_path, {0: 20, 1: 10, 3: 5}, {0: 0.04, 1: 0.05, 3: 0.06}, model="z2")
+    sweep = sweep_runs(tmp_path, pd.DataFrame(rows))
+    table = trade_off_table(sweep)
+    bound = bound_table(sweep, table, "fd-judge-recon")
+    best = bound[bound["most_realistic"]].iloc[0]
+    assert best["weight"] == 3 and best["n_seeds"] == 5
+    ratios = np.array([(0.06 + 1e-4 * s) / (0.04 + 1e-4 * s) for s in range(5)])  # _study adds 1e-4 per seed
+    half = stats.t.ppf(0.975, 4) * ratios.std(ddof=1) / np.sqrt(5)
+    assert best["mse_ratio"] == pytest.approx(ratios.mean()) and best["ci_high"] == pytest.approx(ratios.mean() + half)
+    assert bound[bound["weight"] == 0]["mse_ratio"].iloc[0] == pytest.approx(1.0)
+    # the verdict: below 2; fd 22 -> 7 (means over seeds) against a floor of 2 closes 15/20 = 75% of the way
+    line = next(x for x in bound_lines(bound, table, "fd-judge-recon", 2.0) if x.startswith("| z2 "))
+    assert "| 3 |" in line and "22 → 7 (2)" in line and "| 75% |" in line and "**below 2**" in line
+
+
+def test_a_point_beyond_twice_the_mse_is_called_above_the_bound(tmp_path):
+    rows = _study(tmp_path, {0: 20, 1: 10, 3: 5}, {0: 0.02, 1: 0.03, 3: 0.07}, model="z2")
+    sweep = sweep_runs(tmp_path, pd.DataFrame(rows))
+    table = trade_off_table(sweep)
+    line = next(x for x in bound_lines(bound_table(sweep, table, "fd-judge-recon"), table, "fd-judge-recon", None)
+                if x.startswith("| z2 "))
+    assert "**above 2**" in line and "| – |" in line  # no floor: no share of the way
+
+
+def test_the_report_writes_the_bound_section_figure_and_csv(tmp_path):
+    from lossbench.report.trade_off import trade_off_report
+
+    rows = _study(tmp_path, {0: 20, 1: 10, 3: 5}, {0: 0.04, 1: 0.05, 3: 0.06}, model="z2")
+    calibration = {"fd-judge": {"samples": {"real": 2.0}}}
+    written, verdicts = trade_off_report(tmp_path, pd.DataFrame(rows), tmp_path / "figures", calibration)
+    assert (tmp_path / "figures" / "trade_off_bound.png").stat().st_size > 10_000
+    bound = pd.read_csv(tmp_path / "trade_off_bound.csv")
+    assert bound["most_realistic"].tolist() == [False, False, True]
+    text = (tmp_path / "trade_off.md").read_text()
+    assert "## Against the theory" in text and "figures/trade_off_bound.png" in text
+    assert any("| z2 | 3 |" in line for line in verdicts)  # checks.md gets the same verdict

@@ -33,7 +33,7 @@ class Discriminator(nn.Module):
     convolution to one channel: a map of patch scores. ``global`` ends with a linear layer on
     the flattened features: one score per image. Inputs in [0, 1] are mapped to [-1, 1]."""
 
-    def __init__(self, shape: tuple[int, int, int], kind: str, channels: int, layers: int):
+    def __init__(self, shape: tuple[int, int, int], kind: str, channels: int, layers: int, spectral: bool = False):
         super().__init__()
         c, h, w = shape
         body: list[nn.Module] = []
@@ -50,6 +50,10 @@ class Discriminator(nn.Module):
             self.head = nn.Conv2d(c, 1, 4, stride=1, padding=1 if min(h, w) >= 3 else 2)
         else:
             self.head = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, 1))
+        if spectral:  # every layer with a weight: W / sigma_max(W), one power iteration per forward pass
+            for module in list(self.modules()):
+                if isinstance(module, (nn.Conv2d, nn.Linear)):
+                    nn.utils.parametrizations.spectral_norm(module)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scores, shape N × (number of patches)."""
@@ -58,7 +62,7 @@ class Discriminator(nn.Module):
 
 def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     """Per-score loss of the autoencoder (the generator) on scores of its reconstructions."""
-    if kind == "hinge":
+    if kind in ("hinge", "wasserstein"):
         return -fake
     if kind == "non-saturating":
         return F.softplus(-fake)  # -log sigmoid(D(x_hat))
@@ -69,14 +73,36 @@ def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> tor
     """Mean discriminator loss on scores of real images and of reconstructions."""
     if kind == "hinge":
         return 0.5 * (F.relu(1 - real).mean() + F.relu(1 + fake).mean())
+    if kind == "wasserstein":  # the critic's estimate of -W1 (its Lipschitz bound comes from a penalty or spectral norm)
+        return fake.mean() - real.mean()
     if kind == "non-saturating":
         return 0.5 * (F.softplus(-real).mean() + F.softplus(fake).mean())
     return 0.5 * ((real - 1).square().mean() + fake.square().mean())
 
 
-def threshold(kind: str) -> float:
-    """The score above which the discriminator calls an image (or patch) real."""
+def threshold(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | float:
+    """The score above which the discriminator calls an image (or patch) real. A Wasserstein
+    critic's scores have no fixed level (only differences count): its threshold is the midpoint
+    of the batch's mean real and mean reconstructed score."""
+    if kind == "wasserstein":
+        return (real.mean() + fake.mean()) / 2
     return 0.5 if kind == "least-squares" else 0.0
+
+
+def gradient_penalty(kind: str, d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): mean over images of |grad_x D(x)|^2 / 2 at real images, or the
+    WGAN-GP term (Gulrajani et al. 2017): mean of (|grad_x D(x)| - 1)^2 at x = e*real + (1-e)*fake,
+    e ~ U(0, 1) per image. D(x): the image's score (the mean of its patch scores); x in [0, 1].
+    Not taken from a library: torch has no such penalty, and the GAN libraries that do
+    (e.g. torchgan) bring their own trainers. Unweighted; the caller multiplies."""
+    if kind == "r1":
+        x = real.detach().requires_grad_(True)
+    else:
+        e = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+        x = (e * real.detach() + (1 - e) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(x).mean(1).sum(), x, create_graph=True)
+    norms = grad.flatten(1).norm(dim=1)
+    return norms.square().mean() / 2 if kind == "r1" else (norms - 1).square().mean()
 
 
 def adaptive_weight(rec: torch.Tensor, gan: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
@@ -117,7 +143,7 @@ class Adversarial(Critic):
 
     def attach(self, model: nn.Module, shape: tuple[int, int, int], device) -> None:
         s = self.spec
-        self.discriminator = Discriminator(shape, s.discriminator, s.channels, s.layers).to(device)
+        self.discriminator = Discriminator(shape, s.discriminator, s.channels, s.layers, s.spectral_norm).to(device)
         self.discriminator.requires_grad_(False)  # frozen except inside critic_step
         beta1, beta2 = s.betas
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=s.lr, betas=(beta1, beta2))
@@ -150,12 +176,15 @@ class Adversarial(Critic):
             real = d(x.float())
             fake = d(x_hat.detach().float())
             loss = discriminator_loss(self.spec.loss, real, fake)
+            total = loss
+            if self.spec.penalty != "none":
+                total = loss + self.spec.penalty_weight * gradient_penalty(self.spec.penalty, d, x.float(), x_hat.float())
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            total.backward()
             optimizer.step()
         finally:
             d.requires_grad_(False)
-        t = threshold(self.spec.loss)
+        t = threshold(self.spec.loss, real.detach(), fake.detach())
         return torch.stack([loss.detach(), (real.detach() > t).float().mean(), (fake.detach() <= t).float().mean()])
 
     def get_extra_state(self) -> dict:

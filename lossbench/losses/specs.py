@@ -33,6 +33,10 @@ class TermSpec(BaseModel):
     vectorisable: ClassVar[bool] = True
     unvectorised_because: ClassVar[str] = "is not vectorised"
 
+    #: options left out of :meth:`config` while at their default, so that the run ids of studies
+    #: written before an option existed stay as they were
+    omitted_at_default: ClassVar[tuple[str, ...]] = ()
+
     term: str
     weight: float = Field(1.0, ge=0, description="multiplier in the total")
     label: str | None = Field(None, description="name in logs and tables (default: the term name)")
@@ -54,7 +58,9 @@ class TermSpec(BaseModel):
     def config(self) -> dict:
         """The term as configs, run ids and study.yaml keep it (``target`` only where given, so the
         run ids of studies written before it stay as they were)."""
-        return self.model_dump(mode="json", exclude={"target"} if self.target is None else None)
+        fields = type(self).model_fields
+        left_out = {name for name in self.omitted_at_default if getattr(self, name) == fields[name].default}
+        return self.model_dump(mode="json", exclude=left_out | ({"target"} if self.target is None else set()) or None)
 
     def feature_networks(self) -> list[tuple[str, list[str] | None]]:
         """The frozen feature networks it trains against, as (network, layers)."""
@@ -190,7 +196,10 @@ class AdversarialSpec(StartSpec):
     role: ClassVar[str] = CRITIC
     vectorisable: ClassVar[bool] = False
     unvectorised_because: ClassVar[str] = "trains a discriminator of its own per seed"
-    loss: Literal["hinge", "non-saturating", "least-squares"] = Field("hinge", description="GAN objective")
+    omitted_at_default: ClassVar[tuple[str, ...]] = ("penalty", "penalty_weight", "spectral_norm")
+    loss: Literal["hinge", "non-saturating", "least-squares", "wasserstein"] = Field(
+        "hinge", description="GAN objective; wasserstein (Arjovsky et al. 2017) needs a Lipschitz constraint: "
+                             "penalty: gradient-penalty or spectral_norm: true")
     discriminator: Literal["patch", "global"] = Field(
         "patch", description="patch: PatchGAN, one score per overlapping patch (Isola et al. 2017); "
                              "global: one score per image")
@@ -206,3 +215,26 @@ class AdversarialSpec(StartSpec):
 
     adaptive: StrictBool = Field(False, description="weight times lambda = |grad_w L_rec| / (|grad_w L_G| + 1e-4) at the "
                                               "decoder's last layer w, clamped to [0, 1e4] (Esser et al. 2021)")
+    penalty: Literal["none", "r1", "gradient-penalty"] = Field(
+        "none", description="regulariser of the discriminator's gradient with respect to its input image: r1, "
+                            "penalty_weight/2 * |grad D(x)|^2 on real images (Mescheder et al. 2018); gradient-penalty, "
+                            "penalty_weight * (|grad D|-1)^2 at random mixes of real and reconstructed images "
+                            "(WGAN-GP, Gulrajani et al. 2017). D is the image's score (the mean of its patch scores)")
+    penalty_weight: float = Field(10.0, gt=0, description="the penalty's weight (gamma of r1, lambda of gradient-penalty)")
+    spectral_norm: StrictBool = Field(False, description="spectral normalisation of every discriminator layer "
+                                                         "(Miyato et al. 2018)")
+
+    def config(self) -> dict:
+        config = super().config()
+        if self.penalty != "none":  # the penalty's weight is part of the recipe whenever there is a penalty
+            config["penalty_weight"] = self.penalty_weight
+        return config
+
+    @model_validator(mode="after")
+    def _lipschitz(self):
+        if self.loss == "wasserstein" and self.penalty != "gradient-penalty" and not self.spectral_norm:
+            raise ValueError("loss: wasserstein needs a Lipschitz critic: add penalty: gradient-penalty (WGAN-GP) "
+                             "or spectral_norm: true")
+        if self.penalty == "none" and self.penalty_weight != type(self).model_fields["penalty_weight"].default:
+            raise ValueError("penalty_weight has no effect without a penalty: set penalty: r1 or gradient-penalty")
+        return self

@@ -4,8 +4,10 @@ adversarial term at several weights (a *sweep*: the conditions' terms equal but 
 distortion (MSE) against perception measures along the weight, per model.
 
 Writes trade_off.csv (per model and weight: mean and 95% seed interval of each measure),
-trade_off_steps.csv (each step between neighbouring weights, paired by seed), trade_off.md (the
-verdict per model) and figures/trade_off.png, trade_off_samples.png and sweep_grid.png.
+trade_off_steps.csv (each step between neighbouring weights, paired by seed), trade_off_bound.csv
+(MSE as a multiple of weight 0's, per weight, against the theory's bound of 2), trade_off.md (the
+verdicts per model) and figures/trade_off.png, trade_off_samples.png, trade_off_bound.png and
+sweep_grid.png.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ PERCEPTION = ("fd-judge", "blur", "precision-judge", "recall-judge", "density-ju
 #: the measure the verdict reads; the others are reported beside it
 VERDICT = "fd-judge"
 LOWER_IS_BETTER = {"fd-judge", "blur", "mse"}
+#: at perfect perception (outputs distributed as the data) the lowest reachable MSE is at most
+#: twice the lowest MSE without that constraint: Blau & Michaeli (CVPR 2018, Theorem 2: sample the
+#: posterior), and for a fixed code (rate) exactly twice (Yan et al., ICML 2021). The optimal curve
+#: falls from 1x at no perception constraint to at most 2x at perfect perception, so no point on
+#: it lies beyond 2x.
+BOUND = 2.0
 
 
 def sweep_key(config: dict) -> tuple[str, float] | None:
@@ -159,6 +167,58 @@ def verdict_lines(table: pd.DataFrame, steps: pd.DataFrame, perception: str, con
     return lines
 
 
+def bound_table(sweep: pd.DataFrame, table: pd.DataFrame, perception: str) -> pd.DataFrame:
+    """Per model and weight: MSE as a multiple of weight 0's (the same schedule without the term:
+    the lowest MSE this code reaches), the mean of the per-seed ratios with its 95% t-interval;
+    ``most_realistic`` marks the weight with the best mean ``perception``."""
+    rows = []
+    lower = any(perception.startswith(m) for m in LOWER_IS_BETTER)
+    for model in dict.fromkeys(table["model"]):
+        part = table[table["model"] == model]
+        runs = sweep[sweep["model"] == model]
+        base = runs[runs["weight"] == part["weight"].min()].set_index("seed")[DISTORTION]
+        best = part.loc[part[perception].idxmin() if lower else part[perception].idxmax(), "weight"]
+        for weight in part["weight"]:
+            here = runs[runs["weight"] == weight].set_index("seed")[DISTORTION]
+            seeds = base.index.intersection(here.index)
+            ratio = pd.to_numeric(here.loc[seeds]) / pd.to_numeric(base.loc[seeds])
+            mean, half = mean_ci(ratio)
+            rows.append({"model": model, "weight": weight, "mse_ratio": mean, "ci_low": mean - half, "ci_high": mean + half,
+                         "n_seeds": len(seeds), "most_realistic": bool(weight == best)})
+    return pd.DataFrame(rows)
+
+
+def bound_lines(bound: pd.DataFrame, table: pd.DataFrame, perception: str, floor: float | None) -> list[str]:
+    """The verdict against the theory, per model: at the most realistic weight, MSE as a multiple
+    of weight 0's with its interval, read against 2, and how far that point still is from the real
+    floor of ``perception``."""
+    lines = [f"| model | most realistic weight (best {perception}) | {perception}: weight 0 → there"
+             + (" (real floor)" if floor is not None else "") + " | share of the way to the real floor | "
+             f"MSE there ÷ MSE at weight 0 (95% interval, paired by seed) | against the bound ({BOUND:g}×) |",
+             "|---|---|---|---|---|---|"]
+    for r in bound[bound["most_realistic"]].to_dict("records"):
+        part = table[table["model"] == r["model"]]
+        p0 = float(part.loc[part["weight"] == part["weight"].min(), perception].iloc[0])
+        pb = float(part.loc[part["weight"] == r["weight"], perception].iloc[0])
+        share = "–" if floor is None or p0 == floor else f"{100 * (p0 - pb) / (p0 - floor):.0f}%"
+        if r["ci_high"] < BOUND:
+            against = f"**below {BOUND:g}** (inside the bound)"
+        elif r["ci_low"] > BOUND:
+            against = f"**above {BOUND:g}**: more MSE than an optimal decoder needs even at perfect perception"
+        else:
+            against = f"the interval contains {BOUND:g}"
+        lines.append(f"| {md_cell(r['model'])} | {r['weight']:g} | {p0:.3g} → {pb:.3g}"
+                     + (f" ({floor:.3g})" if floor is not None else "") + f" | {share} | "
+                     f"{r['mse_ratio']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] | {against} |")
+    lines += ["", f"The theory: at perfect perception (outputs distributed as the data) the lowest MSE is at most {BOUND:g}× "
+              f"the lowest MSE (Blau & Michaeli, CVPR 2018), and for a fixed code exactly {BOUND:g}× (Yan et al., ICML "
+              f"2021); the optimal curve between them never exceeds {BOUND:g}×. Weight 0 (the same schedule without the "
+              "term) stands for the lowest MSE at this code. A point short of the real floor tests the bound one way "
+              f"only: beyond {BOUND:g}× it pays more than the optimum would for perfect perception; below {BOUND:g}× it "
+              f"agrees with the theory without reaching the regime where {BOUND:g}× is tight."]
+    return lines
+
+
 def _steps(states: list[tuple[float, float, str]]) -> str:
     """'yes' when every step is; otherwise each step as 'a→b: state'."""
     if not states:
@@ -212,6 +272,16 @@ def trade_off_report(out_dir: Path, runs: pd.DataFrame, figures: Path, calibrati
                   "![trade-off, samples](figures/trade_off_samples.png)", ""]
         lines += verdict_lines(table, steps, on_set(VERDICT, SAMPLES).name, sizes)
         verdicts += ["", "Samples:", ""] + verdict_lines(table, steps, on_set(VERDICT, SAMPLES).name, sizes)
+    floor = ((calibration or {}).get(VERDICT) or {}).get(SAMPLES, {}).get("real")
+    bound = bound_table(sweep, table, perception)
+    files.write_csv(out_dir / "trade_off_bound.csv", bound)
+    written.append(out_dir / "trade_off_bound.csv")
+    draw("trade_off_bound.png", _bound_figure, bound, table, perception, floor, figures / "trade_off_bound.png")
+    written.append(figures / "trade_off_bound.png")
+    against = bound_lines(bound, table, perception, floor)
+    lines += ["", "## Against the theory: MSE at the most realistic point", "", "![against the bound](figures/trade_off_bound.png)",
+              ""] + against
+    verdicts += ["", "Against the theory (MSE at the most realistic point as a multiple of weight 0's):", ""] + against
     lines += ["", "## Every measure by weight (mean ± 95% seed interval; ⚑ k: k of the cell's runs are flagged, "
               "summary.md)", ""]
     shown = [DISTORTION] + recon + samples
@@ -290,6 +360,48 @@ def _figure(table: pd.DataFrame, others: pd.DataFrame, columns: list[str], which
     what = "reconstructions of the test split" if which == RECON else "samples (a Gaussian fitted to the training codes, decoded)"
     fig.suptitle(f"Perception against distortion along the adversarial weight (labels), {what}; mean ± 95% seed "
                  "interval; dashed: the real floor, dotted: real images blurred", fontsize=9.5)
+    fig.tight_layout()
+    files.save_figure(path, fig)
+
+
+def _bound_figure(bound: pd.DataFrame, table: pd.DataFrame, perception: str, floor: float | None, path: Path) -> None:
+    """Blau & Michaeli's picture: perception against distortion, both normalised per model so the
+    codes share one axis: MSE as a multiple of weight 0's (x; the theory's bound at perfect
+    perception is the vertical line at 2) and the perception measure's distance from the real floor
+    as a share of weight 0's distance (y; 0 is perfect perception)."""
+    from lossbench.report.figures import plt, sns
+
+    sns.set_theme(style="whitegrid", font_scale=0.85)
+    models = list(dict.fromkeys(bound["model"]))
+    palette = dict(zip(models, sns.color_palette("tab10", len(models))))
+    ground = floor if floor is not None else 0.0
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for model in models:
+        b = bound[bound["model"] == model].reset_index(drop=True)
+        part = table[table["model"] == model].set_index("weight").loc[b["weight"]]
+        scale = float(part[perception].iloc[0]) - ground
+        y = (part[perception].to_numpy() - ground) / scale
+        yerr = part[f"{perception}_ci"].to_numpy() / abs(scale)
+        xerr = [(b["mse_ratio"] - b["ci_low"]).to_numpy(), (b["ci_high"] - b["mse_ratio"]).to_numpy()]
+        ax.errorbar(b["mse_ratio"], y, xerr=xerr, yerr=yerr, fmt="-o", ms=4, lw=1.3, capsize=2, color=palette[model],
+                    label=model)
+        for xi, yi, w, best in zip(b["mse_ratio"], y, b["weight"], b["most_realistic"]):
+            ax.annotate(f"{w:g}" + (" (most realistic)" if best else ""), (xi, yi), fontsize=7, xytext=(4, 3),
+                        textcoords="offset points", color=palette[model])
+    ax.axvline(BOUND, ls="--", lw=1.0, color="0.25")
+    ax.annotate("bound at perfect perception: 2× the lowest MSE (Blau & Michaeli 2018; Yan et al. 2021)", (BOUND, 0.5),
+                xycoords=("data", "axes fraction"), fontsize=7, ha="right", va="center", rotation=90, color="0.25",
+                xytext=(-3, 0), textcoords="offset points")
+    ax.axhline(0.0, ls=":", lw=1.0, color="0.35")
+    ax.annotate("perfect perception: the real floor" if floor is not None else "0", (0.0, 0.0),
+                xycoords=("axes fraction", "data"), fontsize=7, ha="left", va="bottom", color="0.3", xytext=(4, 2),
+                textcoords="offset points")
+    right = max(BOUND * 1.1, float(bound["ci_high"].max()) * 1.05)
+    ax.set_xlim(0.95, right)
+    ax.set_xlabel("distortion: MSE ÷ MSE at weight 0 (mean of per-seed ratios ± 95% interval)")
+    ax.set_ylabel(f"perception: {perception} above the real floor,\nas a share of weight 0's (0: perfect)")
+    ax.legend(fontsize=7.5, frameon=False, loc="upper right")
+    ax.set_title("The adversarial weight's curve against the theory's bound (labels: weights)", fontsize=9.5)
     fig.tight_layout()
     files.save_figure(path, fig)
 
