@@ -48,6 +48,12 @@ STUDY_FILES = [
     ("unallocatable", _with(["models", 0, "hidden"], [65536] * 8), "parameters need at least"),
     ("betas", _with(["conditions", "l2"], [{"term": "l2"}, {"term": "adversarial", "betas": [1.5, 0.9], "layers": 1}]),
      "conditions.l2[1].betas"),
+    # issue 33: a Wasserstein critic without a Lipschitz constraint diverges; the study file is refused
+    ("wasserstein-unconstrained", _with(["conditions", "l2"], [{"term": "l2"}, {"term": "adversarial", "loss": "wasserstein",
+                                                                 "layers": 1}]),
+     "conditions.l2[1]: loss: wasserstein needs a Lipschitz critic: add penalty: gradient-penalty"),
+    ("unknown-penalty", _with(["conditions", "l2"], [{"term": "l2"}, {"term": "adversarial", "penalty": "r3", "layers": 1}]),
+     "conditions.l2[1].penalty: must be one of 'none', 'r1' or 'gradient-penalty'"),
     ("inf-lr", _with(["training", "lr"], float("inf")), "training.lr"),
     ("nan-lr", _with(["training", "lr"], float("nan")), "training.lr"),
     ("inf-weight", _with(["conditions", "l2"], [{"term": "l2", "weight": float("inf")}]), "conditions.l2[0].weight"),

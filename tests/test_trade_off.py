@@ -112,3 +112,24 @@ def test_the_report_writes_the_bound_section_figure_and_csv(tmp_path):
     text = (tmp_path / "trade_off.md").read_text()
     assert "## Against the theory" in text and "figures/trade_off_bound.png" in text
     assert any("| z2 | 3 |" in line for line in verdicts)  # checks.md gets the same verdict
+
+
+def test_a_collapsed_run_makes_its_steps_read_collapsed_never_yes(tmp_path):
+    from lossbench.core.flags import Flag
+    from lossbench.report.trade_off import collapse_line
+
+    rows = _study(tmp_path, {0: 20, 1: 10, 3: 5}, {0: 0.04, 1: 0.05, 3: 0.06}, model="z2")
+    for row in rows:
+        row["flags"] = []
+    broken = next(r for r in rows if r["condition"] == "adv3")
+    broken["flags"] = [Flag("collapsed-output", "collapsed output: reconstructions barely depend on the input")]
+    sweep = sweep_runs(tmp_path, pd.DataFrame(rows))
+    table = trade_off_table(sweep)
+    assert table["collapsed"].tolist() == [0, 0, 1]
+    steps = paired_steps(sweep, ["mse", "fd-judge-recon"])
+    line = next(x for x in verdict_lines(table, steps, "fd-judge-recon") if x.startswith("| z2 "))
+    assert "0→1 yes, 1→3 collapsed" in line and "yes, every step" not in line
+    assert "1 of the 15 runs" in collapse_line(table) and "z2 at weight 3 (1 of 5)" in collapse_line(table)
+    for row in rows:
+        row["flags"] = []
+    assert "none of the 15 runs" in collapse_line(trade_off_table(sweep_runs(tmp_path, pd.DataFrame(rows))))
