@@ -35,6 +35,9 @@ DISTORTION = "mse"
 PERCEPTION = ("fd-judge", "blur", "precision-judge", "recall-judge", "density-judge", "coverage-judge")
 #: the measure the verdict reads; the others are reported beside it
 VERDICT = "fd-judge"
+#: the flag of a run whose reconstructions stopped depending on the input: no step to or from its
+#: weight reads yes
+COLLAPSED = "collapsed-output"
 LOWER_IS_BETTER = {"fd-judge", "blur", "mse"}
 #: at perfect perception (outputs distributed as the data) the lowest reachable MSE is at most
 #: twice the lowest MSE without that constraint: Blau & Michaeli (CVPR 2018, Theorem 2: sample the
@@ -84,8 +87,11 @@ def trade_off_table(sweep: pd.DataFrame) -> pd.DataFrame:
     cols = [DISTORTION] + _columns(sweep, RECON) + _columns(sweep, SAMPLES)
     rows = []
     for (model, weight), part in sweep.groupby(["model", "weight"], sort=False):
+        flags = [f if isinstance(f, list) else [] for f in part.get("flags", [])]
         row = {"model": model, "weight": weight, "condition": part["condition"].iloc[0], "seeds": len(part),
-               "flagged": int(sum(isinstance(f, list) and bool(f) for f in part.get("flags", [])))}
+               "flagged": sum(bool(f) for f in flags),
+               # the collapse detector: outputs that stopped depending on the input (lossbench.score.run)
+               "collapsed": sum(any(getattr(x, "kind", None) == COLLAPSED for x in f) for f in flags)}
         for c in cols:
             row[c], row[f"{c}_ci"] = mean_ci(pd.to_numeric(part[c], errors="coerce"))
         rows.append(row)
@@ -140,9 +146,12 @@ def verdict_lines(table: pd.DataFrame, steps: pd.DataFrame, perception: str, con
         part = table[table["model"] == model].reset_index(drop=True)
         st = steps[steps["model"] == model]
         # MSE rising is the measure getting worse: _improves reads it as 'worse'
-        rises = [(r["from"], r["to"], {"worse": "yes", "yes": "no"}.get(_improves(DISTORTION, r["ci_low"], r["ci_high"]), "unclear"))
+        broken = set(part.loc[part.get("collapsed", pd.Series(0, index=part.index)) > 0, "weight"])
+        rises = [(r["from"], r["to"], "collapsed" if {r["from"], r["to"]} & broken else
+                  {"worse": "yes", "yes": "no"}.get(_improves(DISTORTION, r["ci_low"], r["ci_high"]), "unclear"))
                  for r in st[st["metric"] == DISTORTION].to_dict("records")]
-        per = [(r["from"], r["to"], _improves(perception, r["ci_low"], r["ci_high"]))
+        per = [(r["from"], r["to"], "collapsed" if {r["from"], r["to"]} & broken else
+                _improves(perception, r["ci_low"], r["ci_high"]))
                for r in st[st["metric"] == perception].to_dict("records")]
         first = next((i for i, (_, _, state) in enumerate(per) if state != "yes"), None)
         stop_text = ("never (improves through the largest weight)" if first is None else
@@ -165,6 +174,20 @@ def verdict_lines(table: pd.DataFrame, steps: pd.DataFrame, perception: str, con
                   + ("shows the largest gain." if largest == smallest else "does **not** show the largest gain.")
                   + " Whether that gain cost MSE is the table's last column: a trade-off needs both."]
     return lines
+
+
+def collapse_line(table: pd.DataFrame) -> str:
+    """What the collapse detector found along the sweep (a step to or from a weight with a
+    collapsed run reads 'collapsed', never yes)."""
+    hit = table[table["collapsed"] > 0]
+    total = int(table["seeds"].sum())
+    if hit.empty:
+        return (f"Collapse detector (`{COLLAPSED}`: reconstructions that stopped depending on the input): none of the "
+                f"{total} runs of the sweep.")
+    cells = ", ".join(f"{r['model']} at weight {r['weight']:g} ({r['collapsed']} of {r['seeds']})" for r in hit.to_dict("records"))
+    return (f"Collapse detector (`{COLLAPSED}`: reconstructions that stopped depending on the input): "
+            f"{int(hit['collapsed'].sum())} of the {total} runs of the sweep: {cells}. Steps to or from those weights "
+            "read 'collapsed'.")
 
 
 def bound_table(sweep: pd.DataFrame, table: pd.DataFrame, perception: str) -> pd.DataFrame:
@@ -261,11 +284,11 @@ def trade_off_report(out_dir: Path, runs: pd.DataFrame, figures: Path, calibrati
              "The adversarial term's weight swept with everything else fixed (weight 0: the same schedule without "
              f"the term). Each step between neighbouring weights is paired by seed ({n} seeds per cell at least); "
              "an interval on one side of 0 reads yes (or worse), one that straddles 0 unclear.", "",
-             "![trade-off](figures/trade_off.png)", "", "## Reconstructions", ""]
+             collapse_line(table), "", "![trade-off](figures/trade_off.png)", "", "## Reconstructions", ""]
     verdicts = ["## The perception-distortion trade-off, per model (from trade_off.md)", "",
                 f"Along the adversarial weight, paired by seed at each step ({n} seeds per cell at least); "
                 "yes: the interval lies on that side of 0.", "", "Reconstructions:", ""]
-    verdicts += verdict_lines(table, steps, perception, sizes)
+    verdicts += [collapse_line(table), ""] + verdict_lines(table, steps, perception, sizes)
     lines += verdict_lines(table, steps, perception, sizes)
     if on_set(VERDICT, SAMPLES).name in samples:
         lines += ["", "## Samples (decoded draws from a Gaussian fitted to the training codes)", "",
