@@ -60,8 +60,8 @@ def test_the_verdict_reads_paired_steps(tmp_path):
     lines = verdict_lines(trade_off_table(sweep), steps, "fd-judge-recon", {"z2": 2, "z16": 16})
     z2 = next(line for line in lines if line.startswith("| z2 "))
     z16 = next(line for line in lines if line.startswith("| z16 "))
-    assert "| yes, every step | yes, every step | never" in z2 and "22 → 7 at weight 3 (-68%)" in z2
-    assert "1→3 worse" in z16 and "stops paying after | " not in z16 and "weight 1 (the step to 3: worse)" in z16
+    assert "| yes, every step | yes, every step | weight 0 → 3 (2 of 2 steps) | never" in z2 and "22 → 7 at weight 3 (-68%)" in z2
+    assert "1→3 worse" in z16 and "| weight 0 → 1 (1 of 2 steps) |" in z16 and "stops paying after | " not in z16 and "weight 1 (the step to 3: worse)" in z16
     assert "the smallest code (z2, 2-d) shows the largest gain." in lines[-1]
 
 
@@ -70,6 +70,7 @@ def test_noise_larger_than_the_step_reads_unclear(tmp_path):
     sweep = sweep_runs(tmp_path, pd.DataFrame(rows))
     lines = verdict_lines(trade_off_table(sweep), paired_steps(sweep, ["mse", "fd-judge-recon"]), "fd-judge-recon")
     assert "0→1 unclear" in lines[2] and "yes, every step" not in lines[2].split("|")[3]
+    assert lines[2].split("|")[4].strip() == "none"
 
 
 def test_the_bound_reads_per_seed_mse_ratios_at_the_most_realistic_weight(tmp_path):

@@ -139,8 +139,9 @@ def verdict_lines(table: pd.DataFrame, steps: pd.DataFrame, perception: str, con
     """Per model: does MSE rise and the perception measure improve at every step (paired intervals),
     where does it stop paying, and how large is the trade-off (weight 0 to the best weight); then
     whether the smallest code (``configs``: model label -> latent_dim) shows the largest one."""
-    lines = [f"| model | MSE rises, step by step | {perception} improves, step by step | stops paying after | "
-             f"{perception}: weight 0 → best (change) | MSE: weight 0 → there (change) |", "|---|---|---|---|---|---|"]
+    lines = [f"| model | MSE rises, step by step | {perception} improves, step by step | both, step by step (longest run) | "
+             f"stops paying after | {perception}: weight 0 → best (change) | MSE: weight 0 → there (change) |",
+             "|---|---|---|---|---|---|---|"]
     gains = {}
     for model in dict.fromkeys(table["model"]):
         part = table[table["model"] == model].reset_index(drop=True)
@@ -162,7 +163,7 @@ def verdict_lines(table: pd.DataFrame, steps: pd.DataFrame, perception: str, con
         m0, mb = part.loc[0, DISTORTION], part.loc[best, DISTORTION]
         gains[model] = (pb - p0) / abs(p0) if p0 else math.nan
         lines.append(
-            f"| {md_cell(model)} | {_steps(rises)} | {_steps(per)} | {stop_text} | "
+            f"| {md_cell(model)} | {_steps(rises)} | {_steps(per)} | {_both(rises, per)} | {stop_text} | "
             f"{p0:.3g} → {pb:.3g} at weight {part.loc[best, 'weight']:g} ({100 * gains[model]:+.0f}%) | "
             f"{m0:.4g} → {mb:.4g} ({100 * (mb - m0) / m0:+.0f}%) |")
     sizes: dict[str, int] = {m: v for m in gains if isinstance(v := (configs or {}).get(m), int)}
@@ -240,6 +241,23 @@ def bound_lines(bound: pd.DataFrame, table: pd.DataFrame, perception: str, floor
               f"only: beyond {BOUND:g}× it pays more than the optimum would for perfect perception; below {BOUND:g}× it "
               f"agrees with the theory without reaching the regime where {BOUND:g}× is tight."]
     return lines
+
+
+def _both(rises: list[tuple[float, float, str]], per: list[tuple[float, float, str]]) -> str:
+    """The longest run of neighbouring steps along which MSE rises *and* perception improves
+    (both intervals decided): 'weight a → b (k steps)', or 'none'."""
+    both = [r[2] == "yes" and p[2] == "yes" for r, p in zip(rises, per)]
+    best, start = (0, 0), None
+    for i, ok in enumerate(both + [False]):
+        if ok and start is None:
+            start = i
+        elif not ok and start is not None:
+            best = max(best, (i - start, start))
+            start = None
+    if best[0] == 0:
+        return "none"
+    length, first = best
+    return f"weight {rises[first][0]:g} → {rises[first + length - 1][1]:g} ({length} of {len(both)} steps)"
 
 
 def _steps(states: list[tuple[float, float, str]]) -> str:
@@ -409,12 +427,14 @@ def _bound_figure(bound: pd.DataFrame, table: pd.DataFrame, perception: str, flo
         ax.errorbar(b["mse_ratio"], y, xerr=xerr, yerr=yerr, fmt="-o", ms=4, lw=1.3, capsize=2, color=palette[model],
                     label=model)
         for xi, yi, w, best in zip(b["mse_ratio"], y, b["weight"], b["most_realistic"]):
-            ax.annotate(f"{w:g}" + (" (most realistic)" if best else ""), (xi, yi), fontsize=7, xytext=(4, 3),
-                        textcoords="offset points", color=palette[model])
+            ax.annotate(f"{w:g}", (xi, yi), fontsize=7, xytext=(4, 3), textcoords="offset points", color=palette[model])
+            if best:  # the most realistic point: the one the verdict reads against the bound
+                ax.plot([xi], [yi], "*", ms=13, mfc="none", color=palette[model])
+    ax.plot([], [], "*", ms=10, mfc="none", color="0.3", label="most realistic weight")
     ax.axvline(BOUND, ls="--", lw=1.0, color="0.25")
-    ax.annotate("bound at perfect perception: 2× the lowest MSE (Blau & Michaeli 2018; Yan et al. 2021)", (BOUND, 0.5),
-                xycoords=("data", "axes fraction"), fontsize=7, ha="right", va="center", rotation=90, color="0.25",
-                xytext=(-3, 0), textcoords="offset points")
+    ax.annotate("bound at perfect perception:\n2× the lowest MSE\n(Blau & Michaeli 2018;\nYan et al. 2021)", (BOUND, 0.04),
+                xycoords=("data", "axes fraction"), fontsize=7, ha="right", va="bottom", color="0.25", xytext=(-4, 0),
+                textcoords="offset points")
     ax.axhline(0.0, ls=":", lw=1.0, color="0.35")
     ax.annotate("perfect perception: the real floor" if floor is not None else "0", (0.0, 0.0),
                 xycoords=("axes fraction", "data"), fontsize=7, ha="left", va="bottom", color="0.3", xytext=(4, 2),
@@ -423,7 +443,7 @@ def _bound_figure(bound: pd.DataFrame, table: pd.DataFrame, perception: str, flo
     ax.set_xlim(0.95, right)
     ax.set_xlabel("distortion: MSE ÷ MSE at weight 0 (mean of per-seed ratios ± 95% interval)")
     ax.set_ylabel(f"perception: {perception} above the real floor,\nas a share of weight 0's (0: perfect)")
-    ax.legend(fontsize=7.5, frameon=False, loc="upper right")
+    ax.legend(fontsize=7.5, frameon=False, loc="upper center")
     ax.set_title("The adversarial weight's curve against the theory's bound (labels: weights)", fontsize=9.5)
     fig.tight_layout()
     files.save_figure(path, fig)
