@@ -305,8 +305,8 @@ def trade_off_report(out_dir: Path, runs: pd.DataFrame, figures: Path, calibrati
              collapse_line(table), "", "![trade-off](figures/trade_off.png)", "", "## Reconstructions", ""]
     verdicts = ["## The perception-distortion trade-off, per model (from trade_off.md)", "",
                 f"Along the adversarial weight, paired by seed at each step ({n} seeds per cell at least); "
-                "yes: the interval lies on that side of 0.", "", "Reconstructions:", ""]
-    verdicts += [collapse_line(table), ""] + verdict_lines(table, steps, perception, sizes)
+                "yes: the interval lies on that side of 0.", "", collapse_line(table), "", "Reconstructions:", ""]
+    verdicts += verdict_lines(table, steps, perception, sizes)
     lines += verdict_lines(table, steps, perception, sizes)
     if on_set(VERDICT, SAMPLES).name in samples:
         lines += ["", "## Samples (decoded draws from a Gaussian fitted to the training codes)", "",
@@ -392,7 +392,7 @@ def _figure(table: pd.DataFrame, others: pd.DataFrame, columns: list[str], which
         ax.set_xscale("log")  # the codes' MSEs lie a factor 4 apart; a broken run's far beyond
         import matplotlib.ticker as ticker
 
-        ax.xaxis.set_major_locator(ticker.FixedLocator([0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]))
+        ax.xaxis.set_major_locator(ticker.FixedLocator([0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.2, 0.5]))
         ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
         ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     handles, labels = axes.flat[0].get_legend_handles_labels()
