@@ -61,7 +61,8 @@ def test_the_verdict_reads_paired_steps(tmp_path):
     z2 = next(line for line in lines if line.startswith("| z2 "))
     z16 = next(line for line in lines if line.startswith("| z16 "))
     assert "| yes, every step | yes, every step | weight 0 → 3 (2 of 2 steps) | never" in z2 and "22 → 7 at weight 3 (-68%)" in z2
-    assert "1→3 worse" in z16 and "| weight 0 → 1 (1 of 2 steps) |" in z16 and "stops paying after | " not in z16 and "weight 1 (the step to 3: worse)" in z16
+    assert "1→3 worse" in z16 and "| weight 0 → 1 (1 of 2 steps) |" in z16
+    assert "stops paying after | " not in z16 and "weight 1 (the step to 3: worse)" in z16
     assert "the smallest code (z2, 2-d) shows the largest gain." in lines[-1]
 
 
