@@ -40,8 +40,8 @@ VERDICT = "fd-judge"
 COLLAPSED = "collapsed-output"
 LOWER_IS_BETTER = {"fd-judge", "blur", "mse"}
 #: at perfect perception (outputs distributed as the data) the lowest reachable MSE is at most
-#: twice the lowest MSE without that constraint: Blau & Michaeli (CVPR 2018, Theorem 2: sample the
-#: posterior), and for a fixed code (rate) exactly twice (Yan et al., ICML 2021). The optimal curve
+#: twice the lowest MSE without that constraint: Blau & Michaeli (CVPR 2018; an estimator that samples
+#: the posterior reaches it), and for a fixed code (rate) exactly twice (Yan et al., ICML 2021). The optimal curve
 #: falls from 1x at no perception constraint to at most 2x at perfect perception, so no point on
 #: it lies beyond 2x.
 BOUND = 2.0
