@@ -118,7 +118,8 @@ def test_list_verbose_shows_every_option_and_default(cli):
     code, out, _ = cli("list", "--verbose")
     assert code == 0
     assert "latent_dim: int = 3  (code size" in out
-    assert "loss: one of hinge|non-saturating|least-squares = 'hinge'" in out
+    assert "loss: one of hinge|non-saturating|least-squares|wasserstein = 'hinge'" in out
+    assert "penalty: one of none|r1|gradient-penalty = 'none'" in out and "spectral_norm: bool = False" in out
     assert "adaptive: bool = False" in out and "validation_fraction: float = 0.1" in out
     assert "columns: precision-judge-recon, precision-judge-samples" in out
     code, short, _ = cli("list")
