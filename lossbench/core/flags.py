@@ -60,3 +60,17 @@ class Flag:
             return cls("discriminator-wins" if " wins:" in text else "discriminator-collapsed", text)
         return cls("other", text)
 
+
+def longest_run(states: list, value) -> tuple[int, int] | None:
+    """(first, last) index of the longest run of consecutive ``value`` in ``states`` (the earliest
+    of equal runs), or None: how long a discriminator stayed stuck, or how many steps of a sweep
+    held."""
+    best, start = None, None
+    for i, s in enumerate(states + [object()]):
+        if s == value and start is None:
+            start = i
+        elif s != value and start is not None:
+            if best is None or i - 1 - start > best[1] - best[0]:
+                best = (start, i - 1)
+            start = None
+    return best

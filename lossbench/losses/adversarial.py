@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossbench.core.flags import Flag
+from lossbench.core.flags import Flag, longest_run
 from lossbench.losses.base import Critic
 from lossbench.losses.specs import AdversarialSpec  # noqa: F401
 
@@ -225,20 +225,8 @@ def critic_flags(epoch_rows: list[dict], names: list[str], epochs: int = STUCK_E
                 states.append(None)
         for state, what in (("wins", "wins: accuracy >= 0.99 on real and on reconstructed images"),
                             ("collapsed", "collapsed: calls (nearly) every image the same")):
-            run = _longest_run(states, state)
+            run = longest_run(states, state)
             if run and run[1] - run[0] + 1 >= epochs:
                 first, last = epoch_rows[run[0]]["epoch"], epoch_rows[run[1]]["epoch"]
                 messages.append(Flag(f"discriminator-{state}", f"discriminator of {name} {what} in epochs {first}-{last}"))
     return messages
-
-
-def _longest_run(states: list, value) -> tuple[int, int] | None:
-    best, start = None, None
-    for i, s in enumerate(states + [object()]):
-        if s == value and start is None:
-            start = i
-        elif s != value and start is not None:
-            if best is None or i - 1 - start > best[1] - best[0]:
-                best = (start, i - 1)
-            start = None
-    return best

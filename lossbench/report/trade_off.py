@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from lossbench.core.flags import longest_run
 from lossbench.core.roles import CRITIC
 from lossbench.report.facts import terms_of
 from lossbench.store import files
@@ -147,7 +148,7 @@ def verdict_lines(table: pd.DataFrame, steps: pd.DataFrame, perception: str, con
         part = table[table["model"] == model].reset_index(drop=True)
         st = steps[steps["model"] == model]
         # MSE rising is the measure getting worse: _improves reads it as 'worse'
-        broken = set(part.loc[part.get("collapsed", pd.Series(0, index=part.index)) > 0, "weight"])
+        broken = set(part.loc[part["collapsed"] > 0, "weight"])
         rises = [(r["from"], r["to"], "collapsed" if {r["from"], r["to"]} & broken else
                   {"worse": "yes", "yes": "no"}.get(_improves(DISTORTION, r["ci_low"], r["ci_high"]), "unclear"))
                  for r in st[st["metric"] == DISTORTION].to_dict("records")]
@@ -246,18 +247,11 @@ def bound_lines(bound: pd.DataFrame, table: pd.DataFrame, perception: str, floor
 def _both(rises: list[tuple[float, float, str]], per: list[tuple[float, float, str]]) -> str:
     """The longest run of neighbouring steps along which MSE rises *and* perception improves
     (both intervals decided): 'weight a → b (k steps)', or 'none'."""
-    both = [r[2] == "yes" and p[2] == "yes" for r, p in zip(rises, per)]
-    best, start = (0, 0), None
-    for i, ok in enumerate(both + [False]):
-        if ok and start is None:
-            start = i
-        elif not ok and start is not None:
-            best = max(best, (i - start, start))
-            start = None
-    if best[0] == 0:
+    run = longest_run([r[2] == "yes" and p[2] == "yes" for r, p in zip(rises, per)], True)
+    if run is None:
         return "none"
-    length, first = best
-    return f"weight {rises[first][0]:g} → {rises[first + length - 1][1]:g} ({length} of {len(both)} steps)"
+    first, last = run
+    return f"weight {rises[first][0]:g} → {rises[last][1]:g} ({last - first + 1} of {len(rises)} steps)"
 
 
 def _steps(states: list[tuple[float, float, str]]) -> str:
@@ -298,21 +292,23 @@ def trade_off_report(out_dir: Path, runs: pd.DataFrame, figures: Path, calibrati
     sizes = {m: run_config(out_dir, sweep[sweep["model"] == m]["run_id"].iloc[0])["model"].get("latent_dim")
              for m in dict.fromkeys(sweep["model"])}
     n = int(table["seeds"].min())
+    collapsed = collapse_line(table)
     lines = ["# The perception-distortion trade-off", "",
              "The adversarial term's weight swept with everything else fixed (weight 0: the same schedule without "
              f"the term). Each step between neighbouring weights is paired by seed ({n} seeds per cell at least); "
              "an interval on one side of 0 reads yes (or worse), one that straddles 0 unclear.", "",
-             collapse_line(table), "", "![trade-off](figures/trade_off.png)", "", "## Reconstructions", ""]
+             collapsed, "", "![trade-off](figures/trade_off.png)", "", "## Reconstructions", ""]
     verdicts = ["## The perception-distortion trade-off, per model (from trade_off.md)", "",
                 f"Along the adversarial weight, paired by seed at each step ({n} seeds per cell at least); "
-                "yes: the interval lies on that side of 0.", "", collapse_line(table), "", "Reconstructions:", ""]
-    verdicts += verdict_lines(table, steps, perception, sizes)
-    lines += verdict_lines(table, steps, perception, sizes)
+                "yes: the interval lies on that side of 0.", "", collapsed, "", "Reconstructions:", ""]
+    on_recon = verdict_lines(table, steps, perception, sizes)
+    verdicts += on_recon
+    lines += on_recon
     if on_set(VERDICT, SAMPLES).name in samples:
+        on_samples = verdict_lines(table, steps, on_set(VERDICT, SAMPLES).name, sizes)
         lines += ["", "## Samples (decoded draws from a Gaussian fitted to the training codes)", "",
-                  "![trade-off, samples](figures/trade_off_samples.png)", ""]
-        lines += verdict_lines(table, steps, on_set(VERDICT, SAMPLES).name, sizes)
-        verdicts += ["", "Samples:", ""] + verdict_lines(table, steps, on_set(VERDICT, SAMPLES).name, sizes)
+                  "![trade-off, samples](figures/trade_off_samples.png)", ""] + on_samples
+        verdicts += ["", "Samples:", ""] + on_samples
     floor = ((calibration or {}).get(VERDICT) or {}).get(SAMPLES, {}).get("real")
     bound = bound_table(sweep, table, perception)
     files.write_csv(out_dir / "trade_off_bound.csv", bound)
