@@ -10,6 +10,8 @@ import sys
 import pandas as pd
 import pytest
 
+from lossbench.store import files
+
 
 def _metrics(out):
     return {p.parent.name: json.loads(p.read_text())["metrics"] for p in sorted((out / "runs").glob("*/metrics.json"))}
@@ -94,7 +96,7 @@ def test_serial_jobs_and_ray_at_1_and_2_cpus_give_the_same_bits(cli, write_study
         assert code == 0, err
         assert "4 trained" in stdout and "failed" not in stdout
         assert _metrics(tmp_path / f"ray{cpus}") == serial
-    assert (tmp_path / "ray2" / "summary.md").is_file() and not (tmp_path / "ray2" / ".lossbench.lock").exists()
+    assert (tmp_path / "ray2" / "summary.md").is_file() and not (tmp_path / "ray2" / files.LOCK_NAME).exists()
     # provenance says what each run computed with (issue 22 #3), not the writing process's threads
     assert "4 runs with 1 CPU thread (the process writing this page:" in (tmp_path / "ray2" / "summary.md").read_text()
 
@@ -163,12 +165,12 @@ def test_a_live_holder_of_the_folder_lock_stops_a_second_run(cli, write_study, t
         code, _, err = cli("run", write_study(), "--out", out)
         assert code == 2 and f"another lossbench process (PID {holder.pid}) is writing this folder" in err
         assert "--wait" in err
-        assert sorted(p.name for p in out.iterdir()) == [".lossbench.lock"]  # nothing written
+        assert sorted(p.name for p in out.iterdir()) == [".lossbench"]  # nothing written
         code, _, err = cli("report", out)
         assert code == 2 and f"PID {holder.pid}" in err
         code, _, err = cli("paradox", "--out", out, "--per-class", "1")
         assert code == 2 and f"PID {holder.pid}" in err and err.count("\n") == 1
-        assert sorted(p.name for p in out.iterdir()) == [".lossbench.lock"]
+        assert sorted(p.name for p in out.iterdir()) == [".lossbench"]
     finally:
         holder.kill()
         holder.wait()
@@ -181,13 +183,14 @@ def test_a_dead_holders_lock_is_taken_over_and_leftovers_removed(cli, write_stud
     (out / "figures").mkdir(parents=True)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (out / ".lossbench.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
+    files.private_dir(out)
+    (out / files.LOCK_NAME).write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
     leftover = out / "figures" / ".gallery.abc123.tmp.png"  # what a write killed midway leaves
     leftover.write_bytes(b"half a png")
     code, stdout, err = cli("run", write_study(), "--out", out)
     assert code == 0, err
     assert "4 trained" in stdout
-    assert not leftover.exists() and not (out / ".lossbench.lock").exists()
+    assert not leftover.exists() and not (out / files.LOCK_NAME).exists()
 
 
 def test_the_closing_line_counts_the_whole_invocation(cli, write_study, tmp_path):

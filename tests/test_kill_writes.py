@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from conftest import TINY
+from lossbench.store import files
 
 #: runs the CLI; with KILL_WRITING=NAME (a file name, or a suffix such as .png) the process
 #: SIGKILLs itself inside the atomic write of the first such file, after its bytes went into the
@@ -54,11 +55,11 @@ def _cli(*args, cache: Path, **kill: str) -> subprocess.CompletedProcess:
 def _files(out: Path) -> dict[str, bytes]:
     """Every file of the folder but report.html (it embeds the others) and the lock."""
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file() and p.name not in ("report.html", ".lossbench.lock")}
+            if p.is_file() and p.name != "report.html" and ".lossbench" not in p.parts}
 
 
 def _leftovers(out: Path) -> list[Path]:
-    return [p for p in out.rglob("*") if ".tmp" in p.name or p.name == ".lossbench.lock"]
+    return [p for p in out.rglob("*") if ".tmp" in p.name or p == out / files.LOCK_NAME]
 
 
 @pytest.fixture(scope="module")

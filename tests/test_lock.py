@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -50,7 +51,7 @@ def _race(tmp_path: Path, wait: bool) -> list[list[str]]:
     outcomes = []
     for trial in range(TRIALS):
         folder = tmp_path / f"t{trial}"
-        folder.mkdir()
+        files.private_dir(folder)
         (folder / files.LOCK_NAME).write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
         start, results = context.Event(), context.Queue()
         procs = [context.Process(target=_contender, args=(str(folder), start, wait, results)) for _ in range(CONTENDERS)]
@@ -97,12 +98,39 @@ def test_a_killed_holders_lock_is_free_at_once(tmp_path):
     assert not (tmp_path / files.LOCK_NAME).exists()
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_killed_holder_leaves_nothing_for_git_to_see(tmp_path):
+    """Issue 39 §2: the lock lives in the folder's .lossbench/, which ignores itself, so a holder killed
+    with SIGKILL (no clean-up runs) leaves a checkout whose `git status --untracked-files=all` is empty."""
+    repo = tmp_path / "repo"
+    folder = repo / "results" / "study"
+    folder.mkdir(parents=True)
+    (folder / "summary.md").write_text("committed\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "."], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "results"], cwd=repo, check=True)
+    hold = ("import sys, time\nfrom lossbench.store import files\nwith files.folder_lock(sys.argv[1]):\n"
+            "    print('held', flush=True)\n    time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert (folder / files.LOCK_NAME).exists()  # left behind, as a kill leaves it
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo, capture_output=True,
+                            text=True, check=True).stdout
+    assert status == "", status
+    with files.folder_lock(folder):  # and free
+        pass
+
+
 def test_a_lock_named_by_another_machine_holds(tmp_path):
     """On a shared disk, the lock file of another host stands (a network file system's flock is not
     to be trusted); the line says how to clear it when that host is gone."""
+    files.private_dir(tmp_path)
     (tmp_path / files.LOCK_NAME).write_text(json.dumps({"pid": 4242, "host": "elsewhere.example"}))
     for attempt in (lambda: files.check_unlocked(tmp_path), lambda: files.folder_lock(tmp_path).__enter__()):
-        with pytest.raises(LossbenchError, match=r"on elsewhere\.example \(PID 4242\).*delete .*\.lossbench\.lock"):
+        with pytest.raises(LossbenchError, match=r"on elsewhere\.example \(PID 4242\).*delete .*\.lossbench/lock"):
             attempt()
 
 

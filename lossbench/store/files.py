@@ -86,9 +86,20 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """``data`` into ``path`` atomically; a file that already holds exactly these bytes is left alone
+    (a rebuild that changes nothing touches nothing, and a rebuild killed half-way leaves no temporary)."""
+    try:
+        if Path(path).stat().st_size == len(data) and Path(path).read_bytes() == data:
+            return
+    except OSError:
+        pass
     with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
@@ -106,8 +117,7 @@ def write_yaml(path: str | os.PathLike, data: Any) -> None:
 
 def write_csv(path: str | os.PathLike, frame) -> None:
     """Write a pandas DataFrame without its index."""
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
+    write_text(path, frame.to_csv(index=False))
 
 
 #: formats save_figure writes (path's suffix is replaced by each); set per report by figure_formats()
@@ -134,8 +144,11 @@ def save_figure(path: str | os.PathLike, fig, dpi: int = 120) -> None:
     metadata = {"png": None, "pdf": {"CreationDate": None, "Producer": None}, "svg": {"Date": None}}
     with plt.rc_context({"pdf.fonttype": 42, "svg.fonttype": "path", "svg.hashsalt": "lossbench"}):
         for fmt in _FIGURE_FORMATS:
-            with atomic_path(Path(path).with_suffix(f".{fmt}")) as tmp:
-                fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=fmt, metadata=metadata[fmt])
+            import io
+
+            buffer = io.BytesIO()
+            fig.savefig(buffer, dpi=dpi, bbox_inches="tight", format=fmt, metadata=metadata[fmt])
+            write_bytes(Path(path).with_suffix(f".{fmt}"), buffer.getvalue())
     plt.close(fig)
 
 
@@ -149,8 +162,7 @@ def torch_save(path: str | os.PathLike, obj: Any) -> None:
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
+    write_bytes(path, buffer.getvalue())
 
 
 #: how far a recomputed number may move and still be "the same": networks compute in float32, and
@@ -215,7 +227,41 @@ def json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-LOCK_NAME = ".lossbench.lock"
+#: lossbench's own corner of a folder it writes: a folder git never shows (its .gitignore ignores everything in
+#: it, itself included, as .pytest_cache's does), so a lock left by a killed process is no change to a checkout
+PRIVATE = ".lossbench"
+LOCK_NAME = f"{PRIVATE}/lock"
+_PRIVATE_IGNORE = "# written by lossbench: its lock; nothing here is a result\n*\n"
+
+
+def private_dir(folder: str | os.PathLike) -> Path:
+    """``folder``/.lossbench, made with the .gitignore that keeps it out of ``git status``."""
+    path = Path(folder) / PRIVATE
+    path.mkdir(parents=True, exist_ok=True)
+    ignore = path / ".gitignore"
+    if not ignore.is_file():
+        try:
+            ignore.write_text(_PRIVATE_IGNORE, encoding="utf-8")
+        except OSError as exc:
+            _drop_private(Path(folder))
+            if exc.errno in _NO_SPACE:
+                from lossbench.core.errors import DiskFull
+
+                raise DiskFull(str(ignore)) from None
+            raise
+    return path
+
+
+def _drop_private(folder: Path) -> None:
+    """Remove ``folder``/.lossbench when it holds nothing but its .gitignore (a lock that could not be
+    taken leaves nothing behind)."""
+    path = folder / PRIVATE
+    try:
+        if {p.name for p in path.iterdir()} <= {".gitignore"}:
+            (path / ".gitignore").unlink(missing_ok=True)
+            path.rmdir()
+    except OSError:
+        pass
 
 
 def _holder(lock: Path) -> tuple[dict, dict]:
@@ -259,6 +305,7 @@ def _take(lock: Path, block: bool) -> int | None:
             if exc.errno in _NO_SPACE:
                 from lossbench.core.errors import DiskFull
 
+                _drop_private(lock.parent.parent)
                 raise DiskFull(str(lock)) from None
             raise
         try:
@@ -284,6 +331,7 @@ def _write_holder(fd: int, lock: Path, me: dict) -> None:
     except OSError as exc:
         lock.unlink(missing_ok=True)
         os.close(fd)
+        _drop_private(lock.parent.parent)
         if exc.errno in _NO_SPACE:
             from lossbench.core.errors import DiskFull
 
@@ -316,7 +364,7 @@ def check_unlocked(folder: str | os.PathLike) -> None:
 
 @contextlib.contextmanager
 def folder_lock(folder: str | os.PathLike, wait: bool = False, poll: float = 2.0) -> Iterator[None]:
-    """Hold ``folder``'s lock while writing into it: an exclusive flock on ``.lossbench.lock``,
+    """Hold ``folder``'s lock while writing into it: an exclusive flock on ``.lossbench/lock``,
     which also names this process (PID, host). Another holder makes this a one-line error naming
     its PID, or with ``wait`` a wait; the lock of a process that died is free. On entry,
     temporary files that a killed write left behind (``.name.XXXX.tmp.ext``, see
@@ -325,6 +373,7 @@ def folder_lock(folder: str | os.PathLike, wait: bool = False, poll: float = 2.0
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     lock = folder / LOCK_NAME
     while True:
         fd = _take(lock, block=wait)
