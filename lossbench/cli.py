@@ -180,7 +180,7 @@ def _cmd_run(args) -> int:
             print(note)
         from lossbench.study.preflight import preflight
 
-        for line in preflight(study, os.environ.get(CACHE_ENV) or None, _explicit_weights(), args.strict):
+        for line in preflight(study, os.environ.get(CACHE_ENV) or None, _explicit_weights(), args.strict, out):
             print(line)
         threads = study.spec.training.threads
         print(f"numbers: each run computes with training.threads = {threads} "
@@ -335,7 +335,7 @@ def _cmd_weights(args) -> int:
         return 0
     if args.name not in weights.NETWORKS:
         raise LossbenchError(f"weights fetch: unknown network '{args.name}'{did_you_mean(args.name, weights.NETWORKS)}")
-    got = weights.resolve(args.name, allow_download=True, cache=cache)
+    got = weights.resolve(args.name, allow_download=True, cache=cache, download_first=True)
     print(f"{got.name}: {got.where}: {got.path}  sha256 {got.sha256}")
     return 0
 

@@ -204,6 +204,7 @@ def test_weights_fetch_offline_names_the_network_error(cli, tmp_path, monkeypatc
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setattr("lossbench.nets.weights._reachable", lambda url: offline(url, None))
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     code, out, err = cli("weights", "fetch", "lpips-alex")
     assert code == 2 and len(err.strip().splitlines()) == 1

@@ -43,17 +43,37 @@ def test_a_flat_folder_with_a_judge_fails_the_dry_run(cli, write_study, tmp_path
 def test_missing_weights_are_a_warning_and_with_strict_an_error(cli, write_study, tmp_path):
     env = {"LOSSBENCH_WEIGHTS_LPIPS_ALEX": str(tmp_path / "none.pth")}
     code, stdout, _ = _dry(cli, write_study, tmp_path, {"name": "synthetic", "n": 96, "size": 16}, ("mse", "lpips"), env=env)
-    assert code == 0 and "warning: weights lpips-alex missing, so lpips will be unavailable" in stdout
+    assert code == 0 and "warning: weights lpips-alex: explicit path" in stdout and "lpips will be unavailable" in stdout
     code, _, err = _dry(cli, write_study, tmp_path, {"name": "synthetic", "n": 96, "size": 16}, ("mse", "lpips"),
                         "--strict", env=env)
     assert code == 2 and "lpips: weights unavailable (--strict)" in err
 
 
-def test_sizes_labels_and_the_clock_are_reported(cli, write_study, tmp_path):
-    code, stdout, err = _dry(cli, write_study, tmp_path, {"name": "synthetic", "n": 96, "size": 16, "train_size": 200000},
-                             ("mse", "fd-judge"))
+def test_sizes_labels_the_set_up_and_the_clock_are_reported(cli, write_study, tmp_path):
+    """Issue 39 §3: the set-up is estimated too, each judge is said to be independent or not, and the fix
+    (data.judge_fraction) is named where it is not."""
+    code, stdout, err = _dry(cli, write_study, tmp_path, {"name": "synthetic", "n": 96, "size": 16}, ("mse", "fd-judge"))
     assert code == 0, err
-    assert "warning: data.train_size: 200,000 asked, 77 available: all 77 used" in stdout
     assert "labels: 4 classes, needed by fd-judge" in stdout
+    judge = next(line for line in stdout.splitlines() if line.startswith("set-up: fd-judge: its judge for synthetic"))
+    assert "trained here on 69 images (12 epochs)" in judge and "independent of the study: NO" in judge, judge
+    assert "data.judge_fraction" in judge and ": about " in judge, judge
+    assert any(line.startswith("set-up: fd-judge: real statistics and calibration ladder (12 sets of ") for line in stdout.splitlines())
+    assert any(line.startswith("set-up in all: about ") for line in stdout.splitlines()), stdout
     clock = next(line for line in stdout.splitlines() if line.startswith("clock (an estimate): an epoch of 3 steps"))
     assert "for ae-mlp" in clock and "2 runs of 1 epoch:" in clock and "perceptual and adversarial terms cost more" in clock
+    # with images held out for it, the judge is independent
+    code, stdout, err = _dry(cli, write_study, tmp_path, {"name": "synthetic", "n": 400, "size": 16, "judge_fraction": 0.4},
+                             ("mse", "fd-judge"))
+    assert code == 0, err
+    judge = next(line for line in stdout.splitlines() if line.startswith("set-up: fd-judge: its judge for synthetic"))
+    assert "independent of the study: yes" in judge, judge
+
+
+def test_the_set_up_of_a_folder_whose_runs_hold_every_metric_is_nothing(cli, tmp_path):
+    """The README's study, finished: --dry-run says every metric is stored, and estimates no set-up."""
+    code, stdout, err = cli("run", "studies/l2_vs_perceptual.yaml", "--dry-run")
+    assert code == 0, err
+    assert "set-up: every run in results/l2_vs_perceptual holds mse, psnr, ssim, lpips, dists, blur, fd-judge, fd-domain: " \
+           "reported as stored" in stdout
+    assert "set-up in all" not in stdout

@@ -99,19 +99,32 @@ def test_a_weak_judge_is_warned_below_the_threshold():
         assert ("warning" in prov) is warned and (not warned or f"{accuracy:.3f}, below 0.8" in prov["warning"])
 
 
-def test_the_closing_lines_name_unavailable_metrics_flags_and_clamped_sizes(numbered, cli, write_study, tmp_path):
+def test_the_closing_lines_name_unavailable_metrics_and_flags(numbered, cli, write_study, tmp_path):
     out = tmp_path / "out"
-    study = _study(write_study, {"name": numbered, "train_size": 5000}, metrics=("mse", "lpips"))
+    study = _study(write_study, {"name": numbered}, metrics=("mse", "lpips"))
     code, stdout, err = cli("run", study, "--out", out, env={"LOSSBENCH_WEIGHTS_LPIPS_ALEX": str(tmp_path / "none.pth")})
     assert code == 0, err
     lines = stdout.splitlines()
     closing = next(i for i, line in enumerate(lines) if line.startswith("tiny: "))
     notes = lines[closing + 1:]
     assert any(n.startswith("  unavailable (not computed, never replaced): lpips (") for n in notes), notes
-    assert any(n.startswith("  clamped: data.train_size: 5,000 asked, 480 available: all 480 used") for n in notes), notes
     assert any(n.startswith("  flagged: 1 of 1 runs (") for n in notes), notes  # one epoch: a collapsed output
     # said at the door too, before the set-up's minutes
-    assert "warning: data.train_size: 5,000 asked" in err and "warning: lpips unavailable, not computed" in err
+    assert "warning: lpips unavailable, not computed" in err
+
+
+@pytest.mark.parametrize("key, value, fix", [("data.train_size", 5000, "leave data.train_size out"),
+                                             ("report.distribution_n", 5000, "leave report.distribution_n out")])
+def test_a_size_the_data_cannot_give_is_one_line_at_the_door(numbered, cli, write_study, tmp_path, key, value, fix):
+    """Issue 39 §6: 5,000 training images or images per set asked of data that has 480 / 120: exit 2, one line
+    naming the study file, the key and the fix, at --dry-run too, and nothing written."""
+    out = tmp_path / "out"
+    study = _study(write_study, {"name": numbered})
+    for extra in (["--dry-run"], []):
+        code, stdout, err = cli("run", study, "--out", out, "--set", f"{key}={value}", *extra)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert str(study) in err and f"{key}: 5,000" in err and fix in err, err
+        assert not out.exists()
 
 
 def test_a_flat_image_folder_with_a_judge_names_the_key_and_the_fix(cli, write_study, tmp_path):

@@ -394,11 +394,13 @@ def _pool(parts: list, seed: int) -> tuple[torch.Tensor | None, torch.Tensor | N
 def _subset(x, y, size, rng, key, notes, pool: list | None = None, clamped: list | None = None):
     """A seeded subset of ``size`` images; what it leaves out goes to ``pool`` (the judge's images).
     A size above what the source has uses all of it, and says so in ``clamped``."""
+    if size is not None and size > len(x):  # a size the data cannot give is a mistake, not a warning to train past
+        split = "training images (after the test split and data.judge_fraction)" if key == "train_size" else "test images"
+        raise LossbenchError(f"data.{key}: {size:,} asked, but there are only {len(x):,} {split}; lower it, or leave "
+                             f"data.{key} out to use all {len(x):,}")
     if size is None or size >= len(x):
         if size is not None:
             notes.append(f"data.{key}={size} >= available {len(x)}: all used")
-            if size > len(x) and clamped is not None:
-                clamped.append(f"data.{key}: {size:,} asked, {len(x):,} available: all {len(x):,} used")
         return x, y
     order = rng.permutation(len(x))
     keep, left = np.sort(order[:size]), np.sort(order[size:])

@@ -31,6 +31,7 @@ import argparse
 import hashlib
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -205,6 +206,54 @@ def build_shipped(root: str | Path, out: Path | None = None, dataset: str = "mni
     return card
 
 
+@dataclass(frozen=True)
+class JudgeSplit:
+    """What a judge without a shipped network trains on: the images of the source that the study never
+    uses (``independent``), else the study's own training split."""
+
+    independent: bool
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    held_x: torch.Tensor
+    held_y: torch.Tensor
+    trained_on: str
+    classes: int
+
+
+def judge_split(data) -> JudgeSplit:
+    """The images and labels the judge of ``data`` trains on and is checked on (:class:`JudgeSplit`);
+    LossbenchError when the images have no class labels."""
+    from lossbench.core.errors import LossbenchError
+
+    ident = data.identity
+    pool_ok = data.pool_x is not None and data.pool_y is not None and len(data.pool_x) >= JUDGE_MIN_POOL and \
+        int(data.pool_y.min()) >= 0 and int(data.pool_y.unique().numel()) >= 2
+    labels = data.pool_y if pool_ok else data.train_y
+    if labels is None or (not pool_ok and data.test_y is None) or int(labels.min()) < 0:
+        raise LossbenchError(no_labels_line(ident["name"]))
+    if pool_ok:
+        order = torch.randperm(len(data.pool_x), generator=torch.Generator().manual_seed(RECIPE["seed"]))
+        n_held = max(1, min(RECIPE["held_out"], len(order) // 5))
+        held, train = order[:n_held], order[n_held:]
+        return JudgeSplit(True, data.pool_x[train], data.pool_y[train], data.pool_x[held], data.pool_y[held],
+                          f"{len(data.pool_x)} images of {ident['name']} that this study never uses (none of its training, "
+                          f"validation or test images): {len(train)} to train, {n_held} held out", int(labels.max()) + 1)
+    return JudgeSplit(False, data.train_x, data.train_y, data.test_x, data.test_y,
+                      f"the study's training split of {ident['name']} ({ident['n_train']} images): the same images "
+                      f"as the domain classifier's and the models', through a different network", int(labels.max()) + 1)
+
+
+def judge_path(data, split: JudgeSplit, cache=None) -> Path:
+    """Where the judge trained on ``split`` is cached (keyed by the images it trains and is checked on)."""
+    digest = hashlib.sha256(split.train_x.numpy().tobytes() + split.held_x.numpy().tobytes()).hexdigest()[:16]
+    return cache_dir(cache) / "judges" / f"judge-{data.identity['name']}-{digest}-recipe{RECIPE['version']}.pt"
+
+
+def has_shipped_judge(data) -> bool:
+    """Whether ``data`` is scored by a judge shipped with lossbench (no training, independent)."""
+    return data.identity["name"] in SHIPPED_JUDGES and tuple(data.train_x.shape[1:]) == (1, 28, 28)
+
+
 class JudgeFeatures:
     """Callable: N×C×H×W in [0, 1] -> N×128 float64 features of the judge (global-average-pooled)."""
 
@@ -216,7 +265,7 @@ class JudgeFeatures:
         self.device, self.cache = torch.device(device), cache
         ident = data.identity
         channels, classes = data.train_x.shape[1], None
-        if ident["name"] in SHIPPED_JUDGES and tuple(data.train_x.shape[1:]) == (1, 28, 28):
+        if has_shipped_judge(data):
             shipped = shipped_judge(ident["name"])
             card_path = shipped.with_suffix(".json")
             rebuild = f"python -m lossbench.metrics.judge --dataset {ident['name']} --root DIR"
@@ -239,30 +288,10 @@ class JudgeFeatures:
         """The judge of a dataset without a shipped one, trained once and cached: on the images of
         the source the study never uses (data.pool_x: what train_size / test_size leave out, and
         data.judge_fraction), else, with a loud warning, on the study's own training split."""
-        from lossbench.core.errors import LossbenchError
-
-        ident = data.identity
-        pool_ok = data.pool_x is not None and data.pool_y is not None and len(data.pool_x) >= JUDGE_MIN_POOL and \
-            int(data.pool_y.min()) >= 0 and int(data.pool_y.unique().numel()) >= 2
-        labels = data.pool_y if pool_ok else data.train_y
-        if labels is None or (not pool_ok and data.test_y is None) or int(labels.min()) < 0:
-            raise LossbenchError(no_labels_line(ident["name"]))
-        classes = int(labels.max()) + 1
-        if pool_ok:
-            order = torch.randperm(len(data.pool_x), generator=torch.Generator().manual_seed(RECIPE["seed"]))
-            n_held = max(1, min(RECIPE["held_out"], len(order) // 5))
-            held, train = order[:n_held], order[n_held:]
-            train_x, train_y = data.pool_x[train], data.pool_y[train]
-            held_x, held_y = data.pool_x[held], data.pool_y[held]
-            trained_on = (f"{len(data.pool_x)} images of {ident['name']} that this study never uses (none of its training, "
-                          f"validation or test images): {len(train)} to train, {n_held} held out")
-        else:
-            train_x, train_y, held_x, held_y = data.train_x, data.train_y, data.test_x, data.test_y
-            trained_on = (f"the study's training split of {ident['name']} ({ident['n_train']} images): the same images "
-                          f"as the domain classifier's and the models', through a different network")
-        digest = hashlib.sha256(train_x.numpy().tobytes() + held_x.numpy().tobytes()).hexdigest()[:16]
-        key = f"judge-{ident['name']}-{digest}-recipe{RECIPE['version']}"
-        self.path, self.name = cache_dir(cache) / "judges" / f"{key}.pt", f"judge-{ident['name']}"
+        split = judge_split(data)
+        pool_ok, trained_on, classes = split.independent, split.trained_on, split.classes
+        train_x, train_y, held_x, held_y = split.train_x, split.train_y, split.held_x, split.held_y
+        self.path, self.name = judge_path(data, split, cache), f"judge-{data.identity['name']}"
         card = cached_card(self.path)
         probe = JudgeNet(channels, classes)
         if card is not None and "independent" in card and load_cached_state(self.path, probe):

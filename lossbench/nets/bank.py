@@ -15,7 +15,9 @@ An *extractor* is a callable ``images (N×C×H×W in [0, 1]) -> features (N×D)`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +27,12 @@ import torch
 from lossbench.store import files
 from lossbench.metrics.frechet import FeatureStats
 from lossbench.nets.weights import cache_dir, load_cached, sha256_of
+
+
+#: images the set-up's estimates time a network on
+PROBE_IMAGES = 16
+#: how the set-up lines name the real sets whose features are cached
+SET_NAMES = {"test": "the test images, for the real statistics", "floor": "training images, for the real floor"}
 
 
 @dataclass(frozen=True)
@@ -94,12 +102,14 @@ class FeatureBank:
         self.extractors: dict[str, object] = {}
         self.real: dict[str, tuple[torch.Tensor, FeatureStats]] = {}
         self._feature_nets: dict[tuple, torch.nn.Module] = {}
+        self._per_image: dict[str, float] = {}
 
     def resolve(self, network: str):
-        """A pretrained network's checked weights (WeightsUnavailable when missing)."""
+        """A pretrained network's checked weights: on this machine, or downloaded on first use where there
+        is internet (WeightsUnavailable when neither)."""
         from lossbench.nets.weights import resolve
 
-        return resolve(network, self.weights.get(network), allow_download=False, cache=self.cache)
+        return resolve(network, self.weights.get(network), allow_download=True, cache=self.cache)
 
     def extractor(self, kind: str):
         if kind not in self.extractors:
@@ -118,18 +128,44 @@ class FeatureBank:
         blob = f"{self.data.identity['sha256']}|test|{self.n_for(kind)}|{ex.name}|{weights_sha}"
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def cached_features(self, kind: str, tag: str, images: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """Features of a real image set (``images()`` makes it) through ``kind``'s network, cached on
-        disk under the real statistics' key and ``tag`` (the test images; the floor set; a rung)."""
-        ex = self.extractor(kind)
+    def _cache_path(self, kind: str, tag: str):
         key = self.real_key(kind) if tag == "test" else f"{self.real_key(kind)}-{tag.replace(' ', '')}"
-        path = cache_dir(self.cache) / "stats" / f"{key}.pt"
+        return cache_dir(self.cache) / "stats" / f"{key}.pt"
+
+    def is_cached(self, kind: str, tag: str) -> bool:
+        """Whether the features :meth:`cached_features` would compute are in the cache already."""
+        return self._cache_path(kind, tag).is_file()
+
+    def seconds_per_image(self, kind: str) -> float:
+        """``kind``'s network's time per image on this machine, timed once on a few test images (for
+        the set-up lines' estimates; the features of the probe are thrown away)."""
+        if kind not in self._per_image:
+            probe = self.data.test_x[:PROBE_IMAGES]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.extractor(kind)(probe)  # warm-up: a shape's first call pays for the kernels' set-up
+                started = time.perf_counter()
+                self.extractor(kind)(probe)
+            self._per_image[kind] = (time.perf_counter() - started) / max(len(probe), 1)
+        return self._per_image[kind]
+
+    def cached_features(self, kind: str, tag: str, images: Callable[[], torch.Tensor], announce: bool = True) -> torch.Tensor:
+        """Features of a real image set (``images()`` makes it) through ``kind``'s network, cached on
+        disk under the real statistics' key and ``tag`` (the test images; the floor set; a rung).
+        ``announce``: a set computed here (not cached) is a set-up step with its line and estimate."""
+        from lossbench.core.progress import timed_step
+
+        ex = self.extractor(kind)
+        path = self._cache_path(kind, tag)
         cached = load_cached(path, lambda x: isinstance(x, torch.Tensor) and x.ndim == 2 and x.is_floating_point())
         if cached is not None:
             return cached
-        with warnings.catch_warnings():
+        made = images()
+        step = (timed_step(f"{ex.name}: features of {len(made):,} real images ({SET_NAMES.get(tag, tag)})",
+                           self.seconds_per_image(kind) * len(made)) if announce else contextlib.nullcontext())
+        with step, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            features = ex(images())
+            features = ex(made)
         files.torch_save(path, features)
         files.write_json(path.with_suffix(".json"), {"sha256": sha256_of(path), "dataset": self.data.identity["name"],
                                                      "dataset_sha256": self.data.identity["sha256"], "images": tag,

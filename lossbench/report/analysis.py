@@ -50,7 +50,7 @@ def summary_tex(agg: pd.DataFrame, columns: list[str], flagged: set[tuple[str, s
         for c in columns:
             m, ci = r[c], r[f"{c}_ci"]
             text = "--" if not np.isfinite(m) else mean_pm(m, ci, places=places.get(c)).replace(" ± ", r" $\pm$ ")
-            text = rf"\textbf{{{text}}}" if best.get(c) == i else text
+            text = rf"\textbf{{{text}}}" if best.get(c) == i and np.isfinite(m) else text
             row[latex_escape(c) + (r" $\uparrow$" if higher_is_better(c) else r" $\downarrow$")] = (
                 text + (r"$^\S$" if (r["condition"], c) in circular else ""))
         rows.append(row)

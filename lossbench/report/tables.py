@@ -145,7 +145,7 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
                                             for c in columns] + ["epochs", "train s"]
     lines += [md_row(header), "|" + "---|" * len(header)]
     flagged = flagged_cells(runs)
-    best = best_rows(agg, columns, flagged)
+    best = best_rows(agg, available, flagged)  # a cell that shows no number is never bold
     for i, (_, r) in enumerate(agg.iterrows()):
         mark = " ⚑" if (r["model"], r["condition"]) in flagged else ""
         cells = [str(r["model"]), str(r["condition"]) + mark, f"{r['n']}" + (f" ({r['not_done']})" if r["failed"] else "")]
@@ -153,7 +153,7 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
             text = "unavailable" if column_metric(m) in unavailable else _fmt(r[m], r[f"{m}_ci"])
             if column_metric(m) not in unavailable and r[f"{m}_n"] != r["n"]:
                 text += f" (n={r[f'{m}_n']})"  # finished runs without this value (a metric added later)
-            text = f"**{text}**" if best.get(m) == i else text
+            text = f"**{text}**" if best.get(m) == i and math.isfinite(r[m]) else text
             cells.append(text + (f" {CIRCULAR_MARK}" if (r["condition"], m) in circular else ""))
         cells += [r["epochs"], _fmt(r["train_seconds"], math.nan, digits=3)]
         lines.append(md_row(cells))

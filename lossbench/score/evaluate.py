@@ -10,14 +10,18 @@ degradations (see :meth:`EvalContext.calibration`).
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable
 
 import pandas as pd
 import torch
 
+from lossbench.store.stored import Held
 from lossbench.store.columns import RECON, SAMPLES, Score, flat, metric_columns, on_set, paired
 from lossbench.nets.degrade import degrade, rung_name  # noqa: F401  (the calibration ladder; also read by metrics.blur)
-from lossbench.nets.bank import FeatureBank
+from lossbench.nets.bank import PROBE_IMAGES, FeatureBank
+from lossbench.core.progress import timed_step
 from lossbench.core.errors import LossbenchError
 from lossbench.score.latent import sample_images
 from lossbench.metrics import METRICS, STATISTIC_TEXT
@@ -40,11 +44,17 @@ PAIRED_LADDER = LADDER + (("blur", 1.5), ("blur", 2.0), ("blur", 3.0))
 class EvalContext:
     def __init__(self, data, metrics: list[str], device, cache=None, weights: dict | None = None,
                  distribution_n: int | None = None, strict: bool = False, batch_size: int = 500,
-                 inception_n: int | None = None, calibrate: bool = True):
+                 inception_n: int | None = None, calibrate: bool = True, held: dict[str, Held] | None = None):
         self.data, self.metrics, self.device = data, metrics, torch.device(device)
         self.cache, self.weights, self.batch_size = cache, weights or {}, batch_size
         self.unavailable: dict[str, str] = {}
         self.provenance: dict[str, dict] = {}
+        #: metrics whose stored values every run of the folder holds: not prepared in this process (no
+        #: network, no weights, no real-set statistics); their provenance and calibration are the ones the
+        #: folder's manifest recorded when they were computed (see :class:`Held`)
+        self.stored: dict[str, Held] = {}
+        #: metrics that cannot be computed here but that some runs hold: those values stay and are reported
+        self.kept: dict[str, Held] = {}
         # paired metric -> its scorer (lossbench.metrics.MetricEntry.prepare); None for a distribution metric
         self.scorers: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None] = {}
         self.calibrate = calibrate
@@ -53,13 +63,32 @@ class EvalContext:
         self.bank = FeatureBank(data, self.device, cache, self.weights, distribution_n, inception_n)
         self.n, self.n_inception = self.bank.n, self.bank.n_expensive
         for name in metrics:
+            found = (held or {}).get(name)
+            if found is not None and found.everywhere:
+                self.stored[name] = found
+                self.provenance[name] = found.provenance
+                continue
             try:
                 self._prepare(name)
             except WeightsUnavailable as exc:
                 if strict:
                     raise LossbenchError(f"metrics: {name} unavailable (--strict): {exc}") from None
                 self.unavailable[name] = str(exc)
-                self.provenance[name] = {"status": "unavailable", "reason": str(exc)}
+                if found is not None:  # the runs that hold it keep their numbers; the new ones get none
+                    self.kept[name] = found
+                    self.provenance[name] = {**found.provenance, "not_recomputed": str(exc)}
+                else:
+                    self.provenance[name] = {"status": "unavailable", "reason": str(exc)}
+
+    @property
+    def missing(self) -> dict[str, str]:
+        """The metrics no run has a value of, because they cannot be computed here: the report's
+        'unavailable' (a metric that some runs hold stays in the tables, :attr:`kept`)."""
+        return {m: why for m, why in self.unavailable.items() if m not in self.kept}
+
+    def computes(self, name: str) -> bool:
+        """Whether this process scores ``name`` (neither stored in every run nor unavailable)."""
+        return name not in self.stored and name not in self.unavailable
 
     # ------------------------------------------------------------ set-up
     def _prepare(self, name: str) -> None:
@@ -142,6 +171,11 @@ class EvalContext:
         out = {}
         x = self.data.test_x
         for name in self.metrics:
+            found = self.stored.get(name) or self.kept.get(name)
+            if found is not None:  # as recorded when the stored values were computed
+                if found.calibration is not None:
+                    out[name] = found.calibration
+                continue
             if name in self.unavailable:
                 continue
             entry = METRICS[name]
@@ -151,10 +185,11 @@ class EvalContext:
                 samples = {"real": self._real_set_score(name, "floor", floor)}
                 recon = {}
                 if self.calibrate:
-                    for rung, amount in LADDER:
-                        label = rung_name(rung, amount)
-                        samples[label] = self._real_set_score(name, f"floor-{label}", floor, rung, amount)
-                        recon[label] = self._real_set_score(name, f"test-{label}", x[:n], rung, amount)
+                    with self._ladder_step(name, entry.feature_kind, len(floor), n):
+                        for rung, amount in LADDER:
+                            label = rung_name(rung, amount)
+                            samples[label] = self._real_set_score(name, f"floor-{label}", floor, rung, amount, announce=False)
+                            recon[label] = self._real_set_score(name, f"test-{label}", x[:n], rung, amount, announce=False)
                 out[name] = {"n": n, "n_floor": len(floor), "samples": samples, "recon": recon,
                              "what": (f"against the first {n} real test images: samples, {len(floor)} real training images "
                                       f"(the real floor at equal N) and those images degraded; recon, the test images "
@@ -166,20 +201,38 @@ class EvalContext:
                     # a paired distance on the same ladder: the test images degraded, against themselves,
                     # so that "lpips 0.12" reads as "like real digits blurred by σ"
                     n = min(len(x), PAIRED_LADDER_N)
-                    out[name] |= {"n": n, "recon": {rung_name(rung, amount): float(self.paired(name, degrade(x[:n], rung, amount),
-                                                                                               x[:n]).mean())
-                                                    for rung, amount in PAIRED_LADDER}}
+                    self.paired(name, x[:PROBE_IMAGES], x[:PROBE_IMAGES])  # warm-up
+                    started = time.perf_counter()
+                    self.paired(name, x[:PROBE_IMAGES], x[:PROBE_IMAGES])
+                    per_image = (time.perf_counter() - started) / len(x[:PROBE_IMAGES])
+                    with timed_step(f"{name}: calibration ladder ({len(PAIRED_LADDER)} degradations of {n:,} test images)",
+                                    per_image * n * len(PAIRED_LADDER), cached=False):
+                        out[name] |= {"n": n, "recon": {rung_name(rung, amount): float(self.paired(name, degrade(x[:n], rung, amount),
+                                                                                                   x[:n]).mean())
+                                                        for rung, amount in PAIRED_LADDER}}
         return out
 
+    def _ladder_step(self, name: str, kind: str, n_floor: int, n: int):
+        """One set-up line for a distribution metric's ladder, with its estimate, when some of its sets
+        are not cached yet (their features are then computed: each rung of the floor set and of the test set)."""
+        tags = [f"{which}-{rung_name(rung, amount)}" for rung, amount in LADDER for which in ("floor", "test")]
+        missing = [t for t in tags if not self.bank.is_cached(kind, t)]
+        if not missing:
+            return contextlib.nullcontext()
+        images = sum(n_floor if t.startswith("floor") else n for t in missing)
+        return timed_step(f"{name}: calibration ladder ({len(missing)} degraded real sets, {images:,} images through "
+                          f"{self._extractor(kind).name})", self.bank.seconds_per_image(kind) * images)
 
-    def _real_set_score(self, name: str, tag: str, images: torch.Tensor, rung: str | None = None, amount: float = 0.0) -> float:
+
+    def _real_set_score(self, name: str, tag: str, images: torch.Tensor, rung: str | None = None, amount: float = 0.0,
+                        announce: bool = True) -> float:
         """A distribution metric of real ``images`` (degraded by a ladder rung, if given) against the
         real test images; their features cached under ``tag``."""
         entry = METRICS[name]
         real_features, real_stats = self._real(entry.feature_kind)
         make = (lambda: images) if rung is None else (lambda: degrade(images, rung, amount))
-        return _score(entry.statistic_name, real_features, real_stats, self._cached_features(entry.feature_kind, tag, make),
-                      self._extractor(entry.feature_kind))[0]
+        features = self.bank.cached_features(entry.feature_kind, tag, make, announce=announce)
+        return _score(entry.statistic_name, real_features, real_stats, features, self._extractor(entry.feature_kind))[0]
 
 
 def _fd(real_features, real_stats, fake, extractor) -> tuple[float, float | None]:
@@ -233,6 +286,8 @@ def evaluate(model, ctx: EvalContext, seed: int, train_codes: dict):
     features: dict[tuple[str, str], torch.Tensor] = {}
     for name in ctx.metrics:
         entry = METRICS[name]
+        if name in ctx.stored:  # every run holds it: nothing to compute, nothing to replace
+            continue
         if name in ctx.unavailable:
             scores += [Score(c, None) for c in metric_columns(name, entry.kind)]
             continue
@@ -257,4 +312,4 @@ def evaluate(model, ctx: EvalContext, seed: int, train_codes: dict):
 def _weights_for(name: str, explicit: dict, cache=None):
     from lossbench.nets.weights import resolve
 
-    return resolve(name, explicit.get(name), allow_download=False, cache=cache)
+    return resolve(name, explicit.get(name), allow_download=True, cache=cache)  # downloaded on first use, with internet

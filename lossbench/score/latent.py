@@ -137,7 +137,7 @@ def latent_artifacts(model, ctx: EvalContext, seed: int, train: dict[str, torch.
         if model.output == "sigmoid":  # a Bernoulli decoder; a linear output defines no likelihood here
             extra["distortion"] = bernoulli_nll(model, test["mu"], data.test_x, bs, device)
     scored = [m for m in ctx.metrics if METRICS[m].kind == "distribution" and METRICS[m].statistic == "fd"
-              and m not in ctx.unavailable]
+              and ctx.computes(m)]
     n = max([N_RANDOM] + [ctx.n_for(METRICS[m].feature_kind) for m in scored])
     schemes = random_codes(model, train, n, seed)
     decoded_random: dict[str, torch.Tensor] = {}

@@ -68,7 +68,7 @@ def complete_metrics(config: dict, run_dir: Path, ctx: EvalContext, report: dict
     rewritten), "complete" (nothing was missing), "no checkpoint" (something was missing and the
     run was shared without its checkpoint) or "not done" (a failed run has no scores)."""
     result = files.read_json(run_dir / RunFolder.METRICS)
-    wanted = [c for m in ctx.metrics if m not in ctx.unavailable for c in METRICS[m].columns(m)]
+    wanted = [c for m in ctx.metrics if ctx.computes(m) for c in METRICS[m].columns(m)]
     complete = (all(result.get("metrics", {}).get(c) is not None for c in wanted)
                 and all((run_dir / name).is_file() for name in (RunFolder.LATENT, RunFolder.RECON_WORST)))
     if result.get("status") != "done":
@@ -82,9 +82,13 @@ def complete_metrics(config: dict, run_dir: Path, ctx: EvalContext, report: dict
 
     with compute_threads(config["training"].get("threads", "process")):
         update = evaluate_run(model, ctx, config["seed"], report, run_dir, config["condition"]["terms"])
-    result["metrics"] = {**result.get("metrics", {}), **update.pop("metrics")}
+    before = result.get("metrics", {})
+    # a number is replaced by a number, never by 'not computed' (a metric whose weights this machine lacks)
+    result["metrics"] = {**before, **{c: v for c, v in update.pop("metrics").items() if v is not None or before.get(c) is None}}
     health = update.pop("health")
     result.update(update)
+    result["unavailable"] = {m: why for m, why in update["unavailable"].items()  # but those whose stored values stay
+                             if any(result["metrics"].get(c) is None for c in METRICS[m].columns(m))}
     kept = [f for f in map(Flag.from_stored, result.get("flags", [])) if f.kind not in HEALTH]
     result["flags"] = [f.to_dict() for f in kept + health]
     files.write_json(run_dir / RunFolder.METRICS, stored.seal(run_dir, result))

@@ -12,6 +12,7 @@ report reads instead.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from lossbench.store import files
@@ -178,3 +179,15 @@ def damaged(run_dir: Path, study_file: str | None, out_dir: Path) -> str | None:
     intact, or simply not finished)."""
     _, wrong = check(run_dir)
     return None if wrong is None else damage_line(run_dir, wrong, study_file, out_dir)
+
+
+@dataclass(frozen=True)
+class Held:
+    """A metric's values as a study folder holds them: sealed in its runs' metrics.json, with the
+    provenance (network, weights' sha256) and calibration that the folder's manifest recorded when
+    they were computed. ``everywhere``: every run of the study holds them, so a rebuild computes
+    nothing for this metric (only ``lossbench score --recompute`` replaces a stored number)."""
+
+    provenance: dict
+    calibration: dict | None
+    everywhere: bool

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 
-from lossbench.core.errors import LossbenchError
+from lossbench.core.errors import DataNotFound, LossbenchError
 from lossbench.study.spec import Study
 
 
@@ -29,9 +29,12 @@ def data_lines(study: Study) -> tuple[list[str], object]:
     try:
         data = load_dataset(spec.model_copy(update={"download": False}))
     except LossbenchError as exc:
-        if spec.download:
+        if spec.download and isinstance(exc, DataNotFound):
             return [f"data: {spec.name} is not here yet; data.download: true fetches it when the study runs ({exc})"], None
         raise LossbenchError(f"{study.source}: {exc}") from None
+    from lossbench.study.held import check_sizes
+
+    check_sizes(study, data)
     ident = data.identity
     lines = [f"data: {spec.name}: {ident['n_train']:,} train / {ident['n_val']:,} validation / {ident['n_test']:,} test "
              f"images of {'×'.join(map(str, ident['shape']))}, read in {time.perf_counter() - started:.1f} s"
@@ -84,12 +87,13 @@ def weights_lines(study: Study, cache, explicit: dict, strict: bool) -> list[str
     lines = []
     for name, users in needed.items():
         try:
-            found = resolve(name, explicit.get(name), allow_download=False, cache=cache, write=False)
+            found = resolve(name, explicit.get(name), allow_download=True, cache=cache, write=False)
             lines.append(f"weights: {name} ({', '.join(users)}): found ({found.where})")
         except WeightsUnavailable as exc:
             if strict:
                 raise LossbenchError(f"{study.source}: {', '.join(users)}: weights unavailable (--strict): {exc}") from None
-            lines.append(f"warning: weights {name} missing, so {', '.join(users)} will be unavailable: {exc}")
+            lines.append(f"warning: {exc}; without them {', '.join(users)} will be unavailable (finished runs keep their "
+                         f"stored values)")
     return lines
 
 
@@ -150,7 +154,197 @@ def _span(low: float, high: float) -> str:
     return fmt(low) if math.isclose(low, high) else f"{fmt(low)} to {fmt(high)}"
 
 
-def preflight(study: Study, cache, explicit: dict, strict: bool = False) -> list[str]:
+def preflight(study: Study, cache, explicit: dict, strict: bool = False, out=None) -> list[str]:
     """Every check of this module, in order, as the lines --dry-run prints (raises on data it cannot use)."""
     lines, data = data_lines(study)
-    return lines + weights_lines(study, cache, explicit, strict) + clock_lines(study, data)
+    return (lines + weights_lines(study, cache, explicit, strict) + setup_lines(study, data, cache, out)
+            + clock_lines(study, data))
+
+
+def setup_lines(study: Study, data, cache, out=None) -> list[str]:
+    """What the set-up will do before the first epoch, each step with an estimate timed here on
+    randomly initialised copies of its networks (their speed does not depend on their weights), and
+    whether each judge is independent of the study. Steps that the cache already holds cost nothing
+    then; metrics that every run of ``out`` holds are reported as stored and cost nothing at all."""
+    from pathlib import Path
+
+    from lossbench.metrics import METRICS
+    from lossbench.core.progress import duration
+    from lossbench.study.held import held_metrics
+
+    if data is None:
+        return []
+    report = study.spec.report.model_dump()
+    held, _ = held_metrics(study, Path(out), data.identity, report) if out is not None else ({}, set())
+    stored = [m for m, h in held.items() if h.everywhere]
+    lines = []
+    if stored:
+        lines.append(f"set-up: every run in {out} holds {', '.join(stored)}: reported as stored, nothing computed for them")
+    n_test = len(data.test_x)
+    n = min(report["distribution_n"] or n_test, n_test)
+    total = 0.0
+    seen: set[str] = set()
+    for m in study.spec.metrics:
+        entry = METRICS[m]
+        if m in stored:
+            continue
+        if entry.kind == "distribution" and entry.feature_kind not in seen:
+            kind = entry.feature_kind
+            seen.add(kind)
+            users = [x for x in study.spec.metrics if METRICS[x].kind == "distribution" and METRICS[x].features == kind]
+            for text, seconds in _network_steps(kind, data, cache, users):
+                total += seconds or 0.0
+                lines.append(f"set-up: {text}" + (f": about {duration(seconds)}" if seconds else ""))
+            per = _seconds_per_image(kind, data)
+            k = min(report["inception_n"] or n, n_test) if kind == "inception" else n
+            sets = 2 + (2 * 5 if report["calibration"] else 0)
+            if per is not None:
+                seconds = per * k * sets
+                total += seconds
+                lines.append(f"set-up: {', '.join(users)}: real statistics{' and calibration ladder' if report['calibration'] else ''}"
+                             f" ({sets} sets of {k:,} images): about {duration(seconds)} the first time, then cached")
+        elif entry.kind == "paired" and entry.ladder and report["calibration"]:
+            per = _pair_seconds(entry.weights, data)
+            k = min(n_test, 1000)
+            if per is not None:
+                seconds = per * k * 8
+                total += seconds
+                lines.append(f"set-up: {m}: calibration ladder (8 degradations of {k:,} test images): about {duration(seconds)} "
+                             f"each time it is computed (not on a rebuild that finds it stored)")
+    if total:
+        lines.append(f"set-up in all: about {duration(total)} at most (an estimate timed here on untrained copies of the "
+                     f"networks; steps the cache holds cost nothing)")
+    return lines
+
+
+def _network_steps(kind: str, data, cache, users: list[str]) -> list[tuple[str, float | None]]:
+    """The network behind a feature kind: shipped, cached, or trained here (with the estimate), and, for
+    the judge, whether it is independent of the study and how to make it so."""
+    from lossbench.core.errors import LossbenchError
+    from lossbench.nets.weights import cache_dir, cached_card
+
+    names = ", ".join(users)
+    if kind == "judge":
+        from lossbench.metrics.judge import RECIPE, JudgeNet, has_shipped_judge, judge_path, judge_split
+
+        if has_shipped_judge(data):
+            return [(f"{names}: the judge shipped for {data.identity['name']}; independent of the study: yes (it shares no "
+                     f"image with it)", None)]
+        try:
+            split = judge_split(data)
+        except LossbenchError:
+            return []  # no labels: data_lines has refused the study already
+        independent = ("yes (it trains on images of the source that the study never uses)" if split.independent else
+                       "NO: with no images left out of the study, it trains on the study's own training split; set "
+                       "data.judge_fraction (e.g. 0.2: a fifth of the training split held out for the judge) or "
+                       "data.train_size below the split, so that it trains on images the study never uses")
+        cached = cached_card(judge_path(data, split, cache)) is not None
+        steps = -(-len(split.train_x) // RECIPE["batch_size"]) * RECIPE["epochs"]
+        seconds = None if cached else steps * _train_step_seconds(JudgeNet(data.train_x.shape[1], split.classes), data,
+                                                                  RECIPE["batch_size"], split.classes)
+        where = "cached" if cached else f"trained here on {len(split.train_x):,} images ({RECIPE['epochs']} epochs)"
+        return [(f"{names}: its judge for {data.identity['name']}, {where}; independent of the study: {independent}", seconds)]
+    if kind == "domain":
+        from lossbench.metrics.domain import RECIPE as DOMAIN, SHIPPED_FOR, DomainNet
+
+        ident = data.identity
+        if ident["name"] in SHIPPED_FOR:
+            return [(f"{names}: the domain classifier shipped for {ident['name']}", None)]
+        key = f"{ident['name']}-{ident['sha256'][:16]}-recipe{DOMAIN['version']}"
+        if cached_card(cache_dir(cache) / "classifiers" / f"{key}.pt") is not None:
+            return [(f"{names}: the domain classifier for {ident['name']}, cached", None)]
+        classes = int(data.train_y.max()) + 1 if data.train_y is not None else 10
+        net = DomainNet(data.train_x.shape[1], tuple(data.train_x.shape[-2:]), classes)
+        steps = -(-len(data.train_x) // DOMAIN["batch_size"]) * DOMAIN["epochs"]
+        return [(f"{names}: the domain classifier for {ident['name']}, trained here on {len(data.train_x):,} images "
+                 f"({DOMAIN['epochs']} epochs; the study's own images: the perceptual term's network, not a judge)",
+                 steps * _train_step_seconds(net, data, DOMAIN["batch_size"], classes))]
+    return []
+
+
+def _train_step_seconds(net, data, batch_size: int, classes: int) -> float:
+    """One SGD step of ``net`` on a batch of the study's images, timed (the median of three after a warm-up)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = data.train_x[:batch_size]
+    y = torch.randint(0, classes, (len(x),), generator=torch.Generator().manual_seed(0))
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
+    times = []
+    for _ in range(4):
+        started = time.perf_counter()
+        loss = F.cross_entropy(net(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - started)
+    return sorted(times[1:])[1] * batch_size / max(len(x), 1)
+
+
+def _timed(fn, x) -> float:
+    """Seconds per image of ``fn`` on ``x``: the faster of two calls after a warm-up on the same batch (the
+    first call of a shape pays for the kernels' set-up, several times the steady cost)."""
+    import torch
+
+    times = []
+    with torch.no_grad():
+        for _ in range(3):
+            started = time.perf_counter()
+            fn(x)
+            times.append(time.perf_counter() - started)
+    return min(times[1:]) / len(x)
+
+
+def _seconds_per_image(kind: str, data) -> float | None:
+    """A feature kind's network per image, on an untrained copy; None for a kind lossbench cannot build
+    without its weights (a user's registered features)."""
+    x = data.test_x[:16]
+    if kind == "judge":
+        from lossbench.metrics.judge import JudgeNet
+
+        return _timed(JudgeNet(x.shape[1], 10).eval().features, x)
+    if kind == "domain":
+        from lossbench.metrics.domain import DomainNet
+
+        return _timed(DomainNet(x.shape[1], tuple(x.shape[-2:]), 10).eval().features, x)
+    if kind == "spectrum":
+        from lossbench.metrics.blur import high_frequency_share
+
+        return _timed(high_frequency_share, x)
+    if kind == "inception":
+        from lossbench.metrics.inception import CPU_BATCH, to_rgb, to_uint8
+        from lossbench.nets.weights import inception_skeleton
+
+        import torch
+
+        # as InceptionFeatures runs it: channels-last, batches of CPU_BATCH
+        model = inception_skeleton().eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        return _timed(lambda images: model(to_uint8(to_rgb(images))), x[:CPU_BATCH])
+    return None
+
+
+def _pair_seconds(weights: tuple[str, ...], data) -> float | None:
+    """A paired network distance per image pair (both images through the backbone), on an untrained copy
+    of the backbone's convolutions (torchvision's AlexNet or VGG16 ``features`` up to the last ReLU, as
+    LPIPS and DISTS read them; built here so that --dry-run imports no torchvision)."""
+    import torch
+    from torch import nn
+
+    plans = {"lpips-alex": [(64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1)],
+             "lpips-vgg": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]}
+    if not weights or weights[0] not in plans:
+        return None
+    layers: list[nn.Module] = []
+    channels = 3
+    for item in plans[weights[0]]:
+        if item == "M":
+            layers.append(nn.MaxPool2d(3, 2) if weights[0] == "lpips-alex" else nn.MaxPool2d(2, 2))
+            continue
+        out, k, stride, pad = item if isinstance(item, tuple) else (item, 3, 1, 1)
+        layers += [nn.Conv2d(channels, out, k, stride, pad), nn.ReLU()]
+        channels = out
+    features = nn.Sequential(*layers).eval()
+    x = data.test_x[:32]
+    side = max(32, *x.shape[-2:])
+    x = torch.nn.functional.interpolate(x.expand(-1, 3, -1, -1), size=(side, side), mode="bilinear")
+    return 2 * _timed(features, x)

@@ -122,7 +122,7 @@ def score_study(study: Study, out_dir: Path, device_name: str = "auto", command:
         files.check_unlocked(out_dir)
     _status(f"set-up: data, the metrics' networks and real-set statistics ({', '.join(study.spec.metrics)}); "
             "cached after the first time")
-    session = open_session(study, out_dir, device_name, strict, cache, weights)
+    session = open_session(study, out_dir, device_name, strict, cache, weights, keep_stored=not recompute)
     for line in setup_notices(session.ctx):
         print(line, file=sys.stderr)
     with files.folder_lock(Path(out_dir), wait=wait):
@@ -147,7 +147,11 @@ def _run_locked(study: Study, session: Session, runs, out_dir: Path, pool, comma
     manifest = build_manifest(study, session.ctx.data.identity, session.device, command, session.ctx, earlier)
     manifest["study_sha256"] = stored.sha256(out_dir / StudyFolder.STUDY)  # the report checks it is this one
     manifest["setup_seconds"] = round(time.perf_counter() - setup_started, 2)
-    files.write_json(out_dir / StudyFolder.MANIFEST, manifest)
+    # a rebuild that will compute nothing writes the manifest it will end with: killed half-way, it leaves the
+    # committed one as it was
+    files.write_json(out_dir / StudyFolder.MANIFEST,
+                     files.stable_provenance(previous, {**manifest, "study_seconds": 0.0, "counts": {}}, STUDY_VOLATILE,
+                                             session.nothing_to_compute, recomputed=("calibration",)))
     fixed = session.ctx.data.test_x[: study.spec.report.recon_images]
     files.torch_save(out_dir / StudyFolder.FIXED_INPUTS, (fixed * 255).round().to(torch.uint8))
 
@@ -212,7 +216,17 @@ def setup_notices(ctx) -> list[str]:
     not be computed, and each metric's warning (a judge that shares the study's images, one whose
     held-out accuracy is low, a rank-deficient covariance), once per warning."""
     lines = [f"warning: {c}" for c in ctx.data.clamped]
-    lines += [f"warning: {m} unavailable, not computed: {reason}" for m, reason in ctx.unavailable.items()]
+    lines += [f"warning: {m} unavailable, not computed: {reason}" for m, reason in ctx.missing.items()]
+    lines += [f"warning: {m} cannot be computed here, so the runs trained now get no value of it; the finished runs keep "
+              f"their stored values: {reason}" for m, reason in ctx.unavailable.items() if m in ctx.kept]
+    if ctx.stored:
+        hashes = [f"{m} {prov['weights_sha256'][:12]}…" for m, prov in ((m, ctx.provenance[m]) for m in ctx.stored)
+                  if isinstance(prov.get("weights_sha256"), str) and len(prov["weights_sha256"]) == 64]
+        lines.append(f"note: every run holds {', '.join(ctx.stored)}: reported as stored (sealed in each run's metrics.json), "
+                     f"with the provenance the folder recorded when they were computed"
+                     + (f" (weights sha256: {', '.join(hashes)})" if hashes else "")
+                     + "; nothing is recomputed, so no network or weights are needed (lossbench score DIR --recompute "
+                       "computes them again)")
     warned: dict[str, list[str]] = {}
     for m, prov in ctx.provenance.items():
         if isinstance(prov, dict) and prov.get("warning"):
@@ -327,7 +341,7 @@ def build_manifest(study: Study, identity: dict, device: torch.device, command: 
         "metric_facts": {m: {**METRICS[m].facts(m), "networks": METRICS[m].networks()} for m in study.spec.metrics},
         # and of each condition's loss terms (by label: a VAE's added kl included), read off their specs
         "term_facts": term_facts(study),
-        "unavailable": ctx.unavailable,
+        "unavailable": ctx.missing,  # metrics no run holds (those some runs hold are reported as stored)
         **({"clamped": ctx.data.clamped} if ctx.data.clamped else {}),
         "distribution_n": ctx.n,
         "inception_n": ctx.n_inception,

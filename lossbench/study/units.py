@@ -6,15 +6,17 @@ and the Ray tasks (:mod:`lossbench.study.executors`) both call these; neither im
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from lossbench.store import files, stored
+from lossbench.core.errors import DataNotFound, LossbenchError
 from lossbench.data import DeviceBatches, load_dataset
 from lossbench.score.evaluate import EvalContext
+from lossbench.study.held import check_sizes, held_metrics
 from lossbench.metrics import METRICS
 from lossbench.score import complete_metrics, score_run, trained_record
 from lossbench.study.spec import Study
@@ -36,6 +38,13 @@ class Session:
     batches: DeviceBatches
     report: dict
     skipped: dict[str, str]
+    #: conditions with a run still to train (:func:`held_metrics`); empty when every run has settled
+    to_train: set[str] = field(default_factory=set)
+
+    @property
+    def nothing_to_compute(self) -> bool:
+        """Every run settled and every metric stored: this invocation can only rebuild the report."""
+        return not self.to_train and set(self.ctx.stored) == set(self.study.spec.metrics)
 
     @property
     def prefixes(self) -> Path:
@@ -49,26 +58,36 @@ PREFIXES = StudyFolder.PREFIXES
 
 
 def open_session(study: Study, out_dir: Path, device_name: str = "auto", strict: bool = False,
-                 cache: str | None = None, weights: dict | None = None) -> Session:
+                 cache: str | None = None, weights: dict | None = None, keep_stored: bool = True) -> Session:
+    """``keep_stored``: metrics that every run of the folder holds are reported as stored, not
+    prepared or computed again (:func:`held_metrics`); ``lossbench score --recompute`` passes False."""
     device = pick_device(device_name)
-    data = load_dataset(study.spec.data)
+    try:
+        data = load_dataset(study.spec.data)
+    except DataNotFound:
+        raise
+    except LossbenchError as exc:  # a value of the study's data section: named with its file
+        if str(exc).startswith(str(study.source)):
+            raise
+        raise LossbenchError(f"{study.source}: {exc}") from None
     sets = [m for m in study.spec.metrics if METRICS[m].kind == "distribution"]
     for split, x in (("test", data.test_x), ("training", data.train_x)):
         if sets and len(x) < 2:
-            from lossbench.core.errors import LossbenchError
-
             raise LossbenchError(f"{study.source}: data: the {split} split holds {len(x)} image; {sets[0]} compares sets "
                                  f"of at least 2 images (more data, a larger data.test_fraction, or drop {sets[0]})")
+    check_sizes(study, data)
     report = study.spec.report.model_dump()
+    held, to_train = held_metrics(study, Path(out_dir), data.identity, report)
     # shared artefacts (domain classifiers, real statistics, converted weights) are built by
     # whoever comes first; concurrent workers wait for it instead of building them twice
     with cache_lock(cache), compute_threads(study.spec.training.threads):
         ctx = EvalContext(data, study.spec.metrics, device, cache=cache, weights=weights,
                           distribution_n=report["distribution_n"], strict=strict, batch_size=report["eval_batch_size"],
-                          inception_n=report["inception_n"], calibrate=report["calibration"])
-        skipped = unavailable_conditions(study, ctx, strict)
+                          inception_n=report["inception_n"], calibrate=report["calibration"],
+                          held=held if keep_stored else {m: h for m, h in held.items() if not h.everywhere})
+        skipped = unavailable_conditions(study, ctx, strict, to_train)
     batches = DeviceBatches(data.train_x, study.spec.training.batch_size, device)
-    return Session(study, Path(out_dir), device, ctx, batches, report, skipped)
+    return Session(study, Path(out_dir), device, ctx, batches, report, skipped, to_train)
 
 
 def run_one(session: Session, run, progress_position: int = 1) -> str:
@@ -156,7 +175,6 @@ def execute_run(out_dir: str | Path, run_id: str, device: str = "auto", cache: s
     needs from the folder's ``study.yaml`` and the caches (any process, any machine that sees the
     folder). Returns the outcome: trained, failed, skipped (finished before) or skipped (weights
     unavailable)."""
-    from lossbench.core.errors import LossbenchError
     from lossbench.study.spec import load_study
 
     out_dir = Path(out_dir)
@@ -195,14 +213,16 @@ def score_only(session: Session, run, recompute: bool = False) -> str:
     return "not trained"
 
 
-def unavailable_conditions(study: Study, ctx, strict: bool) -> dict[str, str]:
+def unavailable_conditions(study: Study, ctx, strict: bool, to_train: set[str] | None = None) -> dict[str, str]:
     """Conditions whose perceptual network cannot be had: condition -> reason. With --strict
-    the first one is an error (raised before anything is written)."""
-    from lossbench.core.errors import LossbenchError
+    the first one is an error (raised before anything is written). ``to_train``: only these
+    conditions have runs that will train (a finished condition needs no network)."""
     from lossbench.nets.weights import WeightsUnavailable
 
     skipped = {}
     for cname in study.spec.conditions:
+        if to_train is not None and cname not in to_train:
+            continue
         for j, spec in enumerate(study.spec.terms(cname)):
             for network, layers in spec.feature_networks():
                 try:
