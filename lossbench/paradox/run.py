@@ -77,12 +77,21 @@ def run_paradox(spec: ParadoxSpec, out: Path, cache=None, device="cpu", data_roo
     gallery = {name: equal_mse(image, spec.seed) for name, image in originals.items()}
     gallery_table = _gallery_table(gallery, originals, measures, judges, spec.digit)
 
+    missing = dict(measures.unavailable)
     kept = _kept_raw_tables(out, {"paradox_values.csv": values_long, "variants.csv": systematic,
-                                  "equal_mse.csv": gallery_table})
+                                  "equal_mse.csv": gallery_table}, set(missing))
+    if kept is not None and missing:  # a rebuild never loses a stored number: what this machine cannot measure is kept
+        measures.unavailable = {}
+        import sys
+
+        print(f"note: {', '.join(missing)} cannot be measured here ({'; '.join(missing.values())}); every other measurement "
+              f"equals the stored one, so the stored {', '.join(missing)} values in {out} are kept and reported",
+              file=sys.stderr)
     if kept is not None:  # the same measurements to round-off: derive everything from those on disk
         values_long, systematic, gallery_table = kept["paradox_values.csv"], kept["variants.csv"], kept["equal_mse.csv"]
         by_variant = values_long.set_index(["metric", "variant"])["value"]
-        fig_values = {m: torch.tensor([float(by_variant[(m, n)]) for n in names], dtype=torch.float64) for m in fig_values}
+        fig_values = {m: torch.tensor([float(by_variant[(m, n)]) for n in names], dtype=torch.float64)
+                      for m in dict.fromkeys(values_long["metric"])}  # the stored measures, kept ones included
         agree = agreement(systematic, measures.metrics, seed=spec.seed)
         controls = judge_controls(systematic, measures.metrics, seed=spec.seed)
 
@@ -130,19 +139,27 @@ def _write(out, manifest, tables, spec, images, names, fig_values, measures, agr
 PARADOX_VOLATILE = ("command", "created", "seconds", "torch", "python", "device")
 
 
-def _kept_raw_tables(out: Path, new: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame] | None:
+def _kept_raw_tables(out: Path, new: dict[str, pd.DataFrame], missing: set[str] = frozenset()) -> dict[str, pd.DataFrame] | None:
     """The measurement tables already in ``out`` when they hold the same rows and strings as ``new``
     and the same numbers to float32 round-off (:data:`lossbench.store.files.RECOMPUTED_REL`): another CPU's
     kernels round the judges' float32 outputs differently (measured, Intel Xeon against AMD EPYC: up to
     1.0e-6 of a column's scale, the classifier's probabilities). Shares and intervals are then derived from the
     committed values, so a rebuild elsewhere leaves the folder byte-identical; and a preference
-    that only round-off decides (the classifier judge's saturated probabilities) is not re-drawn."""
+    that only round-off decides (the classifier judge's saturated probabilities) is not re-drawn.
+    ``missing``: measures this machine cannot compute (LPIPS without its weights): their stored rows and
+    columns are not compared, and are kept."""
     kept = {}
     for name, frame in new.items():
         try:
-            old = pd.read_csv(out / name)
+            stored = pd.read_csv(out / name)
         except (OSError, ValueError):
             return None
+        old = stored
+        if missing:
+            if "metric" in old:
+                old = old[~old["metric"].isin(missing)].reset_index(drop=True)
+            old = old.drop(columns=[c for c in missing if c in old])
+            frame = frame.drop(columns=[c for c in missing if c in frame])
         if list(old.columns) != list(frame.columns) or len(old) != len(frame):
             return None
         for column in frame.columns:
@@ -152,7 +169,7 @@ def _kept_raw_tables(out: Path, new: dict[str, pd.DataFrame]) -> dict[str, pd.Da
                     return None
             elif a.astype(str).tolist() != b.astype(str).tolist():
                 return None
-        kept[name] = old
+        kept[name] = stored
     return kept
 
 
