@@ -23,13 +23,18 @@ _OWN_CACHE: list[str] = []
 
 
 def pytest_configure(config):
-    """Tests never write the user's cache (~/.cache/lossbench): without $LOSSBENCH_CACHE (CI sets
-    one inside the checkout) the session gets a temporary one, removed at its end."""
-    if not os.environ.get("LOSSBENCH_CACHE"):
-        import tempfile
+    """Tests never write the user's cache ($LOSSBENCH_CACHE or ~/.cache/lossbench: judges and classifiers
+    trained for synthetic data would then appear in their `lossbench weights status`): the session
+    uses $LOSSBENCH_TEST_CACHE where one is shared on purpose (CI keeps it in the checkout), else a
+    temporary cache removed at its end. The processes the tests start inherit it."""
+    shared = os.environ.get("LOSSBENCH_TEST_CACHE")
+    if shared:
+        os.environ["LOSSBENCH_CACHE"] = shared
+        return
+    import tempfile
 
-        _OWN_CACHE.append(tempfile.mkdtemp(prefix="lossbench-test-cache-"))
-        os.environ["LOSSBENCH_CACHE"] = _OWN_CACHE[0]
+    _OWN_CACHE.append(tempfile.mkdtemp(prefix="lossbench-test-cache-"))
+    os.environ["LOSSBENCH_CACHE"] = _OWN_CACHE[0]
 
 
 def pytest_unconfigure(config):
@@ -117,7 +122,7 @@ def cli(monkeypatch, capsys):
 
 @pytest.fixture(scope="session")
 def lb_cache(tmp_path_factory) -> Path:
-    """The lossbench cache for tests: $LOSSBENCH_CACHE (CI keeps it in the checkout) or a temporary one."""
+    """The lossbench cache for tests (see pytest_configure): never the user's."""
     return Path(os.environ.get("LOSSBENCH_CACHE") or tmp_path_factory.mktemp("lossbench-cache"))
 
 

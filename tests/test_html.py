@@ -173,7 +173,7 @@ def test_a_click_on_a_header_sorts_its_table_in_the_browser(study_folder, tmp_pa
 
 
 def test_it_fits_a_laptop_screen_and_prints(study_folder, tmp_path, browser):
-    """At 1366 px wide the page scrolls only down (wide tables scroll inside themselves), and
+    """At 1366 px wide the page scrolls only down (wide tables wrap their cells), and
     Chromium prints it to a PDF of whole pages with the report's text in it."""
     page = (study_folder / "report.html").read_text(encoding="utf-8")
     # a table as wide as a big study's (40 metric columns), styled by the page's own CSS

@@ -255,3 +255,22 @@ def test_a_classifier_trained_on_first_use_draws_a_progress_bar(monkeypatch, cap
     domain.train_domain_classifier(x, y, x[:16], y[:16])
     err = capsys.readouterr().err
     assert "domain classifier (trained once, 64 images)" in err and "0/2 [" in err  # a bar counting 2 epochs
+
+
+def test_the_tests_never_use_the_users_cache(tmp_path):
+    """Issue 39 §6: a user's $LOSSBENCH_CACHE is not where a test session writes (judges and classifiers for
+    synthetic data would appear in their `lossbench weights status`); only LOSSBENCH_TEST_CACHE chooses it."""
+    import os
+    from pathlib import Path
+
+    probe = tmp_path / "test_probe.py"
+    probe.write_text("import os\n\ndef test_cache():\n    print('CACHE=' + os.environ['LOSSBENCH_CACHE'])\n")
+    users = tmp_path / "users-cache"
+    env = {**os.environ, "LOSSBENCH_CACHE": str(users)}
+    env.pop("LOSSBENCH_TEST_CACHE", None)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+                           "--confcutdir", str(tmp_path), "-c", os.devnull, "-p", "conftest", str(probe)],
+                          cwd=tmp_path, env={**env, "PYTHONPATH": str(Path(__file__).parent)}, capture_output=True, text=True)
+    used = next(line for line in done.stdout.splitlines() if "CACHE=" in line).split("CACHE=", 1)[1]
+    assert done.returncode == 0 and used != str(users) and "lossbench-test-cache-" in used, done.stdout + done.stderr
+    assert not users.exists()

@@ -57,6 +57,62 @@ def circular_note(circular: dict) -> list[str]:
     return lines
 
 
+def verdicts(table: pd.DataFrame, columns: list[str], flagged: set[tuple[str, str]] | None = None) -> list[dict]:
+    """Per row of the paired table (a condition against the baseline, or against its control), the
+    metrics it is decided better on, decided worse on (the interval excludes 0, in the metric's
+    direction) and undecided on, exactly as :func:`differences_markdown` marks its cells (bold ✓,
+    bold ✗, plain); a row with a flagged run gets no verdict (``flagged``: True, every list empty)."""
+    flagged = flagged or set()
+    if table.empty:
+        return []
+    shown = [c for c in columns if c in set(table["metric"])]
+    out = []
+    for (model, condition, against), group in table.groupby(["model", "condition", "baseline"], sort=False):
+        by_metric = group.set_index("metric")
+        row = {"model": model, "condition": condition, "against": against, "better": [], "worse": [], "undecided": [],
+               "flagged": (model, condition) in flagged or (model, against) in flagged}
+        for c in shown:
+            if c not in by_metric.index or row["flagged"]:
+                continue
+            r = by_metric.loc[c]
+            decided = bool(np.isfinite(r["ci_low"]) and (r["ci_low"] > 0 or r["ci_high"] < 0))
+            row["better" if decided and r["direction"] == "better" else "worse" if decided else "undecided"].append(c)
+        out.append(row)
+    return out
+
+
+def digest_markdown(table: pd.DataFrame, columns: list[str], circular: dict,
+                    flagged: set[tuple[str, str]] | None = None) -> list[str]:
+    """summary.md's (and report.html's) first lines: what the paired table decided, in words, one line per
+    condition, read off :func:`verdicts` (the same numbers and rule as the table's bold cells)."""
+    rows = verdicts(table, columns, flagged)
+    if not rows:
+        return []
+    baseline = table["baseline"].iloc[0]
+    models = {r["model"] for r in rows}
+    n = int(table["n_seeds"].max())
+
+    def named(cols: list[str], condition: str) -> str:
+        return ", ".join(f"{c} {CIRCULAR_MARK}" if (condition, c) in circular else c for c in cols) or "none"
+
+    lines = ["## In short", "",
+             f"What the paired differences below decide, in words (generated from them: each condition against `{baseline}` "
+             f"on the same seed, up to {n} seeds; *decided*: the 95% interval excludes 0, in the metric's direction; "
+             f"*undecided*: the seeds cannot tell them apart, which is no evidence of no effect"
+             + (f"; {CIRCULAR_MARK}: the condition's loss trains on the network behind that column" if circular else "")
+             + ").", ""]
+    for r in rows:
+        who = (f"{r['model']} / " if len(models) > 1 else "") + f"`{r['condition']}`"
+        if r["against"] != baseline:
+            who += f" against its control `{r['against']}`"
+        if r["flagged"]:
+            lines.append(f"- {who}: ⚑ flagged (a run of it or of what it is compared with; see Flags): no verdict drawn")
+            continue
+        lines.append(f"- {who}: decided better on {named(r['better'], r['condition'])}; decided worse on "
+                     f"{named(r['worse'], r['condition'])}; undecided on {named(r['undecided'], r['condition'])}")
+    return lines + [""]
+
+
 def differences_markdown(table: pd.DataFrame, columns: list[str], circular: dict,
                          flagged: set[tuple[str, str]] | None = None) -> list[str]:
     """The study's first table: per condition (rows) and metric (columns) the mean paired

@@ -23,20 +23,25 @@ from lossbench.store import files
 from lossbench.store.folders import RunFolder, StudyFolder
 
 STYLE = """
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1180px; margin: 0 auto;
-       padding: 1.5em; color: #1b1b1b; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; padding: 1.5em;
+       color: #1b1b1b; }
+p, ul, ol, h1, h2, h3, .question { max-width: 1180px; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.88em; display: block; overflow-x: auto; }
-th, td { border: 1px solid #d6d6d6; padding: 0.3em 0.55em; text-align: left; white-space: nowrap; }
+/* tables use the window: cells wrap (an interval breaks at its spaces), so every column of a study's tables
+   shows; only a table wider than the window at its narrowest scrolls inside itself. Print shrinks the type
+   and turns the page */
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.84em; display: block; overflow-x: auto; max-width: 100%; }
+th, td { border: 1px solid #d6d6d6; padding: 0.25em 0.45em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; cursor: pointer; } th:hover { background: #e6e6e6; }
 th.sorted-asc::after { content: " \\25B2"; } th.sorted-desc::after { content: " \\25BC"; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 0.85em; color: #555; }
 .gallery td { padding: 0; border: none; } .gallery img { width: 56px; height: 56px; image-rendering: pixelated; }
-.gallery th { cursor: default; background: none; border: none; text-align: right; padding-right: 0.6em; }
+.gallery th { cursor: default; background: none; border: none; text-align: right; padding-right: 0.6em; white-space: nowrap; }
 .question { background: #f6f8fa; border-left: 4px solid #4a7ab5; padding: 0.6em 1em; }
-@media print { body { max-width: none; font-size: 11px; } figure, table { page-break-inside: avoid; }
-               th { cursor: auto; } }
+@page { size: landscape; margin: 1cm; }
+@media print { body { max-width: none; font-size: 10px; padding: 0; } table { font-size: 7.5px; }
+               figure, tr { page-break-inside: avoid; } th { cursor: auto; } }
 """
 
 SORT_SCRIPT = """

@@ -107,7 +107,8 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
                      circular: dict | None = None) -> str:
     """summary.md: the paired differences from the baseline first (when the study has one), then
     the means, the distribution metrics on their calibration ladder, flags, notes, provenance."""
-    from lossbench.report.context import CIRCULAR_MARK, calibration_markdown, circular_note, differences_markdown
+    from lossbench.report.context import (CIRCULAR_MARK, calibration_markdown, circular_note, differences_markdown,
+                                         digest_markdown)
 
     metrics = list(manifest["metrics"])
     unavailable = manifest.get("unavailable", {})
@@ -140,7 +141,8 @@ def summary_markdown(manifest: dict, runs: pd.DataFrame, comparisons: pd.DataFra
         "",
     ]
     if comparisons is not None and not comparisons.empty:
-        lines[4:4] = differences_markdown(comparisons, available, circular, flagged_cells(runs)) + ["## Means over seeds", ""]
+        lines[4:4] = (digest_markdown(comparisons, available, circular, flagged_cells(runs))
+                      + differences_markdown(comparisons, available, circular, flagged_cells(runs)) + ["## Means over seeds", ""])
     header = ["model", "condition", "n"] + [f"{c}{_n_label(manifest, c)} {'↑' if of(column_metric(c)).higher_is_better else '↓'}"
                                             for c in columns] + ["epochs", "train s"]
     lines += [md_row(header), "|" + "---|" * len(header)]
