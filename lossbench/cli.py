@@ -372,10 +372,13 @@ def _cmd_list(args) -> int:
     ]
     details: dict[str, dict[str, list[str]]] = {}
     if getattr(args, "verbose", False):
-        from lossbench.study.spec import DataSpec
+        from lossbench.study.spec import DataSpec, ReportSpec, StudySpec, TrainingSpec
 
         details = {
-            "data keys (every dataset)": {"data": _options(DataSpec)},
+            "study keys": {"study": _options(StudySpec, skip=("data", "training", "report")),
+                           "training": _options(TrainingSpec, prefix="training."),
+                           "report": _options(ReportSpec, prefix="report.")},
+            "data keys (every dataset)": {"data": _options(DataSpec, prefix="data.")},
             "models": {k: _options(v.params) for k, v in MODELS.items()},
             "loss terms": {k: _options(v.spec, skip=("term",)) for k, v in LOSS_TERMS.items()},
             "metrics": {k: [f"columns: {', '.join(v.columns(k))}", f"kind: {v.kind}"]
@@ -383,7 +386,10 @@ def _cmd_list(args) -> int:
             "feature networks (perceptual term)": {k: _availability(v.weights) for k, v in FEATURE_NETS.items()},
         }
     if details:
-        sections.insert(1, ("data keys (every dataset)", {"data": "a study's data: mapping"}))
+        sections.insert(0, ("study keys", {"study": "the top level of a study file (data, models, conditions, metrics: "
+                                                    "below)", "training": "how every run trains: mapping",
+                                           "report": "what the report shows: mapping"}))
+        sections.insert(2, ("data keys (every dataset)", {"data": "a study's data: mapping"}))
     for title, entries in sections:
         print(f"{title}:")
         width = max(map(len, entries))
@@ -392,22 +398,60 @@ def _cmd_list(args) -> int:
             for line in details.get(title, {}).get(name, []):
                 print(f"      {line}")
     if not details:
-        print("(lossbench list --verbose: every option and its default)")
+        print("(lossbench list --verbose: every key of a study file, and every option, with its type and default)")
     return 0
 
 
-def _options(model, skip: tuple[str, ...] = ()) -> list[str]:
-    """'key: type = default  description' for each field of a pydantic model (a study's keys)."""
+def _options(model, skip: tuple[str, ...] = (), prefix: str = "") -> list[str]:
+    """'key: type = default  (description)' for each field of a pydantic model (a study's keys); a field
+    that is itself a section (training.early_stopping, a report.checks item) lists its own keys under
+    ``key.`` or ``key[].``."""
+    import typing
+
+    from pydantic import BaseModel
+
     lines = []
     for key, field in model.model_fields.items():
         if key in skip:
             continue
-        import typing
-
-        if typing.get_origin(field.annotation) is typing.Literal:
-            kind = "one of " + "|".join(map(str, typing.get_args(field.annotation)))
-        else:
-            kind = getattr(field.annotation, "__name__", None) or str(field.annotation).replace("typing.", "")
-        default = "required" if field.is_required() else f"= {field.get_default(call_default_factory=True)!r}"
-        lines.append(f"{key}: {kind} {default}" + (f"  ({field.description})" if field.description else ""))
+        default = "required" if field.is_required() else f"= {_default_text(field.get_default(call_default_factory=True))}"
+        lines.append(f"{prefix}{key}: {type_text(field.annotation)} {default}" + (f"  ({field.description})" if field.description else ""))
+        for arg in (field.annotation, *typing.get_args(field.annotation)):
+            if isinstance(arg, type) and issubclass(arg, BaseModel) and arg is not model:
+                item = "[]" if typing.get_origin(field.annotation) is list else ""
+                lines += _options(arg, prefix=f"{prefix}{key}{item}.")
+                break
     return lines
+
+
+def _default_text(value) -> str:
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        return "{" + ", ".join(f"{k}: {v!r}" for k, v in value.model_dump().items()) + "}"
+    return "null" if value is None else repr(value)
+
+
+def type_text(annotation) -> str:
+    """A field's type as a study file's author reads it: ``int or null``, ``one of png|pdf|svg``,
+    ``list of int``, ``mapping of str to str`` (never ``Optional`` or ``typing.Union[...]``)."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return type_text(args[0])
+    if origin is typing.Literal:
+        return "one of " + "|".join(map(str, args))
+    if origin in (typing.Union, types.UnionType):
+        named = [type_text(a) for a in args if a is not type(None)]
+        return " or ".join(named + (["null"] if type(None) in args else []))
+    if origin in (list, tuple, set):
+        return f"list of {type_text(args[0])}" if args else "list"
+    if origin is dict:
+        return f"mapping of {type_text(args[0])} to {type_text(args[1])}" if args else "mapping"
+    if annotation is typing.Any:
+        return "any"
+    name = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+    return {"StrictBool": "bool", "EarlyStoppingSpec": "mapping", "DataSpec": "mapping", "TrainingSpec": "mapping",
+            "ReportSpec": "mapping", "CheckSpec": "mapping"}.get(name, name)

@@ -274,3 +274,57 @@ def test_the_tests_never_use_the_users_cache(tmp_path):
     used = next(line for line in done.stdout.splitlines() if "CACHE=" in line).split("CACHE=", 1)[1]
     assert done.returncode == 0 and used != str(users) and "lossbench-test-cache-" in used, done.stdout + done.stderr
     assert not users.exists()
+
+
+def test_list_verbose_shows_every_key_of_a_study_file_with_its_type_and_default(cli):
+    """Issue 39 §5: `list --verbose` promises every option and its default: every key of every section of a
+    study file is there (training.early_stopping.* and report.checks[].* included), and no type reads as
+    Python's `Optional` or `typing.`."""
+    from pydantic import BaseModel
+
+    from lossbench.study.spec import DataSpec, ReportSpec, StudySpec, TrainingSpec
+
+    code, out, _ = cli("list", "--verbose")
+    assert code == 0
+    shown = {line.strip().split(":", 1)[0] for line in out.splitlines() if line.startswith("      ")}
+
+    def keys(model: type[BaseModel], prefix: str) -> set[str]:
+        import typing
+
+        found = set()
+        for key, field in model.model_fields.items():
+            found.add(prefix + key)
+            for arg in (field.annotation, *typing.get_args(field.annotation)):
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    found |= keys(arg, f"{prefix}{key}{'[]' if typing.get_origin(field.annotation) is list else ''}.")
+        return found
+
+    expected = ({k for k in keys(StudySpec, "") if not k.startswith(("data", "training", "report"))}
+                | keys(TrainingSpec, "training.") | keys(ReportSpec, "report.") | keys(DataSpec, "data."))
+    assert expected - shown == set(), sorted(expected - shown)
+    assert {"training.early_stopping.patience", "report.distribution_n", "report.checks[].claim", "training.threads"} <= shown
+    assert "Optional" not in out and "typing." not in out and "NoneType" not in out
+    assert "report.distribution_n: int or null = null" in out
+
+
+def test_weights_status_lists_every_network_lossbench_uses_with_its_card(cli, write_study, tmp_path):
+    """Issue 39 §5: besides the pretrained networks, `weights status` lists the networks shipped inside the
+    package (judges, domain classifiers, the paradox's discriminator) and those trained here for a dataset
+    (a judge, a domain classifier), each with where it was trained, its held-out accuracy, its independence
+    and its card."""
+    from lossbench.nets.shipped_nets import SHIPPED_DIR
+
+    cache = tmp_path / "cache"
+    study = write_study({"seeds": [0], "conditions": {"l2": [{"term": "l2"}]}, "metrics": ["mse", "fd-judge", "fd-domain"]})
+    code, _, err = cli("run", study, "--out", tmp_path / "out", env={"LOSSBENCH_CACHE": str(cache)})
+    assert code == 0, err
+    code, out, _ = cli("weights", "status", env={"LOSSBENCH_CACHE": str(cache)})
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines()}
+    for card in SHIPPED_DIR.glob("*.json"):
+        assert card.stem in rows and "shipped with lossbench" in rows[card.stem] and f"card " in rows[card.stem], card.stem
+    assert "independent of the studies it scores: yes" in rows["judge-mnist-v1"]
+    assert "held-out accuracy" in rows["paradox-discriminator-mnist-5k-v2"]
+    trained = [line for name, line in rows.items() if name.startswith("judge-synthetic-")]
+    assert len(trained) == 1 and "trained on this machine and cached" in trained[0] and "independent: NO" in trained[0]
+    assert any(name.startswith("domain-synthetic-") and "trained on this machine" in line for name, line in rows.items())

@@ -272,27 +272,53 @@ def _offline(name: str, cache, write: bool) -> Resolved | None:
 
 
 def status(cache: str | os.PathLike | None = None, explicit: dict[str, str] | None = None) -> list[dict]:
+    """Every network lossbench scores or trains with, and where it is: the pretrained ones (found, to be
+    converted or downloaded on first use, or missing and how to get it), the networks shipped inside the
+    package (the judges, the domain classifiers, the paradox's discriminator), and those trained on this
+    machine and cached (a judge or domain classifier for a folder, a paradox discriminator), each with its card."""
+    from lossbench.nets.shipped_nets import SHIPPED_DIR
+
     rows = []
     for name, _net in NETWORKS.items():
         try:
-            r = resolve(name, (explicit or {}).get(name), allow_download=False, cache=cache, write=False)
+            r = resolve(name, (explicit or {}).get(name), allow_download=True, cache=cache, write=False)
             rows.append({"name": name, "found": True, "where": r.where, "path": str(r.path), "sha256": r.sha256})
         except (WeightsUnavailable, DamagedWeights) as exc:
             rows.append({"name": name, "found": False, "missing": str(exc)})
-    # lossbench's own domain classifiers, trained on first use of fd-domain and cached
-    for card in sorted((cache_dir(cache) / "classifiers").glob("*.json")):
-        info = files.read_json_or_none(card)
-        accuracy = info.get("held_out_accuracy") if isinstance(info, dict) else None
-        if not isinstance(info, dict) or not isinstance(accuracy, (int, float)):
-            rows.append({"name": f"domain-{card.stem}", "found": False,
-                         "missing": f"{card}: a damaged card (not the JSON lossbench wrote); delete it and "
-                                    f"{card.with_suffix('.pt').name} beside it: the classifier is trained again on next use"})
-            continue
-        rows.append({"name": f"domain-{card.stem}", "found": True, "path": str(card.with_suffix(".pt")),
-                     "sha256": info.get("sha256"),
-                     "where": f"trained by lossbench on {info.get('dataset')} ({info.get('n_train')} images), "
-                              f"held-out accuracy {accuracy:.4f}"})
+    for card in sorted(SHIPPED_DIR.glob("*.json")):
+        rows.append(_trained_row(card, "shipped with lossbench", "reinstall lossbench"))
+    for folder in ("judges", "classifiers"):
+        for card in sorted((cache_dir(cache) / folder).glob("*.json")):
+            rows.append(_trained_row(card, "trained on this machine and cached",
+                                     f"delete it and {card.with_suffix('.pt').name} beside it: the network is trained again "
+                                     f"on next use"))
     return rows
+
+
+def _trained_row(card: Path, where: str, fix: str) -> dict:
+    """A network lossbench trained (shipped or cached): its card's facts, checked against its file."""
+    info = files.read_json_or_none(card)
+    weights = card.with_suffix(".pt")
+    accuracy = info.get("held_out_accuracy") if isinstance(info, dict) else None
+    name = card.stem if card.parent.name != "classifiers" else f"domain-{card.stem}"
+    if not isinstance(info, dict) or not weights.is_file() or info.get("sha256") != sha256_of(weights):
+        return {"name": name, "found": False,
+                "missing": f"{card}: a damaged card, or one that does not vouch for {weights.name} (missing, damaged, or "
+                           f"another file); {fix}"}
+    n = info.get("n_train") or info.get("n_real_train")
+    trained_on = info.get("trained_on") or (f"{info.get('dataset')} ({n} real images)" if info.get("dataset") else "see its card")
+    if isinstance(accuracy, (int, float)):
+        score = f", held-out accuracy {float(accuracy):.4f}"
+    elif isinstance(info.get("held_out_accuracy_real"), (int, float)):  # the paradox's discriminator: real against fake
+        score = (f", held-out accuracy {float(info['held_out_accuracy_real']):.4f} on real and "
+                 f"{float(info.get('held_out_accuracy_fake') or 0):.4f} on fake digits")
+    else:
+        score = ""
+    shipped_judge = where.startswith("shipped") and name.startswith("judge-")  # trained on an official test split
+    independent = {True: "; independent of the studies it scores: yes", False: "; independent: NO (trained on a "
+                   "study's own training split)"}.get(True if shipped_judge else info.get("independent"), "")
+    return {"name": name, "found": True, "path": portable(weights), "sha256": info.get("sha256"),
+            "where": f"{where}; trained on {trained_on}{score}{independent}; card {portable(card)}"}
 
 
 def _check(net: Network, path: Path) -> str:
