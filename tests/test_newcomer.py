@@ -322,7 +322,7 @@ def test_weights_status_lists_every_network_lossbench_uses_with_its_card(cli, wr
     assert code == 0
     rows = {line.split()[0]: line for line in out.splitlines()}
     for card in SHIPPED_DIR.glob("*.json"):
-        assert card.stem in rows and "shipped with lossbench" in rows[card.stem] and f"card " in rows[card.stem], card.stem
+        assert card.stem in rows and "shipped with lossbench" in rows[card.stem] and "card " in rows[card.stem], card.stem
     assert "independent of the studies it scores: yes" in rows["judge-mnist-v1"]
     assert "held-out accuracy" in rows["paradox-discriminator-mnist-5k-v2"]
     trained = [line for name, line in rows.items() if name.startswith("judge-synthetic-")]
