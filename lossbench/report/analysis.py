@@ -212,14 +212,23 @@ def agreement_heatmap(tau: pd.DataFrame, n_cells: int, path: Path) -> None:
     files.save_figure(path, fig)
 
 
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the points no other point beats on both coordinates (both lower-is-better),
-    ordered by the first coordinate."""
+def pareto_front(points: list[tuple[float, float]], halves: list[tuple[float, float]] | None = None) -> list[int]:
+    """Indices of the points that no other point beats on both coordinates (both lower-is-better),
+    ordered by the first coordinate. With ``halves`` (each point's 95% half-widths), a point is beaten
+    only by one at least as good on both means whose interval is clear of its own on at least one axis:
+    means whose intervals overlap on both axes do not rank one cell above another."""
     front = []
+
+    def clear(i: int, j: int, axis: int) -> bool:  # j's interval lies wholly below i's on this axis
+        if halves is None:
+            return points[j][axis] < points[i][axis]
+        hi, hj = (h if np.isfinite(h) else 0.0 for h in (halves[i][axis], halves[j][axis]))
+        return points[j][axis] + hj < points[i][axis] - hi
+
     for i, (x, y) in enumerate(points):
         if not (np.isfinite(x) and np.isfinite(y)):
             continue
-        dominated = any((x2 <= x and y2 <= y) and (x2 < x or y2 < y)
+        dominated = any((x2 <= x and y2 <= y) and (clear(i, j, 0) or clear(i, j, 1))
                         for j, (x2, y2) in enumerate(points) if j != i and np.isfinite(x2) and np.isfinite(y2))
         if not dominated:
             front.append(i)
@@ -228,7 +237,9 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 def distortion_perception(agg: pd.DataFrame, distortion: str, perception: str, flagged: set, path: Path,
                           palette: dict | None = None) -> None:
-    """One point per cell with 95% t-interval bars on both axes; the Pareto front drawn."""
+    """One point per cell with 95% t-interval bars on both axes. Filled: no other cell is at least as good on
+    both means with its interval clear of this one's on one axis (a cell is not called dominated by means whose
+    intervals overlap on both axes); no line joins them: the points are cells, not a traced curve."""
     if distortion not in agg or perception not in agg:
         return
     ok = agg[np.isfinite(agg[distortion]) & np.isfinite(agg[perception])].reset_index(drop=True)
@@ -236,7 +247,8 @@ def distortion_perception(agg: pd.DataFrame, distortion: str, perception: str, f
         return
     sign_x = -1 if higher_is_better(distortion) else 1
     sign_y = -1 if higher_is_better(perception) else 1
-    front = pareto_front([(sign_x * x, sign_y * y) for x, y in zip(ok[distortion], ok[perception])])
+    front = pareto_front([(sign_x * x, sign_y * y) for x, y in zip(ok[distortion], ok[perception])],
+                         list(zip(ok[f"{distortion}_ci"], ok[f"{perception}_ci"])))
     sns.set_theme(style="whitegrid", font_scale=0.9)
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
     models = list(dict.fromkeys(ok["model"]))
@@ -250,13 +262,11 @@ def distortion_perception(agg: pd.DataFrame, distortion: str, perception: str, f
         ax.errorbar(r[distortion], r[perception], xerr=np.nan_to_num(r[f"{distortion}_ci"]),
                     yerr=np.nan_to_num(r[f"{perception}_ci"]), fmt=markers[r["model"]], color=palette[r["condition"]],
                     ms=7, capsize=3, label=label, mfc="white" if i not in front else palette[r["condition"]])
-    fx = ok.loc[front, distortion].to_numpy()
-    fy = ok.loc[front, perception].to_numpy()
-    if len(front) > 1:
-        ax.plot(fx, fy, "k--", linewidth=1, label="Pareto front (filled markers)")
-    else:  # one cell beats every other on both axes: no front to draw, so the legend says so
-        ax.plot([], [], " ", label="Pareto front: one cell (filled marker)\nbeats every other on both axes")
+    ax.plot([], [], " ", label=(f"filled: not beaten on both axes by another cell\n(beaten: another cell at least as good "
+                                f"on both means,\nits interval clear of this one's on one axis);\n{len(front)} of {len(ok)} "
+                                f"cells filled"))
     arrow = lambda c: "↑ better" if higher_is_better(c) else "↓ better"  # noqa: E731
+    ax.locator_params(axis="x", nbins=5)  # six long tick labels of a small MSE ran into each other
     ax.set_xlabel(f"{distortion} ({arrow(distortion)}): distortion")
     ax.set_ylabel(f"{perception} ({arrow(perception)}): distance to real images")
     ax.set_title("Distortion against perception (Blau & Michaeli 2018): mean over seeds, bars: 95% t-interval", fontsize=9.5)

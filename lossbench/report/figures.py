@@ -35,9 +35,29 @@ def training_curves(history: pd.DataFrame, path: Path, palette: dict | None = No
     layout = (dict(row="model", col="term", style="split", col_order=terms, facet_kws={"sharey": "col", "margin_titles": True})
               if wide else
               dict(row="term", col="panel", style="condition", row_order=terms, facet_kws={"sharey": "row", "margin_titles": True}))
-    grid = sns.relplot(data=history, x="epoch", y="value", hue="condition", palette=palette,
-                       hue_order=[c for c in palette if c in set(history["condition"])],
-                       kind="line", errorbar=("pi", 100), height=2.3, aspect=1.6, **layout)
+    # a term switched on at each seed's own plateau (start: plateau) begins at a different epoch in every seed: a
+    # mean over the seeds running at each epoch would jump as each seed joins (a saw-tooth no seed has), so such a
+    # condition is drawn seed by seed; the others as the mean with its band
+    switched = switched_conditions(history)
+    hue_order = [c for c in palette if c in set(history["condition"])]
+    if set(switched) >= set(history["condition"]):  # every condition: every line a seed's
+        grid = sns.relplot(data=history, x="epoch", y="value", hue="condition", palette=palette, hue_order=hue_order,
+                           kind="line", units="seed", estimator=None, linewidth=0.8, height=2.3, aspect=1.6, **layout)
+        switched_drawn: list[str] = []
+    else:  # the others' values hidden from the mean (kept for the facets and the legend), their seeds drawn below
+        averaged = history.assign(value=history["value"].where(~history["condition"].isin(switched)))
+        grid = sns.relplot(data=averaged, x="epoch", y="value", hue="condition", palette=palette, hue_order=hue_order,
+                           kind="line", errorbar=("pi", 100), height=2.3, aspect=1.6, **layout)
+        switched_drawn = switched
+    for (row, col), ax in grid.axes_dict.items() if switched_drawn else ():
+        facet = {"term": row, "panel": col} if not wide else {"model": row, "term": col}
+        part = history[history["condition"].isin(switched_drawn)]
+        for key, value in facet.items():
+            part = part[part[key] == value]
+        for (condition, _seed, split), line in part.groupby(["condition", "seed", "split"], sort=False):
+            line = line.sort_values("epoch")
+            ax.plot(line["epoch"], line["value"], color=palette.get(condition), lw=0.8, alpha=0.75,
+                    ls="--" if wide and split == "validation" else "-")
     grid.set_titles(row_template="{row_name}", col_template="{col_name}")
     grid.set_axis_labels("epoch", "per image, unweighted")
     for i, row in enumerate(grid.axes):
@@ -53,8 +73,22 @@ def training_curves(history: pd.DataFrame, path: Path, palette: dict | None = No
                     title=None, frameon=False)  # under the panels, not off to the side of a tall column
     grid.figure.suptitle("Loss per term on the training batches and on the validation split\n(total: the terms' weighted "
                          "sum; each term unweighted; validation total: the early-stopping monitor, without adversarial "
-                         "terms; mean over seeds, band: range over seeds; log scale where a term is positive)", y=1.02, fontsize=10)
+                         "terms; mean over seeds, band: range over seeds; log scale where a term is positive)"
+                         + (("\nevery condition" if set(switched) >= set(history["condition"]) else f"\n{', '.join(switched)}")
+                            + ": one thin line per seed (a term switched on at each seed's own plateau: no mean across seeds)"
+                            if switched else ""), y=1.02 + 0.03 * bool(switched), fontsize=10)
     files.save_figure(path, grid.figure)
+
+
+def switched_conditions(history: pd.DataFrame) -> list[str]:
+    """Conditions with a loss term that starts at a different epoch in different seeds (switched on at each
+    seed's plateau): averaging their curves over the seeds at each epoch mixes seeds before and after the switch."""
+    if history.empty:
+        return []
+    first = (history.dropna(subset=["value"]).groupby(["model", "condition", "split", "term", "seed"])["epoch"].min()
+             .groupby(["model", "condition", "split", "term"]).agg(["min", "max"]))
+    late = first[(first["min"] != first["max"])]
+    return list(dict.fromkeys(late.index.get_level_values("condition")))
 
 
 def discriminator_curves(history: pd.DataFrame, path: Path) -> None:
@@ -97,49 +131,63 @@ def legend_label(name: str, width: int = 28) -> str:
     return name if len(name) <= width else textwrap.fill(name, width)
 
 
+#: markers by condition (in the study's order): the points read in greyscale too
+MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*", "h", "<", ">", "p")
+
+
 def metric_bars(runs: pd.DataFrame, metrics: list[str], path: Path, palette: dict | None = None) -> None:
+    """metrics.png: one panel per metric; per model, each condition's mean over seeds with its 95%
+    t-interval, and each seed as a dot. The axis spans the data, not zero: a bar from 0 made differences that
+    the paired table decides (a PSNR of 19.7 against 19.9) invisible. ⚑: a run of that cell is flagged."""
+    from lossbench.report.stats import mean_ci
+
     done = runs[runs["status"] == "done"]
     if done.empty:
         return
-    metrics = [m for m in metrics if m in done and done[m].notna().any()]
+    metrics = [m for m in metrics if m in done and pd.to_numeric(done[m], errors="coerce").notna().any()]
     if not metrics:
         return
-    flagged = _flagged(runs)  # (model, condition) cells: the ⚑ goes on that cell's bar, not on the whole condition
-    labels = {c: legend_label(c) for c in dict.fromkeys(runs["condition"])}
-    palette = {labels.get(c, c): colour for c, colour in (palette or condition_palette(list(runs["condition"]))).items()}
-    done = done.assign(condition=[labels[c] for c in done["condition"]])
-    flagged = {(m, labels.get(c, c)) for m, c in flagged}
-    long = done.melt(id_vars=["model", "condition", "seed"], value_vars=metrics, var_name="metric")
-    long["value"] = long["value"].astype(float)
+    flagged = _flagged(runs)  # (model, condition) cells: the ⚑ goes on that cell's point, not on the whole condition
+    conditions = list(dict.fromkeys(runs["condition"]))
+    palette = palette or condition_palette(conditions)
+    models = list(dict.fromkeys(done["model"]))
     sns.set_theme(style="whitegrid", font_scale=0.9)
-    # bars: the mean; dots: each seed (an interval from a handful of seeds can reach values the
-    # metric cannot take, e.g. SSIM above 1 or a distance below 0; the seeds themselves cannot)
-    order = [c for c in palette if c in set(long["condition"])]
-    grid = sns.catplot(data=long, x="model", y="value", hue="condition", col="metric", kind="bar", errorbar=None,
-                       palette=palette, hue_order=order, alpha=0.55, sharey=False, height=3.0, aspect=1.1,
-                       col_wrap=min(4, len(metrics)))
-    models = list(dict.fromkeys(long["model"]))  # the x axis's order
-    for ax, metric in zip(grid.axes.flat, metrics):
-        for container, hatch, condition in zip(ax.containers, HATCHES * 3, order):  # one container per condition, in hue order
-            for bar, model in zip(container, models):
-                bar.set_hatch(hatch)
-                bar.set_edgecolor("0.3")
-                if (model, condition) in flagged and np.isfinite(bar.get_height()):
-                    ax.annotate("⚑", (bar.get_x() + bar.get_width() / 2, max(bar.get_height(), 0)), ha="center",
-                                va="bottom", fontsize=9, color="0.1")
-        sns.stripplot(data=long[long["metric"] == metric], x="model", y="value", hue="condition", hue_order=order,
-                      dodge=True, jitter=False, size=3.5, palette=["0.15"] * len(order), legend=False, ax=ax)
+    columns = min(4, len(metrics))
+    rows = -(-len(metrics) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 2.9 * rows), squeeze=False)
+    width = 0.8 / max(len(conditions), 1)
+    for ax, metric in zip(axes.flat, metrics):
+        for k, condition in enumerate(conditions):
+            for i, model in enumerate(models):
+                values = pd.to_numeric(done.loc[(done["model"] == model) & (done["condition"] == condition), metric],
+                                       errors="coerce").dropna().to_numpy(dtype=float)
+                if not len(values):
+                    continue
+                x = i - 0.4 + width * (k + 0.5)
+                mean, half = mean_ci(values)
+                ax.scatter(np.full(len(values), x), values, s=9, color="0.45", zorder=2, linewidths=0)
+                ax.errorbar(x, mean, yerr=half if np.isfinite(half) else None, fmt=MARKERS[k % len(MARKERS)], ms=6,
+                            color=palette.get(condition), capsize=3, zorder=3,
+                            label=legend_label(condition) if (i == 0 and ax is axes.flat[0]) else None)
+                if (model, condition) in flagged:
+                    ax.annotate("⚑", (x, mean + (half if np.isfinite(half) else 0)), xytext=(0, 3),
+                                textcoords="offset points", ha="center", va="bottom", fontsize=9, color="0.1")
         arrow = "↑ better" if of(column_metric(metric)).higher_is_better else "↓ better"
-        ax.set_title(f"{metric} ({arrow})")
-        ax.tick_params(axis="x", rotation=30)
-    if grid.legend is not None:  # the legend's patches carry the same hatches as the bars
-        for handle, hatch in zip(grid.legend.legend_handles, HATCHES * 3):
-            handle.set_hatch(hatch)
-            handle.set_edgecolor("0.3")
-    grid.figure.suptitle("Test metrics (bars: mean over seeds; dots: each seed; intervals: summary.md)"
-                         + ("\n⚑ on a bar: a run of that model and condition is flagged, see summary.md" if flagged else ""),
-                         y=1.1 if flagged else 1.02)
-    files.save_figure(path, grid.figure)
+        ax.set_title(f"{metric} ({arrow})", fontsize=9.5)
+        ax.set_xticks(range(len(models)), models, rotation=30 if len(models) > 1 else 0, ha="right" if len(models) > 1 else "center")
+        ax.set_xlim(-0.6, len(models) - 0.4)
+        ax.grid(axis="x", visible=False)
+        ax.margins(y=0.12)
+    for ax in axes.flat[len(metrics):]:
+        ax.set_visible(False)
+    fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(3, len(conditions)), frameon=False, fontsize=8)
+    fig.suptitle("Test metrics: mean over seeds with its 95% t-interval (marker and bar), each seed (grey dot); the axis "
+                 "spans the values, not zero\n(an interval from a few seeds can reach values the metric cannot take; the "
+                 "seeds cannot. Decided differences: summary.md's paired table)"
+                 + ("\n⚑ on a point: a run of that model and condition is flagged, see summary.md" if flagged else ""),
+                 fontsize=9.5)
+    fig.tight_layout(rect=(0, 0, 1, 0.93 if flagged else 0.95))
+    files.save_figure(path, fig)
 
 
 def recon_grid(out_dir: Path, runs: pd.DataFrame, path: Path) -> None:
@@ -192,8 +240,12 @@ def _tile(rows: list[torch.Tensor]) -> np.ndarray:
 
 
 def _representative(runs: pd.DataFrame) -> dict[tuple[str, str], pd.Series]:
-    done = runs[runs["status"] == "done"].sort_values("seed")
-    return {(r["model"], r["condition"]): r for _, r in done.drop_duplicates(["model", "condition"]).iterrows()}
+    """Per model × condition, its lowest finished seed, in the order every table lists the cells (the
+    study's: first appearance in ``runs``); a sort by seed alone reordered the conditions."""
+    done = runs[runs["status"] == "done"].sort_values("seed", kind="stable")
+    first = done.drop_duplicates(["model", "condition"]).set_index(["model", "condition"], drop=False)
+    order = dict.fromkeys(zip(runs["model"], runs["condition"]))
+    return {key: first.loc[key] for key in order if key in first.index}
 
 
 def gallery(out_dir: Path, runs: pd.DataFrame, metric: str, flagged: set, path: Path, worst_path: Path) -> None:
