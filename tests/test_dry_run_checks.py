@@ -77,3 +77,15 @@ def test_the_set_up_of_a_folder_whose_runs_hold_every_metric_is_nothing(cli, tmp
     assert "set-up: every run in results/l2_vs_perceptual holds mse, psnr, ssim, lpips, dists, blur, fd-judge, fd-domain: " \
            "reported as stored" in stdout
     assert "set-up in all" not in stdout
+
+
+def test_each_set_up_step_says_what_it_does_with_its_estimate_off_a_terminal(cli, write_study, tmp_path):
+    """Issue 39 §3: in a batch job (stderr not a terminal: no progress bar) every set-up step before the first epoch
+    prints one line with its estimate, so minutes of set-up are never silent."""
+    study = write_study({"seeds": [0], "conditions": {"l2": [{"term": "l2"}]}, "metrics": ["mse", "fd-judge", "blur"]})
+    code, _, err = cli("run", study, "--out", tmp_path / "out", env={"LOSSBENCH_CACHE": str(tmp_path / "empty-cache")})
+    assert code == 0, err
+    steps = [line for line in err.splitlines() if line.startswith("set-up: ")]
+    assert any("fd-judge network (trained once" in s and "about" in s for s in steps), steps  # the judge for this data
+    assert any("features of" in s and "about" in s for s in steps), steps  # the real statistics
+    assert any("calibration ladder" in s and "about" in s for s in steps), steps

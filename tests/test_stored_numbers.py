@@ -76,3 +76,25 @@ def test_recompute_without_the_weights_replaces_no_stored_number(cli, with_lpips
     assert code == 0, err
     after = json.loads((run / "metrics.json").read_text())
     assert after["metrics"]["lpips"] == before and "lpips" not in after.get("unavailable", {})
+
+
+def test_a_cell_that_shows_no_number_is_never_bold(tmp_path):
+    """Issue 39 §1: the folder lossbench 0.4's rebuild left without the weights (lpips 'unavailable' in its manifest
+    while every run still holds its LPIPS value) bolded the word 'unavailable' as the column's best. Bold is for a
+    number whose interval is clear of the runner-up's."""
+    import shutil
+
+    from conftest import REPO
+    from lossbench.report import build_report
+
+    out = tmp_path / "l2_vs_perceptual"
+    shutil.copytree(REPO / "results" / "l2_vs_perceptual", out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["unavailable"] = {"lpips": "weights lpips-alex: not found"}
+    manifest["metrics"]["lpips"] = {"status": "unavailable", "reason": "weights lpips-alex: not found"}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    build_report(out, announce=False)
+    means = (out / "summary.md").read_text().split("## Means over seeds", 1)[1]
+    assert "| unavailable |" in means and "**unavailable" not in means
+    assert "**0.01874" not in means  # lpips-alex's clear best is not shown in bold under another name either
+    assert "**" in means  # other columns keep their bold best
