@@ -86,6 +86,10 @@ def test_a_kill_while_the_report_is_written_is_repaired_by_the_next_command(fini
     study, original, reference = finished
     out = tmp_path / "out"
     shutil.copytree(original, out)
+    # a rebuild writes only the files whose bytes change (issue 39): the target is altered first, so it is rewritten
+    report_files = [p for p in out.rglob("*") if p.is_file() and "runs" not in p.relative_to(out).parts]  # not a run's
+    for path in (p for p in report_files if p.name == target or (target.startswith(".") and p.suffix == target)):
+        path.write_bytes(path.read_bytes() + b"\n")
     args = ("report", out) if command == "report" else ("run", study, "--out", out)
     killed = _cli(*args, cache=lb_cache, KILL_WRITING=target)
     assert killed.returncode == -9, killed.stderr[-3000:]  # SIGKILL, mid-write

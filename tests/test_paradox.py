@@ -234,7 +234,7 @@ def test_the_study_file_runs_the_same_thing(cli, lb_cache, tmp_path):
     assert code == 0, err
     assert pd.read_csv(tmp_path / "p" / "variants.csv")["digit"].nunique() == 10
     # the same again: every file byte-identical, the manifest's time that of the first invocation
-    before = {p.name: p.read_bytes() for p in (tmp_path / "p").iterdir()}
+    before = {p.name: p.read_bytes() for p in (tmp_path / "p").iterdir() if p.is_file()}
     code, _, err = cli("run", STUDY, "--out", tmp_path / "p", "--set", "paradox.per_class=1",
                        env={"LOSSBENCH_CACHE": str(lb_cache)})
     assert code == 0, err

@@ -276,8 +276,6 @@ def status(cache: str | os.PathLike | None = None, explicit: dict[str, str] | No
     converted or downloaded on first use, or missing and how to get it), the networks shipped inside the
     package (the judges, the domain classifiers, the paradox's discriminator), and those trained on this
     machine and cached (a judge or domain classifier for a folder, a paradox discriminator), each with its card."""
-    from lossbench.nets.shipped_nets import SHIPPED_DIR
-
     rows = []
     for name, _net in NETWORKS.items():
         try:
@@ -285,7 +283,7 @@ def status(cache: str | os.PathLike | None = None, explicit: dict[str, str] | No
             rows.append({"name": name, "found": True, "where": r.where, "path": str(r.path), "sha256": r.sha256})
         except (WeightsUnavailable, DamagedWeights) as exc:
             rows.append({"name": name, "found": False, "missing": str(exc)})
-    for card in sorted(SHIPPED_DIR.glob("*.json")):
+    for card in sorted((Path(__file__).resolve().parent.parent / "shipped").glob("*.json")):  # shipped_nets.SHIPPED_DIR
         rows.append(_trained_row(card, "shipped with lossbench", "reinstall lossbench"))
     for folder in ("judges", "classifiers"):
         for card in sorted((cache_dir(cache) / folder).glob("*.json")):
