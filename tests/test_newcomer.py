@@ -328,3 +328,40 @@ def test_weights_status_lists_every_network_lossbench_uses_with_its_card(cli, wr
     trained = [line for name, line in rows.items() if name.startswith("judge-synthetic-")]
     assert len(trained) == 1 and "trained on this machine and cached" in trained[0] and "independent: NO" in trained[0]
     assert any(name.startswith("domain-synthetic-") and "trained on this machine" in line for name, line in rows.items())
+
+
+def test_a_network_that_is_not_on_the_machine_is_downloaded_on_first_use(monkeypatch, tmp_path, capsys):
+    """Issue 39 §1: as torchvision and lpips do, a metric's or a loss's backbone that no offline source has is
+    fetched when a study first needs it (where there is internet), saying so in one line, instead of asking for
+    `lossbench weights fetch` first. The download is simulated: this machine has no internet."""
+    import hashlib
+    from pathlib import Path
+
+    import torch
+
+    from lossbench.nets import weights
+    from lossbench.nets.bank import FeatureBank
+
+    payload = b"not really squeezenet"
+    digest = hashlib.sha256(payload).hexdigest()
+    net = weights.NETWORKS["lpips-squeeze"]
+    monkeypatch.setitem(weights.NETWORKS, "lpips-squeeze", weights.Network(net.name, net.filename, net.url, digest[:8],
+                                                                             net.description))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(weights, "_reachable", lambda url: None)
+    fetched = []
+
+    def download(url, dst, hash_prefix=None, progress=True):
+        fetched.append(url)
+        Path(dst).write_bytes(payload)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+
+    class Data:
+        test_x = torch.zeros(4, 1, 8, 8)
+
+    bank = FeatureBank(Data(), "cpu", cache=tmp_path / "cache")
+    found = bank.resolve("lpips-squeeze")
+    assert found.where == "downloaded" and fetched == [net.url] and found.sha256 == digest
+    assert "set-up: downloading lpips-squeeze" in capsys.readouterr().err
+    assert bank.resolve("lpips-squeeze").where == "torch hub cache" and len(fetched) == 1  # once
