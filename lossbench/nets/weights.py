@@ -313,8 +313,12 @@ def _trained_row(card: Path, where: str, fix: str) -> dict:
     else:
         score = ""
     shipped_judge = where.startswith("shipped") and name.startswith("judge-")  # trained on an official test split
-    independent = {True: "; independent of the studies it scores: yes", False: "; independent: NO (trained on a "
-                   "study's own training split)"}.get(True if shipped_judge else info.get("independent"), "")
+    if shipped_judge or info.get("independent") is True:
+        independent = "; independent of the studies it scores: yes"
+    elif info.get("independent") is False:
+        independent = "; independent: NO (trained on a study's own training split)"
+    else:
+        independent = ""
     return {"name": name, "found": True, "path": portable(weights), "sha256": info.get("sha256"),
             "where": f"{where}; trained on {trained_on}{score}{independent}; card {portable(card)}"}
 

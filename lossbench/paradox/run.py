@@ -13,6 +13,7 @@ import math
 import platform
 import time
 from datetime import datetime, timezone
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -139,7 +140,7 @@ def _write(out, manifest, tables, spec, images, names, fig_values, measures, agr
 PARADOX_VOLATILE = ("command", "created", "seconds", "torch", "python", "device")
 
 
-def _kept_raw_tables(out: Path, new: dict[str, pd.DataFrame], missing: set[str] = frozenset()) -> dict[str, pd.DataFrame] | None:
+def _kept_raw_tables(out: Path, new: dict[str, pd.DataFrame], missing: Collection[str] = ()) -> dict[str, pd.DataFrame] | None:
     """The measurement tables already in ``out`` when they hold the same rows and strings as ``new``
     and the same numbers to float32 round-off (:data:`lossbench.store.files.RECOMPUTED_REL`): another CPU's
     kernels round the judges' float32 outputs differently (measured, Intel Xeon against AMD EPYC: up to

@@ -318,7 +318,7 @@ def _seconds_per_image(kind: str, data) -> float | None:
         import torch
 
         # as InceptionFeatures runs it: channels-last, batches of CPU_BATCH
-        model = inception_skeleton().eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        model = inception_skeleton().eval().to(memory_format=torch.channels_last)
         return _timed(lambda images: model(to_uint8(to_rgb(images))), x[:CPU_BATCH])
     return None
 
@@ -330,8 +330,8 @@ def _pair_seconds(weights: tuple[str, ...], data) -> float | None:
     import torch
     from torch import nn
 
-    plans = {"lpips-alex": [(64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1)],
-             "lpips-vgg": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]}
+    plans: dict[str, list] = {"lpips-alex": [(64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1)],
+                              "lpips-vgg": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]}
     if not weights or weights[0] not in plans:
         return None
     layers: list[nn.Module] = []
