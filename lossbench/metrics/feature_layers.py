@@ -57,22 +57,45 @@ class FrozenFeatures(nn.Module):
         return self.train(False)
 
 
+def named_layers(body: nn.Sequential) -> dict[str, int]:
+    """Each learned layer of a classifier's body by name (``conv1``, ``conv2``, ... for its convolutions in
+    order, ``fc`` for a single linear layer, ``fc1``, ``fc2``, ... for several) -> the index in ``body`` whose
+    output is that layer's activation: the ReLU right after it, else the layer itself. Read off the
+    network's own modules: a hand-written table of indices once pointed ``fc`` past the body's end, and
+    the domain term silently never read it."""
+    convs = [i for i, m in enumerate(body) if isinstance(m, nn.Conv2d)]
+    linears = [i for i, m in enumerate(body) if isinstance(m, nn.Linear)]
+    names = {f"conv{k + 1}": i for k, i in enumerate(convs)}
+    names |= {("fc" if len(linears) == 1 else f"fc{k + 1}"): i for k, i in enumerate(linears)}
+    return {name: i + 1 if i + 1 < len(body) and isinstance(body[i + 1], nn.ReLU) else i for name, i in names.items()}
+
+
 class DomainLayers(FrozenFeatures):
-    _AFTER = {"conv1": 1, "conv2": 4, "fc": 9}  # index of the ReLU after each layer in DomainNet.body
+    """The domain classifier's activations after the layers ``layers`` names (:func:`named_layers`), in the
+    order of the network; a name the network does not have is refused, never skipped. Small enough that the
+    perceptual term compiles it together with its distance (lossbench.losses.perceptual.network_distance)."""
+
+    compiles = True
 
     def __init__(self, model, layers):
         super().__init__("domain", layers)
         self.body = model.body
+        found = named_layers(self.body)
+        missing = [name for name in self.layers if name not in found]
+        if missing:
+            from lossbench.core.errors import LossbenchError
+
+            raise LossbenchError(f"perceptual: network domain has no layer {', '.join(missing)} (its layers: "
+                                 f"{', '.join(found)})")
+        self.indices = sorted(found[name] for name in self.layers)
         self.freeze()
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        out, wanted = [], {self._AFTER[name] for name in self.layers}
-        for i, module in enumerate(self.body):
+        out, wanted = [], set(self.indices)
+        for i, module in enumerate(self.body[: self.indices[-1] + 1]):
             x = module(x)
             if i in wanted:
                 out.append(x if x.dim() == 4 else x[:, :, None, None])
-            if len(out) == len(wanted):
-                break
         return out
 
 
