@@ -44,6 +44,17 @@ class Term(nn.Module):
     def prepare(self, images: dict[str, torch.Tensor]) -> None:
         """Precompute what depends on each split's images only (``{"train": x, "val": x}``); most terms need nothing."""
 
+    def check_images(self, x: torch.Tensor) -> None:
+        """Refuse, in one line, targets this term cannot read, before anything trains (CompositeLoss.prepare calls
+        it on every split): lossbench's images are in [0, 1], and a term never rescales what it is given. A term
+        with a network of fixed input channels checks those too (the perceptual term)."""
+        from lossbench.core.errors import LossbenchError
+
+        if x.numel() and (float(x.min()) < 0 or float(x.max()) > 1):
+            raise LossbenchError(f"loss term {self.spec.label or self.spec.term}: images in [{float(x.min()):.3g}, "
+                                 f"{float(x.max()):.3g}], outside [0, 1]; lossbench's images are in [0, 1] (a dataset of "
+                                 f"your own must load them so), and no term rescales them")
+
     def values(self, out: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 

@@ -59,6 +59,9 @@ class CompositeLoss(nn.Module):
         """Let terms precompute what depends on the images of each split only (perceptual targets):
         ``{"train": ..., "val": ...}``."""
         for term in self.terms.values():
+            for x in images.values():
+                if x is not None:
+                    term.check_images(x)
             term.prepare(images)
 
     def term_values(self, name: str, out, x: torch.Tensor, index: torch.Tensor | None = None, split: str = "train"):

@@ -118,6 +118,18 @@ class Perceptual(IndexedTerm):
             parts = [[_unit(f) for f in self.network(x[i : i + batch_size].float())] for i in range(0, len(x), batch_size)]
             self.targets[split] = [torch.cat(layer) for layer in zip(*parts)]
 
+    def check_images(self, x: torch.Tensor) -> None:
+        """As every term (images in [0, 1]), and a channel count the network reads: the domain classifier takes
+        the channels it was trained on; LPIPS, DISTS and Inception convert grey to RGB themselves (documented)."""
+        super().check_images(x)
+        first = next((m for m in self.network.modules() if isinstance(m, torch.nn.Conv2d)), None)
+        if FEATURE_NETS[self.spec.network].converts_grey or first is None or first.in_channels == x.shape[1]:
+            return
+        from lossbench.core.errors import LossbenchError
+
+        raise LossbenchError(f"loss term {self.spec.label or self.spec.term}: network {self.spec.network} reads "
+                             f"{first.in_channels}-channel images, these have {x.shape[1]}; use a network for these images")
+
     def values(self, out, x, index: torch.Tensor | None = None, split: str = "train"):
         """``index``: the images' positions in ``split``, to read cached targets."""
         x_hat = out["x_hat"].float()

@@ -4,6 +4,7 @@ negative log-likelihood of a Bernoulli decoder in nats per image."""
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 
 from lossbench.losses.base import Term, reduce_pixels
@@ -25,10 +26,18 @@ class L2(Term):
 
 
 class Lp(Term):
-    """Sum of |x_hat - x|^p for any p > 0 (p=1 is l1, p=2 is l2)."""
+    """Sum of |x_hat - x|^p for any p > 0 (p=1 is l1, p=2 is l2). For p < 1 the slope p|d|^(p-1) is infinite
+    at d = 0, and autograd's 0 · inf made the gradient NaN at every pixel already reconstructed (found by the
+    proofs, lossbench.losses.proofs): there the gradient is taken as 0, the subgradient's choice, by keeping
+    the power away from d = 0 (the value there is 0 either way)."""
 
     def values(self, out, x):
-        return reduce_pixels((out["x_hat"] - x).abs().pow(self.spec.p), self.spec.reduction)
+        d = (out["x_hat"] - x).abs()
+        if self.spec.p >= 1:
+            return reduce_pixels(d.pow(self.spec.p), self.spec.reduction)
+        moved = d != 0
+        powered = torch.where(moved, torch.where(moved, d, torch.ones_like(d)).pow(self.spec.p), torch.zeros_like(d))
+        return reduce_pixels(powered, self.spec.reduction)
 
 
 class BCE(Term):
