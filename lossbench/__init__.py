@@ -21,6 +21,14 @@ def register_features(kind, build, **options):
     _register(kind, build, **options)
 
 
+def measure(reference, candidate, metrics=None, paired=None, device="cpu", **options):
+    """Score ``candidate`` images against ``reference`` images (tensors N×C×H×W in [0, 1]) outside any study,
+    with the study's implementations and provenance (see lossbench.score.images.measure)."""
+    from lossbench.score.images import measure as _measure
+
+    return _measure(reference, candidate, metrics, paired, device, **options)
+
+
 def load_results(directory):
     """A study folder as a pandas DataFrame, one row per run (see lossbench.store.results)."""
     from lossbench.store.results import load_results as _load

@@ -118,6 +118,19 @@ def _parser() -> argparse.ArgumentParser:
     sco.add_argument("--wait", action="store_true", help="if another lossbench process writes the folder, wait for it")
     sco.set_defaults(func=_cmd_score)
 
+    mea = sub.add_parser("measure", help="score a folder of images against a reference folder, outside any study "
+                                         "(paired metrics when the files pair up by name, distribution metrics otherwise)")
+    mea.add_argument("reference", help="the folder of reference images (e.g. the originals)")
+    mea.add_argument("candidate", help="the folder of images to score (e.g. reconstructions from any model)")
+    mea.add_argument("--metrics", action="append", default=[], metavar="NAME",
+                     help="a metric (lossbench list names them); repeat it, or separate names by commas. Default: mse, "
+                          "psnr, ssim when the files pair up, and blur")
+    mea.add_argument("--size", type=int, default=None, help="resize every image to SIZE×SIZE first (default: keep them)")
+    mea.add_argument("--channels", type=int, choices=[1, 3], default=None, help="1 (grey) or 3 (RGB); default: the first image's")
+    mea.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="auto: cuda, then mps, then cpu")
+    mea.add_argument("--out", help="also write the result (values, per-image values, provenance) to this JSON file")
+    mea.set_defaults(func=_cmd_measure)
+
     rep = sub.add_parser("report", help="rebuild every table and figure of a study folder from its stored runs")
     rep.add_argument("dir", help="a folder written by 'lossbench run'")
     rep.set_defaults(func=_cmd_report)
@@ -306,6 +319,36 @@ def _cmd_score(args) -> int:
     return 0
 
 
+def _cmd_measure(args) -> int:
+    from lossbench.score.images import measure_folders
+    from lossbench.train import pick_device
+
+    if args.device != "auto":
+        _check_device(args.device)
+    if args.size is not None and not 1 <= args.size <= 4096:
+        raise LossbenchError(f"--size: {args.size} px; give a side from 1 to 4096")
+    metrics = [m.strip() for item in args.metrics for m in item.split(",") if m.strip()] or None
+    if args.metrics and not metrics:
+        raise LossbenchError("--metrics: no metric named (give one, e.g. --metrics mse)")
+    if args.out:
+        files.check_folder(Path(args.out).parent if str(Path(args.out).parent) else Path("."), "--out")
+    result = measure_folders(args.reference, args.candidate, metrics, args.size, args.channels,
+                             device=str(pick_device(args.device)), cache=os.environ.get(CACHE_ENV) or None,
+                             weights=_explicit_weights())
+    pairing = f"{result['n_reference']} pairs" if result["paired"] else (
+        f"{result['n_reference']} reference and {result['n_candidate']} candidate images, not paired")
+    print(f"{args.candidate} against {args.reference}: {pairing}; distribution metrics at N = {result['n_distribution']}")
+    width = max(map(len, result["metrics"]))
+    for name, value in result["metrics"].items():
+        how = result["provenance"].get(name.removesuffix("-std"), {})
+        print(f"  {name:<{width}}  {value:.6g}" + (f"  ({how.get('implementation') or how.get('network') or ''})"
+                                                    if not name.endswith("-std") else ""))
+    if args.out:
+        files.write_json(Path(args.out), result)
+        print(f"written: {args.out}")
+    return 0
+
+
 def _cmd_report(args) -> int:
     from lossbench.report import build_report
 
@@ -380,9 +423,11 @@ def _cmd_list(args) -> int:
                            "report": _options(ReportSpec, prefix="report.")},
             "data keys (every dataset)": {"data": _options(DataSpec, prefix="data.")},
             "models": {k: _options(v.params) for k, v in MODELS.items()},
-            "loss terms": {k: _options(v.spec, skip=("term",)) for k, v in LOSS_TERMS.items()},
+            "loss terms": {k: _options(v.spec, skip=("term",)) + ([f"step cost: {v.cost}"] if v.cost else [])
+                           for k, v in LOSS_TERMS.items()},
             "metrics": {k: [f"columns: {', '.join(v.columns(k))}", f"kind: {v.kind}"]
-                        + [f"implementation: {v.implemented_by()}"] for k, v in METRICS.items()},
+                        + [f"implementation: {v.implemented_by()}"] + ([f"not a loss term: {v.not_a_term}"] if v.not_a_term else [])
+                        for k, v in METRICS.items()},
             "feature networks (perceptual term)": {k: _availability(v.weights) for k, v in FEATURE_NETS.items()},
         }
     if details:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lossbench.core.lazy import Lazy, lazy_exports, resolved
-from lossbench.losses.specs import (PLATEAU, AdversarialSpec, BCESpec, KLSpec, LpSpec, MixSpec, PerceptualSpec,  # noqa: F401
-                                    PixelSpec, StructuralSpec, TermSpec)
+from lossbench.losses.specs import (PLATEAU, AdversarialSpec, BCESpec, FocalFrequencySpec, GMSDSpec, KLSpec, LpSpec,  # noqa: F401
+                                    MixSpec, PerceptualSpec, PixelSpec, StructuralSpec, TermSpec)
 from lossbench.metrics.windows import MS_SSIM_MIN_SIDE
 
 
@@ -22,6 +22,8 @@ class TermEntry:
     min_side: int = 0  # smallest image side the term works on (checked at validation)
     needs_probabilities: bool = False  # reads the decoder's logits: the model's output must be sigmoid
     smaller: str = ""  # what to use on smaller images, said with that error
+    #: a training step's cost against an L2 step, as measured (benchmarks/term_cost.py; lossbench list --verbose prints it)
+    cost: str = ""
 
     @property
     def cls(self) -> type:
@@ -48,6 +50,11 @@ LOSS_TERMS: dict[str, TermEntry] = {
                             "lpips-alex, lpips-vgg, lpips-squeeze, dists; layers)"),
     "mix": TermEntry(_term("structural.Mix"), MixSpec, "Zhao et al. 2017: 0.84 (1 - MS-SSIM) + 0.16 Gaussian-weighted L1; "
                      "SSIM on small images", min_side=12),
+    "focal-frequency": TermEntry(_term("frequency.FocalFrequency"), FocalFrequencySpec,
+                                 "focal frequency loss (Jiang et al. 2021): spectra compared, hard frequencies weighted up; "
+                                 "per image; no network"),
+    "gmsd": TermEntry(_term("frequency.GMSD"), GMSDSpec, "gradient magnitude similarity deviation (Xue et al. 2014), 0 for "
+                      "identical gradients; per image; no network", min_side=8),
     "adversarial": TermEntry(_term("adversarial.Adversarial"), AdversarialSpec, "a discriminator (patch or global) trained alternately with the "
                              "autoencoder; hinge, non-saturating or least-squares; start step; optional adaptive weight"),
 }

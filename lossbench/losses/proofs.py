@@ -93,6 +93,23 @@ def _gaussian_l1(x_hat: torch.Tensor, x: torch.Tensor, sigma: float) -> torch.Te
                          for img in d], dtype=torch.float64)
 
 
+def _ffl_reference(out, x, **options) -> torch.Tensor:
+    """The authors' package (focal_frequency_loss) on each image alone: its batch mean is then that image's value."""
+    from focal_frequency_loss import FocalFrequencyLoss
+
+    ffl = FocalFrequencyLoss(**options)
+    with torch.no_grad():
+        return torch.stack([ffl(out["x_hat"][i : i + 1].float(), x[i : i + 1].float()) for i in range(len(x))]).double()
+
+
+def _piq(name: str, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """piq's function of that name, per image (its own implementation, validated by piq against the authors')."""
+    import piq
+
+    with torch.no_grad():
+        return getattr(piq, name)(x_hat.detach().float(), x.float(), data_range=1.0, reduction="none").double()
+
+
 def _feature_reference(network) -> Callable:
     """The perceptual distance from cosine similarity: per layer and position, |â − b̂|² = 2 − 2 cos(a, b) for
     two non-zero vectors, 1 when one of them is zero, 0 when both are; averaged over positions, then layers."""
@@ -157,6 +174,12 @@ def cases() -> list[Case]:
              + 0.16 * _gaussian_l1(o["x_hat"], x, 1.5), minimum=_zero),
         Case("mix (ms-ssim)", {"term": "mix"}, shape=(1, side, side), batch=3,
              reference=lambda o, x: 0.84 * (1 - _torchmetrics_ms_ssim(o["x_hat"], x)) + 0.16 * _gaussian_l1(o["x_hat"], x, 1.5),
+             minimum=_zero),
+        Case("focal-frequency", {"term": "focal-frequency"}, reference=_ffl_reference, minimum=_zero),
+        Case("focal-frequency (patches, log)", {"term": "focal-frequency", "patch_factor": 2, "log_matrix": True},
+             reference=lambda o, x: _ffl_reference(o, x, patch_factor=2, log_matrix=True), minimum=_zero),
+        Case("gmsd", {"term": "gmsd"}, reference=lambda o, x: _piq("gmsd", o["x_hat"], x), minimum=_zero),
+        Case("gmsd (RGB)", {"term": "gmsd"}, shape=(3, 28, 28), reference=lambda o, x: _piq("gmsd", o["x_hat"], x),
              minimum=_zero),
         Case("perceptual (domain)", {"term": "perceptual", "network": "domain"}, minimum=_zero),
         Case("perceptual (domain, fc)", {"term": "perceptual", "network": "domain", "layers": ["fc"]}, minimum=_zero),

