@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -109,8 +110,58 @@ def test_blur_measure_ranks_a_ladder_of_blurred_digits_and_reads_their_sigma():
     assert read[2:] == pytest.approx([1.0, 1.5, 2.0], abs=0.1)
     assert read[1] == pytest.approx(0.5, abs=0.15)  # like real digits blurred by σ px
     noise = torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    assert scale.sigma(float(high_frequency_share(noise).mean())) == 0.0  # sharper than real reads 0: documented
+    assert math.isnan(scale.sigma(float(high_frequency_share(noise).mean())))  # sharper than real: no reading (issue 40)
     assert SIGMAS[-1] == 3.0
+
+
+@pytest.fixture(scope="module")
+def spectrum():
+    from lossbench.data import load_dataset
+    from lossbench.data.registry import DataSpec
+    from lossbench.metrics.blur import SpectrumFeatures
+
+    data = load_dataset(DataSpec(name="mnist-5k"))
+    return SpectrumFeatures(data), data.train_x[:500]
+
+
+@pytest.mark.parametrize("name, make, expected", [
+    ("a constant image", lambda x, g: torch.full_like(x, 0.4), math.inf),
+    ("a collapsed model's output: one brown image and a trace of noise", lambda x, g: 0.4 + 1e-3 * torch.randn(x.shape, generator=g),
+     math.inf),
+    ("pure noise", lambda x, g: torch.rand(x.shape, generator=g), math.nan),
+    ("real digits with noise 0.1", lambda x, g: (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1), math.nan),
+])
+def test_off_the_scale_a_set_reads_as_such_never_as_the_sharpest(spectrum, name, make, expected):
+    """Issue 40 §5: a flat image is the blurriest there is; before, its share (a ratio of two near-zeros) read 0,
+    'as sharp as the real images', and a collapsed model won the column. Sharper than real is no blur reading."""
+    from lossbench.metrics.blur import equivalent_blur
+
+    features, x = spectrum
+    value = equivalent_blur(features(make(x, torch.Generator().manual_seed(0))), features.scale)
+    assert (math.isnan(value) if math.isnan(expected) else value == expected), (name, value)
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 1.5, 2.0, 2.5])
+def test_each_rung_of_the_blur_scale_reads_its_own_sigma(spectrum, sigma):
+    from lossbench.metrics.blur import equivalent_blur
+
+    features, x = spectrum
+    assert equivalent_blur(features(blurred(x, sigma)), features.scale) == pytest.approx(sigma, abs=0.15)
+
+
+def test_a_cell_beyond_the_scale_shows_infinity_and_is_never_bold():
+    from lossbench.report.columns import best_rows
+    from lossbench.report.facts import reading
+    from lossbench.report.stats import mean_ci
+
+    mean, half = mean_ci([0.4, math.inf, 0.5])
+    assert mean == math.inf and math.isnan(half)
+    agg = pd.DataFrame([{"model": "m", "condition": c, "blur-recon": v, "blur-recon_ci": h}
+                        for c, (v, h) in {"collapsed": (mean, half), "l2": (0.53, 0.02), "l1": (0.40, 0.02)}.items()])
+    facts = {"blur": {"columns": ["blur-recon", "blur-samples"], "higher_is_better": False, "kind": "distribution",
+                      "features": "spectrum", "statistic": "blur", "description": "blur"}}
+    with reading({"metrics": {"blur": {}}, "metric_facts": facts}):
+        assert best_rows(agg, ["blur-recon"], set()) == {"blur-recon": 2}  # l1, not the collapsed cell
 
 
 def test_new_metrics_are_listed(cli):

@@ -31,7 +31,8 @@ STATISTIC_TEXT = {
              f"{name} of the generated set against the N real test images"
        for name in ("precision", "recall", "density", "coverage")},
     "blur": "lossbench.metrics.blur: equivalent Gaussian σ (px) from the share of spectral power above "
-            "0.1 cycles/px, on a scale of the real test images blurred by σ = 0 to 3 px",
+            "0.1 cycles/px, on a scale of the real test images blurred by σ = 0 to 3 px; inf: flatter than that "
+            "scale (less structure power than the real images blurred by 3 px); nan: sharper than the real images",
 }
 
 

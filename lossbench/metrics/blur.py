@@ -6,11 +6,24 @@ Per image, the share of the (mean-removed) power spectrum at radial frequencies 
 exp(-4π²σ²f²), so the share falls steadily with σ). For a set, the mean share is turned into
 an *equivalent blur*: the σ (in pixels) at which the real test images, blurred by σ, have the
 same mean share (interpolated on a grid of σ from 0 to 3 px). 0 reads "as sharp as the real
-digits"; 1.0 reads "like the real digits blurred by σ = 1 px". A set sharper than the real
-one (noise adds high frequencies) also reads 0: the measure sees blur, not plausibility.
+digits"; 1.0 reads "like the real digits blurred by σ = 1 px".
+
+Outside the scale (issue 40 §5: "a flat image is never the sharpest") the value says so instead of
+being clamped to an end of it:
+
+- **flatter than the scale reaches** (``inf``): the set has less image structure than the real images
+  blurred by the largest σ, measured by its mean-removed power (a constant or collapsed output has
+  almost none: its share, a ratio of two near-zeros, read "sharp" before 0.5); or its share is below
+  the scale's end. Lower is better, so such a set is never the best.
+- **sharper than the real images** (``nan``): more of its power at high frequencies than the real
+  images' (noise adds it): not a blur at all, so no reading; a cell that shows "–" there means that.
+
+Values inside the scale are what they were before: committed results keep them.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -42,29 +55,40 @@ def blurred(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return x if sigma == 0 else degrade(x, "blur", sigma)
 
 
+def structure_power(x: torch.Tensor) -> torch.Tensor:
+    """Per image: the mean squared deviation from its own mean (channels averaged first): its whole
+    mean-removed spectral power per pixel, by Parseval. 0 for a constant image."""
+    x = x.double().mean(dim=1)
+    return (x - x.mean(dim=(-2, -1), keepdim=True)).square().mean(dim=(-2, -1))
+
+
 class BlurScale:
-    """The reference: mean high-frequency share of the real images blurred by each σ of SIGMAS."""
+    """The reference: mean high-frequency share of the real images blurred by each σ of SIGMAS, and their
+    structure power (:func:`structure_power`) at the scale's end."""
 
     def __init__(self, real: torch.Tensor):
         real = real.double()
         self.shares = np.array([float(high_frequency_share(blurred(real, s)).mean()) for s in SIGMAS])
+        self.floor_power = float(structure_power(blurred(real, SIGMAS[-1])).mean())
 
-    def sigma(self, share: float) -> float:
-        """The equivalent σ of a set with mean share ``share`` (0 when at least as sharp as the real images)."""
+    def sigma(self, share: float, power: float | None = None) -> float:
+        """The equivalent σ of a set with mean share ``share`` and mean structure power ``power``; ``inf`` when
+        flatter than the scale reaches, ``nan`` when sharper than the real images (see the module docstring)."""
         shares, sigmas = self.shares, np.array(SIGMAS)
-        if share >= shares[0]:
-            return 0.0
-        if share <= shares[-1]:
-            return float(sigmas[-1])  # blurrier than the scale reaches: reported at its end
+        if (power is not None and power < self.floor_power) or share <= shares[-1]:
+            return math.inf
+        if share > shares[0]:
+            return math.nan
         # shares fall with σ: interpolate σ on the reversed (increasing) shares
         return float(np.interp(share, shares[::-1], sigmas[::-1]))
 
 
 class SpectrumFeatures:
-    """The bank's extractor for the blur measure: one feature per image, its high-frequency share."""
+    """The bank's extractor for the blur measure: two features per image, its high-frequency share and its
+    structure power."""
 
-    name = f"high-frequency spectral share (> {CUTOFF} cycles/px)"
-    dim = 1
+    name = f"high-frequency spectral share (> {CUTOFF} cycles/px) and structure power"
+    dim = 2
 
     def __init__(self, data):
         self.scale = BlurScale(data.test_x)
@@ -76,8 +100,9 @@ class SpectrumFeatures:
         }
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return high_frequency_share(x)[:, None]
+        return torch.stack([high_frequency_share(x), structure_power(x)], dim=1)
 
 
 def equivalent_blur(fake_features: torch.Tensor, scale: BlurScale) -> float:
-    return scale.sigma(float(fake_features.double().mean()))
+    means = fake_features.double().mean(0)
+    return scale.sigma(float(means[0]), float(means[1]) if len(means) > 1 else None)

@@ -199,6 +199,17 @@ def equivalent(value: float, ladder: dict, floor: float, kind: str = "blur") -> 
     return f"> {kind} {points[-1][0]:g}"
 
 
+def _rung(value: float, metric: str) -> str:
+    """A ladder value or a cell's mean as the table shows it; off the metric's scale, in words (blur: ``inf``
+    is flatter than the scale reaches, ``nan`` sharper than the real images)."""
+    if math.isfinite(value):
+        return f"{value:.4g}"
+    blur = metric in known() and of(metric).statistic == "blur"
+    if math.isinf(value):
+        return "∞ (flatter than the scale)" if blur else "∞"
+    return "sharper than real" if blur else "–"
+
+
 def calibration_markdown(manifest: dict, agg: pd.DataFrame, columns: list[str],
                          flagged: set[tuple[str, str]] | None = None) -> list[str]:
     """The ladder of each distribution metric, then every cell's distribution columns read on it
@@ -255,7 +266,7 @@ def _distribution_ladder(manifest: dict, agg: pd.DataFrame, columns: list[str], 
     for metric, c in calibration.items():
         for part in ("samples", "recon"):
             real = f"{c['samples']['real']:.4g}" if part == "samples" else "0"
-            lines.append(md_row([on_set(metric, part).name, c["n"], real, *(f"{c[part][r]:.4g}" if r in c[part] else "–"
+            lines.append(md_row([on_set(metric, part).name, c["n"], real, *(_rung(c[part][r], metric) if r in c[part] else "–"
                                                                     for r in rungs)]))
     sets = {col: found.set for col in columns if column_metric(col) in calibration and (found := column_of(col)) is not None
             and found.set is not None and not found.spread and found.sampler in (None, DEFAULT_SCHEME)}
@@ -269,7 +280,7 @@ def _distribution_ladder(manifest: dict, agg: pd.DataFrame, columns: list[str], 
                 c = calibration[column_metric(col)]
                 value = r.get(col, math.nan)
                 if not np.isfinite(value):
-                    cells.append("–")
+                    cells.append(_rung(value, column_metric(col)))
                     continue
                 part = sets[col]
                 floor = c["samples"]["real"] if part == "samples" else 0.0

@@ -33,6 +33,8 @@ def plain(value: float, digits: int = 4) -> str:
 def mean_pm(mean: float, half_width: float, digits: int = 4, places: int | None = None) -> str:
     """``mean ± half-width`` at the half-width's precision; the mean alone without a half-width.
     ``places``: this many decimals instead (one column of a table written alike, :func:`column_places`)."""
+    if math.isinf(mean):
+        return "∞" if mean > 0 else "−∞"
     if not math.isfinite(mean):
         return "–"
     d = decimals(half_width) if places is None else places
