@@ -98,3 +98,18 @@ def test_a_cell_that_shows_no_number_is_never_bold(tmp_path):
     assert "| unavailable |" in means and "**unavailable" not in means
     assert "**0.01874" not in means  # lpips-alex's clear best is not shown in bold under another name either
     assert "**" in means  # other columns keep their bold best
+
+
+def test_a_run_trained_again_with_force_is_scored_in_full(cli, write_study, tmp_path):
+    """A finished folder holds every metric, so a rebuild reports them as stored; `--only ID --force` must not
+    take that for this run: it is trained again and every metric is computed for it (serially, in this process)."""
+    out = tmp_path / "out"
+    study = write_study({"seeds": [0, 1], "conditions": {"l2": [{"term": "l2"}]}, "metrics": ["mse", "ssim", "blur"]})
+    assert cli("run", study, "--out", out)[0] == 0
+    run = sorted((out / "runs").iterdir())[0].name
+    before = json.loads((out / "runs" / run / "metrics.json").read_text())["metrics"]
+    code, stdout, err = cli("run", study, "--out", out, "--only", run, "--force")
+    assert code == 0 and "1 trained" in stdout, err
+    after = json.loads((out / "runs" / run / "metrics.json").read_text())["metrics"]
+    assert set(after) == set(before) and all(after[k] is not None for k in before)
+    assert "reported as stored" not in err

@@ -26,18 +26,20 @@ def check_sizes(study: Study, data) -> None:
                                  f"{n_test:,}; lower it, or leave report.{key} out to use the whole test split")
 
 
-def held_metrics(study: Study, out_dir: Path, identity: dict, report: dict) -> tuple[dict[str, Held], set[str]]:
+def held_metrics(study: Study, out_dir: Path, identity: dict, report: dict,
+                 retrain: set[str] | frozenset[str] = frozenset()) -> tuple[dict[str, Held], set[str]]:
     """(metric -> :class:`Held`, the conditions with a run still to train). A metric is held when the
     folder's manifest recorded it as computed, on the same data and at the same N, and some finished
     run of the study holds its values (each run checked against its seal); ``everywhere`` when every
     run of the study has settled (finished or failed) and every finished one holds it. Such a metric
-    needs no network here: a rebuild reports what is stored, whatever this machine has."""
+    needs no network here: a rebuild reports what is stored, whatever this machine has. ``retrain``: run ids
+    about to be trained again (``--only ID --force``), whatever their folders hold now."""
     previous = files.read_json_or_none(out_dir / StudyFolder.MANIFEST)
     held: dict[str, Held] = {}
     results, to_train = [], set()
     for run in study.runs:
         result, wrong = stored.check(out_dir / StudyFolder.RUNS / run.run_id)
-        if wrong is not None or result is None or result.get("status") not in ("done", "failed"):
+        if run.run_id in retrain or wrong is not None or result is None or result.get("status") not in ("done", "failed"):
             to_train.add(run.condition)
         elif result["status"] == "done":
             results.append(result.get("metrics") or {})

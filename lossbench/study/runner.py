@@ -51,7 +51,8 @@ def run_study(study: Study, out_dir: Path, device_name: str = "auto", command: l
     _status(f"set-up: data, the metrics' networks and real-set statistics ({', '.join(study.spec.metrics)}); "
             "cached after the first time")
     try:
-        session = open_session(study, out_dir, device_name, strict, cache, weights)
+        session = open_session(study, out_dir, device_name, strict, cache, weights,
+                               retrain={r.run_id for r in runs} if force else frozenset())
     except DataNotFound as missing:
         stored_manifest = finished_without_data(study, Path(out_dir), runs, force)
         if stored_manifest is None:

@@ -58,9 +58,11 @@ PREFIXES = StudyFolder.PREFIXES
 
 
 def open_session(study: Study, out_dir: Path, device_name: str = "auto", strict: bool = False,
-                 cache: str | None = None, weights: dict | None = None, keep_stored: bool = True) -> Session:
+                 cache: str | None = None, weights: dict | None = None, keep_stored: bool = True,
+                 retrain: set[str] | frozenset[str] = frozenset()) -> Session:
     """``keep_stored``: metrics that every run of the folder holds are reported as stored, not
-    prepared or computed again (:func:`held_metrics`); ``lossbench score --recompute`` passes False."""
+    prepared or computed again (:func:`held_metrics`); ``lossbench score --recompute`` passes False.
+    ``retrain``: run ids that ``--force`` will delete and train again (their stored results count for nothing)."""
     device = pick_device(device_name)
     try:
         data = load_dataset(study.spec.data)
@@ -77,7 +79,7 @@ def open_session(study: Study, out_dir: Path, device_name: str = "auto", strict:
                                  f"of at least 2 images (more data, a larger data.test_fraction, or drop {sets[0]})")
     check_sizes(study, data)
     report = study.spec.report.model_dump()
-    held, to_train = held_metrics(study, Path(out_dir), data.identity, report)
+    held, to_train = held_metrics(study, Path(out_dir), data.identity, report, retrain)
     # shared artefacts (domain classifiers, real statistics, converted weights) are built by
     # whoever comes first; concurrent workers wait for it instead of building them twice
     with cache_lock(cache), compute_threads(study.spec.training.threads):
