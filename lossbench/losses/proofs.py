@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -203,10 +204,12 @@ def cases() -> list[Case]:
 
 def _build(case: Case, networks):
     from lossbench.losses import LOSS_TERMS
+    from lossbench.losses.base import Term
 
     entry = LOSS_TERMS[case.spec["term"]]
     spec = entry.spec(**case.spec).resolve(case.shape[-1])  # as a run builds it: the defaults for these images filled in
-    term = entry.cls.from_spec(spec, networks)
+    cls: type[Term] = entry.cls
+    term: Any = cls.from_spec(spec, networks)  # Any: a critic's attach and started_at are not Term's
     if hasattr(term, "attach"):  # a critic: its discriminator, built for this image shape
         from torch import nn
 
