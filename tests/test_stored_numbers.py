@@ -113,3 +113,21 @@ def test_a_run_trained_again_with_force_is_scored_in_full(cli, write_study, tmp_
     after = json.loads((out / "runs" / run / "metrics.json").read_text())["metrics"]
     assert set(after) == set(before) and all(after[k] is not None for k in before)
     assert "reported as stored" not in err
+
+
+def test_a_metric_added_later_keeps_the_stored_metrics_per_image_values(cli, write_study, tmp_path):
+    """`score --metrics NEW` computes NEW only (the others are stored in every run): the runs' per-image table and
+    worst reconstructions must keep the stored metrics' columns, not be rewritten with NEW's alone."""
+    out = tmp_path / "out"
+    study = write_study({"seeds": [0], "conditions": {"l2": [{"term": "l2"}]}, "metrics": ["mse", "ssim"]})
+    assert cli("run", study, "--out", out)[0] == 0
+    run = next((out / "runs").iterdir())
+    before = pd.read_csv(run / "per_image.csv")
+    worst = __import__("torch").load(run / "recon_worst.pt")
+    code, _, err = cli("score", out, "--metrics", "psnr")
+    assert code == 0, err
+    after = pd.read_csv(run / "per_image.csv")
+    assert list(after.columns) == ["image", "mse", "ssim", "psnr"]
+    pd.testing.assert_frame_equal(after[before.columns], before)  # the stored values, unchanged
+    again = __import__("torch").load(run / "recon_worst.pt")
+    assert again["metric"] == worst["metric"] == "mse" and again["indices"].tolist() == worst["indices"].tolist()

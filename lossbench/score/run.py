@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -100,6 +101,7 @@ def evaluate_run(model, ctx: EvalContext, seed: int, report: dict, run_dir: Path
     condition's) decide whether a saturated sigmoid output is a problem (see health_flags)."""
     train_codes = codes(model, ctx.data.train_x, ctx.batch_size, ctx.device)  # once, for every sampler
     values, per_image, how, recon = evaluate(model, ctx, seed, train_codes)
+    per_image = _with_stored_columns(per_image, run_dir / RunFolder.PER_IMAGE, ctx)
     files.write_csv(run_dir / RunFolder.PER_IMAGE, per_image.reset_index())
     fixed = recon[: report["recon_images"]]
     files.torch_save(run_dir / RunFolder.RECON_FIXED, (fixed * 255).round().to(torch.uint8))
@@ -121,6 +123,23 @@ def evaluate_run(model, ctx: EvalContext, seed: int, report: dict, run_dir: Path
     return {"health": health_flags(recon, ctx.data.test_x, values, terms), "metrics": values,
             "n_test": int(len(ctx.data.test_x)), "n_distribution": ctx.n,
             "samples": how, "unavailable": dict(ctx.unavailable)}
+
+
+def _with_stored_columns(per_image: pd.DataFrame, path: Path, ctx: EvalContext) -> pd.DataFrame:
+    """The per-image table as computed now, with the columns of the paired metrics this process did not compute
+    (stored in every run: :attr:`EvalContext.stored`) taken from the run's table as written, in the study's order
+    of metrics: a metric added later must not drop the stored metrics' per-image values (nor change which one
+    picks the worst reconstructions)."""
+    if not path.is_file():
+        return per_image
+    before = pd.read_csv(path, index_col="image")
+    stored = [m for m in ctx.metrics if m in ctx.stored and m in before.columns and m not in per_image.columns]
+    if not stored or len(before) != len(per_image):
+        return per_image
+    merged = per_image.copy()
+    for m in stored:
+        merged[m] = before[m].to_numpy()
+    return merged[[m for m in ctx.metrics if m in merged.columns]]
 
 
 def health_flags(recon: torch.Tensor, test_x: torch.Tensor, extra: dict, terms: list | None = None) -> list[Flag]:
