@@ -9,6 +9,7 @@ channels and averaged over positions; then averaged over layers. A per-image mea
 
 from __future__ import annotations
 
+import logging
 import weakref
 
 import torch
@@ -59,6 +60,9 @@ def network_distance(network: torch.nn.Module, x_hat: torch.Tensor, targets: lis
             # diagnostics use to take each term's gradient; the backward is compiled lazily, at its first call, so
             # the setting stays for the process (it costs a compiled backward some memory reuse, nothing else)
             torch._functorch.config.donated_buffer = False
+            # on a CPU-only machine with CUDA_HOME set, inductor's C++ build warns 'No CUDA runtime is found' once
+            # per process: true and irrelevant here (it compiles for the CPU), so not shown to the user
+            logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
             compiled = torch.compile(forward)
             _mark_batch(x_hat, *targets)
             compiled(x_hat, targets)  # compile now: a failure falls back here, not mid-epoch
