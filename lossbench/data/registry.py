@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, model_validator
 
 from lossbench.core.errors import DataNotFound, LossbenchError
 
@@ -40,9 +41,19 @@ class DataSpec(BaseModel):
                                   "never trains or tests on (needed for your own folder; a source with images the study "
                                   "leaves unused, e.g. data.train_size below the split, has them already); 0: none")
     seed: int = Field(0, ge=0, lt=2 ** 32, description="seed of the split and subsets; the same for every run of a study")
-    size: int | None = Field(None, ge=8, le=1024, description="image side for imagefolder / synthetic")
-    channels: Literal[1, 3] | None = Field(None, description="imagefolder: 1 (grey) or 3 (RGB)")
+    size: int | None = Field(None, ge=8, le=1024, description="image side for imagefolder / synthetic; the patch side "
+                             "for natural-patches (32)")
+    stride: int | None = Field(None, ge=1, description="natural-patches only: the step between patches in px (the patch "
+                               "side: no overlap)")
+    channels: Literal[1, 3] | None = Field(None, description="imagefolder, natural-patches: 1 (grey) or 3 (RGB, the "
+                                           "natural-patches default)")
     n: int = Field(640, ge=10, description="synthetic: number of images")
+    @model_validator(mode="after")
+    def _stride_cuts_patches(self) -> DataSpec:
+        if self.stride is not None and self.name != "natural-patches":
+            raise ValueError(f"data.stride is for natural-patches, which cuts patches; {self.name} does not (leave it out)")
+        return self
+
     #: root came from $LOSSBENCH_DATA, not from the study: this machine's path, which the files a
     #: study writes (study.yaml, each run's config.yaml) leave out, so that results stay portable
     _root_from_environment: bool = PrivateAttr(False)
@@ -192,25 +203,67 @@ def _download_torchvision(cls_name: str, root: Path, display: str) -> None:
         ) from None
 
 
-def _load_cifar10(spec: DataSpec, root: Path) -> _Raw:
-    import torchvision.datasets as tvd
+CIFAR10_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch")
 
+
+class _CifarUnpickler(pickle.Unpickler):
+    """CIFAR-10's batches are Python pickles; a pickle may run any code it names when loaded. This one builds
+    nothing but dicts, lists, strings, bytes, numbers and numpy arrays (what the published batches hold): any
+    other class a file names is refused before it is touched. Written here because torchvision's CIFAR10 calls
+    pickle.load as it is."""
+
+    #: numpy's array reconstruction, and _codecs.encode, which a protocol-2 pickle written by Python 3 uses for bytes
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused: the file asks to build {module}.{name}, which no CIFAR-10 batch "
+                                         f"holds (only dicts, lists and numpy arrays are read)")
+        return super().find_class(module, name)
+
+
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 batch file in the official (python) format: images N×32×32×3 uint8 and labels, read with
+    :class:`_CifarUnpickler`; anything else is a one-line LossbenchError naming the file."""
+    try:
+        with open(path, "rb") as f:
+            batch = _CifarUnpickler(f, encoding="latin1").load()
+        data, labels = batch["data"], batch["labels"]
+    except FileNotFoundError:
+        raise
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise LossbenchError(f"data: {path}: not a CIFAR-10 batch in the official python format "
+                             f"({type(exc).__name__}: {exc})") from None
+    data = np.asarray(data)
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
+        raise LossbenchError(f"data: {path}: a CIFAR-10 batch holds N×3072 uint8 pixels and N labels; this one holds "
+                             f"{data.dtype} {tuple(data.shape)} and {len(labels)} labels")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), np.asarray(labels, dtype=np.int64)
+
+
+def _load_cifar10(spec: DataSpec, root: Path) -> _Raw:
     folder = root / "cifar-10-batches-py"
-    if not folder.is_dir() and not spec.download:
+    missing = [name for name in CIFAR10_FILES if not (folder / name).is_file()]
+    if missing and spec.download:
+        import torchvision.datasets as tvd  # the download and its md5 check; the files are read below, not by it
+
+        try:
+            tvd.CIFAR10(str(root), train=True, download=True)
+        except Exception as exc:
+            raise LossbenchError(f"data: cifar10 could not be downloaded into {folder} ({type(exc).__name__}: {exc}); "
+                                 f"place the extracted 'cifar-10-python' archive there instead") from None
+        missing = [name for name in CIFAR10_FILES if not (folder / name).is_file()]
+    if missing:
         raise DataNotFound(
-            f"data: cifar10 files not found in {folder} (looked for data_batch_1..5, test_batch); "
-            f"set data.download: true (needs internet), place the extracted 'cifar-10-python' "
+            f"data: cifar10 files not found in {folder} (looked for data_batch_1..5, test_batch; missing "
+            f"{', '.join(missing)}); set data.download: true (needs internet), place the extracted 'cifar-10-python' "
             f"archive there, or set data.root / $LOSSBENCH_DATA to its parent folder"
         )
-    try:
-        train = tvd.CIFAR10(str(root), train=True, download=spec.download)
-        test = tvd.CIFAR10(str(root), train=False, download=spec.download)
-    except LossbenchError:
-        raise
-    except Exception as exc:
-        raise LossbenchError(f"data: cifar10 could not be loaded from {folder} ({type(exc).__name__}: {exc})") from None
-    return _Raw(train.data, np.asarray(train.targets), test.data, np.asarray(test.targets),
-                notes=[f"official CIFAR-10 splits from {folder}"])
+    train = [read_cifar_batch(folder / name) for name in CIFAR10_FILES[:-1]]
+    test_x, test_y = read_cifar_batch(folder / "test_batch")
+    return _Raw(np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]), test_x, test_y,
+                notes=[f"official CIFAR-10 splits from {folder} (read without running the pickles' code)"])
 
 
 def _load_mnist5k(spec: DataSpec, root: Path) -> _Raw:
@@ -273,6 +326,13 @@ def _load_imagefolder(spec: DataSpec, root: Path) -> _Raw:
                        f"{mode}; split into train/test by data.seed={spec.seed}, data.test_fraction={spec.test_fraction}"])
 
 
+def _load_natural(spec: DataSpec, root: Path) -> _Raw:
+    from lossbench.data.natural import DEFAULT_SIZE, patches
+
+    train, train_y, test, test_y, notes = patches(spec.size or DEFAULT_SIZE, spec.stride, spec.channels or 3)
+    return _Raw(train, train_y, test, test_y, notes=notes)
+
+
 def _load_synthetic(spec: DataSpec, root: Path) -> _Raw:
     from lossbench.data.synthetic import shapes
 
@@ -295,6 +355,10 @@ DATASETS: dict[str, DatasetEntry] = {
                             side=lambda spec: 32),
     "imagefolder": DatasetEntry(_load_imagefolder, "your own images (data.path), resized to data.size, RGB or grey", "PIL",
                                 side=lambda spec: spec.size or 0, reads_root=False),
+    "natural-patches": DatasetEntry(_load_natural, "natural photographs offline: patches (data.size, 32 px; data.stride) "
+                                    "of the 11 colour photographs inside scikit-image and scikit-learn, RGB or grey "
+                                    "(data.channels); the test split is 4 whole photographs", "lossbench.data.natural",
+                                    side=lambda spec: spec.size or 32, reads_root=False),
     "synthetic": DatasetEntry(_load_synthetic, "procedural shapes (squares, discs, crosses, rings), for tests", "lossbench.data.synthetic",
                               side=lambda spec: spec.size or 28, reads_root=False),
 }
