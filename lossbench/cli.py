@@ -158,6 +158,14 @@ def _cmd_run(args) -> int:
     if paradox is not None:
         spec, name = paradox
         out = Path(args.out) if args.out else Path("results") / name
+        from lossbench.paradox.natural import NaturalParadoxSpec
+
+        if isinstance(spec, NaturalParadoxSpec):
+            if args.dry_run:
+                print(f"{name}: the paradox on natural patches ({spec.n} test patches of natural-patches, seed "
+                      f"{spec.seed}; no training) -> {out}")
+                return 0
+            return _natural_paradox(spec, out, args.argv)
         if args.dry_run:
             print(f"{name}: the one-pixel / six-pixel paradox ({spec.per_class} test digits per class of {spec.dataset}, "
                   f"digit {spec.digit}, seed {spec.seed}) -> {out}")
@@ -247,28 +255,36 @@ def _ray_options(args) -> dict | None:
 
 
 def _paradox_study(path: str, overrides: list[str]):
-    """A study file with a ``paradox:`` mapping runs the paradox: (ParadoxSpec, name), else None."""
-    from pydantic import ValidationError
+    """A study file with a ``paradox:`` mapping runs the paradox, one with ``natural_paradox:`` its natural twin:
+    (the spec, name), else None."""
+    from pydantic import BaseModel, ValidationError
 
     from lossbench.paradox.spec import ParadoxSpec
     from lossbench.study.source import apply_override, read_study_file
 
+    from lossbench.paradox.natural import NaturalParadoxSpec
+
     raw = read_study_file(path)
-    if not isinstance(raw, dict) or "paradox" not in raw:
+    kinds: dict[str, tuple[type[BaseModel], str]] = {"paradox": (ParadoxSpec, "pixel_paradox"),
+                                                     "natural_paradox": (NaturalParadoxSpec, "natural_paradox")}
+    key = next((k for k in kinds if isinstance(raw, dict) and k in raw), None)
+    if key is None:
         return None
     for item in overrides:
         apply_override(raw, item, path)
-    unknown = sorted(set(raw) - {"name", "description", "paradox"})
+    unknown = sorted(set(raw) - {"name", "description", key})
     if unknown:
-        raise LossbenchError(f"{path}: {unknown[0]}: unknown key in a paradox study (keys: name, description, paradox)")
+        raise LossbenchError(f"{path}: {unknown[0]}: unknown key in a {key.replace('_', ' ')} study (keys: name, "
+                             f"description, {key})")
+    cls, default_name = kinds[key]
     try:
-        spec = ParadoxSpec.model_validate(raw["paradox"] or {})
+        spec = cls.model_validate(raw[key] or {})
     except ValidationError as exc:
         from lossbench.study.spec import _path
 
         err = exc.errors()[0]
-        raise LossbenchError(f"{path}: paradox.{_path(tuple(err['loc']))}: {err['msg']} (got {err['input']!r})") from None
-    return spec, str(raw.get("name") or "pixel_paradox")
+        raise LossbenchError(f"{path}: {key}.{_path(tuple(err['loc']))}: {err['msg']} (got {err['input']!r})") from None
+    return spec, str(raw.get("name") or default_name)
 
 
 def _cmd_paradox(args) -> int:
@@ -299,6 +315,20 @@ def _paradox(spec, out: Path, device: str, argv: list[str]) -> int:
                            data_root=os.environ.get(DATA_ENV) or None, command=["lossbench", *argv],
                            weights=_explicit_weights())
     print(f"paradox: {time.perf_counter() - started:.0f} s in all (measurements {manifest['seconds']:.0f} s); "
+          f"see {out / 'report.md'}")
+    return 0
+
+
+def _natural_paradox(spec, out: Path, argv: list[str]) -> int:
+    started = time.perf_counter()
+    from lossbench.paradox.natural import run_natural_paradox
+
+    files.check_folder(out, "--out")
+    files.check_unlocked(out)
+    _check_cache()
+    manifest = run_natural_paradox(spec, out, cache=os.environ.get(CACHE_ENV) or None, command=["lossbench", *argv],
+                                   weights=_explicit_weights())
+    print(f"natural paradox: {time.perf_counter() - started:.0f} s in all (measurements {manifest['seconds']:.0f} s); "
           f"see {out / 'report.md'}")
     return 0
 
