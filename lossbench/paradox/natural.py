@@ -18,6 +18,7 @@ import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,9 @@ class NaturalParadoxSpec(BaseModel):
     """The options of a study file's ``natural_paradox:`` mapping."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    n: int = Field(300, ge=20, le=600, description="test patches (of the 4 test photographs' 32-px grid)")
+    n: int = Field(300, ge=20, le=600, description="patches (of the photographs' 32-px grid)")
+    photographs: Literal["test", "train"] = Field("test", description="test: the 4 test photographs of natural-patches; "
+                                                  "train: the 7 others (a replication on other pictures)")
     seed: int = Field(0, ge=0, lt=2 ** 32, description="chooses the patches, each move's direction and the noise")
 
 
@@ -60,7 +63,7 @@ def make_pairs(spec: NaturalParadoxSpec) -> tuple[pd.DataFrame, dict[str, torch.
     the images by distortion, ``reference`` included, N×3×32×32 in [0, 1]; the patches drawn and left out because
     no blur up to σ 8 px, or no clipped noise, reaches their move's MSE)."""
     rng = np.random.default_rng(spec.seed)
-    photos = [(k, p) for k, p in enumerate(SOURCES) if p.file in TEST]
+    photos = [(k, p) for k, p in enumerate(SOURCES) if (p.file in TEST) == (spec.photographs == "test")]
     places = []
     for k, photo in photos:
         image = photo.read(3).astype(np.float64) / 255
@@ -70,7 +73,8 @@ def make_pairs(spec: NaturalParadoxSpec) -> tuple[pd.DataFrame, dict[str, torch.
                 if image[i: i + SIDE, j: j + SIDE].std() * 255 >= FLAT_STD:
                     places.append((k, i, j))
     if spec.n > len(places):
-        raise LossbenchError(f"natural_paradox.n: {spec.n} patches asked, the test photographs give {len(places)}")
+        raise LossbenchError(f"natural_paradox.n: {spec.n} patches asked, the {spec.photographs} photographs give "
+                             f"{len(places)}")
     images: dict[str, list[np.ndarray]] = {name: [] for name in ("reference", *DISTORTIONS)}
     rows: list[dict] = []
     cache: dict[int, np.ndarray] = {}
@@ -108,8 +112,8 @@ def make_pairs(spec: NaturalParadoxSpec) -> tuple[pd.DataFrame, dict[str, torch.
                      "blur_sigma": sigma, "noise_sigma": scale,
                      **{f"mse_{d}": _mse(made[d], ref) for d in DISTORTIONS}})
     if len(rows) < spec.n:
-        raise LossbenchError(f"natural_paradox.n: {spec.n} patches asked, the test photographs give {len(rows)} with "
-                             f"an equal-MSE blur and noise")
+        raise LossbenchError(f"natural_paradox.n: {spec.n} patches asked, the {spec.photographs} photographs give "
+                             f"{len(rows)} with an equal-MSE blur and noise")
     tensors = {name: torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).float() for name, xs in images.items()}
     return pd.DataFrame(rows), tensors, unreachable
 
@@ -141,6 +145,12 @@ def measure_pairs(images: dict[str, torch.Tensor], cache=None, weights: dict | N
     return pd.DataFrame(out), provenance, unavailable
 
 
+def _photographs(table: pd.DataFrame) -> list[str]:
+    """The photographs the patches come from, in the order of SOURCES."""
+    present = set(table["photograph"])
+    return [p.file for p in SOURCES if p.file in present]
+
+
 def preferences(table: pd.DataFrame, measures: list[str], seed: int) -> pd.DataFrame:
     """Per measure and degradation (blur, noise): the share of patches where the measure calls the one-pixel move
     closer than the degradation, its bootstrap interval over patches, the mean margin (in the measure's units,
@@ -154,7 +164,7 @@ def preferences(table: pd.DataFrame, measures: list[str], seed: int) -> pd.DataF
             wins = (margin > 0).astype(float)
             low, high = clustered_bootstrap([np.array([w]) for w in wins], seed=seed)
             m_low, m_high = clustered_bootstrap([np.array([v]) for v in margin], seed=seed)
-            per_photo = {p: float(wins[(table["photograph"] == p).to_numpy()].mean()) for p in TEST}
+            per_photo = {p: float(wins[(table["photograph"] == p).to_numpy()].mean()) for p in _photographs(table)}
             rows.append({"measure": m, "against": other, "n": len(wins), "prefers_translation": float(wins.mean()),
                          "ci_low": low, "ci_high": high, "margin": float(margin.mean()), "margin_low": m_low,
                          "margin_high": m_high, **{f"share_{p.rsplit('.', 1)[0]}": v for p, v in per_photo.items()}})
@@ -186,7 +196,7 @@ def run_natural_paradox(spec: NaturalParadoxSpec, out: Path, cache=None, command
     manifest = {
         "lossbench": __version__, "command": " ".join(command or []), "spec": spec.model_dump(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "photographs": list(TEST), "patch": SIDE, "margin": MARGIN, "left_out": left_out, "provenance": provenance,
+        "photographs": _photographs(table), "patch": SIDE, "margin": MARGIN, "left_out": left_out, "provenance": provenance,
         "unavailable": unavailable,
         "torch": torch.__version__, "python": platform.python_version(), "device": "cpu",
         "seconds": round(time.perf_counter() - started, 1),
@@ -243,10 +253,12 @@ def _figures(out: Path, images: dict[str, torch.Tensor], table: pd.DataFrame, pr
 
 def _report(spec: NaturalParadoxSpec, table: pd.DataFrame, prefs: pd.DataFrame, manifest: dict) -> str:
     ratio = {d: (table[f"mse_{d}"] / table["mse_translation"]) for d in ("blur", "noise")}
+    photos = _photographs(table)
     lines = [
         "# The paradox on natural patches",
         "",
-        f"{len(table)} patches of 32×32 px from the test photographs of `natural-patches` ({', '.join(TEST)}), chosen by "
+        f"{len(table)} patches of 32×32 px from the {spec.photographs} photographs of `natural-patches` "
+        f"({', '.join(photos)}), chosen by "
         f"seed {spec.seed}. Each patch is compared with three versions of itself at the same MSE: moved by one pixel (cut "
         f"again from its photograph, one pixel over, in a seeded direction), blurred (Gaussian σ by bisection, the blur "
         f"taken with {MARGIN} px of the photograph around the patch) and noisy (Gaussian noise scaled by bisection, "
@@ -264,16 +276,16 @@ def _report(spec: NaturalParadoxSpec, table: pd.DataFrame, prefs: pd.DataFrame, 
         "## Which one does each measure call closer",
         "",
         "Share of patches where the measure calls the one-pixel move closer than the degradation (ties count as not), "
-        "with a 95% interval by bootstrap over patches; then the same share within each test photograph (patches of one "
-        "photograph are not independent draws: read the pooled interval with the four shares beside it). Margin: the "
+        "with a 95% interval by bootstrap over patches; then the same share within each photograph (patches of one "
+        "photograph are not independent draws: read the pooled interval with the photographs' shares beside it). Margin: the "
         "mean of (degradation − move) in the measure's own units, oriented so that positive means the move is closer.",
         "",
         "| measure | against | prefers the move | 95% interval | margin [95%] | " + " | ".join(
-            p.rsplit('.', 1)[0] for p in TEST) + " |",
-        "|---|---|---|---|---|" + "---|" * len(TEST),
+            p.rsplit('.', 1)[0] for p in photos) + " |",
+        "|---|---|---|---|---|" + "---|" * len(photos),
     ]
     for _, r in prefs.iterrows():
-        shares = " | ".join(f"{r[f'share_{p.rsplit(chr(46), 1)[0]}']:.0%}" for p in TEST)
+        shares = " | ".join(f"{r[f'share_{p.rsplit(chr(46), 1)[0]}']:.0%}" for p in photos)
         lines.append(f"| {r['measure']} | {r['against']} | {r['prefers_translation']:.0%} | [{r['ci_low']:.0%}, "
                      f"{r['ci_high']:.0%}] | {r['margin']:+.4g} [{r['margin_low']:+.4g}, {r['margin_high']:+.4g}] | {shares} |")
     lines += ["", "![Examples](examples.png)", "", "![Preferences](preferences.png)", "", "## The measures", ""]
