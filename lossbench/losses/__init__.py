@@ -36,25 +36,35 @@ def _term(name: str) -> Lazy:
     return Lazy(f"lossbench.losses.{module}:{cls}")
 
 
+def _cost(ratio: str) -> str:
+    return (f"{ratio} an L2 step (the main study's conv AE, batch 128, 2-core AMD EPYC, 2026-12-08; "
+            f"benchmarks/term_cost.py, benchmarks/README.md)")
+
+
 LOSS_TERMS: dict[str, TermEntry] = {
-    "l1": TermEntry(_term("pixel.L1"), PixelSpec, "sum of absolute pixel errors per image"),
+    "l1": TermEntry(_term("pixel.L1"), PixelSpec, "sum of absolute pixel errors per image", cost=_cost("0.9-1.0x")),
     "l2": TermEntry(_term("pixel.L2"), PixelSpec, "sum of squared pixel errors per image (squared L2 norm)"),
     "lp": TermEntry(_term("pixel.Lp"), LpSpec, "sum of |error|^p per image, any p > 0"),
     "bce": TermEntry(_term("pixel.BCE"), BCESpec, "binary cross-entropy per image (Bernoulli NLL, nats); needs output: sigmoid",
                      needs_probabilities=True),
     "kl": TermEntry(_term("kl.KL"), KLSpec, "KL(q(z|x) || N(0,I)) in nats, summed over latent dims; weight = beta; optional warm-up", True),
-    "ssim": TermEntry(_term("structural.SSIMLoss"), StructuralSpec, "1 - SSIM per image (a mean, in [0, 2])", min_side=12),
+    "ssim": TermEntry(_term("structural.SSIMLoss"), StructuralSpec, "1 - SSIM per image (a mean, in [0, 2])", min_side=12,
+                     cost=_cost("1.5x")),
     "ms-ssim": TermEntry(_term("structural.MSSSIMLoss"), StructuralSpec, "1 - MS-SSIM per image; images of at least 176 px",
                         min_side=MS_SSIM_MIN_SIDE, smaller="use ssim or mix (which falls back to SSIM)"),
     "perceptual": TermEntry(_term("perceptual.Perceptual"), PerceptualSpec, "distance in a frozen feature network (network: domain, inception, "
-                            "lpips-alex, lpips-vgg, lpips-squeeze, dists; layers)"),
+                            "lpips-alex, lpips-vgg, lpips-squeeze, dists; layers)",
+                            cost="network: domain, a step 6.1-8.2x an L2 step, compiled (the main study's conv AE, batch 128, 2-core AMD "
+                                 "EPYC, 2026-12-08; benchmarks/perceptual_floor.py); an epoch with lpips-alex 5.7x, lpips-vgg "
+                                 "87x, dists 102x an L2 epoch (benchmarks/perceptual_epoch.py, benchmarks/README.md)"),
     "mix": TermEntry(_term("structural.Mix"), MixSpec, "Zhao et al. 2017: 0.84 (1 - MS-SSIM) + 0.16 Gaussian-weighted L1; "
-                     "SSIM on small images", min_side=12),
+                     "SSIM on small images", min_side=12, cost=_cost("2.9x")),
     "focal-frequency": TermEntry(_term("frequency.FocalFrequency"), FocalFrequencySpec,
                                  "focal frequency loss (Jiang et al. 2021): spectra compared, hard frequencies weighted up; "
-                                 "per image; no network"),
+                                 "per image; no network", cost=_cost("1.0-1.2x")),
     "gmsd": TermEntry(_term("frequency.GMSD"), GMSDSpec, "gradient magnitude similarity deviation (Xue et al. 2014), 0 for "
-                      "identical gradients; per image; no network", min_side=8),
+                      "identical gradients; per image; no network", min_side=8,
+                      cost=_cost("1.1-1.2x")),
     "adversarial": TermEntry(_term("adversarial.Adversarial"), AdversarialSpec, "a discriminator (patch or global) trained alternately with the "
                              "autoencoder; hinge, non-saturating or least-squares; start step; optional adaptive weight"),
 }
