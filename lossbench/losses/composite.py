@@ -86,6 +86,8 @@ class CompositeLoss(nn.Module):
             for name, term in critics.items():
                 term.adapt(rec, means[name], step)
         total = sum(term.weight_at(step) * means[name] for name, term in active.items())
+        if len(means) == len(self.terms):  # every term on (the usual step): no NaN placeholder to make
+            return total, torch.stack([m.float() for m in means.values()]).detach()
         off = x.new_full((), math.nan, dtype=torch.float32)
         logged = [means[name].float() if name in means else off for name in self.terms]
         return total, torch.stack(logged).detach()

@@ -4,6 +4,7 @@ device-resident batches. :mod:`lossbench.train.run` calls it once per epoch of a
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import numpy as np
@@ -50,16 +51,21 @@ def train_epoch(model, loss, optimizer, batches: DeviceBatches, generator: torch
     device = batches.x.device
     values = []
     every = max(1, len(batches) // 10)
+    # per step, only what the step needs (issue 40 §4): no autocast context when amp is off, no critic step
+    # and no concatenation with an empty row when the loss has no critic; the values are the same
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+    critics = bool(loss.critics)
     for i, (index, x) in enumerate(batches.indexed_epoch(generator)):
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+        with autocast:
             out = model(x)
         total, terms = loss(out, x, step + i, index)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
-        # alternate: then the discriminators (if any) learn from this step's reconstructions
-        critics = loss.critic_step(out, x, step + i)
-        values.append(torch.cat([terms, total.detach().float()[None], critics]))
+        if critics:  # alternate: then the discriminators learn from this step's reconstructions
+            values.append(torch.cat([terms, total.detach().float()[None], loss.critic_step(out, x, step + i)]))
+        else:
+            values.append(torch.cat([terms, total.detach().float()[None]]))
         if bar is not None:
             bar.update(1)
             if (i + 1) % every == 0:
