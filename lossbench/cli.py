@@ -158,7 +158,7 @@ def _cmd_run(args) -> int:
     if paradox is not None:
         spec, name = paradox
         out = Path(args.out) if args.out else Path("results") / name
-        from lossbench.paradox.natural import NaturalParadoxSpec
+        from lossbench.paradox.spec import NaturalParadoxSpec
 
         if isinstance(spec, NaturalParadoxSpec):
             if args.dry_run:
@@ -262,7 +262,7 @@ def _paradox_study(path: str, overrides: list[str]):
     from lossbench.paradox.spec import ParadoxSpec
     from lossbench.study.source import apply_override, read_study_file
 
-    from lossbench.paradox.natural import NaturalParadoxSpec
+    from lossbench.paradox.spec import NaturalParadoxSpec
 
     raw = read_study_file(path)
     kinds: dict[str, tuple[type[BaseModel], str]] = {"paradox": (ParadoxSpec, "pixel_paradox"),

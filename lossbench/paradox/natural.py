@@ -18,12 +18,10 @@ import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
 from lossbench import __version__
@@ -31,6 +29,7 @@ from lossbench.core.errors import LossbenchError
 from lossbench.data.natural import FLAT_STD, SOURCES, TEST
 from lossbench.paradox.gallery import _bisect, _mse
 from lossbench.paradox.measure import clustered_bootstrap
+from lossbench.paradox.spec import NaturalParadoxSpec
 from lossbench.store import files
 from lossbench.store.folders import StudyFolder
 
@@ -46,16 +45,6 @@ MEASURES = {
     "gmsd": ("GMSD (piq; no network)", False),
     "spectrum": ("radially averaged log power spectrum, mean |Δ| in decades (lossbench.metrics.spectrum; no network)", False),
 }
-
-
-class NaturalParadoxSpec(BaseModel):
-    """The options of a study file's ``natural_paradox:`` mapping."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    n: int = Field(300, ge=20, le=600, description="patches (of the photographs' 32-px grid)")
-    photographs: Literal["test", "train"] = Field("test", description="test: the 4 test photographs of natural-patches; "
-                                                  "train: the 7 others (a replication on other pictures)")
-    seed: int = Field(0, ge=0, lt=2 ** 32, description="chooses the patches, each move's direction and the noise")
 
 
 def make_pairs(spec: NaturalParadoxSpec) -> tuple[pd.DataFrame, dict[str, torch.Tensor], list[str]]:
