@@ -103,3 +103,30 @@ def test_the_study_runs_and_rebuilds_byte_identical(cli, write_study, tmp_path):
 def test_too_few_patches_is_refused_in_one_line(cli, write_study):
     code, _, err = cli("run", write_study(text="name: x\nnatural_paradox:\n  n: 5\n"), "--dry-run")
     assert code == 2 and "natural_paradox.n" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_spectral_gap_is_zero_on_the_real_set_and_grows_with_blur_and_noise():
+    """The distribution metric (issue 41 §2): the real images against themselves read 0; blurred or noisy copies
+    read more, and more with more blur."""
+    from lossbench.metrics.spectrum import radial_power, spectral_gap
+    from lossbench.nets.degrade import degrade
+
+    from lossbench.data import load_dataset
+    from lossbench.data.registry import DataSpec
+
+    x = load_dataset(DataSpec(name="natural-patches", validation_fraction=0)).test_x[:200]
+    real = radial_power(x)
+    assert spectral_gap(real, real) == 0.0
+    gaps = [spectral_gap(real, radial_power(degrade(x, "blur", s))) for s in (0.5, 1.0, 2.0)]
+    assert 0 < gaps[0] < gaps[1] < gaps[2]
+    assert spectral_gap(real, radial_power(degrade(x, "noise", 0.1))) > 0.05
+
+
+def test_spectral_gap_is_a_study_metric_with_a_ladder(cli, write_study, tmp_path):
+    study = write_study({"data": {"name": "natural-patches", "train_size": 300, "test_size": 64},
+                         "metrics": ["mse", "spectral-gap"]})
+    out = tmp_path / "out"
+    code, _, err = cli("run", study, "--out", out)
+    assert code == 0, err
+    summary = (out / "summary.md").read_text()
+    assert "spectral-gap" in summary and "radially averaged power spectrum" in summary

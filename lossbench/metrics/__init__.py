@@ -33,6 +33,8 @@ STATISTIC_TEXT = {
     "blur": "lossbench.metrics.blur: equivalent Gaussian σ (px) from the share of spectral power above "
             "0.1 cycles/px, on a scale of the real test images blurred by σ = 0 to 3 px; inf: flatter than that "
             "scale (less structure power than the real images blurred by 3 px); nan: sharper than the real images",
+    "spectral-gap": "lossbench.metrics.spectrum.spectral_gap: mean over rings of |log10| of the ratio of the two sets' "
+                    "mean radially averaged power spectra (luma, Hann window), in decades",
 }
 
 
@@ -199,6 +201,10 @@ METRICS: dict[str, MetricEntry] = {
     "blur": MetricEntry(False, "equivalent blur in px: the Gaussian σ that gives the real test images the same share of "
                         "spectral power above 0.1 cycles/px (0 = as sharp as the real images; no network)",
                         kind="distribution", features="spectrum", statistic="blur", implementation="lossbench.metrics.blur"),
+    "spectral-gap": MetricEntry(False, "how far a set's radially averaged power spectrum is from the real images' "
+                                "(mean |log10 ratio| over rings, in decades; 0 = the same; blur gives up high-frequency "
+                                "power, noise adds it; no network)", kind="distribution", features="radial-power",
+                                statistic="spectral-gap", implementation="lossbench.metrics.spectrum"),
     "fid": MetricEntry(False, "FID: Fréchet distance of Inception-v3 pool3 features (TF-compatible pipeline)",
                        kind="distribution", features="inception", statistic="fd"),
     "kid": MetricEntry(False, "KID (unbiased, cubic polynomial kernel) of Inception-v3 pool3 features",

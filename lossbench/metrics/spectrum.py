@@ -43,3 +43,26 @@ def spectrum_distance(candidate: torch.Tensor, reference: torch.Tensor) -> torch
     a = radial_power(candidate).clamp_min(FLOOR).log10()
     b = radial_power(reference).clamp_min(FLOOR).log10()
     return (a - b).abs().mean(1)
+
+
+class RadialPowerFeatures:
+    """The feature bank's extractor for ``spectral-gap``: per image, its radially averaged power spectrum
+    (:func:`radial_power`), side // 2 rings."""
+
+    name = "radially averaged power spectrum (luma, Hann window; no network)"
+
+    def __init__(self, data):
+        self.dim = int(data.test_x.shape[-1]) // 2
+        self.provenance = {"network": "none: a Fourier transform of the pixels", "weights_sha256": "none",
+                           "rings": f"radii 1 .. {self.dim} cycles per image side"}
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return radial_power(x)
+
+
+def spectral_gap(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """Two sets' mean radially averaged power spectra compared: the mean over rings of |log10 of their ratio|, in
+    decades (0: the same spectrum). Blur gives up high-frequency power and noise adds it; both move it."""
+    a = real.double().mean(0).clamp_min(FLOOR).log10()
+    b = fake.double().mean(0).clamp_min(FLOOR).log10()
+    return float((a - b).abs().mean())

@@ -67,12 +67,19 @@ def _spectrum(bank: FeatureBank):
     return SpectrumFeatures(bank.data)
 
 
+def _radial_power(bank: FeatureBank):
+    from lossbench.metrics.spectrum import RadialPowerFeatures
+
+    return RadialPowerFeatures(bank.data)
+
+
 #: feature kinds a distribution metric may name (MetricEntry.features)
 FEATURE_SOURCES: dict[str, FeatureSource] = {
     "domain": FeatureSource(_domain, labels=True),
     "judge": FeatureSource(_judge, labels=True),
     "inception": FeatureSource(_inception, expensive=True, weights=("inception-fid",)),  # 0.2 s per image on a 2-core CPU
     "spectrum": FeatureSource(_spectrum),  # no network: the blur measure's high-frequency share
+    "radial-power": FeatureSource(_radial_power),  # no network: spectral-gap's radially averaged power spectrum
 }
 
 

@@ -258,6 +258,12 @@ def _blur(real_features, real_stats, fake, extractor) -> tuple[float, float | No
     return equivalent_blur(fake, extractor.scale), None
 
 
+def _spectral_gap(real_features, real_stats, fake, extractor) -> tuple[float, float | None]:
+    from lossbench.metrics.spectrum import spectral_gap
+
+    return spectral_gap(real_features, fake), None
+
+
 #: what a distribution metric computes from the real and generated features (MetricEntry.statistic):
 #: (real features, their statistics, generated features, the extractor) -> (value, spread or None),
 #: and how its provenance names the implementation
@@ -266,6 +272,7 @@ STATISTICS: dict[str, tuple] = {
     "kid": (_kid, STATISTIC_TEXT["kid"]),
     **{name: (_manifold(name), STATISTIC_TEXT[name]) for name in ("precision", "recall", "density", "coverage")},
     "blur": (_blur, STATISTIC_TEXT["blur"]),
+    "spectral-gap": (_spectral_gap, STATISTIC_TEXT["spectral-gap"]),
 }
 
 

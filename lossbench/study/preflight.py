@@ -311,6 +311,10 @@ def _seconds_per_image(kind: str, data) -> float | None:
         from lossbench.metrics.blur import high_frequency_share
 
         return _timed(high_frequency_share, x)
+    if kind == "radial-power":
+        from lossbench.metrics.spectrum import radial_power
+
+        return _timed(radial_power, x)
     if kind == "inception":
         from lossbench.metrics.inception import CPU_BATCH, to_rgb, to_uint8
         from lossbench.nets.weights import inception_skeleton
