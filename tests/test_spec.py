@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import TINY
+from conftest import REPO, TINY
 from lossbench.study.spec import load_study
 
 BAD = [
@@ -221,3 +221,16 @@ def test_an_embedded_dataset_does_not_record_the_data_folder(tmp_path):
     assert embedded.spec.data.root is None and all(r.config["data"]["root"] is None for r in embedded.runs)
     files = build_study({**TINY, "data": {"name": "mnist"}}, "s.yaml", data_root="/some/machine/path")
     assert files.spec.data.root == "/some/machine/path"
+
+
+@pytest.mark.parametrize("study", sorted(p.stem for p in (REPO / "studies").glob("*.yaml")
+                                         if (REPO / "results" / p.stem / "runs").is_dir()))
+def test_every_committed_studys_runs_keep_their_ids(study):
+    """A key added to a study's sections (data.stride, data.judge_fraction, a term's option) must be left out of
+    run configs at its default: otherwise every committed run's id changes and a rebuild trains them all again."""
+    from lossbench.study.spec import Study
+
+    runs = Study.from_yaml(str(REPO / "studies" / f"{study}.yaml")).runs
+    folders = {p.name for p in (REPO / "results" / study / "runs").iterdir() if p.is_dir()}
+    missing = [r.run_id for r in runs if r.run_id not in folders]
+    assert not missing, f"{study}: {len(missing)} of {len(runs)} run ids have no committed folder (first: {missing[0]})"

@@ -644,14 +644,19 @@ def expand_grid(spec: StudySpec) -> list[Run]:
 
 
 def data_config(data: DataSpec) -> dict:
-    """The data section as configs, run ids and study.yaml keep it: a key added since (judge_fraction)
-    is left out at its default, so the files and ids of studies written before it stay as they were."""
+    """The data section as configs, run ids and study.yaml keep it: a key added since (judge_fraction,
+    stride) is left out at its default, so the files and ids of studies written before it stay as they were."""
     config = data.model_dump(mode="json")
     if data._root_from_environment:
         config["root"] = None  # this machine's $LOSSBENCH_DATA: the next machine's fills it again
-    if not config["judge_fraction"]:
-        config.pop("judge_fraction")
+    for key, default in ADDED_DATA_KEYS.items():
+        if config[key] == default:
+            config.pop(key)
     return config
+
+
+#: data keys added after studies were committed, with the default at which a config leaves them out
+ADDED_DATA_KEYS = {"judge_fraction": 0, "stride": None}
 
 
 def resolve_terms(terms: list, variational: bool, side: int = 0) -> tuple[list[TermSpec], list[str]]:
