@@ -102,15 +102,13 @@ def patches(size: int, stride: int | None, channels: int) -> tuple[np.ndarray, n
     labels: dict[bool, list[np.ndarray]] = {False: [], True: []}
     dropped = 0
     for index, photo in enumerate(SOURCES):
-        image = photo.read(channels)
-        h, w = image.shape[:2]
-        cut = np.stack([image[i: i + size, j: j + size] for i in range(0, h - size + 1, stride)
-                        for j in range(0, w - size + 1, stride)])
-        # flat: judged on the colour patch, so that both variants keep the same patches
-        colour = photo.read(3) if channels != 3 else image
-        spread = np.stack([colour[i: i + size, j: j + size] for i in range(0, h - size + 1, stride)
-                           for j in range(0, w - size + 1, stride)]).reshape(len(cut), -1).std(1)
-        keep = spread >= FLAT_STD
+        colour = photo.read(3)
+        cut = _grid(colour, size, stride)
+        keep = cut.reshape(len(cut), -1).std(1) >= FLAT_STD  # judged in colour: both variants keep the same patches
+        if channels == 1:  # the same photograph in grey (PIL's luma), cut on the same grid
+            from PIL import Image
+
+            cut = _grid(np.asarray(Image.fromarray(colour).convert("L"))[..., None], size, stride)
         dropped += int((~keep).sum())
         test = photo.file in TEST
         parts[test].append(cut[keep])
@@ -122,6 +120,13 @@ def patches(size: int, stride: int | None, channels: int) -> tuple[np.ndarray, n
              f"the test split is the photographs {', '.join(TEST)} ({len(test_):,} patches), never cut into training "
              f"patches; sources sha256 {sources_digest()[:16]}"]
     return train, np.concatenate(labels[False]), test_, np.concatenate(labels[True]), notes
+
+
+def _grid(image: np.ndarray, size: int, stride: int) -> np.ndarray:
+    """The ``size``-px squares of an H×W×C image every ``stride`` px, row by row from the top-left corner."""
+    h, w = image.shape[:2]
+    return np.stack([image[i: i + size, j: j + size] for i in range(0, h - size + 1, stride)
+                     for j in range(0, w - size + 1, stride)])
 
 
 def sources_digest() -> str:

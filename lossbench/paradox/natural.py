@@ -52,10 +52,10 @@ def make_pairs(spec: NaturalParadoxSpec) -> tuple[pd.DataFrame, dict[str, torch.
     the images by distortion, ``reference`` included, N×3×32×32 in [0, 1]; the patches drawn and left out because
     no blur up to σ 8 px, or no clipped noise, reaches their move's MSE)."""
     rng = np.random.default_rng(spec.seed)
-    photos = [(k, p) for k, p in enumerate(SOURCES) if (p.file in TEST) == (spec.photographs == "test")]
+    pictures = {k: p.read(3).astype(np.float64) / 255 for k, p in enumerate(SOURCES)
+                if (p.file in TEST) == (spec.photographs == "test")}
     places = []
-    for k, photo in photos:
-        image = photo.read(3).astype(np.float64) / 255
+    for k, image in pictures.items():
         h, w = image.shape[:2]
         for i in range(MARGIN, h - SIDE - MARGIN + 1, SIDE):
             for j in range(MARGIN, w - SIDE - MARGIN + 1, SIDE):
@@ -66,13 +66,12 @@ def make_pairs(spec: NaturalParadoxSpec) -> tuple[pd.DataFrame, dict[str, torch.
                              f"{len(places)}")
     images: dict[str, list[np.ndarray]] = {name: [] for name in ("reference", *DISTORTIONS)}
     rows: list[dict] = []
-    cache: dict[int, np.ndarray] = {}
     unreachable: list[str] = []
     for pick in rng.permutation(len(places)).tolist():  # in a seeded order, until n patches are made
         if len(rows) == spec.n:
             break
         k, i, j = places[pick]
-        image = cache.setdefault(k, SOURCES[k].read(3).astype(np.float64) / 255)
+        image = pictures[k]
         direction = list(DIRECTIONS)[int(rng.integers(len(DIRECTIONS)))]
         di, dj = DIRECTIONS[direction]
         ref = image[i: i + SIDE, j: j + SIDE]
@@ -202,9 +201,6 @@ def run_natural_paradox(spec: NaturalParadoxSpec, out: Path, cache=None, command
 
 
 def _figures(out: Path, images: dict[str, torch.Tensor], table: pd.DataFrame, prefs: pd.DataFrame) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     order = np.argsort(table["mse_translation"].to_numpy(), kind="stable")  # from the smallest move's MSE up
